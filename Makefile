@@ -1,0 +1,43 @@
+# claims-etl: `make demo` runs the pipeline on 100k seeded claims, `make test` passes the tests.
+SHELL := /bin/bash
+VENV ?= .venv
+BIN := $(VENV)/bin
+CLAIMS ?= 100000
+# Local defaults; override in the environment (CLAIMS_ETL_SOURCE_URL, CLAIMS_ETL_TARGET_ODBC).
+export CLAIMS_ETL_SOURCE_URL ?= postgresql://postgres@127.0.0.1:5432/claims_etl
+MARIADB_ODBC := Driver={MariaDB Unicode};Server=127.0.0.1;Port=3306;Database=claims_warehouse;User=root;Password=;
+POSTGRES_ODBC := Driver={PostgreSQL Unicode};Server=127.0.0.1;Port=5432;Database=claims_etl;Uid=postgres;UseServerSidePrepare=0;BatchSize=100;CommLog=0
+TARGET ?= mariadb
+ifeq ($(TARGET),postgres)
+export CLAIMS_ETL_TARGET_ODBC ?= $(POSTGRES_ODBC)
+else
+export CLAIMS_ETL_TARGET_ODBC ?= $(MARIADB_ODBC)
+endif
+
+.PHONY: setup services demo test lint typecheck check bench bench-quick clean-data
+
+$(BIN)/claims-etl: pyproject.toml scripts/bootstrap.sh scripts/build_turbodbc.sh
+	bash scripts/bootstrap.sh
+	@touch $@
+
+setup: $(BIN)/claims-etl  ## virtualenv, Debian packages, turbodbc with Arrow
+
+services: setup  ## local PostgreSQL and MariaDB up, databases created
+	bash scripts/services.sh
+
+demo: services  ## fresh local databases, 100k seeded claims, one run, the stage table
+	$(BIN)/claims-etl db init
+	$(BIN)/claims-etl seed --claims $(CLAIMS)
+	$(BIN)/claims-etl run
+
+test: services  ## the test suite against the real local databases
+	$(BIN)/python -m pytest -m "not slow" -q
+
+lint:
+	$(BIN)/ruff check claims_etl tests benchmarks scripts
+	$(BIN)/ruff format --check claims_etl tests benchmarks scripts
+
+typecheck:
+	$(BIN)/mypy claims_etl
+
+check: lint typecheck test

@@ -1,0 +1,67 @@
+"""The exception tree. Driver errors are mapped to these once, at the stage boundary.
+
+    ClaimsEtlError
+    ├── ConfigurationError        bad settings or usage                    exit 2
+    ├── ReferenceFileError        a CMS file that does not fit its layout  exit 1, nothing loaded
+    └── StageError                a stage failed                           exit 1
+        ├── SourceError           PostgreSQL staging (connectorx, psycopg)
+        └── TargetError           the ODBC warehouse (turbodbc)
+
+`transient` marks errors worth retrying (connection dropped, deadlock); terminal ones never are.
+Messages never carry credentials (see `scrub`) or PHI (messages name claim ids and rule ids only).
+"""
+
+from __future__ import annotations
+
+import re
+
+_SECRET_PATTERNS = (
+    # URL userinfo: scheme://user:password@host
+    (re.compile(r"(?P<scheme>[a-z][a-z0-9+.\-]*://)(?P<user>[^:/@\s]*):[^@\s]*@", re.I), r"\g<scheme>\g<user>:***@"),
+    # ODBC / libpq key=value secrets: PWD=...; Password=...; password='...'
+    (re.compile(r"(?P<key>\b(?:pwd|password|passwd)\s*=\s*)(?:\{[^}]*\}|'[^']*'|[^;\s]*)", re.I), r"\g<key>***"),
+)
+
+
+def scrub(text: str, *secrets: str | None) -> str:
+    """Remove passwords from a driver message: known secret values, URL userinfo and PWD= pairs."""
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret, "***")
+    for pattern, replacement in _SECRET_PATTERNS:
+        text = pattern.sub(replacement, text)
+    return text
+
+
+class ClaimsEtlError(Exception):
+    """Base of every error the engine raises on purpose."""
+
+    exit_code = 1
+    transient = False
+
+
+class ConfigurationError(ClaimsEtlError):
+    """Settings or usage that cannot work (bad connection string, unknown dialect)."""
+
+    exit_code = 2
+
+
+class ReferenceFileError(ClaimsEtlError):
+    """A CMS reference file that does not fit its published layout; nothing was loaded."""
+
+
+class StageError(ClaimsEtlError):
+    """A stage failed; `stage` names it."""
+
+    def __init__(self, stage: str, message: str, *, transient: bool = False) -> None:
+        super().__init__(f"{stage}: {message}")
+        self.stage = stage
+        self.transient = transient
+
+
+class SourceError(StageError):
+    """The PostgreSQL staging database failed or could not be reached."""
+
+
+class TargetError(StageError):
+    """The ODBC warehouse failed or could not be reached."""

@@ -1,0 +1,78 @@
+"""Extract stage: lease pending claims to the run, then read them and their lines with connectorx
+in parallel claim_id range partitions, straight into Arrow and Polars."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import connectorx as cx
+import polars as pl
+import psycopg
+
+from claims_etl import sql
+from claims_etl.errors import SourceError, scrub
+from claims_etl.schemas import CLAIMS, LINES, conform, empty
+from claims_etl.settings import Settings
+
+
+@dataclass(frozen=True)
+class Leased:
+    recovered: int  # claims taken over from runs that died
+    new: int  # pending claims newly leased
+
+    @property
+    def total(self) -> int:
+        return self.recovered + self.new
+
+
+@dataclass(frozen=True)
+class Extracted:
+    claims: pl.DataFrame  # schemas.CLAIMS
+    lines: pl.DataFrame  # schemas.LINES
+
+
+def lock_run(connection: psycopg.Connection[Any], run_id: str) -> None:
+    """Mark the run alive for as long as this session lasts (see source__lock_run.sql)."""
+    connection.execute(sql.load("source__lock_run"), {"run_id": run_id})  # type: ignore[arg-type]
+    connection.commit()
+
+
+def lease(connection: psycopg.Connection[Any], settings: Settings, run_id: str) -> Leased:
+    """Take over dead runs' leases, then lease pending claims (batch and limit applied), in one commit."""
+    with connection.cursor() as cursor:
+        cursor.execute(sql.load("source__lease_recover"), {"run_id": run_id})  # type: ignore[arg-type]
+        recovered = cursor.rowcount
+        cursor.execute(
+            sql.load("source__lease_pending"),  # type: ignore[arg-type]
+            {"run_id": run_id, "batch_id": settings.batch_id, "limit": settings.limit},
+        )
+        new = cursor.rowcount
+    connection.commit()
+    return Leased(recovered=max(recovered, 0), new=max(new, 0))
+
+
+def _read(settings: Settings, query: str) -> pl.DataFrame:
+    url = settings.source_url.get_secret_value()
+    try:
+        table = cx.read_sql(
+            url, query, partition_on="claim_id", partition_num=settings.partitions, return_type="arrow"
+        )
+    except Exception as error:  # connectorx raises RuntimeError (or panics) with the URL in the text
+        raise SourceError("extract", scrub(str(error), url), transient=True) from None
+    frame = pl.from_arrow(table, rechunk=False)
+    assert isinstance(frame, pl.DataFrame)
+    return frame
+
+
+def extract(settings: Settings, run_id: str, leased: Leased) -> Extracted:
+    """The run's leased claims and their lines, read in `settings.partitions` parallel partitions."""
+    if leased.total == 0:
+        return Extracted(claims=empty(CLAIMS), lines=empty(LINES))
+    claims = _read(settings, sql.render("extract__claims", run_id=run_id))
+    lines = _read(settings, sql.render("extract__lines", run_id=run_id))
+    return Extracted(
+        claims=conform(claims, CLAIMS, name="extracted claims").sort("claim_id"),
+        lines=conform(lines, LINES, name="extracted lines").sort("claim_id", "line_number"),
+    )
+

@@ -1,0 +1,171 @@
+"""Load stage: priced and rejected claims into the warehouse with turbodbc's column-wise Arrow
+inserts, one target transaction per chunk of claims, then their source status flipped.
+
+Order and repair: a chunk's warehouse rows commit first, then its claims are marked in the source
+(and their leases released). A crash between the two leaves those claims leased by a dead run; the
+next run recovers them and deletes their warehouse rows before inserting again, in one transaction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import polars as pl
+import psycopg
+import pyarrow as pa
+
+from claims_etl import sql
+from claims_etl.db import Target
+from claims_etl.price import Priced
+from claims_etl.validate import Validated
+
+WAREHOUSE_TABLES = ("priced_claims", "priced_claim_lines", "rejected_claims")
+
+
+def cents_text(column: str) -> pl.Expr:
+    """Integer cents as an exact decimal string ("-12.05"): turbodbc takes no decimal128, floats
+    are not money, and every target converts a decimal string to decimal(12,2) exactly."""
+    cents = pl.col(column)
+    sign = pl.when(cents < 0).then(pl.lit("-")).otherwise(pl.lit(""))
+    whole, part = cents.abs() // 100, (cents.abs() % 100).cast(pl.String).str.zfill(2)
+    return pl.concat_str(sign, whole.cast(pl.String), pl.lit("."), part).alias(column)
+
+
+def scaled_text(column: str, decimals: int) -> pl.Expr:
+    """A non-negative integer scaled by 10^decimals as a decimal string (100000, 5 -> "1.00000")."""
+    scale = 10**decimals
+    whole, part = pl.col(column) // scale, (pl.col(column) % scale).cast(pl.String).str.zfill(decimals)
+    return pl.concat_str(whole.cast(pl.String), pl.lit("."), part).alias(column)
+
+
+# Load schemas: column order = the INSERT's column order (turbodbc binds by position). Types are the
+# few turbodbc accepts: int64, string (not large_string), timestamp[us]; money as decimal strings.
+LOAD_SCHEMAS: dict[str, pa.Schema] = {
+    "priced_claims": pa.schema([
+        ("claim_id", pa.int64()), ("batch_id", pa.string()), ("run_id", pa.string()),
+        ("billing_npi", pa.string()), ("mac", pa.string()), ("locality", pa.string()),
+        ("place_of_service", pa.string()), ("line_count", pa.int64()), ("total_charge", pa.string()),
+        ("total_allowed", pa.string()), ("priced_at", pa.timestamp("us")),
+    ]),
+    "priced_claim_lines": pa.schema([
+        ("claim_id", pa.int64()), ("line_number", pa.int64()), ("procedure_code", pa.string()),
+        ("modifier_1", pa.string()), ("units", pa.int64()), ("charge", pa.string()),
+        ("facility", pa.int64()), ("fee_schedule_amount", pa.string()), ("adjustment_factor", pa.string()),
+        ("allowed_amount", pa.string()), ("pricing_note", pa.string()), ("run_id", pa.string()),
+    ]),
+    "rejected_claims": pa.schema([
+        ("claim_id", pa.int64()), ("batch_id", pa.string()), ("run_id", pa.string()),
+        ("rule_ids", pa.string()), ("rejected_at", pa.timestamp("us")),
+    ]),
+}  # fmt: skip
+
+
+def insert_statement(target: Target, table: str) -> str:
+    """INSERT for a warehouse table; identifiers come from LOAD_SCHEMAS, values are all bound."""
+    columns = LOAD_SCHEMAS[table].names
+    placeholders = ", ".join("?" for _ in columns)
+    return f"INSERT INTO {target.table(table)} ({', '.join(columns)}) VALUES ({placeholders})"
+
+
+def _arrow(frame: pl.DataFrame, table: str) -> pa.Table:
+    """A single-chunk Arrow table in the load schema (turbodbc rejects chunked columns)."""
+    schema = LOAD_SCHEMAS[table]
+    arrow = frame.select(schema.names).to_arrow()
+    return arrow.cast(schema).combine_chunks()
+
+
+def warehouse_frames(priced: Priced, rejected: pl.DataFrame, run_id: str, at: datetime) -> dict[str, pl.DataFrame]:
+    """The three warehouse tables' rows for one chunk, in load-schema column names."""
+    run = pl.lit(run_id)
+    stamp = pl.lit(at.replace(tzinfo=None), dtype=pl.Datetime("us"))
+    return {
+        "priced_claims": priced.claims.select(
+            "claim_id", "batch_id", run.alias("run_id"), "billing_npi", "mac", "locality", "place_of_service",
+            "line_count", cents_text("total_charge_cents").alias("total_charge"),
+            cents_text("total_allowed_cents").alias("total_allowed"), stamp.alias("priced_at"),
+        ),
+        "priced_claim_lines": priced.lines.select(
+            "claim_id", "line_number", "procedure_code", "modifier_1", "units",
+            cents_text("charge_cents").alias("charge"), "facility",
+            cents_text("fee_schedule_cents").alias("fee_schedule_amount"),
+            scaled_text("adjustment_factor_e5", 5).alias("adjustment_factor"),
+            cents_text("allowed_cents").alias("allowed_amount"), "pricing_note", run.alias("run_id"),
+        ),
+        "rejected_claims": rejected.select(
+            "claim_id", "batch_id", run.alias("run_id"), "rule_ids", stamp.alias("rejected_at")
+        ),
+    }  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """One warehouse transaction's worth of claims."""
+
+    priced: Priced
+    rejected: pl.DataFrame  # schemas.REJECTED
+
+    @property
+    def claim_count(self) -> int:
+        return self.priced.claims.height + self.rejected.height
+
+    def recovered_ids(self) -> pa.Table:
+        """Claims a dead run may have written already: deleted from the warehouse before inserting."""
+        ids = pl.concat([
+            self.priced.claims.filter("recovered").select("claim_id"),
+            self.rejected.filter("recovered").select("claim_id"),
+        ])  # fmt: skip
+        return ids.to_arrow().combine_chunks()
+
+
+def chunks(validated: Validated, priced: Priced, claims_per_chunk: int) -> Iterator[Chunk]:
+    """Split the run into chunks of about `claims_per_chunk` claims by claim_id range."""
+    ids = pl.concat([priced.claims.get_column("claim_id"), validated.rejected_ids]).sort()
+    for start in range(0, ids.len(), claims_per_chunk):
+        window = ids.slice(start, claims_per_chunk)
+        low, high = window[0], window[-1]
+        in_range = pl.col("claim_id").is_between(low, high)
+        yield Chunk(
+            priced=Priced(claims=priced.claims.filter(in_range), lines=priced.lines.filter(in_range)),
+            rejected=validated.rejected.filter(in_range),
+        )
+
+
+def write_chunk(target: Target, chunk: Chunk, run_id: str, at: datetime) -> int:
+    """Write one chunk in one target transaction; returns rows written. Rolls back on failure."""
+    frames = warehouse_frames(chunk.priced, chunk.rejected, run_id, at)
+    recovered = chunk.recovered_ids()
+    rows = 0
+    with target.errors("warehouse insert failed"):
+        cursor = target.connection.cursor()
+        try:
+            if recovered.num_rows:
+                for table in WAREHOUSE_TABLES:
+                    cursor.executemanycolumns(f"DELETE FROM {target.table(table)} WHERE claim_id = ?", recovered)
+            for table, frame in frames.items():
+                if frame.height:
+                    cursor.executemanycolumns(insert_statement(target, table), _arrow(frame, table))
+                    rows += frame.height
+            target.connection.commit()
+        except BaseException:
+            target.connection.rollback()
+            raise
+        finally:
+            cursor.close()
+    return rows
+
+
+def mark_chunk(source: psycopg.Connection[Any], chunk: Chunk, run_id: str, at: datetime) -> int:
+    """Flip the chunk's claims to processed/rejected and release their leases, in one commit."""
+    claim_ids = [*chunk.priced.claims.get_column("claim_id").to_list(), *chunk.rejected.get_column("claim_id").to_list()]
+    statuses = ["processed"] * chunk.priced.claims.height + ["rejected"] * chunk.rejected.height
+    with source.cursor() as cursor:
+        cursor.execute(
+            sql.load("source__mark_claims"),  # type: ignore[arg-type]
+            {"claim_ids": claim_ids, "statuses": statuses, "run_id": run_id, "processed_at": at.astimezone(UTC)},
+        )
+        marked = cursor.rowcount
+    source.commit()
+    return marked

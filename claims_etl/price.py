@@ -1,0 +1,115 @@
+"""Price stage (pure): the Medicare Physician Fee Schedule, CONTRACT section 4, in exact integers.
+
+Scales: RVUs, GPCIs and the conversion factor are integers x 10^4, money is integer cents,
+adjustment factors are integers x 10^5. Every factor the contract names (1.5, 0.16, 0.136, 0.625,
+0.5) has a denominator dividing 2^5 x 5^5 = 10^5, and so has any product of them: x 10^5 holds every
+adjustment factor exactly, and each multiplication by one divides evenly by 10^5.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import polars as pl
+
+from claims_etl.lookups import has_modifier, join_fee_schedule, with_line_keys
+from claims_etl.reference import ReferenceFrames
+from claims_etl.schemas import CLAIMS, LINES, PRICED_CLAIMS, PRICED_LINES, conform
+
+FACTOR_ONE = 100_000  # 1.0 at scale 10^5
+BILATERAL = 150_000
+ASSISTANT = 16_000
+ASSISTANT_AS = 13_600
+CO_SURGEON = 62_500
+SECONDARY_PROCEDURE = 50_000
+PAYABLE_STATUS = ("A", "R", "T")
+# (RVU x 10^4) x (GPCI x 10^4) x (CF x 10^4) is dollars x 10^12, i.e. cents x 10^10.
+_FEE_SCALE_TO_CENTS = 10**10
+
+
+def round_half_up_div(numerator: pl.Expr, denominator: int) -> pl.Expr:
+    """numerator / denominator rounded half up, for non-negative integer expressions."""
+    return (numerator + denominator // 2) // denominator
+
+
+def _times(factor: pl.Expr, multiplier: int, applies: pl.Expr) -> pl.Expr:
+    return pl.when(applies).then(factor * multiplier // FACTOR_ONE).otherwise(factor)
+
+
+def _fee_schedule_cents() -> pl.Expr:
+    pe_rvu = pl.when(pl.col("is_facility")).then(pl.col("facility_pe_rvu_e4")).otherwise(pl.col("nonfac_pe_rvu_e4"))
+    geographic = (
+        pl.col("work_rvu_e4") * pl.col("pw_gpci_e4")
+        + pe_rvu * pl.col("pe_gpci_e4")
+        + pl.col("mp_rvu_e4") * pl.col("mp_gpci_e4")
+    )
+    return round_half_up_div(geographic * pl.col("conv_factor_e4"), _FEE_SCALE_TO_CENTS)
+
+
+def _factor_before_multiple_procedure() -> pl.Expr:
+    factor = pl.lit(FACTOR_ONE, dtype=pl.Int64)
+    factor = _times(factor, BILATERAL, has_modifier("50") & pl.col("bilat_surg").eq("1").fill_null(False))
+    factor = _times(factor, ASSISTANT, has_modifier("80", "81", "82"))
+    factor = _times(factor, ASSISTANT_AS, has_modifier("AS"))
+    return _times(factor, CO_SURGEON, has_modifier("62") & pl.col("co_surg").is_in(("1", "2")).fill_null(False))
+
+
+_SAME_DAY = ("claim_id", "service_date")
+_MPPR_SUBJECT = pl.col("mult_proc").eq("2").fill_null(False)
+
+
+def _mppr_rank_value() -> pl.Expr:
+    """What ranks a MULT PROC 2 line: fee x units x the factors before the multiple procedure one."""
+    return pl.when(_MPPR_SUBJECT).then(pl.col("fee_schedule_cents") * pl.col("units") * pl.col("pre_mppr_e5"))
+
+
+def _is_secondary_procedure() -> pl.Expr:
+    """Multiple procedure rule: among a claim's MULT PROC 2 lines on one date, all but the line with
+    the highest rank value (ties: lowest line_number) are secondary. Needs `mppr_is_top`."""
+    first_top_line = pl.when(pl.col("mppr_is_top")).then(pl.col("line_number")).min().over(_SAME_DAY)
+    return _MPPR_SUBJECT & (pl.col("line_number") != first_top_line)
+
+
+@dataclass(frozen=True)
+class Priced:
+    claims: pl.DataFrame  # schemas.PRICED_CLAIMS
+    lines: pl.DataFrame  # schemas.PRICED_LINES
+
+
+def price_lines(claims: pl.DataFrame, lines: pl.DataFrame, reference: ReferenceFrames) -> pl.DataFrame:
+    """Every line priced, with its factors visible (fee, adjustment factor, allowed, note)."""
+    keyed = join_fee_schedule(with_line_keys(lines, claims), reference)
+    missing = keyed.filter(~pl.col("rvu_found") | ~pl.col("gpci_found")).height
+    if missing:
+        raise ValueError(f"{missing} lines have no RVU or GPCI row: price only validated claims")
+    payable = pl.col("status_code").is_in(PAYABLE_STATUS)
+    allowed = round_half_up_div(
+        pl.col("fee_schedule_cents") * pl.col("units") * pl.col("adjustment_factor_e5"), FACTOR_ONE
+    )
+    priced = (
+        keyed.with_columns(_fee_schedule_cents().alias("fee_schedule_cents"))
+        .with_columns(_factor_before_multiple_procedure().alias("pre_mppr_e5"))
+        .with_columns(_mppr_rank_value().alias("mppr_rank_value"))
+        .with_columns((pl.col("mppr_rank_value") == pl.col("mppr_rank_value").max().over(_SAME_DAY)).alias("mppr_is_top"))
+        .with_columns(
+            _times(pl.col("pre_mppr_e5"), SECONDARY_PROCEDURE, _is_secondary_procedure()).alias("adjustment_factor_e5")
+        )
+        .with_columns(
+            pl.when(payable).then(pl.min_horizontal(pl.col("charge_cents"), allowed)).otherwise(0).alias("allowed_cents"),
+            pl.when(payable).then(pl.lit("")).otherwise(pl.lit("STATUS_") + pl.col("status_code")).alias("pricing_note"),
+            pl.col("is_facility").cast(pl.Int8).alias("facility"),
+        )
+    )
+    return conform(priced.sort("claim_id", "line_number"), PRICED_LINES, name="priced_lines")
+
+
+def price(claims: pl.DataFrame, lines: pl.DataFrame, reference: ReferenceFrames) -> Priced:
+    """Price accepted claims: lines per CONTRACT 4.1-4.6, claim totals per 4.7."""
+    claims = conform(claims, CLAIMS, name="claims")
+    lines = conform(lines, LINES, name="lines")
+    priced_lines = price_lines(claims, lines, reference)
+    totals = priced_lines.group_by("claim_id").agg(
+        pl.len().cast(pl.Int32).alias("line_count"), pl.col("allowed_cents").sum().alias("total_allowed_cents")
+    )
+    priced_claims = claims.join(totals, on="claim_id", how="inner").sort("claim_id")
+    return Priced(claims=conform(priced_claims, PRICED_CLAIMS, name="priced_claims"), lines=priced_lines)

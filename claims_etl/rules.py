@@ -1,0 +1,103 @@
+"""Validation rules V01-V15 (CONTRACT 5) as data: each a frozen record whose expression is true
+where a row breaks it. Line rules run on keyed lines (lookups.with_line_keys + fee schedule joins),
+claim rules on claims with their line aggregates. Nulls never pass a rule silently.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from typing import Literal
+
+import polars as pl
+
+from claims_etl.lookups import MODIFIERS, present
+
+POS_CODES = tuple(
+    f"{code:02d}"
+    for code in [*range(1, 28), *range(31, 35), 41, 42, *range(49, 59), 60, 61, 62, 65, 66, 71, 72, 81, 99]
+)
+ICD10_CM = r"^[A-Z][0-9][A-Z0-9](?:\.?[A-Z0-9]{1,4})?$"
+PROCEDURE_CODE = r"^(?:[0-9]{5}|[0-9]{4}[FTU]|[A-V][0-9]{4})$"
+MODIFIER = r"^[A-Z0-9]{2}$"
+NPI_SHAPE = r"^[12][0-9]{9}$"
+# Luhn over "80840" + the first nine NPI digits: the prefix's digits always contribute 24.
+NPI_PREFIX_LUHN_SUM = 24
+
+
+@dataclass(frozen=True)
+class Rule:
+    id: str
+    level: Literal["claim", "line"]
+    description: str
+    broken: pl.Expr
+    severity: Literal["error"] = "error"  # every contract rule rejects; warn tiers would go here
+
+
+def invalid_npi(column: str) -> pl.Expr:
+    """True where the NPI is not 10 digits starting 1 or 2 with a valid Luhn check digit."""
+    digit = [pl.col(column).str.slice(i, 1).cast(pl.Int32, strict=False) for i in range(10)]
+    doubled = [(d * 2 - 9 * (d >= 5).cast(pl.Int32)) for d in digit[0:9:2]]  # 2d, minus 9 past 9
+    total = pl.sum_horizontal(*doubled, *digit[1:9:2]) + NPI_PREFIX_LUHN_SUM
+    check_digit = (10 - total % 10) % 10
+    well_formed = pl.col(column).str.contains(NPI_SHAPE).fill_null(False)
+    return ~(well_formed & (check_digit == digit[9]).fill_null(False))
+
+
+def _malformed_if_present(column: str, pattern: str) -> pl.Expr:
+    return present(column) & ~pl.col(column).str.contains(pattern).fill_null(False)
+
+
+def _not_pos(column: str) -> pl.Expr:
+    return ~pl.col(column).is_in(POS_CODES).fill_null(False)
+
+
+def _modifier_broken() -> pl.Expr:
+    """V06: malformed modifier, 26 with TC, or 26/TC on a code whose PCTC IND is not 1."""
+    malformed = pl.any_horizontal(_malformed_if_present(m, MODIFIER) for m in MODIFIERS)
+    has_26 = pl.any_horizontal(pl.col(m).eq("26").fill_null(False) for m in MODIFIERS)
+    has_tc = pl.any_horizontal(pl.col(m).eq("TC").fill_null(False) for m in MODIFIERS)
+    split_allowed = pl.col("global_pctc_ind").eq("1").fill_null(False)
+    return malformed | (has_26 & has_tc) | ((has_26 | has_tc) & ~split_allowed)
+
+
+def _duplicate_line() -> pl.Expr:
+    """V12: same procedure, modifiers and date on two lines of one claim (absent equals absent)."""
+    key = ["claim_id", "procedure_code", *MODIFIERS, "service_date"]
+    normalized = [pl.when(present(m)).then(pl.col(m)).alias(m) for m in MODIFIERS]
+    return pl.struct(*(c for c in key if c not in MODIFIERS), *normalized).is_duplicated()
+
+
+def line_rules(run_date: date) -> list[Rule]:
+    service = pl.col("service_date")
+    return [
+        Rule("V04", "line", "procedure_code well-formed",
+             ~pl.col("procedure_code").str.contains(PROCEDURE_CODE).fill_null(False)),
+        Rule("V05", "line", "RVU row exists for year, HCPCS and pricing modifier", ~pl.col("rvu_found")),
+        Rule("V06", "line", "modifiers well-formed and consistent with PCTC IND", _modifier_broken()),
+        Rule("V07", "line", "units between 1 and 999", ~pl.col("units").is_between(1, 999).fill_null(False)),
+        Rule("V08", "line", "charge > 0", ~(pl.col("charge_cents") > 0).fill_null(False)),
+        Rule("V09", "line", "service_date not in the future, not before date of birth",
+             service.is_null() | (service > pl.lit(run_date)) | (service < pl.col("patient_dob")).fill_null(False)),
+        Rule("V10", "line", "received within one year of service (timely filing)",
+             (pl.col("received_date") > service.dt.offset_by("1y")).fill_null(True)),
+        Rule("V11", "line", "line place of service, when present, is a CMS POS code",
+             present("place_of_service") & _not_pos("place_of_service")),
+        Rule("V12", "line", "no duplicate procedure, modifiers and date within a claim", _duplicate_line()),
+        Rule("V14", "line", "GPCI row exists for year, MAC and locality", ~pl.col("gpci_found")),
+    ]  # fmt: skip
+
+
+def claim_rules() -> list[Rule]:
+    diagnoses = ("diagnosis_1", "diagnosis_2", "diagnosis_3", "diagnosis_4")
+    return [
+        Rule("V01", "claim", "billing_npi valid (10 digits, 1/2, Luhn with 80840)", invalid_npi("billing_npi")),
+        Rule("V02", "claim", "rendering_npi, when present, valid",
+             present("rendering_npi") & invalid_npi("rendering_npi")),
+        Rule("V03", "claim", "diagnosis_1 present; every diagnosis well-formed ICD-10-CM",
+             ~present("diagnosis_1") | pl.any_horizontal(_malformed_if_present(d, ICD10_CM) for d in diagnoses)),
+        Rule("V11", "claim", "claim place of service is a CMS POS code", _not_pos("place_of_service")),
+        Rule("V13", "claim", "total_charge equals the sum of line charges",
+             (pl.col("total_charge_cents") != pl.col("line_charge_cents")).fill_null(True)),
+        Rule("V15", "claim", "at least one line", pl.col("line_count") == 0),
+    ]  # fmt: skip

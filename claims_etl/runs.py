@@ -1,0 +1,51 @@
+"""Run bookkeeping in the warehouse: `etl_runs` (one row per run) and `etl_stage_timings`."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Any
+
+from claims_etl.db import Target
+from claims_etl.timing import StageRecord
+
+
+def _naive(at: datetime) -> datetime:
+    return at.replace(tzinfo=None)
+
+
+def record_start(target: Target, run_id: str, started_at: datetime, options: dict[str, Any]) -> None:
+    target.execute(
+        f"INSERT INTO {target.table('etl_runs')} (run_id, started_at, status, claims_read, claims_priced, "
+        "claims_rejected, options) VALUES (?, ?, ?, 0, 0, 0, ?)",
+        [run_id, _naive(started_at), "running", json.dumps(options, sort_keys=True, default=str)],
+    )
+    target.connection.commit()
+
+
+def record_finish(
+    target: Target,
+    run_id: str,
+    *,
+    finished_at: datetime,
+    status: str,
+    counts: tuple[int, int, int],
+    stages: list[StageRecord],
+) -> None:
+    """Final status, counts and every stage's timing, in one transaction."""
+    read, priced, rejected = counts
+    target.execute(
+        f"UPDATE {target.table('etl_runs')} SET finished_at = ?, status = ?, claims_read = ?, "
+        "claims_priced = ?, claims_rejected = ? WHERE run_id = ?",
+        [_naive(finished_at), status, read, priced, rejected, run_id],
+    )
+    statement = (
+        f"INSERT INTO {target.table('etl_stage_timings')} "
+        "(run_id, stage, seconds, rows_in, rows_out, peak_rss_bytes) VALUES (?, ?, ?, ?, ?, ?)"
+    )
+    for record in stages:
+        target.execute(
+            statement,
+            [run_id, record.stage, record.seconds, record.rows_in, record.rows_out, record.peak_rss_bytes],
+        )
+    target.connection.commit()

@@ -1,0 +1,122 @@
+"""Declared frame schemas at every stage boundary, and `conform` to hold frames to them.
+
+Money is integer cents (`*_cents`), RVUs/GPCIs/conversion factors integers scaled by 10^4 (`*_e4`),
+adjustment factors integers scaled by 10^5 (`*_e5`): exact arithmetic, no binary floats.
+"""
+
+from __future__ import annotations
+
+import polars as pl
+
+Schema = dict[str, pl.DataType]
+
+# extract -> validate
+CLAIMS: Schema = {
+    "claim_id": pl.Int64(),
+    "batch_id": pl.String(),
+    "patient_dob": pl.Date(),
+    "billing_npi": pl.String(),
+    "rendering_npi": pl.String(),
+    "mac": pl.String(),
+    "locality": pl.String(),
+    "place_of_service": pl.String(),
+    "diagnosis_1": pl.String(),
+    "diagnosis_2": pl.String(),
+    "diagnosis_3": pl.String(),
+    "diagnosis_4": pl.String(),
+    "total_charge_cents": pl.Int64(),
+    "received_date": pl.Date(),
+    "recovered": pl.Boolean(),
+}
+LINES: Schema = {
+    "claim_id": pl.Int64(),
+    "line_number": pl.Int32(),
+    "service_date": pl.Date(),
+    "procedure_code": pl.String(),
+    "modifier_1": pl.String(),
+    "modifier_2": pl.String(),
+    "modifier_3": pl.String(),
+    "modifier_4": pl.String(),
+    "units": pl.Int64(),
+    "charge_cents": pl.Int64(),
+    "place_of_service": pl.String(),
+}
+
+# reference -> validate, price
+RVU: Schema = {
+    "year": pl.Int32(),
+    "hcpcs": pl.String(),
+    "modifier": pl.String(),
+    "status_code": pl.String(),
+    "work_rvu_e4": pl.Int64(),
+    "nonfac_pe_rvu_e4": pl.Int64(),
+    "facility_pe_rvu_e4": pl.Int64(),
+    "mp_rvu_e4": pl.Int64(),
+    "conv_factor_e4": pl.Int64(),
+    "pctc_ind": pl.String(),
+    "mult_proc": pl.String(),
+    "bilat_surg": pl.String(),
+    "co_surg": pl.String(),
+}
+GPCI: Schema = {
+    "year": pl.Int32(),
+    "mac": pl.String(),
+    "locality": pl.String(),
+    "pw_gpci_e4": pl.Int64(),
+    "pe_gpci_e4": pl.Int64(),
+    "mp_gpci_e4": pl.Int64(),
+}
+
+# validate -> load
+REJECTED: Schema = {
+    "claim_id": pl.Int64(),
+    "batch_id": pl.String(),
+    "recovered": pl.Boolean(),
+    "rule_ids": pl.String(),
+}
+
+# price -> load
+PRICED_LINES: Schema = {
+    "claim_id": pl.Int64(),
+    "line_number": pl.Int32(),
+    "procedure_code": pl.String(),
+    "modifier_1": pl.String(),
+    "units": pl.Int64(),
+    "charge_cents": pl.Int64(),
+    "facility": pl.Int8(),
+    "fee_schedule_cents": pl.Int64(),
+    "adjustment_factor_e5": pl.Int64(),
+    "allowed_cents": pl.Int64(),
+    "pricing_note": pl.String(),
+}
+PRICED_CLAIMS: Schema = {
+    "claim_id": pl.Int64(),
+    "batch_id": pl.String(),
+    "recovered": pl.Boolean(),
+    "billing_npi": pl.String(),
+    "mac": pl.String(),
+    "locality": pl.String(),
+    "place_of_service": pl.String(),
+    "line_count": pl.Int32(),
+    "total_charge_cents": pl.Int64(),
+    "total_allowed_cents": pl.Int64(),
+}
+
+
+class SchemaError(ValueError):
+    """A frame at a stage boundary lacks a declared column or holds one that cannot be cast."""
+
+
+def conform(frame: pl.DataFrame, schema: Schema, *, name: str) -> pl.DataFrame:
+    """`frame` with exactly the declared columns, in order, cast (strictly) to the declared types."""
+    missing = [column for column in schema if column not in frame.columns]
+    if missing:
+        raise SchemaError(f"{name}: missing columns {missing}")
+    try:
+        return frame.select(pl.col(column).cast(dtype, strict=True) for column, dtype in schema.items())
+    except pl.exceptions.PolarsError as error:
+        raise SchemaError(f"{name}: {error}") from error
+
+
+def empty(schema: Schema) -> pl.DataFrame:
+    return pl.DataFrame(schema=schema)

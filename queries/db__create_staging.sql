@@ -1,0 +1,95 @@
+-- Source (PostgreSQL) tables of CONTRACT section 1, created where missing; an existing database
+-- that already has them is used unchanged.
+CREATE SCHEMA IF NOT EXISTS staging;
+
+CREATE TABLE IF NOT EXISTS staging.claims (
+    claim_id          bigint PRIMARY KEY,
+    batch_id          text NOT NULL,
+    patient_id        text NOT NULL,
+    patient_dob       date,
+    billing_npi       text NOT NULL,
+    rendering_npi     text,
+    mac               text NOT NULL,
+    locality          text NOT NULL,
+    place_of_service  text NOT NULL,
+    diagnosis_1       text NOT NULL,
+    diagnosis_2       text,
+    diagnosis_3       text,
+    diagnosis_4       text,
+    total_charge      numeric(12, 2) NOT NULL,
+    received_date     date NOT NULL,
+    status            text NOT NULL DEFAULT 'pending',
+    run_id            text,
+    processed_at      timestamptz
+);
+
+CREATE TABLE IF NOT EXISTS staging.claim_lines (
+    claim_id          bigint NOT NULL REFERENCES staging.claims (claim_id),
+    line_number       smallint NOT NULL,
+    service_date      date NOT NULL,
+    procedure_code    text NOT NULL,
+    modifier_1        text,
+    modifier_2        text,
+    modifier_3        text,
+    modifier_4        text,
+    units             integer NOT NULL,
+    charge            numeric(12, 2) NOT NULL,
+    place_of_service  text,
+    PRIMARY KEY (claim_id, line_number)
+);
+
+-- Pending claims are found through this partial index, not a scan of every processed claim.
+CREATE INDEX IF NOT EXISTS claims_pending_idx ON staging.claims (claim_id) WHERE status = 'pending';
+
+-- Engine-owned: which run has a claim in flight. A row exists from lease until the claim's status
+-- is flipped, so a crashed run's claims are visible and recoverable (see source__lease_*.sql).
+CREATE TABLE IF NOT EXISTS staging.claim_leases (
+    claim_id   bigint PRIMARY KEY REFERENCES staging.claims (claim_id),
+    run_id     text NOT NULL,
+    leased_at  timestamptz NOT NULL DEFAULT now(),
+    recovered  boolean NOT NULL DEFAULT false
+);
+CREATE INDEX IF NOT EXISTS claim_leases_run_idx ON staging.claim_leases (run_id);
+
+-- Reference tables: the CMS files' content as published (indicators kept as text, numbers exact).
+CREATE TABLE IF NOT EXISTS staging.rvu (
+    year                  smallint NOT NULL,
+    hcpcs                 text NOT NULL,
+    modifier              text NOT NULL DEFAULT '',
+    description           text,
+    status_code           text NOT NULL,
+    not_used_for_medicare text,
+    work_rvu              numeric NOT NULL,
+    nonfac_pe_rvu         numeric NOT NULL,
+    nonfac_na_indicator   text,
+    facility_pe_rvu       numeric NOT NULL,
+    facility_na_indicator text,
+    mp_rvu                numeric NOT NULL,
+    nonfac_total          numeric NOT NULL,
+    facility_total        numeric NOT NULL,
+    pctc_ind              text,
+    glob_days             text,
+    pre_op                numeric NOT NULL,
+    intra_op              numeric NOT NULL,
+    post_op               numeric NOT NULL,
+    mult_proc             text,
+    bilat_surg            text,
+    asst_surg             text,
+    co_surg               text,
+    team_surg             text,
+    endo_base             text,
+    conv_factor           numeric NOT NULL,
+    PRIMARY KEY (year, hcpcs, modifier)
+);
+
+CREATE TABLE IF NOT EXISTS staging.gpci (
+    year           smallint NOT NULL,
+    mac            text NOT NULL,
+    state          text,
+    locality       text NOT NULL,
+    locality_name  text,
+    pw_gpci        numeric NOT NULL,
+    pe_gpci        numeric NOT NULL,
+    mp_gpci        numeric NOT NULL,
+    PRIMARY KEY (year, mac, locality)
+)

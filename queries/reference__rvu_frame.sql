@@ -1,0 +1,15 @@
+-- RVU rows for the pricing joins, numbers as integers scaled by 10^4 (exact; see price.py).
+SELECT year::integer AS year,
+       hcpcs,
+       modifier,
+       status_code,
+       (work_rvu * 10000)::bigint AS work_rvu_e4,
+       (nonfac_pe_rvu * 10000)::bigint AS nonfac_pe_rvu_e4,
+       (facility_pe_rvu * 10000)::bigint AS facility_pe_rvu_e4,
+       (mp_rvu * 10000)::bigint AS mp_rvu_e4,
+       (conv_factor * 10000)::bigint AS conv_factor_e4,
+       pctc_ind,
+       mult_proc,
+       bilat_surg,
+       co_surg
+FROM staging.rvu

@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Set up everything claims-etl needs on a fresh Debian 12 machine (run as root or with sudo):
+# Debian packages (unixODBC, the PostgreSQL, MariaDB and FreeTDS ODBC drivers, the PostgreSQL and
+# MariaDB servers for local runs), a virtualenv with the pinned Python dependencies, and turbodbc built
+# with Arrow support (cached outside the repository). Idempotent: a second run takes seconds.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+VENV=${VENV:-.venv}
+PYTHON=${PYTHON:-python3.11}
+command -v "$PYTHON" >/dev/null || PYTHON=python3
+
+SUDO=""
+[ "$(id -u)" -eq 0 ] || SUDO="sudo"
+packages=(unixodbc unixodbc-dev odbc-postgresql odbc-mariadb tdsodbc libboost-dev g++ pkg-config
+          postgresql postgresql-client mariadb-server mariadb-client)
+missing=()
+for package in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "installing Debian packages: ${missing[*]}"
+  $SUDO apt-get update -qq
+  # policy-rc.d-free install: services are started by scripts/services.sh, not by the package.
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+[ -x "$VENV/bin/python" ] || "$PYTHON" -m venv "$VENV"
+PIP=("$VENV/bin/python" -m pip install -q --disable-pip-version-check)
+# turbodbc builds against the pinned pyarrow; build tools first, then turbodbc, then the project.
+"${PIP[@]}" pyarrow==21.0.0 "numpy>=1.26" pybind11 meson-python meson ninja
+bash scripts/build_turbodbc.sh "$VENV"
+"${PIP[@]}" -e ".[dev]"
+echo "bootstrap: ok ($VENV)"

@@ -1,0 +1,113 @@
+"""Fixtures that reach the real databases: PostgreSQL (source, and target over psqlODBC) and MariaDB
+(target over its ODBC driver). Connection settings come from the environment with local defaults;
+each test gets freshly emptied tables in databases of its own (claims_etl_test)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+from datetime import date
+from typing import Any
+
+import connectorx as cx
+import polars as pl
+import psycopg
+import pytest
+
+from claims_etl import db
+from claims_etl.settings import Settings
+
+PG_ADMIN_URL = os.environ.get("CLAIMS_ETL_TEST_PG_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+PG_HOST = os.environ.get("CLAIMS_ETL_TEST_PG_HOST", "127.0.0.1")
+MARIADB_HOST = os.environ.get("CLAIMS_ETL_TEST_MARIADB_HOST", "127.0.0.1")
+TEST_DB = "claims_etl_test"
+SOURCE_URL = f"postgresql://postgres@{PG_HOST}:5432/{TEST_DB}"
+TARGETS = {
+    "postgresql": (
+        f"Driver={{PostgreSQL Unicode}};Server={PG_HOST};Port=5432;Database={TEST_DB};Uid=postgres;"
+        "UseServerSidePrepare=0;BatchSize=100;CommLog=0"
+    ),
+    "mysql": f"Driver={{MariaDB Unicode}};Server={MARIADB_HOST};Port=3306;Database={TEST_DB};User=root;Password=;",
+}
+RUN_DATE = date(2026, 11, 1)
+
+
+def _mariadb_available() -> bool:
+    import subprocess
+
+    probe = subprocess.run(
+        ["mysql", "-h", MARIADB_HOST, "-uroot", "-e", f"CREATE DATABASE IF NOT EXISTS {TEST_DB}"],
+        capture_output=True, check=False,
+    )  # fmt: skip
+    return probe.returncode == 0
+
+
+@pytest.fixture(scope="session")
+def databases() -> dict[str, bool]:
+    """Create the test databases once; report which targets are reachable."""
+    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as admin:
+        exists = admin.execute("SELECT 1 FROM pg_database WHERE datname = %s", [TEST_DB]).fetchone()
+        if not exists:
+            admin.execute(f"CREATE DATABASE {TEST_DB}")
+    return {"postgresql": True, "mysql": _mariadb_available()}
+
+
+def make_settings(target: str = "postgresql", **overrides: Any) -> Settings:
+    values: dict[str, Any] = {
+        "source_url": SOURCE_URL, "target_odbc": TARGETS[target], "run_date": RUN_DATE, "partitions": 2,
+    } | overrides  # fmt: skip
+    return Settings(**values)
+
+
+def _reset(settings: Settings) -> None:
+    db.init_source(settings)
+    with psycopg.connect(SOURCE_URL, autocommit=True) as connection:
+        connection.execute("TRUNCATE staging.claim_leases, staging.claim_lines, staging.claims, staging.rvu, staging.gpci")
+    db.init_target(settings)
+    target = db.connect_target(settings, autocommit=True)
+    try:
+        for table in ("priced_claims", "priced_claim_lines", "rejected_claims", "etl_runs", "etl_stage_timings"):
+            target.execute(f"DELETE FROM {target.table(table)}")
+    finally:
+        target.connection.close()
+
+
+@pytest.fixture(params=["postgresql", "mysql"])
+def target_name(request: pytest.FixtureRequest, databases: dict[str, bool]) -> str:
+    name: str = request.param
+    if not databases[name]:
+        pytest.skip(f"{name} target not reachable")
+    return name
+
+
+@pytest.fixture
+def settings(target_name: str) -> Iterator[Settings]:
+    """Settings for a fresh, empty source and target (one per target kind)."""
+    settings = make_settings(target_name)
+    _reset(settings)
+    yield settings
+
+
+@pytest.fixture
+def pg_settings(databases: dict[str, bool]) -> Settings:
+    """Fresh source and a PostgreSQL-over-ODBC target, for tests that need only one target."""
+    settings = make_settings("postgresql")
+    _reset(settings)
+    return settings
+
+
+@pytest.fixture
+def read_target(target_name: str) -> Callable[[str], pl.DataFrame]:
+    """Read a warehouse table back (not through turbodbc: it hangs fetching from MariaDB's driver)."""
+
+    def read(query: str) -> pl.DataFrame:
+        if target_name == "mysql":
+            url = f"mysql://root@{MARIADB_HOST}:3306/{TEST_DB}"
+            return cx.read_sql(url, query.replace("warehouse.", ""), return_type="polars")
+        return cx.read_sql(SOURCE_URL, query, return_type="polars")
+
+    return read
+
+
+def read_source(query: str) -> pl.DataFrame:
+    return cx.read_sql(SOURCE_URL, query, return_type="polars")
