@@ -261,8 +261,8 @@ def _apply_line_breaks(lines: pl.DataFrame, claims: pl.DataFrame) -> pl.DataFram
         pl.when((r == "V08") & first).then(0).otherwise("charge_cents").alias("charge_cents"),
         pl.when((r == "V11") & first).then(pl.lit("98")).otherwise("place_of_service").alias("place_of_service"),
     )
-    lines = lines.with_columns(  # V05: a well-formed code with no RVU row ("W" is not a pool letter)
-        pl.when((r == "V05") & first).then(pl.lit("W9999")).otherwise("procedure_code").alias("procedure_code")
+    lines = lines.with_columns(  # V05: a well-formed code with no RVU row (the pool has letter-prefixed codes only)
+        pl.when((r == "V05") & first).then(pl.lit("99999")).otherwise("procedure_code").alias("procedure_code")
     )
     # V12: line 2 repeats line 1's code, modifiers and date
     line_one = lines.filter(first).select("claim_id", *(pl.col(c).alias(f"{c}_1") for c in ("procedure_code", "modifier_1")))

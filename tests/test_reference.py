@@ -1,0 +1,102 @@
+"""CMS reference files: the published layouts parse; malformed files are refused whole and load
+nothing; loading a year again replaces it atomically (against the real PostgreSQL)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from claims_etl.errors import ReferenceFileError
+from claims_etl.reference import load_year, parse_gpci, parse_rvu, read_frames
+from claims_etl.seed import code_pool, write_reference_files
+from claims_etl.settings import Settings
+from tests.conftest import read_source
+
+
+@pytest.fixture
+def files(tmp_path: Path) -> tuple[Path, Path]:
+    return write_reference_files(tmp_path, seed=7, pool=code_pool(7, codes=40))[2026]
+
+
+def _rewrite(path: Path, old: str, new: str, count: int = 1) -> Path:
+    path.write_text(path.read_text().replace(old, new, count))
+    return path
+
+
+def test_synthetic_files_parse_in_the_cms_layout(files: tuple[Path, Path]) -> None:
+    rvu, gpci = parse_rvu(files[0]), parse_gpci(files[1])
+    assert rvu.height >= 40 and set(rvu.get_column("modifier").unique()) <= {"", "26", "TC", "53"}
+    assert rvu.get_column("conv_factor").unique().to_list() == ["33.4009"]
+    assert gpci.height == 12 and gpci.get_column("mac").str.len_chars().unique().to_list() == [5]
+
+
+def test_gpci_keys_are_zero_padded(tmp_path: Path, files: tuple[Path, Path]) -> None:
+    gpci = _rewrite(files[1], '01112,CA,05,', "1112,CA,5,")
+    assert ("01112", "05") in parse_gpci(gpci).select("mac", "locality").rows()
+
+
+def test_blank_numeric_cells_mean_zero(files: tuple[Path, Path]) -> None:
+    lines = files[0].read_text().splitlines()
+    cells = lines[10].split(",")
+    cells[10] = ""  # MP RVU
+    lines[10] = ",".join(cells)
+    files[0].write_text("\n".join(lines) + "\n")
+    assert parse_rvu(files[0]).get_column("mp_rvu")[0] == "0"
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "message"),
+    [
+        ("HCPCS,MOD,DESCRIPTION", "CODE,MOD,DESCRIPTION", "no header row starting with 'HCPCS'"),
+        ("SURG,BASE,FACTOR", "SURG,IND,BASE", "header column 24 is 'IND'"),
+    ],
+)
+def test_rvu_header_that_does_not_fit_is_refused(files: tuple[Path, Path], old: str, new: str, message: str) -> None:
+    with pytest.raises(ReferenceFileError, match=message):
+        parse_rvu(_rewrite(files[0], old, new))
+
+
+def test_rvu_non_number_is_refused_naming_the_line(files: tuple[Path, Path]) -> None:
+    lines = files[0].read_text().splitlines()
+    cells = lines[12].split(",")
+    cells[5] = "1.2.3"
+    lines[12] = ",".join(cells)
+    files[0].write_text("\n".join(lines) + "\n")
+    with pytest.raises(ReferenceFileError, match=r"line 13, column work_rvu: '1.2.3'"):
+        parse_rvu(files[0])
+
+
+def test_rvu_duplicate_key_is_refused(files: tuple[Path, Path]) -> None:
+    lines = files[0].read_text().splitlines()
+    files[0].write_text("\n".join([*lines, lines[-1]]) + "\n")
+    with pytest.raises(ReferenceFileError, match="repeat a key"):
+        parse_rvu(files[0])
+
+
+def test_gpci_header_that_does_not_fit_is_refused(files: tuple[Path, Path]) -> None:
+    with pytest.raises(ReferenceFileError, match="header column 6"):
+        parse_gpci(_rewrite(files[1], "2026 PE GPCI", "2026 XX GPCI"))
+
+
+def test_a_file_that_is_not_csv_at_all_is_refused(tmp_path: Path) -> None:
+    junk = tmp_path / "junk.csv"
+    junk.write_bytes(b"\x00\x01\x02 not a fee schedule")
+    with pytest.raises(ReferenceFileError, match="not a CMS"):
+        parse_rvu(junk)
+    with pytest.raises(ReferenceFileError, match="cannot read"):
+        parse_rvu(tmp_path / "missing.csv")
+
+
+def test_load_replaces_a_year_and_a_malformed_file_loads_nothing(pg_settings: Settings, files: tuple[Path, Path]) -> None:
+    rvu_rows, gpci_rows = load_year(pg_settings, files[0], files[1], 2026)
+    assert read_source("SELECT count(*) AS n FROM staging.rvu WHERE year = 2026").item() == rvu_rows
+    again = load_year(pg_settings, files[0], files[1], 2026)
+    assert again == (rvu_rows, gpci_rows)
+    assert read_source("SELECT count(*) AS n FROM staging.rvu").item() == rvu_rows
+    bad_gpci = _rewrite(files[1], "2026 MP GPCI", "nonsense")
+    with pytest.raises(ReferenceFileError):
+        load_year(pg_settings, files[0], bad_gpci, 2026)
+    assert read_source("SELECT count(*) AS n FROM staging.gpci WHERE year = 2026").item() == gpci_rows
+    frames = read_frames(pg_settings)
+    assert frames.rvu.height == rvu_rows and frames.gpci.get_column("pw_gpci_e4").min() >= 10_000  # 1.0 floor
