@@ -14,6 +14,7 @@ from typing import Annotated, Any
 import pydantic
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from claims_etl import db, pipeline, reference
@@ -23,7 +24,9 @@ from claims_etl.settings import Settings
 
 # No rich tracebacks with locals: they would print claim rows (PHI) and connection strings.
 app = typer.Typer(
-    help="Columnar ETL for professional medical claims.", no_args_is_help=True, add_completion=False,
+    help="Columnar ETL for professional medical claims.",
+    no_args_is_help=True,
+    add_completion=False,
     pretty_exceptions_enable=False,
 )
 db_app = typer.Typer(help="Database set-up.", no_args_is_help=True)
@@ -33,8 +36,14 @@ app.add_typer(reference_app, name="reference")
 err = Console(stderr=True)
 out = Console()
 
-SourceUrl = Annotated[str | None, typer.Option("--source-url", help="PostgreSQL URL [env CLAIMS_ETL_SOURCE_URL]", show_default=False)]
-TargetOdbc = Annotated[str | None, typer.Option("--target-odbc", help="ODBC connection string [env CLAIMS_ETL_TARGET_ODBC]", show_default=False)]
+SourceUrl = Annotated[
+    str | None,
+    typer.Option("--source-url", help="PostgreSQL URL [env CLAIMS_ETL_SOURCE_URL]", show_default=False),
+]
+TargetOdbc = Annotated[
+    str | None,
+    typer.Option("--target-odbc", help="ODBC connection string [env CLAIMS_ETL_TARGET_ODBC]", show_default=False),
+]
 
 
 def _settings(**flags: Any) -> Settings:
@@ -53,7 +62,8 @@ def _one_line_errors(*secrets: str) -> Iterator[None]:
     try:
         yield
     except ClaimsEtlError as error:
-        err.print(f"[red]error:[/red] {scrub(str(error), *secrets)}", highlight=False, soft_wrap=True)
+        one_line = " ".join(scrub(str(error), *secrets).split())  # driver messages span lines
+        err.print(f"[red]error:[/red] {escape(one_line)}", highlight=False, soft_wrap=True)
         raise typer.Exit(code=error.exit_code) from None
 
 
@@ -114,11 +124,22 @@ def _stage_table(result: pipeline.RunResult) -> Table:
         table.add_column(column, justify="left" if column == "stage" else "right")
     for stage in result.stages:
         table.add_row(
-            stage.stage, f"{stage.seconds:.3f}", f"{stage.rows_in:,}", f"{stage.rows_out:,}",
-            f"{stage.rows_per_second:,.0f}", f"{stage.peak_rss_bytes / 2**20:,.0f}",
-        )  # fmt: skip
+            stage.stage,
+            f"{stage.seconds:.3f}",
+            f"{stage.rows_in:,}",
+            f"{stage.rows_out:,}",
+            f"{stage.rows_per_second:,.0f}",
+            f"{stage.peak_rss_bytes / 2**20:,.0f}",
+        )
     table.add_section()
-    table.add_row("total", f"{result.seconds:.3f}", f"{result.claims_read:,}", "", f"{result.claims_per_second:,.0f}", "")
+    table.add_row(
+        "total",
+        f"{result.seconds:.3f}",
+        f"{result.claims_read:,}",
+        "",
+        f"{result.claims_per_second:,.0f}",
+        "",
+    )
     table.caption = (
         f"{result.claims_read:,} claims read, {result.claims_priced:,} priced, {result.claims_rejected:,} rejected"
         f", {result.claims_recovered:,} recovered from dead runs; {result.claims_per_second:,.0f} claims/s"
@@ -130,18 +151,29 @@ def _stage_table(result: pipeline.RunResult) -> Table:
 def run_command(
     batch_id: Annotated[str | None, typer.Option(help="only this submission batch")] = None,
     limit: Annotated[int | None, typer.Option(min=1, help="at most N claims")] = None,
-    partitions: Annotated[int | None, typer.Option(min=1, max=64, help="parallel extract partitions [default: cores]")] = None,
+    partitions: Annotated[
+        int | None, typer.Option(min=1, max=64, help="parallel extract partitions [default: cores]")
+    ] = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="debug logging")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="print the run summary as JSON")] = False,
     source_url: SourceUrl = None,
     target_odbc: TargetOdbc = None,
 ) -> None:
     """Process pending claims end to end: extract, validate, price, load, mark."""
-    logging.basicConfig(level=logging.DEBUG if verbose else logging.WARNING, stream=sys.stderr,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")  # fmt: skip
-    settings = _guarded(lambda: _settings(
-        batch_id=batch_id, limit=limit, partitions=partitions, source_url=source_url, target_odbc=target_odbc
-    ))  # fmt: skip
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.WARNING,
+        stream=sys.stderr,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    settings = _guarded(
+        lambda: _settings(
+            batch_id=batch_id,
+            limit=limit,
+            partitions=partitions,
+            source_url=source_url,
+            target_odbc=target_odbc,
+        )
+    )
     with _one_line_errors(*_secrets(settings)):
         result = pipeline.run(settings)
     if as_json:

@@ -166,7 +166,7 @@ def init_source(settings: Settings) -> None:
     """Create the staging, lease and reference tables where missing."""
     with source_connection(settings) as connection:
         for statement in sql.statements("db__create_staging"):
-            connection.execute(statement)  # type: ignore[arg-type]  # our own DDL file
+            connection.execute(statement)
         connection.commit()
 
 

@@ -17,9 +17,15 @@ import re
 
 _SECRET_PATTERNS = (
     # URL userinfo: scheme://user:password@host
-    (re.compile(r"(?P<scheme>[a-z][a-z0-9+.\-]*://)(?P<user>[^:/@\s]*):[^@\s]*@", re.I), r"\g<scheme>\g<user>:***@"),
+    (
+        re.compile(r"(?P<scheme>[a-z][a-z0-9+.\-]*://)(?P<user>[^:/@\s]*):[^@\s]*@", re.I),
+        r"\g<scheme>\g<user>:***@",
+    ),
     # ODBC / libpq key=value secrets: PWD=...; Password=...; password='...'
-    (re.compile(r"(?P<key>\b(?:pwd|password|passwd)\s*=\s*)(?:\{[^}]*\}|'[^']*'|[^;\s]*)", re.I), r"\g<key>***"),
+    (
+        re.compile(r"(?P<key>\b(?:pwd|password|passwd)\s*=\s*)(?:\{[^}]*\}|'[^']*'|[^;\s]*)", re.I),
+        r"\g<key>***",
+    ),
 )
 
 

@@ -34,17 +34,17 @@ class Extracted:
 
 def lock_run(connection: psycopg.Connection[Any], run_id: str) -> None:
     """Mark the run alive for as long as this session lasts (see source__lock_run.sql)."""
-    connection.execute(sql.load("source__lock_run"), {"run_id": run_id})  # type: ignore[arg-type]
+    connection.execute(sql.load("source__lock_run"), {"run_id": run_id})
     connection.commit()
 
 
 def lease(connection: psycopg.Connection[Any], settings: Settings, run_id: str) -> Leased:
     """Take over dead runs' leases, then lease pending claims (batch and limit applied), in one commit."""
     with connection.cursor() as cursor:
-        cursor.execute(sql.load("source__lease_recover"), {"run_id": run_id})  # type: ignore[arg-type]
+        cursor.execute(sql.load("source__lease_recover"), {"run_id": run_id})
         recovered = cursor.rowcount
         cursor.execute(
-            sql.load("source__lease_pending"),  # type: ignore[arg-type]
+            sql.load("source__lease_pending"),
             {"run_id": run_id, "batch_id": settings.batch_id, "limit": settings.limit},
         )
         new = cursor.rowcount
@@ -55,9 +55,7 @@ def lease(connection: psycopg.Connection[Any], settings: Settings, run_id: str) 
 def _read(settings: Settings, query: str) -> pl.DataFrame:
     url = settings.source_url.get_secret_value()
     try:
-        table = cx.read_sql(
-            url, query, partition_on="claim_id", partition_num=settings.partitions, return_type="arrow"
-        )
+        table = cx.read_sql(url, query, partition_on="claim_id", partition_num=settings.partitions, return_type="arrow")
     except Exception as error:  # connectorx raises RuntimeError (or panics) with the URL in the text
         raise SourceError("extract", scrub(str(error), url), transient=True) from None
     frame = pl.from_arrow(table, rechunk=False)
@@ -75,4 +73,3 @@ def extract(settings: Settings, run_id: str, leased: Leased) -> Extracted:
         claims=conform(claims, CLAIMS, name="extracted claims").sort("claim_id"),
         lines=conform(lines, LINES, name="extracted lines").sort("claim_id", "line_number"),
     )
-

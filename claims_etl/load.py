@@ -44,23 +44,47 @@ def scaled_text(column: str, decimals: int) -> pl.Expr:
 # Load schemas: column order = the INSERT's column order (turbodbc binds by position). Types are the
 # few turbodbc accepts: int64, string (not large_string), timestamp[us]; money as decimal strings.
 LOAD_SCHEMAS: dict[str, pa.Schema] = {
-    "priced_claims": pa.schema([
-        ("claim_id", pa.int64()), ("batch_id", pa.string()), ("run_id", pa.string()),
-        ("billing_npi", pa.string()), ("mac", pa.string()), ("locality", pa.string()),
-        ("place_of_service", pa.string()), ("line_count", pa.int64()), ("total_charge", pa.string()),
-        ("total_allowed", pa.string()), ("priced_at", pa.timestamp("us")),
-    ]),
-    "priced_claim_lines": pa.schema([
-        ("claim_id", pa.int64()), ("line_number", pa.int64()), ("procedure_code", pa.string()),
-        ("modifier_1", pa.string()), ("units", pa.int64()), ("charge", pa.string()),
-        ("facility", pa.int64()), ("fee_schedule_amount", pa.string()), ("adjustment_factor", pa.string()),
-        ("allowed_amount", pa.string()), ("pricing_note", pa.string()), ("run_id", pa.string()),
-    ]),
-    "rejected_claims": pa.schema([
-        ("claim_id", pa.int64()), ("batch_id", pa.string()), ("run_id", pa.string()),
-        ("rule_ids", pa.string()), ("rejected_at", pa.timestamp("us")),
-    ]),
-}  # fmt: skip
+    "priced_claims": pa.schema(
+        [
+            ("claim_id", pa.int64()),
+            ("batch_id", pa.string()),
+            ("run_id", pa.string()),
+            ("billing_npi", pa.string()),
+            ("mac", pa.string()),
+            ("locality", pa.string()),
+            ("place_of_service", pa.string()),
+            ("line_count", pa.int64()),
+            ("total_charge", pa.string()),
+            ("total_allowed", pa.string()),
+            ("priced_at", pa.timestamp("us")),
+        ]
+    ),
+    "priced_claim_lines": pa.schema(
+        [
+            ("claim_id", pa.int64()),
+            ("line_number", pa.int64()),
+            ("procedure_code", pa.string()),
+            ("modifier_1", pa.string()),
+            ("units", pa.int64()),
+            ("charge", pa.string()),
+            ("facility", pa.int64()),
+            ("fee_schedule_amount", pa.string()),
+            ("adjustment_factor", pa.string()),
+            ("allowed_amount", pa.string()),
+            ("pricing_note", pa.string()),
+            ("run_id", pa.string()),
+        ]
+    ),
+    "rejected_claims": pa.schema(
+        [
+            ("claim_id", pa.int64()),
+            ("batch_id", pa.string()),
+            ("run_id", pa.string()),
+            ("rule_ids", pa.string()),
+            ("rejected_at", pa.timestamp("us")),
+        ]
+    ),
+}
 
 
 def insert_statement(target: Target, table: str) -> str:
@@ -83,21 +107,36 @@ def warehouse_frames(priced: Priced, rejected: pl.DataFrame, run_id: str, at: da
     stamp = pl.lit(at.replace(tzinfo=None), dtype=pl.Datetime("us"))
     return {
         "priced_claims": priced.claims.select(
-            "claim_id", "batch_id", run.alias("run_id"), "billing_npi", "mac", "locality", "place_of_service",
-            "line_count", cents_text("total_charge_cents").alias("total_charge"),
-            cents_text("total_allowed_cents").alias("total_allowed"), stamp.alias("priced_at"),
+            "claim_id",
+            "batch_id",
+            run.alias("run_id"),
+            "billing_npi",
+            "mac",
+            "locality",
+            "place_of_service",
+            "line_count",
+            cents_text("total_charge_cents").alias("total_charge"),
+            cents_text("total_allowed_cents").alias("total_allowed"),
+            stamp.alias("priced_at"),
         ),
         "priced_claim_lines": priced.lines.select(
-            "claim_id", "line_number", "procedure_code", "modifier_1", "units",
-            cents_text("charge_cents").alias("charge"), "facility",
+            "claim_id",
+            "line_number",
+            "procedure_code",
+            "modifier_1",
+            "units",
+            cents_text("charge_cents").alias("charge"),
+            "facility",
             cents_text("fee_schedule_cents").alias("fee_schedule_amount"),
             scaled_text("adjustment_factor_e5", 5).alias("adjustment_factor"),
-            cents_text("allowed_cents").alias("allowed_amount"), "pricing_note", run.alias("run_id"),
+            cents_text("allowed_cents").alias("allowed_amount"),
+            "pricing_note",
+            run.alias("run_id"),
         ),
         "rejected_claims": rejected.select(
             "claim_id", "batch_id", run.alias("run_id"), "rule_ids", stamp.alias("rejected_at")
         ),
-    }  # fmt: skip
+    }
 
 
 @dataclass(frozen=True)
@@ -113,10 +152,12 @@ class Chunk:
 
     def recovered_ids(self) -> pa.Table:
         """Claims a dead run may have written already: deleted from the warehouse before inserting."""
-        ids = pl.concat([
-            self.priced.claims.filter("recovered").select("claim_id"),
-            self.rejected.filter("recovered").select("claim_id"),
-        ])  # fmt: skip
+        ids = pl.concat(
+            [
+                self.priced.claims.filter("recovered").select("claim_id"),
+                self.rejected.filter("recovered").select("claim_id"),
+            ]
+        )
         return ids.to_arrow().combine_chunks()
 
 
@@ -159,12 +200,20 @@ def write_chunk(target: Target, chunk: Chunk, run_id: str, at: datetime) -> int:
 
 def mark_chunk(source: psycopg.Connection[Any], chunk: Chunk, run_id: str, at: datetime) -> int:
     """Flip the chunk's claims to processed/rejected and release their leases, in one commit."""
-    claim_ids = [*chunk.priced.claims.get_column("claim_id").to_list(), *chunk.rejected.get_column("claim_id").to_list()]
+    claim_ids = [
+        *chunk.priced.claims.get_column("claim_id").to_list(),
+        *chunk.rejected.get_column("claim_id").to_list(),
+    ]
     statuses = ["processed"] * chunk.priced.claims.height + ["rejected"] * chunk.rejected.height
     with source.cursor() as cursor:
         cursor.execute(
-            sql.load("source__mark_claims"),  # type: ignore[arg-type]
-            {"claim_ids": claim_ids, "statuses": statuses, "run_id": run_id, "processed_at": at.astimezone(UTC)},
+            sql.load("source__mark_claims"),
+            {
+                "claim_ids": claim_ids,
+                "statuses": statuses,
+                "run_id": run_id,
+                "processed_at": at.astimezone(UTC),
+            },
         )
         marked = cursor.rowcount
     source.commit()

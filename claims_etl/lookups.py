@@ -7,7 +7,24 @@ import polars as pl
 from claims_etl.reference import ReferenceFrames
 
 MODIFIERS = ("modifier_1", "modifier_2", "modifier_3", "modifier_4")
-FACILITY_POS = ("02", "19", "21", "22", "23", "24", "26", "31", "34", "41", "42", "51", "52", "53", "56", "61")
+FACILITY_POS = (
+    "02",
+    "19",
+    "21",
+    "22",
+    "23",
+    "24",
+    "26",
+    "31",
+    "34",
+    "41",
+    "42",
+    "51",
+    "52",
+    "53",
+    "56",
+    "61",
+)
 PRICING_MODIFIERS = ("26", "TC", "53")
 
 
@@ -24,9 +41,13 @@ def has_modifier(*codes: str) -> pl.Expr:
 def with_line_keys(lines: pl.DataFrame, claims: pl.DataFrame) -> pl.DataFrame:
     """Lines with their claim's fields and the lookup keys: year, pricing modifier, POS, facility."""
     claim_fields = claims.select(
-        "claim_id", "mac", "locality", pl.col("place_of_service").alias("claim_pos"), "patient_dob",
+        "claim_id",
+        "mac",
+        "locality",
+        pl.col("place_of_service").alias("claim_pos"),
+        "patient_dob",
         "received_date",
-    )  # fmt: skip
+    )
     pricing_modifier = pl.coalesce(
         *(pl.when(pl.col(m).is_in(PRICING_MODIFIERS)).then(pl.col(m)) for m in MODIFIERS), pl.lit("")
     )
@@ -49,9 +70,11 @@ def join_fee_schedule(keyed_lines: pl.DataFrame, reference: ReferenceFrames) -> 
     gpci = reference.gpci.with_columns(pl.lit(True).alias("gpci_found"))
     return (
         keyed_lines.join(
-            rvu, left_on=["year", "procedure_code", "pricing_modifier"], right_on=["year", "hcpcs", "modifier"],
+            rvu,
+            left_on=["year", "procedure_code", "pricing_modifier"],
+            right_on=["year", "hcpcs", "modifier"],
             how="left",
-        )  # fmt: skip
+        )
         .join(gpci, on=["year", "mac", "locality"], how="left")
         .with_columns(pl.col("rvu_found", "gpci_found").fill_null(False))
     )

@@ -83,9 +83,13 @@ def _record_finish(target: Target, result: RunResult) -> None:
     counts = (result.claims_read, result.claims_priced, result.claims_rejected)
     try:
         runs.record_finish(
-            target, result.run_id, finished_at=datetime.now(UTC), status=result.status, counts=counts,
+            target,
+            result.run_id,
+            finished_at=datetime.now(UTC),
+            status=result.status,
+            counts=counts,
             stages=result.stages,
-        )  # fmt: skip
+        )
     except ClaimsEtlError as error:
         if result.status == "succeeded":
             raise

@@ -90,13 +90,21 @@ def price_lines(claims: pl.DataFrame, lines: pl.DataFrame, reference: ReferenceF
         keyed.with_columns(_fee_schedule_cents().alias("fee_schedule_cents"))
         .with_columns(_factor_before_multiple_procedure().alias("pre_mppr_e5"))
         .with_columns(_mppr_rank_value().alias("mppr_rank_value"))
-        .with_columns((pl.col("mppr_rank_value") == pl.col("mppr_rank_value").max().over(_SAME_DAY)).alias("mppr_is_top"))
+        .with_columns(
+            (pl.col("mppr_rank_value") == pl.col("mppr_rank_value").max().over(_SAME_DAY)).alias("mppr_is_top")
+        )
         .with_columns(
             _times(pl.col("pre_mppr_e5"), SECONDARY_PROCEDURE, _is_secondary_procedure()).alias("adjustment_factor_e5")
         )
         .with_columns(
-            pl.when(payable).then(pl.min_horizontal(pl.col("charge_cents"), allowed)).otherwise(0).alias("allowed_cents"),
-            pl.when(payable).then(pl.lit("")).otherwise(pl.lit("STATUS_") + pl.col("status_code")).alias("pricing_note"),
+            pl.when(payable)
+            .then(pl.min_horizontal(pl.col("charge_cents"), allowed))
+            .otherwise(0)
+            .alias("allowed_cents"),
+            pl.when(payable)
+            .then(pl.lit(""))
+            .otherwise(pl.lit("STATUS_") + pl.col("status_code"))
+            .alias("pricing_note"),
             pl.col("is_facility").cast(pl.Int8).alias("facility"),
         )
     )
@@ -109,7 +117,8 @@ def price(claims: pl.DataFrame, lines: pl.DataFrame, reference: ReferenceFrames)
     lines = conform(lines, LINES, name="lines")
     priced_lines = price_lines(claims, lines, reference)
     totals = priced_lines.group_by("claim_id").agg(
-        pl.len().cast(pl.Int32).alias("line_count"), pl.col("allowed_cents").sum().alias("total_allowed_cents")
+        pl.len().cast(pl.Int32).alias("line_count"),
+        pl.col("allowed_cents").sum().alias("total_allowed_cents"),
     )
     priced_claims = claims.join(totals, on="claim_id", how="inner").sort("claim_id")
     return Priced(claims=conform(priced_claims, PRICED_CLAIMS, name="priced_claims"), lines=priced_lines)

@@ -19,20 +19,71 @@ from claims_etl.settings import Settings
 # CONTRACT 3: the PPRRVU header row's cells, columns 1-25, by position (the lower halves of CMS's
 # two-line header). A file whose header differs is refused whole.
 RVU_HEADER = (
-    "HCPCS", "MOD", "DESCRIPTION", "CODE", "PAYMENT", "RVU", "PE RVU", "INDICATOR", "PE RVU",
-    "INDICATOR", "RVU", "TOTAL", "TOTAL", "IND", "DAYS", "OP", "OP", "OP", "PROC", "SURG", "SURG",
-    "SURG", "SURG", "BASE", "FACTOR",
-)  # fmt: skip
+    "HCPCS",
+    "MOD",
+    "DESCRIPTION",
+    "CODE",
+    "PAYMENT",
+    "RVU",
+    "PE RVU",
+    "INDICATOR",
+    "PE RVU",
+    "INDICATOR",
+    "RVU",
+    "TOTAL",
+    "TOTAL",
+    "IND",
+    "DAYS",
+    "OP",
+    "OP",
+    "OP",
+    "PROC",
+    "SURG",
+    "SURG",
+    "SURG",
+    "SURG",
+    "BASE",
+    "FACTOR",
+)
 RVU_COLUMNS = (
-    "hcpcs", "modifier", "description", "status_code", "not_used_for_medicare", "work_rvu",
-    "nonfac_pe_rvu", "nonfac_na_indicator", "facility_pe_rvu", "facility_na_indicator", "mp_rvu",
-    "nonfac_total", "facility_total", "pctc_ind", "glob_days", "pre_op", "intra_op", "post_op",
-    "mult_proc", "bilat_surg", "asst_surg", "co_surg", "team_surg", "endo_base", "conv_factor",
-)  # fmt: skip
+    "hcpcs",
+    "modifier",
+    "description",
+    "status_code",
+    "not_used_for_medicare",
+    "work_rvu",
+    "nonfac_pe_rvu",
+    "nonfac_na_indicator",
+    "facility_pe_rvu",
+    "facility_na_indicator",
+    "mp_rvu",
+    "nonfac_total",
+    "facility_total",
+    "pctc_ind",
+    "glob_days",
+    "pre_op",
+    "intra_op",
+    "post_op",
+    "mult_proc",
+    "bilat_surg",
+    "asst_surg",
+    "co_surg",
+    "team_surg",
+    "endo_base",
+    "conv_factor",
+)
 RVU_NUMERIC = (
-    "work_rvu", "nonfac_pe_rvu", "facility_pe_rvu", "mp_rvu", "nonfac_total", "facility_total",
-    "pre_op", "intra_op", "post_op", "conv_factor",
-)  # fmt: skip
+    "work_rvu",
+    "nonfac_pe_rvu",
+    "facility_pe_rvu",
+    "mp_rvu",
+    "nonfac_total",
+    "facility_total",
+    "pre_op",
+    "intra_op",
+    "post_op",
+    "conv_factor",
+)
 GPCI_HEADER_PREFIXES = ("Medicare Administrative Contractor", "State", "Locality Number", "Locality Name")
 GPCI_HEADER_CONTAINS = ("PW GPCI", "PE GPCI", "MP GPCI")
 GPCI_COLUMNS = ("mac", "state", "locality", "locality_name", "pw_gpci", "pe_gpci", "mp_gpci")
@@ -75,9 +126,14 @@ def _read_body(path: Path, header_index: int, width: int, names: tuple[str, ...]
     """Rows after the header, every cell a string, the first `width` columns named by position."""
     try:
         frame = pl.read_csv(
-            path, skip_rows=header_index + 1, has_header=False, infer_schema=False,
-            truncate_ragged_lines=True, encoding="utf8-lossy", quote_char='"',
-        )  # fmt: skip
+            path,
+            skip_rows=header_index + 1,
+            has_header=False,
+            infer_schema=False,
+            truncate_ragged_lines=True,
+            encoding="utf8-lossy",
+            quote_char='"',
+        )
     except (pl.exceptions.PolarsError, OSError) as error:
         raise ReferenceFileError(f"{path.name}: unreadable CSV: {error}") from None
     if frame.width < width:

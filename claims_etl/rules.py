@@ -71,33 +71,61 @@ def _duplicate_line() -> pl.Expr:
 def line_rules(run_date: date) -> list[Rule]:
     service = pl.col("service_date")
     return [
-        Rule("V04", "line", "procedure_code well-formed",
-             ~pl.col("procedure_code").str.contains(PROCEDURE_CODE).fill_null(False)),
+        Rule(
+            "V04",
+            "line",
+            "procedure_code well-formed",
+            ~pl.col("procedure_code").str.contains(PROCEDURE_CODE).fill_null(False),
+        ),
         Rule("V05", "line", "RVU row exists for year, HCPCS and pricing modifier", ~pl.col("rvu_found")),
         Rule("V06", "line", "modifiers well-formed and consistent with PCTC IND", _modifier_broken()),
         Rule("V07", "line", "units between 1 and 999", ~pl.col("units").is_between(1, 999).fill_null(False)),
         Rule("V08", "line", "charge > 0", ~(pl.col("charge_cents") > 0).fill_null(False)),
-        Rule("V09", "line", "service_date not in the future, not before date of birth",
-             service.is_null() | (service > pl.lit(run_date)) | (service < pl.col("patient_dob")).fill_null(False)),
-        Rule("V10", "line", "received within one year of service (timely filing)",
-             (pl.col("received_date") > service.dt.offset_by("1y")).fill_null(True)),
-        Rule("V11", "line", "line place of service, when present, is a CMS POS code",
-             present("place_of_service") & _not_pos("place_of_service")),
+        Rule(
+            "V09",
+            "line",
+            "service_date not in the future, not before date of birth",
+            service.is_null() | (service > pl.lit(run_date)) | (service < pl.col("patient_dob")).fill_null(False),
+        ),
+        Rule(
+            "V10",
+            "line",
+            "received within one year of service (timely filing)",
+            (pl.col("received_date") > service.dt.offset_by("1y")).fill_null(True),
+        ),
+        Rule(
+            "V11",
+            "line",
+            "line place of service, when present, is a CMS POS code",
+            present("place_of_service") & _not_pos("place_of_service"),
+        ),
         Rule("V12", "line", "no duplicate procedure, modifiers and date within a claim", _duplicate_line()),
         Rule("V14", "line", "GPCI row exists for year, MAC and locality", ~pl.col("gpci_found")),
-    ]  # fmt: skip
+    ]
 
 
 def claim_rules() -> list[Rule]:
     diagnoses = ("diagnosis_1", "diagnosis_2", "diagnosis_3", "diagnosis_4")
     return [
         Rule("V01", "claim", "billing_npi valid (10 digits, 1/2, Luhn with 80840)", invalid_npi("billing_npi")),
-        Rule("V02", "claim", "rendering_npi, when present, valid",
-             present("rendering_npi") & invalid_npi("rendering_npi")),
-        Rule("V03", "claim", "diagnosis_1 present; every diagnosis well-formed ICD-10-CM",
-             ~present("diagnosis_1") | pl.any_horizontal(_malformed_if_present(d, ICD10_CM) for d in diagnoses)),
+        Rule(
+            "V02",
+            "claim",
+            "rendering_npi, when present, valid",
+            present("rendering_npi") & invalid_npi("rendering_npi"),
+        ),
+        Rule(
+            "V03",
+            "claim",
+            "diagnosis_1 present; every diagnosis well-formed ICD-10-CM",
+            ~present("diagnosis_1") | pl.any_horizontal(_malformed_if_present(d, ICD10_CM) for d in diagnoses),
+        ),
         Rule("V11", "claim", "claim place of service is a CMS POS code", _not_pos("place_of_service")),
-        Rule("V13", "claim", "total_charge equals the sum of line charges",
-             (pl.col("total_charge_cents") != pl.col("line_charge_cents")).fill_null(True)),
+        Rule(
+            "V13",
+            "claim",
+            "total_charge equals the sum of line charges",
+            (pl.col("total_charge_cents") != pl.col("line_charge_cents")).fill_null(True),
+        ),
         Rule("V15", "claim", "at least one line", pl.col("line_count") == 0),
-    ]  # fmt: skip
+    ]

@@ -53,8 +53,7 @@ def rule_ids_expression(rules: list[Rule]) -> pl.Expr:
     """Comma-separated sorted ids of the rules a claim broke, from its claim_/line_ flag columns."""
     ids = sorted({rule.id for rule in rules})
     broken_by_id = {
-        rule_id: pl.any_horizontal(pl.col(f"{r.level}_{r.id}") for r in rules if r.id == rule_id)
-        for rule_id in ids
+        rule_id: pl.any_horizontal(pl.col(f"{r.level}_{r.id}") for r in rules if r.id == rule_id) for rule_id in ids
     }
     return pl.concat_str(
         [pl.when(broken).then(pl.lit(rule_id)) for rule_id, broken in broken_by_id.items()],
@@ -63,9 +62,7 @@ def rule_ids_expression(rules: list[Rule]) -> pl.Expr:
     )
 
 
-def validate(
-    claims: pl.DataFrame, lines: pl.DataFrame, reference: ReferenceFrames, *, run_date: date
-) -> Validated:
+def validate(claims: pl.DataFrame, lines: pl.DataFrame, reference: ReferenceFrames, *, run_date: date) -> Validated:
     """Split claims into accepted (with their lines) and rejected (with rule ids)."""
     claims = conform(claims, CLAIMS, name="claims")
     lines = conform(lines, LINES, name="lines")

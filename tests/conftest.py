@@ -5,7 +5,8 @@ each test gets freshly emptied tables in databases of its own (claims_etl_test).
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterator
+import subprocess
+from collections.abc import Callable
 from datetime import date
 from typing import Any
 
@@ -33,12 +34,11 @@ RUN_DATE = date(2026, 11, 1)
 
 
 def _mariadb_available() -> bool:
-    import subprocess
-
     probe = subprocess.run(
         ["mysql", "-h", MARIADB_HOST, "-uroot", "-e", f"CREATE DATABASE IF NOT EXISTS {TEST_DB}"],
-        capture_output=True, check=False,
-    )  # fmt: skip
+        capture_output=True,
+        check=False,
+    )
     return probe.returncode == 0
 
 
@@ -54,19 +54,30 @@ def databases() -> dict[str, bool]:
 
 def make_settings(target: str = "postgresql", **overrides: Any) -> Settings:
     values: dict[str, Any] = {
-        "source_url": SOURCE_URL, "target_odbc": TARGETS[target], "run_date": RUN_DATE, "partitions": 2,
-    } | overrides  # fmt: skip
+        "source_url": SOURCE_URL,
+        "target_odbc": TARGETS[target],
+        "run_date": RUN_DATE,
+        "partitions": 2,
+    } | overrides
     return Settings(**values)
 
 
 def _reset(settings: Settings) -> None:
     db.init_source(settings)
     with psycopg.connect(SOURCE_URL, autocommit=True) as connection:
-        connection.execute("TRUNCATE staging.claim_leases, staging.claim_lines, staging.claims, staging.rvu, staging.gpci")
+        connection.execute(
+            "TRUNCATE staging.claim_leases, staging.claim_lines, staging.claims, staging.rvu, staging.gpci"
+        )
     db.init_target(settings)
     target = db.connect_target(settings, autocommit=True)
     try:
-        for table in ("priced_claims", "priced_claim_lines", "rejected_claims", "etl_runs", "etl_stage_timings"):
+        for table in (
+            "priced_claims",
+            "priced_claim_lines",
+            "rejected_claims",
+            "etl_runs",
+            "etl_stage_timings",
+        ):
             target.execute(f"DELETE FROM {target.table(table)}")
     finally:
         target.connection.close()
@@ -81,11 +92,11 @@ def target_name(request: pytest.FixtureRequest, databases: dict[str, bool]) -> s
 
 
 @pytest.fixture
-def settings(target_name: str) -> Iterator[Settings]:
+def settings(target_name: str) -> Settings:
     """Settings for a fresh, empty source and target (one per target kind)."""
     settings = make_settings(target_name)
     _reset(settings)
-    yield settings
+    return settings
 
 
 @pytest.fixture

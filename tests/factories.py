@@ -16,20 +16,39 @@ OTHER_VALID_NPI = "1245319599"
 
 def claim(**overrides: Any) -> dict[str, Any]:
     row: dict[str, Any] = {
-        "claim_id": 1, "batch_id": "b1", "patient_dob": date(1960, 5, 17), "billing_npi": VALID_NPI,
-        "rendering_npi": None, "mac": "01112", "locality": "05", "place_of_service": "11",
-        "diagnosis_1": "E11.9", "diagnosis_2": None, "diagnosis_3": None, "diagnosis_4": None,
-        "total_charge_cents": 20_000, "received_date": date(2026, 3, 10), "recovered": False,
-    }  # fmt: skip
+        "claim_id": 1,
+        "batch_id": "b1",
+        "patient_dob": date(1960, 5, 17),
+        "billing_npi": VALID_NPI,
+        "rendering_npi": None,
+        "mac": "01112",
+        "locality": "05",
+        "place_of_service": "11",
+        "diagnosis_1": "E11.9",
+        "diagnosis_2": None,
+        "diagnosis_3": None,
+        "diagnosis_4": None,
+        "total_charge_cents": 20_000,
+        "received_date": date(2026, 3, 10),
+        "recovered": False,
+    }
     return row | overrides
 
 
 def line(**overrides: Any) -> dict[str, Any]:
     row: dict[str, Any] = {
-        "claim_id": 1, "line_number": 1, "service_date": date(2026, 3, 2), "procedure_code": "99214",
-        "modifier_1": None, "modifier_2": None, "modifier_3": None, "modifier_4": None, "units": 1,
-        "charge_cents": 20_000, "place_of_service": None,
-    }  # fmt: skip
+        "claim_id": 1,
+        "line_number": 1,
+        "service_date": date(2026, 3, 2),
+        "procedure_code": "99214",
+        "modifier_1": None,
+        "modifier_2": None,
+        "modifier_3": None,
+        "modifier_4": None,
+        "units": 1,
+        "charge_cents": 20_000,
+        "place_of_service": None,
+    }
     return row | overrides
 
 
@@ -44,16 +63,39 @@ def lines_frame(*rows: dict[str, Any]) -> pl.DataFrame:
 def rvu_row(hcpcs: str, work: float, pe_nonfac: float, pe_fac: float, mp: float, **overrides: Any) -> dict[str, Any]:
     """An RVU row; RVUs given in the file's units (2 decimals), stored x 10^4 as in the frames."""
     row: dict[str, Any] = {
-        "year": 2026, "hcpcs": hcpcs, "modifier": "", "status_code": "A",
-        "work_rvu_e4": round(work * 10_000), "nonfac_pe_rvu_e4": round(pe_nonfac * 10_000),
-        "facility_pe_rvu_e4": round(pe_fac * 10_000), "mp_rvu_e4": round(mp * 10_000),
-        "conv_factor_e4": 334_009, "pctc_ind": "0", "mult_proc": "0", "bilat_surg": "0", "co_surg": "0",
-    }  # fmt: skip
+        "year": 2026,
+        "hcpcs": hcpcs,
+        "modifier": "",
+        "status_code": "A",
+        "work_rvu_e4": round(work * 10_000),
+        "nonfac_pe_rvu_e4": round(pe_nonfac * 10_000),
+        "facility_pe_rvu_e4": round(pe_fac * 10_000),
+        "mp_rvu_e4": round(mp * 10_000),
+        "conv_factor_e4": 334_009,
+        "pctc_ind": "0",
+        "mult_proc": "0",
+        "bilat_surg": "0",
+        "co_surg": "0",
+    }
     return row | overrides
 
 
-def gpci_row(mac: str = "01112", locality: str = "05", pw: int = 10_000, pe: int = 10_000, mp: int = 10_000, year: int = 2026) -> dict[str, Any]:
-    return {"year": year, "mac": mac, "locality": locality, "pw_gpci_e4": pw, "pe_gpci_e4": pe, "mp_gpci_e4": mp}
+def gpci_row(
+    mac: str = "01112",
+    locality: str = "05",
+    pw: int = 10_000,
+    pe: int = 10_000,
+    mp: int = 10_000,
+    year: int = 2026,
+) -> dict[str, Any]:
+    return {
+        "year": year,
+        "mac": mac,
+        "locality": locality,
+        "pw_gpci_e4": pw,
+        "pe_gpci_e4": pe,
+        "mp_gpci_e4": mp,
+    }
 
 
 def reference(rvu_rows: list[dict[str, Any]], gpci_rows: list[dict[str, Any]] | None = None) -> ReferenceFrames:

@@ -67,7 +67,11 @@ def test_run_loads_every_claim_once_with_exact_prices(seeded: Settings, read_tar
         "(fee_schedule_amount * 100)::bigint AS fee_cents, pricing_note FROM warehouse.priced_claim_lines"
     ).sort("claim_id", "line_number")
     want = expected_lines.select(
-        "claim_id", "line_number", "allowed_cents", pl.col("fee_schedule_cents").alias("fee_cents"), "pricing_note"
+        "claim_id",
+        "line_number",
+        "allowed_cents",
+        pl.col("fee_schedule_cents").alias("fee_cents"),
+        "pricing_note",
     )
     assert lines.cast(want.schema).equals(want)  # type: ignore[arg-type]
 
@@ -76,7 +80,9 @@ def test_run_loads_every_claim_once_with_exact_prices(seeded: Settings, read_tar
     seen_rules = set(",".join(rejected.get_column("rule_ids")).split(","))
     assert seen_rules == {f"V{n:02d}" for n in range(1, 16)}
 
-    runs = read_target(f"SELECT status, claims_read, claims_priced FROM warehouse.etl_runs WHERE run_id = '{result.run_id}'")
+    runs = read_target(
+        f"SELECT status, claims_read, claims_priced FROM warehouse.etl_runs WHERE run_id = '{result.run_id}'"
+    )
     assert runs.rows() == [("succeeded", CLAIMS, result.claims_priced)]
     stages = read_target(f"SELECT stage FROM warehouse.etl_stage_timings WHERE run_id = '{result.run_id}'")
     assert set(stages.get_column("stage")) == {"lease", "reference", "extract", "validate", "price", "load"}

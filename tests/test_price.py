@@ -3,6 +3,7 @@ example, half-cent rounding, and every adjustment the contract names."""
 
 from __future__ import annotations
 
+from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
 
 import polars as pl
@@ -30,7 +31,11 @@ def test_99214_facility_is_84_50() -> None:
 
 
 def test_line_place_of_service_overrides_the_claims() -> None:
-    result = priced([claim(place_of_service="22")], [line(place_of_service="11", charge_cents=50_000)], reference(CMS_2026))
+    result = priced(
+        [claim(place_of_service="22")],
+        [line(place_of_service="11", charge_cents=50_000)],
+        reference(CMS_2026),
+    )
     assert result.select("fee_schedule_cents", "facility").row(0) == (13_561, 0)
 
 
@@ -41,11 +46,16 @@ def test_99213_non_facility_is_95_19() -> None:
 
 def test_multiple_procedure_example_pays_100_50_50() -> None:
     # Fees $1,043.48, $1,010.60, $922.90: with CF 1 and GPCI 1.0 the fee is the work RVU itself.
-    ref = reference([
-        rvu_row(code, fee, 0, 0, 0, conv_factor_e4=10_000, mult_proc="2")
-        for code, fee in (("10001", 1010.60), ("10002", 1043.48), ("10003", 922.90))
-    ])  # fmt: skip
-    lines = [line(line_number=n, procedure_code=code, charge_cents=200_000) for n, code in ((1, "10001"), (2, "10002"), (3, "10003"))]
+    ref = reference(
+        [
+            rvu_row(code, fee, 0, 0, 0, conv_factor_e4=10_000, mult_proc="2")
+            for code, fee in (("10001", 1010.60), ("10002", 1043.48), ("10003", 922.90))
+        ]
+    )
+    lines = [
+        line(line_number=n, procedure_code=code, charge_cents=200_000)
+        for n, code in ((1, "10001"), (2, "10002"), (3, "10003"))
+    ]
     result = priced([claim()], lines, ref).sort("line_number")
     assert result.get_column("fee_schedule_cents").to_list() == [101_060, 104_348, 92_290]
     assert result.get_column("adjustment_factor_e5").to_list() == [50_000, 100_000, 50_000]
@@ -53,17 +63,22 @@ def test_multiple_procedure_example_pays_100_50_50() -> None:
 
 
 def test_multiple_procedure_tie_goes_to_the_lowest_line_number() -> None:
-    ref = reference([rvu_row(code, 100.00, 0, 0, 0, conv_factor_e4=10_000, mult_proc="2") for code in ("10001", "10002")])
+    ref = reference(
+        [rvu_row(code, 100.00, 0, 0, 0, conv_factor_e4=10_000, mult_proc="2") for code in ("10001", "10002")]
+    )
     lines = [line(line_number=2, procedure_code="10001"), line(line_number=1, procedure_code="10002")]
     result = priced([claim()], lines, ref).sort("line_number")
     assert result.get_column("adjustment_factor_e5").to_list() == [100_000, 50_000]
 
 
 def test_multiple_procedure_ranks_only_within_one_service_date() -> None:
-    from datetime import date
-
-    ref = reference([rvu_row(code, 100.00, 0, 0, 0, conv_factor_e4=10_000, mult_proc="2") for code in ("10001", "10002")])
-    lines = [line(line_number=1, procedure_code="10001"), line(line_number=2, procedure_code="10002", service_date=date(2026, 3, 3))]
+    ref = reference(
+        [rvu_row(code, 100.00, 0, 0, 0, conv_factor_e4=10_000, mult_proc="2") for code in ("10001", "10002")]
+    )
+    lines = [
+        line(line_number=1, procedure_code="10001"),
+        line(line_number=2, procedure_code="10002", service_date=date(2026, 3, 3)),
+    ]
     assert priced([claim()], lines, ref).get_column("adjustment_factor_e5").to_list() == [100_000, 100_000]
 
 
@@ -77,10 +92,12 @@ def test_half_cent_fee_rounds_up_where_binary_floats_round_down() -> None:
 
 def test_half_cent_allowed_rounds_up() -> None:
     # fee 10.01 x 0.5 (secondary procedure) = 5.005 -> 5.01
-    ref = reference([
-        rvu_row("10001", 20.00, 0, 0, 0, conv_factor_e4=10_000, mult_proc="2"),
-        rvu_row("10002", 10.01, 0, 0, 0, conv_factor_e4=10_000, mult_proc="2"),
-    ])  # fmt: skip
+    ref = reference(
+        [
+            rvu_row("10001", 20.00, 0, 0, 0, conv_factor_e4=10_000, mult_proc="2"),
+            rvu_row("10002", 10.01, 0, 0, 0, conv_factor_e4=10_000, mult_proc="2"),
+        ]
+    )
     lines = [line(line_number=1, procedure_code="10001"), line(line_number=2, procedure_code="10002")]
     assert priced([claim()], lines, ref).get_column("allowed_cents").to_list() == [2_000, 501]
 
@@ -116,12 +133,14 @@ def test_adjustment_factors(modifiers: list[str], row_overrides: dict[str, str],
 
 @pytest.mark.parametrize(("modifier", "work"), [("26", 1.00), ("TC", 0.00), ("53", 0.50), (None, 2.00)])
 def test_26_tc_53_price_from_their_own_rows(modifier: str | None, work: float) -> None:
-    ref = reference([
-        rvu_row("70000", 2.00, 0, 0, 0, conv_factor_e4=10_000, pctc_ind="1"),
-        rvu_row("70000", 1.00, 0, 0, 0, conv_factor_e4=10_000, modifier="26", pctc_ind="1"),
-        rvu_row("70000", 0.00, 0, 0, 0, conv_factor_e4=10_000, modifier="TC", pctc_ind="1"),
-        rvu_row("70000", 0.50, 0, 0, 0, conv_factor_e4=10_000, modifier="53", pctc_ind="1"),
-    ])  # fmt: skip
+    ref = reference(
+        [
+            rvu_row("70000", 2.00, 0, 0, 0, conv_factor_e4=10_000, pctc_ind="1"),
+            rvu_row("70000", 1.00, 0, 0, 0, conv_factor_e4=10_000, modifier="26", pctc_ind="1"),
+            rvu_row("70000", 0.00, 0, 0, 0, conv_factor_e4=10_000, modifier="TC", pctc_ind="1"),
+            rvu_row("70000", 0.50, 0, 0, 0, conv_factor_e4=10_000, modifier="53", pctc_ind="1"),
+        ]
+    )
     result = priced([claim()], [line(procedure_code="70000", modifier_1="59", modifier_2=modifier)], ref)
     assert result.get_column("fee_schedule_cents").to_list() == [round(work * 100)]
 
@@ -131,8 +150,11 @@ def test_non_payable_status_allows_zero_with_a_note(status: str) -> None:
     ref = reference([rvu_row("99214", 1.92, 2.00, 0.47, 0.14, status_code=status)])
     result = priced([claim()], [line(charge_cents=50_000)], ref)
     assert result.select("fee_schedule_cents", "adjustment_factor_e5", "allowed_cents", "pricing_note").row(0) == (
-        13_561, 100_000, 0, f"STATUS_{status}",
-    )  # fmt: skip
+        13_561,
+        100_000,
+        0,
+        f"STATUS_{status}",
+    )
 
 
 @pytest.mark.parametrize("status", ["A", "R", "T"])
@@ -142,24 +164,40 @@ def test_payable_status_has_an_empty_note(status: str) -> None:
 
 
 def test_claim_totals_sum_the_lines() -> None:
-    lines = [line(line_number=1, charge_cents=50_000), line(line_number=2, procedure_code="99213", charge_cents=5_000)]
+    lines = [
+        line(line_number=1, charge_cents=50_000),
+        line(line_number=2, procedure_code="99213", charge_cents=5_000),
+    ]
     result = price(claims_frame(claim(total_charge_cents=55_000)), lines_frame(*lines), reference(CMS_2026))
-    assert result.claims.select("line_count", "total_charge_cents", "total_allowed_cents").row(0) == (2, 55_000, 18_561)
+    assert result.claims.select("line_count", "total_charge_cents", "total_allowed_cents").row(0) == (
+        2,
+        55_000,
+        18_561,
+    )
 
 
 def test_gpci_weights_each_component() -> None:
     ref = reference(CMS_2026, [gpci_row(pw=10_500, pe=9_000, mp=12_000)])
     result = priced([claim()], [line(charge_cents=50_000)], ref)
-    exact = (Decimal("1.92") * Decimal("1.05") + Decimal("2.00") * Decimal("0.9") + Decimal("0.14") * Decimal("1.2")) * Decimal("33.4009")
-    assert result.get_column("fee_schedule_cents").to_list() == [int((exact * 100).quantize(Decimal(1), rounding=ROUND_HALF_UP))]
+    exact = (
+        Decimal("1.92") * Decimal("1.05") + Decimal("2.00") * Decimal("0.9") + Decimal("0.14") * Decimal("1.2")
+    ) * Decimal("33.4009")
+    assert result.get_column("fee_schedule_cents").to_list() == [
+        int((exact * 100).quantize(Decimal(1), rounding=ROUND_HALF_UP))
+    ]
 
 
 @settings(max_examples=200, deadline=None)
 @given(
-    work=st.integers(0, 200_00), pe=st.integers(0, 200_00), mp=st.integers(0, 50_00),
-    pw_gpci=st.integers(500, 2_000), pe_gpci=st.integers(500, 2_000), mp_gpci=st.integers(200, 3_000),
-    cf=st.integers(10_0000, 99_9999), units=st.integers(1, 999),
-)  # fmt: skip
+    work=st.integers(0, 200_00),
+    pe=st.integers(0, 200_00),
+    mp=st.integers(0, 50_00),
+    pw_gpci=st.integers(500, 2_000),
+    pe_gpci=st.integers(500, 2_000),
+    mp_gpci=st.integers(200, 3_000),
+    cf=st.integers(10_0000, 99_9999),
+    units=st.integers(1, 999),
+)
 def test_fee_and_allowed_match_exact_decimal_arithmetic(
     work: int, pe: int, mp: int, pw_gpci: int, pe_gpci: int, mp_gpci: int, cf: int, units: int
 ) -> None:
@@ -169,7 +207,11 @@ def test_fee_and_allowed_match_exact_decimal_arithmetic(
     )
     result = priced([claim()], [line(procedure_code="40000", units=units, charge_cents=10**11)], ref)
     d = Decimal
-    fee = ((d(work) / 100 * d(pw_gpci) / 1000 + d(pe) / 100 * d(pe_gpci) / 1000 + d(mp) / 100 * d(mp_gpci) / 1000) * d(cf) / 10_000).quantize(d("0.01"), rounding=ROUND_HALF_UP)
+    fee = (
+        (d(work) / 100 * d(pw_gpci) / 1000 + d(pe) / 100 * d(pe_gpci) / 1000 + d(mp) / 100 * d(mp_gpci) / 1000)
+        * d(cf)
+        / 10_000
+    ).quantize(d("0.01"), rounding=ROUND_HALF_UP)
     assert result.get_column("fee_schedule_cents").to_list() == [int(fee * 100)]
     assert result.get_column("allowed_cents").to_list() == [int(fee * 100) * units]
 
@@ -177,4 +219,9 @@ def test_fee_and_allowed_match_exact_decimal_arithmetic(
 def test_money_and_factor_text_is_exact() -> None:
     frame = pl.DataFrame({"cents": [0, 5, 1_234_567, -1_205], "factor": [100_000, 2_040, 150_000, 6_375]})
     assert frame.select(cents_text("cents")).to_series().to_list() == ["0.00", "0.05", "12345.67", "-12.05"]
-    assert frame.select(scaled_text("factor", 5)).to_series().to_list() == ["1.00000", "0.02040", "1.50000", "0.06375"]
+    assert frame.select(scaled_text("factor", 5)).to_series().to_list() == [
+        "1.00000",
+        "0.02040",
+        "1.50000",
+        "0.06375",
+    ]

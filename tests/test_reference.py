@@ -32,7 +32,7 @@ def test_synthetic_files_parse_in_the_cms_layout(files: tuple[Path, Path]) -> No
 
 
 def test_gpci_keys_are_zero_padded(tmp_path: Path, files: tuple[Path, Path]) -> None:
-    gpci = _rewrite(files[1], '01112,CA,05,', "1112,CA,5,")
+    gpci = _rewrite(files[1], "01112,CA,05,", "1112,CA,5,")
     assert ("01112", "05") in parse_gpci(gpci).select("mac", "locality").rows()
 
 
@@ -88,7 +88,9 @@ def test_a_file_that_is_not_csv_at_all_is_refused(tmp_path: Path) -> None:
         parse_rvu(tmp_path / "missing.csv")
 
 
-def test_load_replaces_a_year_and_a_malformed_file_loads_nothing(pg_settings: Settings, files: tuple[Path, Path]) -> None:
+def test_load_replaces_a_year_and_a_malformed_file_loads_nothing(
+    pg_settings: Settings, files: tuple[Path, Path]
+) -> None:
     rvu_rows, gpci_rows = load_year(pg_settings, files[0], files[1], 2026)
     assert read_source("SELECT count(*) AS n FROM staging.rvu WHERE year = 2026").item() == rvu_rows
     again = load_year(pg_settings, files[0], files[1], 2026)

@@ -10,21 +10,38 @@ import pytest
 
 from claims_etl.rules import invalid_npi
 from claims_etl.validate import validate
-from tests.factories import CMS_2026, OTHER_VALID_NPI, claim, claims_frame, gpci_row, line, lines_frame, reference, rvu_row
+from tests.factories import (
+    CMS_2026,
+    OTHER_VALID_NPI,
+    claim,
+    claims_frame,
+    gpci_row,
+    line,
+    lines_frame,
+    reference,
+    rvu_row,
+)
 
 RUN_DATE = date(2026, 11, 1)
 REFERENCE = reference(
-    [*CMS_2026, rvu_row("71046", 0.22, 0.70, 0.70, 0.02, pctc_ind="1"), rvu_row("71046", 0.22, 0.07, 0.07, 0.01, modifier="26", pctc_ind="1"),
-     rvu_row("71046", 0.00, 0.63, 0.63, 0.01, modifier="TC", pctc_ind="1"), rvu_row("G0101", 0.45, 0.60, 0.30, 0.03),
-     rvu_row("G0102", 0.45, 0.60, 0.30, 0.03), rvu_row("G0102", 0.45, 0.60, 0.30, 0.03, modifier="26"),
-     rvu_row("0001F", 0.0, 0.0, 0.0, 0.0, status_code="M"), rvu_row("99214", 1.92, 2.00, 0.47, 0.14, year=2025)],
+    [
+        *CMS_2026,
+        rvu_row("71046", 0.22, 0.70, 0.70, 0.02, pctc_ind="1"),
+        rvu_row("71046", 0.22, 0.07, 0.07, 0.01, modifier="26", pctc_ind="1"),
+        rvu_row("71046", 0.00, 0.63, 0.63, 0.01, modifier="TC", pctc_ind="1"),
+        rvu_row("G0101", 0.45, 0.60, 0.30, 0.03),
+        rvu_row("G0102", 0.45, 0.60, 0.30, 0.03),
+        rvu_row("G0102", 0.45, 0.60, 0.30, 0.03, modifier="26"),
+        rvu_row("0001F", 0.0, 0.0, 0.0, 0.0, status_code="M"),
+        rvu_row("99214", 1.92, 2.00, 0.47, 0.14, year=2025),
+    ],
     [gpci_row(), gpci_row(year=2025)],
-)  # fmt: skip
+)
 
 
 def rule_ids(claims: list[dict[str, Any]], lines: list[dict[str, Any]]) -> dict[int, str]:
     result = validate(claims_frame(*claims), lines_frame(*lines), REFERENCE, run_date=RUN_DATE)
-    accepted = {cid: "" for cid in result.accepted_claims.get_column("claim_id").to_list()}
+    accepted = dict.fromkeys(result.accepted_claims.get_column("claim_id").to_list(), "")
     return accepted | dict(result.rejected.select("claim_id", "rule_ids").iter_rows())
 
 
@@ -53,7 +70,11 @@ def test_a_valid_claim_is_accepted_with_its_lines() -> None:
         ({"diagnosis_3": "1234"}, {}, "V03"),
         ({}, {"procedure_code": "9921"}, "V04,V05"),  # malformed codes have no RVU row either
         ({}, {"procedure_code": "99999"}, "V05"),
-        ({"received_date": date(2024, 7, 1)}, {"service_date": date(2024, 6, 1)}, "V05,V14"),  # no 2024 schedule
+        (
+            {"received_date": date(2024, 7, 1)},
+            {"service_date": date(2024, 6, 1)},
+            "V05,V14",
+        ),  # no 2024 schedule
         ({}, {"modifier_1": "2"}, "V06"),
         ({}, {"modifier_1": "26"}, "V05,V06"),  # 99214 has PCTC IND 0 and no 26 row
         ({}, {"procedure_code": "G0102", "modifier_1": "26"}, "V06"),  # a 26 row, but PCTC IND 0
@@ -103,7 +124,12 @@ def test_v10_leap_day_plus_one_year_is_28_february() -> None:
     ref_2024 = reference([rvu_row("99214", 1.0, 1.0, 1.0, 0.1, year=2024)], [gpci_row(year=2024)])
 
     def ids(received: date) -> str:
-        result = validate(claims_frame(claim(received_date=received)), lines_frame(line(**leap)), ref_2024, run_date=RUN_DATE)
+        result = validate(
+            claims_frame(claim(received_date=received)),
+            lines_frame(line(**leap)),
+            ref_2024,
+            run_date=RUN_DATE,
+        )
         return result.rejected.get_column("rule_ids").to_list()[0] if result.rejected.height else ""
 
     assert ids(date(2025, 2, 28)) == ""
@@ -129,8 +155,17 @@ def test_rejection_is_per_claim_other_claims_unaffected() -> None:
 
 
 def test_nulls_in_required_fields_are_rejections_not_crashes() -> None:
-    claims = [claim(billing_npi=None, mac=None, locality=None, place_of_service=None, diagnosis_1=None,
-                    total_charge_cents=None, received_date=None)]  # fmt: skip
+    claims = [
+        claim(
+            billing_npi=None,
+            mac=None,
+            locality=None,
+            place_of_service=None,
+            diagnosis_1=None,
+            total_charge_cents=None,
+            received_date=None,
+        )
+    ]
     lines = [line(procedure_code=None, units=None, charge_cents=None, service_date=None)]
     assert rule_ids(claims, lines) == {1: "V01,V03,V04,V05,V07,V08,V09,V10,V11,V13,V14"}
 

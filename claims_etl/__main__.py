@@ -1,0 +1,3 @@
+from claims_etl.cli import app
+
+app(prog_name="claims-etl")

@@ -1,0 +1,107 @@
+"""The command line: exit codes and one clear line for bad input, never a password (CONTRACT 6)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from claims_etl.seed import code_pool, write_reference_files
+from claims_etl.settings import Settings
+from tests.conftest import RUN_DATE, SOURCE_URL, TARGETS
+
+PASSWORD = "s3cr3t-Pa55"
+
+
+def cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    environment = {"PATH": "/usr/bin:/bin", "CLAIMS_ETL_RUN_DATE": RUN_DATE.isoformat()} | (env or {})
+    return subprocess.run(
+        [sys.executable, "-m", "claims_etl", *args],
+        capture_output=True,
+        text=True,
+        env=environment,
+        timeout=300,
+        check=False,
+    )
+
+
+def assert_one_clear_line(result: subprocess.CompletedProcess[str], code: int, fragment: str) -> None:
+    assert result.returncode == code, result.stderr
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error:") and fragment in lines[0], result.stderr
+    assert PASSWORD not in result.stdout + result.stderr
+
+
+def test_malformed_cms_file_exits_1_and_loads_nothing(pg_settings: Settings, tmp_path: Path) -> None:
+    rvu, gpci = write_reference_files(tmp_path, seed=3, pool=code_pool(3, codes=20))[2026]
+    rvu.write_text(rvu.read_text().replace("HCPCS,MOD", "HCPCS,MODIFIER", 1))
+    result = cli(
+        "reference",
+        "load",
+        "--rvu",
+        str(rvu),
+        "--gpci",
+        str(gpci),
+        "--year",
+        "2026",
+        env={"CLAIMS_ETL_SOURCE_URL": SOURCE_URL},
+    )
+    assert_one_clear_line(result, 1, "header column 2 is 'MODIFIER'")
+
+
+def test_unreachable_source_exits_1_without_the_password() -> None:
+    url = f"postgresql://postgres:{PASSWORD}@127.0.0.1:1/claims_etl"
+    result = cli("seed", "--claims", "1", env={"CLAIMS_ETL_SOURCE_URL": url})
+    assert_one_clear_line(result, 1, "cannot reach the source database")
+
+
+@pytest.mark.parametrize(
+    ("odbc", "fragment"),
+    [
+        (
+            f"Driver={{PostgreSQL Unicode}};Server=127.0.0.1;Port=1;Database=x;Uid=postgres;Pwd={PASSWORD}",
+            "cannot reach the warehouse",
+        ),
+        (
+            f"Driver={{No Such Driver}};Server=127.0.0.1;PWD={PASSWORD}",
+            "cannot tell the warehouse's SQL dialect",
+        ),
+        (
+            f"Driver={{MariaDB Unicode}};Server=127.0.0.1;Port=3306;User=nobody;Password={PASSWORD};Database=x",
+            "cannot reach the warehouse",
+        ),
+    ],
+)
+def test_bad_or_unreachable_target_fails_cleanly(pg_settings: Settings, odbc: str, fragment: str) -> None:
+    result = cli("run", env={"CLAIMS_ETL_SOURCE_URL": SOURCE_URL, "CLAIMS_ETL_TARGET_ODBC": odbc})
+    code = 2 if "dialect" in fragment else 1
+    assert_one_clear_line(result, code, fragment)
+
+
+def test_bad_setting_is_a_usage_error() -> None:
+    result = cli("run", env={"CLAIMS_ETL_PARTITIONS": "zero"})
+    assert_one_clear_line(result, 2, "partitions")
+
+
+def test_run_json_reports_the_run(pg_settings: Settings, tmp_path: Path) -> None:
+    env = {"CLAIMS_ETL_SOURCE_URL": SOURCE_URL, "CLAIMS_ETL_TARGET_ODBC": TARGETS["postgresql"]}
+    seeded = cli("seed", "--claims", "200", "--seed", "5", env=env)
+    assert seeded.returncode == 0, seeded.stderr
+    result = cli("run", "--json", "--partitions", "2", env=env)
+    assert result.returncode == 0, result.stderr
+    summary = json.loads(result.stdout)
+    assert summary["claims_read"] == 200
+    assert summary["claims_priced"] + summary["claims_rejected"] == 200
+    assert [stage["stage"] for stage in summary["stages"]] == [
+        "lease",
+        "reference",
+        "extract",
+        "validate",
+        "price",
+        "load",
+    ]
+    assert summary["seconds"] > 0 and summary["claims_per_second"] > 0
+    assert "SYN" not in result.stdout + result.stderr  # synthetic patient ids never printed
