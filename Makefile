@@ -14,7 +14,7 @@ else
 export CLAIMS_ETL_TARGET_ODBC ?= $(MARIADB_ODBC)
 endif
 
-.PHONY: setup services demo test lint typecheck check bench bench-quick clean-data
+.PHONY: setup services demo test lint typecheck check bench
 
 $(BIN)/claims-etl: pyproject.toml scripts/bootstrap.sh scripts/build_turbodbc.sh
 	bash scripts/bootstrap.sh
@@ -41,3 +41,7 @@ typecheck:
 	$(BIN)/mypy claims_etl
 
 check: lint typecheck test
+
+BENCH_CLAIMS ?= 100000 1000000
+bench: services  ## end-to-end benchmark on fresh databases (see benchmarks/bench.py)
+	$(BIN)/python benchmarks/bench.py --claims $(BENCH_CLAIMS) --repeats 3
