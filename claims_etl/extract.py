@@ -52,10 +52,13 @@ def lease(connection: psycopg.Connection[Any], settings: Settings, run_id: str) 
     return Leased(recovered=max(recovered, 0), new=max(new, 0))
 
 
-def _read(settings: Settings, query: str) -> pl.DataFrame:
+def _read(settings: Settings, query: str, *, partitioned: bool = True) -> pl.DataFrame:
+    """A query into Polars; partitioned in claim_id ranges unless the query has a LIMIT (connectorx
+    wraps each partition as a subquery, which would apply the LIMIT per partition)."""
     url = settings.source_url.get_secret_value()
+    partitioning: dict[str, Any] = {"partition_on": "claim_id", "partition_num": settings.partitions}
     try:
-        table = cx.read_sql(url, query, partition_on="claim_id", partition_num=settings.partitions, return_type="arrow")
+        table = cx.read_sql(url, query, return_type="arrow", **(partitioning if partitioned else {}))
     except Exception as error:  # connectorx raises RuntimeError (or panics) with the URL in the text
         raise SourceError("extract", scrub(str(error), url), transient=True) from None
     frame = pl.from_arrow(table, rechunk=False)
@@ -72,4 +75,15 @@ def extract(settings: Settings, run_id: str, leased: Leased) -> Extracted:
     return Extracted(
         claims=conform(claims, CLAIMS, name="extracted claims").sort("claim_id"),
         lines=conform(lines, LINES, name="extracted lines").sort("claim_id", "line_number"),
+    )
+
+
+def read_pending(settings: Settings, *, batch_id: str | None = None, limit: int | None = None) -> Extracted:
+    """Pending claims and their lines, read-only (no lease): for notebooks and dry runs."""
+    values: dict[str, sql.SqlValue] = {"batch_id": batch_id, "limit": limit}
+    claims = _read(settings, sql.render("extract__pending_claims", **values), partitioned=False)
+    lines = _read(settings, sql.render("extract__pending_lines", **values), partitioned=False)
+    return Extracted(
+        claims=conform(claims, CLAIMS, name="pending claims").sort("claim_id"),
+        lines=conform(lines, LINES, name="pending lines").sort("claim_id", "line_number"),
     )

@@ -8,11 +8,15 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from claims_etl import extract, load, price, reference, runs, validate
+from claims_etl import load, runs
 from claims_etl.db import Target, connect_target, source_connection
 from claims_etl.errors import ClaimsEtlError
+from claims_etl.extract import extract, lease, lock_run
+from claims_etl.price import price
+from claims_etl.reference import read_frames
 from claims_etl.settings import Settings
 from claims_etl.timing import StageRecord, StageTimer
+from claims_etl.validate import validate
 
 log = logging.getLogger(__name__)
 
@@ -99,26 +103,24 @@ def _record_finish(target: Target, result: RunResult) -> None:
 def _stages(settings: Settings, target: Target, timer: StageTimer, result: RunResult) -> None:
     run_id = result.run_id
     with source_connection(settings) as source:
-        extract.lock_run(source, run_id)
+        lock_run(source, run_id)
         with timer.stage("lease") as stage:
-            leased = extract.lease(source, settings, run_id)
+            leased = lease(source, settings, run_id)
             stage.rows_out = leased.total
         result.claims_recovered = leased.recovered
         with timer.stage("reference") as stage:
-            frames = reference.read_frames(settings)
+            frames = read_frames(settings)
             stage.rows_out = frames.rvu.height + frames.gpci.height
         with timer.stage("extract", rows_in=leased.total) as stage:
-            extracted = extract.extract(settings, run_id, leased)
+            extracted = extract(settings, run_id, leased)
             stage.rows_out = extracted.claims.height
         result.claims_read = extracted.claims.height
         with timer.stage("validate", rows_in=extracted.claims.height) as stage:
-            validated = validate.validate(
-                extracted.claims, extracted.lines, frames, run_date=settings.effective_run_date()
-            )
+            validated = validate(extracted.claims, extracted.lines, frames, run_date=settings.effective_run_date())
             stage.rows_out = validated.accepted_claims.height
         result.claims_rejected = validated.rejected.height
         with timer.stage("price", rows_in=validated.accepted_claims.height) as stage:
-            priced = price.price(validated.accepted_claims, validated.accepted_lines, frames)
+            priced = price(validated.accepted_claims, validated.accepted_lines, frames)
             stage.rows_out = priced.claims.height
         result.claims_priced = priced.claims.height
         with timer.stage("load", rows_in=result.claims_read) as stage:

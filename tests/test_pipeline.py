@@ -9,10 +9,14 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from claims_etl import extract, load, pipeline, price, reference, validate
+from claims_etl import load, pipeline
 from claims_etl.db import connect_target, source_connection
+from claims_etl.extract import extract, lease, lock_run
+from claims_etl.price import price
+from claims_etl.reference import read_frames
 from claims_etl.seed import seed
 from claims_etl.settings import Settings
+from claims_etl.validate import validate
 from tests.conftest import RUN_DATE, read_source
 
 Reader = Callable[[str], pl.DataFrame]
@@ -37,9 +41,9 @@ def _expected(settings: Settings) -> tuple[pl.DataFrame, pl.DataFrame]:
         "modifier_3, modifier_4, units::bigint AS units, (charge * 100)::bigint AS charge_cents, place_of_service "
         "FROM staging.claim_lines"
     )
-    frames = reference.read_frames(settings)
-    validated = validate.validate(claims, lines, frames, run_date=RUN_DATE)
-    priced = price.price(validated.accepted_claims, validated.accepted_lines, frames)
+    frames = read_frames(settings)
+    validated = validate(claims, lines, frames, run_date=RUN_DATE)
+    priced = price(validated.accepted_claims, validated.accepted_lines, frames)
     return priced.lines, validated.rejected
 
 
@@ -99,13 +103,13 @@ def test_crash_between_warehouse_commit_and_status_update_is_repaired(seeded: Se
     """A run that committed its warehouse rows and died before marking: the next run recovers its
     leases, deletes what it wrote and loads the claims once."""
     run_id = "crashed-run"
-    frames = reference.read_frames(seeded)
+    frames = read_frames(seeded)
     with source_connection(seeded) as source:
-        extract.lock_run(source, run_id)
-        leased = extract.lease(source, seeded.model_copy(update={"limit": 600}), run_id)
-        extracted = extract.extract(seeded, run_id, leased)
-        validated = validate.validate(extracted.claims, extracted.lines, frames, run_date=RUN_DATE)
-        priced = price.price(validated.accepted_claims, validated.accepted_lines, frames)
+        lock_run(source, run_id)
+        leased = lease(source, seeded.model_copy(update={"limit": 600}), run_id)
+        extracted = extract(seeded, run_id, leased)
+        validated = validate(extracted.claims, extracted.lines, frames, run_date=RUN_DATE)
+        priced = price(validated.accepted_claims, validated.accepted_lines, frames)
         target = connect_target(seeded)
         for chunk in load.chunks(validated, priced, 250):
             load.write_chunk(target, chunk, run_id, datetime.now(UTC))
