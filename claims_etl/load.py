@@ -19,6 +19,7 @@ import pyarrow as pa
 
 from claims_etl import sql
 from claims_etl.db import Target
+from claims_etl.errors import StageError
 from claims_etl.price import Priced
 from claims_etl.validate import Validated
 
@@ -145,6 +146,8 @@ class Chunk:
 
     priced: Priced
     rejected: pl.DataFrame  # schemas.REJECTED
+    low: int  # claim_id range of the chunk, inclusive: every claim of the run in it is in the chunk
+    high: int
 
     @property
     def claim_count(self) -> int:
@@ -171,6 +174,8 @@ def chunks(validated: Validated, priced: Priced, claims_per_chunk: int) -> Itera
         yield Chunk(
             priced=Priced(claims=priced.claims.filter(in_range), lines=priced.lines.filter(in_range)),
             rejected=validated.rejected.filter(in_range),
+            low=low,
+            high=high,
         )
 
 
@@ -200,21 +205,22 @@ def write_chunk(target: Target, chunk: Chunk, run_id: str, at: datetime) -> int:
 
 def mark_chunk(source: psycopg.Connection[Any], chunk: Chunk, run_id: str, at: datetime) -> int:
     """Flip the chunk's claims to processed/rejected and release their leases, in one commit."""
-    claim_ids = [
-        *chunk.priced.claims.get_column("claim_id").to_list(),
-        *chunk.rejected.get_column("claim_id").to_list(),
-    ]
-    statuses = ["processed"] * chunk.priced.claims.height + ["rejected"] * chunk.rejected.height
     with source.cursor() as cursor:
         cursor.execute(
             sql.load("source__mark_claims"),
             {
-                "claim_ids": claim_ids,
-                "statuses": statuses,
+                "rejected_ids": chunk.rejected.get_column("claim_id").to_list(),
                 "run_id": run_id,
                 "processed_at": at.astimezone(UTC),
+                "low": chunk.low,
+                "high": chunk.high,
             },
         )
         marked = cursor.rowcount
+    if marked != chunk.claim_count:  # another run took over our leases: never mark what we do not hold
+        source.rollback()
+        raise StageError(
+            "load", f"lost the lease on {chunk.claim_count - marked} claims in [{chunk.low}, {chunk.high}]"
+        )
     source.commit()
     return marked

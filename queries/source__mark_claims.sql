@@ -1,13 +1,16 @@
--- Flip the status of claims whose warehouse rows are committed, and release their leases, in one
--- transaction. Only claims this run still holds are touched.
-WITH finished AS (
-    SELECT unnest(%(claim_ids)s::bigint[]) AS claim_id, unnest(%(statuses)s::text[]) AS status
-), marked AS (
+-- Flip the status of one chunk's claims (this run's leases in [low, high]) once their warehouse rows
+-- are committed, and release those leases, in one transaction. Only rejected ids travel: every other
+-- leased claim in the range was priced.
+WITH marked AS (
     UPDATE staging.claims AS c
-    SET status = f.status, run_id = %(run_id)s, processed_at = %(processed_at)s
-    FROM finished AS f
-    JOIN staging.claim_leases AS l ON l.claim_id = f.claim_id AND l.run_id = %(run_id)s
-    WHERE c.claim_id = f.claim_id
+    SET status = CASE WHEN r.claim_id IS NULL THEN 'processed' ELSE 'rejected' END,
+        run_id = %(run_id)s,
+        processed_at = %(processed_at)s
+    FROM staging.claim_leases AS l
+    LEFT JOIN unnest(%(rejected_ids)s::bigint[]) AS r (claim_id) ON r.claim_id = l.claim_id
+    WHERE l.run_id = %(run_id)s
+      AND l.claim_id BETWEEN %(low)s AND %(high)s
+      AND c.claim_id = l.claim_id
     RETURNING c.claim_id
 )
 DELETE FROM staging.claim_leases AS l
