@@ -1,8 +1,9 @@
-"""End-to-end benchmark: seed N claims into fresh databases, run `claims-etl run --json` several
-times per target (each run in its own process, so peak RSS is the run's own), and report per-stage
-median/min/max seconds, claims/s and lines/s. Writes a JSON file and prints a table.
+"""End-to-end benchmark (`make bench`). Per target and size, each repeat seeds fresh databases, measures
+the sink floor (turbodbc inserting the same output rows alone), then times one `claims-etl run`
+process. Reports per-stage median/min/max, claims/s, lines/s, peak RSS, the run/floor ratio, and the
+row-at-a-time baseline's claims/s on a smaller N. Writes JSON and prints tables.
 
-    python benchmarks/bench.py --claims 100000 --targets mariadb postgresql --repeats 3
+    python benchmarks/bench.py --claims 100000 1000000 --targets mariadb postgresql --repeats 3
 """
 
 from __future__ import annotations
@@ -12,109 +13,83 @@ import json
 import os
 import platform
 import statistics
-import subprocess
 import sys
-import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import psycopg
 from rich.console import Console
 from rich.table import Table
 
-BENCH_DB = "claims_bench"
-PG_ADMIN = os.environ.get("CLAIMS_ETL_BENCH_PG_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
-SOURCE_URL = f"postgresql://postgres@127.0.0.1:5432/{BENCH_DB}"
-TARGETS = {
-    "mariadb": f"Driver={{MariaDB Unicode}};Server=127.0.0.1;Port=3306;Database={BENCH_DB};User=root;Password=;",
-    "postgresql": (
-        f"Driver={{PostgreSQL Unicode}};Server=127.0.0.1;Port=5432;Database={BENCH_DB};Uid=postgres;"
-        "UseServerSidePrepare=0;BatchSize=100;CommLog=0"
-    ),
-}
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from benchmarks import harness, row_at_a_time
+
 RESULTS = Path(__file__).parent / "results"
 
 
-def _cli(env: dict[str, str], *args: str) -> str:
-    done = subprocess.run(
-        [sys.executable, "-m", "claims_etl", *args], env=os.environ | env, capture_output=True, text=True, check=False
-    )
-    if done.returncode != 0:
-        raise SystemExit(f"claims-etl {' '.join(args)} failed: {done.stderr.strip()}")
-    return done.stdout
+def _stats(values: list[float]) -> dict[str, float]:
+    return {"median": statistics.median(values), "min": min(values), "max": max(values)}
 
 
-def fresh_databases() -> None:
-    with psycopg.connect(PG_ADMIN, autocommit=True) as admin:
-        admin.execute(f"DROP DATABASE IF EXISTS {BENCH_DB} WITH (FORCE)")
-        admin.execute(f"CREATE DATABASE {BENCH_DB}")
-    subprocess.run(
-        ["mysql", "-h", "127.0.0.1", "-uroot", "-e", f"DROP DATABASE IF EXISTS {BENCH_DB}; CREATE DATABASE {BENCH_DB}"],
-        check=True,
-    )
+def _stage_seconds(run: dict[str, Any], name: str) -> float:
+    return float(next(stage["seconds"] for stage in run["stages"] if stage["stage"] == name))
 
 
-def one_run(target: str, claims: int, seed: int) -> dict[str, Any]:
-    """Fresh databases, N seeded claims, one timed run (seeding is not timed)."""
-    fresh_databases()
-    env = {"CLAIMS_ETL_SOURCE_URL": SOURCE_URL, "CLAIMS_ETL_TARGET_ODBC": TARGETS[target]}
-    _cli(env, "db", "init")
-    _cli(env, "seed", "--claims", str(claims), "--seed", str(seed))
-    lines = int(
-        psycopg.connect(SOURCE_URL).execute("SELECT count(*) FROM staging.claim_lines").fetchone()[0]  # type: ignore[index]
-    )
-    started = time.perf_counter()
-    summary: dict[str, Any] = json.loads(_cli(env, "run", "--json"))
-    summary["wall_seconds"] = time.perf_counter() - started
-    summary["lines"] = lines
-    return summary
-
-
-def summarize(runs: list[dict[str, Any]]) -> dict[str, Any]:
-    stages = [stage["stage"] for stage in runs[0]["stages"]]
-    per_stage = {}
-    for name in stages:
-        seconds = [next(s["seconds"] for s in run["stages"] if s["stage"] == name) for run in runs]
-        per_stage[name] = {"median": statistics.median(seconds), "min": min(seconds), "max": max(seconds)}
+def measure(target: str, claims: int, repeats: int) -> dict[str, Any]:
+    runs, floors, lines = [], [], 0
+    for repeat in range(repeats):
+        lines = harness.fresh_databases(target, claims, seed=100 + repeat)
+        floors.append(harness.sink_floor(target))
+        runs.append(harness.timed_run(target))
+    names = [stage["stage"] for stage in runs[0]["stages"]]
     totals = [run["seconds"] for run in runs]
     median_total = statistics.median(totals)
     return {
-        "claims": runs[0]["claims_read"],
-        "lines": runs[0]["lines"],
-        "repeats": len(runs),
-        "stages": per_stage,
-        "seconds": {"median": median_total, "min": min(totals), "max": max(totals)},
-        "claims_per_second": runs[0]["claims_read"] / median_total,
-        "lines_per_second": runs[0]["lines"] / median_total,
+        "target": target,
+        "claims": claims,
+        "lines": lines,
+        "repeats": repeats,
+        "stages": {
+            n: _stats([next(s["seconds"] for s in r["stages"] if s["stage"] == n) for r in runs]) for n in names
+        },
+        "seconds": _stats(totals),
+        "sink_floor_seconds": _stats(floors),
+        "ratio_to_floor": statistics.median(t / f for t, f in zip(totals, floors, strict=True)),
+        "claims_per_second": claims / median_total,
+        "lines_per_second": lines / median_total,
         "peak_rss_bytes": max(max(s["peak_rss_bytes"] for s in run["stages"]) for run in runs),
-        "wall_seconds_median": statistics.median(run["wall_seconds"] for run in runs),
     }
 
 
-def table(target: str, result: dict[str, Any]) -> Table:
-    out = Table(
-        title=f"{target}: {result['claims']:,} claims, {result['lines']:,} lines, median of {result['repeats']}"
-    )
+def baseline(target: str, claims: int) -> dict[str, Any]:
+    harness.fresh_databases(target, claims, seed=99)
+    return {"target": target} | row_at_a_time.run(harness.settings_for(target), limit=claims)
+
+
+def table(result: dict[str, Any]) -> Table:
+    title = f"{result['target']}: {result['claims']:,} claims, {result['lines']:,} lines"
+    out = Table(title=f"{title}, median of {result['repeats']}")
     for column in ("stage", "median s", "min s", "max s"):
         out.add_column(column, justify="left" if column == "stage" else "right")
-    for name, stats in result["stages"].items():
+    for name, stats in [
+        *result["stages"].items(),
+        ("total", result["seconds"]),
+        ("sink floor", result["sink_floor_seconds"]),
+    ]:
         out.add_row(name, f"{stats['median']:.3f}", f"{stats['min']:.3f}", f"{stats['max']:.3f}")
-    out.add_section()
-    total = result["seconds"]
-    out.add_row("total", f"{total['median']:.3f}", f"{total['min']:.3f}", f"{total['max']:.3f}")
     out.caption = (
         f"{result['claims_per_second']:,.0f} claims/s, {result['lines_per_second']:,.0f} lines/s, "
-        f"peak RSS {result['peak_rss_bytes'] / 2**20:,.0f} MiB"
+        f"run/floor {result['ratio_to_floor']:.2f}x, peak RSS {result['peak_rss_bytes'] / 2**20:,.0f} MiB"
     )
     return out
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--claims", type=int, nargs="+", default=[100_000])
-    parser.add_argument("--targets", nargs="+", choices=sorted(TARGETS), default=sorted(TARGETS))
+    parser.add_argument("--claims", type=int, nargs="+", default=[100_000, 1_000_000])
+    parser.add_argument("--targets", nargs="+", choices=sorted(harness.TARGETS), default=["mariadb", "postgresql"])
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--baseline-claims", type=int, default=2_000, help="N for the row-at-a-time baseline (0: skip)")
     parser.add_argument("--output", type=Path, default=None)
     args = parser.parse_args()
     console = Console()
@@ -122,13 +97,23 @@ def main() -> None:
         "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version()},
         "at": datetime.now(UTC).isoformat(timespec="seconds"),
         "results": [],
+        "row_at_a_time": [],
     }
     for claims in args.claims:
         for target in args.targets:
-            runs = [one_run(target, claims, seed=100 + repeat) for repeat in range(args.repeats)]
-            result = {"target": target} | summarize(runs)
+            result = measure(target, claims, args.repeats)
             report["results"].append(result)
-            console.print(table(target, result))
+            console.print(table(result))
+    if args.baseline_claims:
+        for target in args.targets:
+            base = baseline(target, args.baseline_claims)
+            ours = max((r["claims_per_second"] for r in report["results"] if r["target"] == target), default=0.0)
+            base["engine_speedup"] = ours / base["claims_per_second"] if base["claims_per_second"] else None
+            report["row_at_a_time"].append(base)
+            console.print(
+                f"row-at-a-time baseline, {target}: {base['claims']:,} claims, "
+                f"{base['claims_per_second']:,.0f} claims/s; engine {base['engine_speedup']:,.0f}x faster"
+            )
     output = args.output or RESULTS / f"bench-{datetime.now(UTC):%Y%m%dT%H%M%S}.json"
     output.parent.mkdir(parents=True, exist_ok=True)
     output.write_text(json.dumps(report, indent=2) + "\n")

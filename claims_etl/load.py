@@ -95,7 +95,7 @@ def insert_statement(target: Target, table: str) -> str:
     return f"INSERT INTO {target.table(table)} ({', '.join(columns)}) VALUES ({placeholders})"
 
 
-def _arrow(frame: pl.DataFrame, table: str) -> pa.Table:
+def arrow_table(frame: pl.DataFrame, table: str) -> pa.Table:
     """A single-chunk Arrow table in the load schema (turbodbc rejects chunked columns)."""
     schema = LOAD_SCHEMAS[table]
     arrow = frame.select(schema.names).to_arrow()
@@ -192,7 +192,7 @@ def write_chunk(target: Target, chunk: Chunk, run_id: str, at: datetime) -> int:
                     cursor.executemanycolumns(f"DELETE FROM {target.table(table)} WHERE claim_id = ?", recovered)
             for table, frame in frames.items():
                 if frame.height:
-                    cursor.executemanycolumns(insert_statement(target, table), _arrow(frame, table))
+                    cursor.executemanycolumns(insert_statement(target, table), arrow_table(frame, table))
                     rows += frame.height
             target.connection.commit()
         except BaseException:

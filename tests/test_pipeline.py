@@ -29,7 +29,7 @@ def seeded(settings: Settings, tmp_path: Path) -> Settings:
     return settings
 
 
-def _expected(settings: Settings) -> tuple[pl.DataFrame, pl.DataFrame]:
+def expected_outputs(settings: Settings) -> tuple[pl.DataFrame, pl.DataFrame]:
     """What the warehouse must hold, computed by the pure stages from the source rows directly."""
     claims = read_source(
         "SELECT claim_id, batch_id, patient_dob, billing_npi, rendering_npi, mac, locality, place_of_service, "
@@ -59,7 +59,7 @@ def _assert_exactly_once(read_target: Reader) -> None:
 
 def test_run_loads_every_claim_once_with_exact_prices(seeded: Settings, read_target: Reader) -> None:
     result = pipeline.run(seeded)
-    expected_lines, expected_rejected = _expected(seeded)
+    expected_lines, expected_rejected = expected_outputs(seeded)
     assert (result.claims_read, result.claims_rejected) == (CLAIMS, expected_rejected.height)
     _assert_exactly_once(read_target)
 

@@ -1,0 +1,102 @@
+"""Shared pieces of the benchmarks: fresh databases, seeding, the sink floor, one timed CLI run."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+import psycopg
+
+from claims_etl import load
+from claims_etl.db import connect_target
+from claims_etl.extract import read_pending
+from claims_etl.price import price
+from claims_etl.reference import read_frames
+from claims_etl.settings import Settings
+from claims_etl.validate import validate
+
+BENCH_DB = os.environ.get("CLAIMS_ETL_BENCH_DB", "claims_bench")
+PG_ADMIN = os.environ.get("CLAIMS_ETL_BENCH_PG_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+SOURCE_URL = f"postgresql://postgres@127.0.0.1:5432/{BENCH_DB}"
+TARGETS = {
+    "mariadb": f"Driver={{MariaDB Unicode}};Server=127.0.0.1;Port=3306;Database={BENCH_DB};User=root;Password=;",
+    "postgresql": (
+        f"Driver={{PostgreSQL Unicode}};Server=127.0.0.1;Port=5432;Database={BENCH_DB};Uid=postgres;"
+        "UseServerSidePrepare=0;BatchSize=100;CommLog=0"
+    ),
+}
+
+
+def env_for(target: str) -> dict[str, str]:
+    return {"CLAIMS_ETL_SOURCE_URL": SOURCE_URL, "CLAIMS_ETL_TARGET_ODBC": TARGETS[target]}
+
+
+def settings_for(target: str) -> Settings:
+    return Settings(source_url=SOURCE_URL, target_odbc=TARGETS[target])
+
+
+def cli(env: dict[str, str], *args: str) -> str:
+    done = subprocess.run(
+        [sys.executable, "-m", "claims_etl", *args], env=os.environ | env, capture_output=True, text=True, check=False
+    )
+    if done.returncode != 0:
+        raise SystemExit(f"claims-etl {' '.join(args)} failed: {done.stderr.strip()}")
+    return done.stdout
+
+
+def fresh_databases(target: str, claims: int, seed: int) -> int:
+    """Empty source and target databases, tables created, `claims` seeded; returns the line count."""
+    with psycopg.connect(PG_ADMIN, autocommit=True) as admin:
+        admin.execute(f"DROP DATABASE IF EXISTS {BENCH_DB} WITH (FORCE)")
+        admin.execute(f"CREATE DATABASE {BENCH_DB}")
+    subprocess.run(
+        ["mysql", "-h", "127.0.0.1", "-uroot", "-e", f"DROP DATABASE IF EXISTS {BENCH_DB}; CREATE DATABASE {BENCH_DB}"],
+        check=True,
+    )
+    env = env_for(target)
+    cli(env, "db", "init")
+    cli(env, "seed", "--claims", str(claims), "--seed", str(seed))
+    with psycopg.connect(SOURCE_URL, autocommit=True) as connection:
+        connection.execute("VACUUM ANALYZE")  # a nightly source is analyzed; fresh seeds are not
+        row: Any = connection.execute("SELECT count(*) FROM staging.claim_lines").fetchone()
+    return int(row[0])
+
+
+def sink_floor(target: str) -> float:
+    """Seconds turbodbc takes to insert the run's output rows alone, with the engine's options, load
+    schema and chunking: the write a run cannot avoid. Leaves the warehouse empty again."""
+    settings = settings_for(target)
+    pending = read_pending(settings)
+    frames = read_frames(settings)
+    validated = validate(pending.claims, pending.lines, frames, run_date=settings.effective_run_date())
+    priced = price(validated.accepted_claims, validated.accepted_lines, frames)
+    at, batches = datetime.now(UTC), []
+    for chunk in load.chunks(validated, priced, settings.load_chunk_claims):
+        outputs = load.warehouse_frames(chunk.priced, chunk.rejected, "floor", at)
+        batches.append({table: load.arrow_table(frame, table) for table, frame in outputs.items()})
+    sink = connect_target(settings)
+    cursor = sink.connection.cursor()
+    started = time.perf_counter()
+    for batch in batches:
+        for table, arrow in batch.items():
+            cursor.executemanycolumns(load.insert_statement(sink, table), arrow)
+        sink.connection.commit()
+    seconds = time.perf_counter() - started
+    for table in load.WAREHOUSE_TABLES:
+        cursor.execute(f"DELETE FROM {sink.table(table)}")
+    sink.connection.commit()
+    sink.connection.close()
+    return seconds
+
+
+def timed_run(target: str) -> dict[str, Any]:
+    """One `claims-etl run --json` in its own process (so peak RSS is the run's own)."""
+    started = time.perf_counter()
+    summary: dict[str, Any] = json.loads(cli(env_for(target), "run", "--json"))
+    summary["wall_seconds"] = time.perf_counter() - started
+    return summary
