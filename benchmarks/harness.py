@@ -90,7 +90,7 @@ def sink_floor(target: str) -> float:
     for table in load.WAREHOUSE_TABLES:
         cursor.execute(f"DELETE FROM {sink.table(table)}")
     sink.connection.commit()
-    sink.connection.close()
+    sink.close()
     return seconds
 
 

@@ -240,7 +240,7 @@ def run(settings: Settings, limit: int) -> dict[str, Any]:
             )
             source.commit()
     seconds = time.perf_counter() - started
-    target.connection.close()
+    target.close()
     claims = priced_claims + rejected
     return {
         "claims": claims,

@@ -7,9 +7,11 @@
 from __future__ import annotations
 
 import configparser
+import contextlib
 import io
 import os
 import re
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -18,6 +20,7 @@ from typing import Any, Literal
 
 import polars as pl
 import psycopg
+import tenacity
 
 from claims_etl import sql
 from claims_etl.errors import ConfigurationError, SourceError, TargetError, scrub
@@ -37,9 +40,15 @@ _DRIVER_DIALECTS: tuple[tuple[str, Dialect], ...] = (
     ("maodbc", "mysql"),
     ("mysql", "mysql"),
 )
-# psqlODBC: one round trip per row unless server-side prepare is off (~15k vs ~50k rows/s), and
+# Connection-string defaults per dialect, added where the user's string does not set them.
+# psqlODBC: one round trip per row unless server-side prepare is off (~15k vs ~30-50k rows/s), and
 # Debian's odbcinst.ini logs every statement, claim data included, to /tmp unless CommLog=0.
-_PSQLODBC_DEFAULTS = {"UseServerSidePrepare": "0", "BatchSize": "100", "CommLog": "0", "Debug": "0"}
+# MariaDB: strings go as narrow UTF-8 (prefer_unicode halves the insert rate), so say it is UTF-8.
+_DRIVER_DEFAULTS: dict[str, dict[str, str]] = {
+    "postgresql": {"UseServerSidePrepare": "0", "BatchSize": "100", "CommLog": "0", "Debug": "0"},
+    "mysql": {"CHARSET": "utf8mb4"},
+    "mssql": {},
+}
 
 
 def odbc_attributes(connection_string: str) -> dict[str, str]:
@@ -71,13 +80,24 @@ def target_dialect(settings: Settings) -> Dialect:
 
 
 def target_connection_string(settings: Settings, dialect: Dialect) -> str:
-    """The configured ODBC string, plus the psqlODBC defaults the user did not set."""
+    """The configured ODBC string, plus the driver defaults the user did not set."""
     text = settings.target_odbc.get_secret_value().strip().rstrip(";")
-    if dialect != "postgresql":
-        return text
     present = odbc_attributes(text).keys()
-    extra = [f"{key}={value}" for key, value in _PSQLODBC_DEFAULTS.items() if key.lower() not in present]
+    extra = [f"{key}={value}" for key, value in _DRIVER_DEFAULTS[dialect].items() if key.lower() not in present]
     return ";".join([text, *extra])
+
+
+@contextmanager
+def _native_stderr_silenced() -> Iterator[None]:
+    sys.stderr.flush()
+    saved, devnull = os.dup(2), os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
 
 
 @dataclass(frozen=True)
@@ -91,6 +111,19 @@ class Target:
     def table(self, name: str) -> str:
         """A warehouse table's qualified name: schema `warehouse` where the target has schemas."""
         return name if self.dialect == "mysql" else f"warehouse.{name}"
+
+    def close(self) -> None:
+        """Close the connection. turbodbc's native destructor rolls back and, on a connection that is
+        already gone, prints the driver's error to stderr: silenced, the run reports its own error."""
+        with _native_stderr_silenced():
+            self.connection.close()
+
+    def rollback_quietly(self) -> None:
+        """Roll back after a failure; on a lost connection the server has rolled back already."""
+        from turbodbc.exceptions import Error as TurbodbcError  # noqa: PLC0415
+
+        with contextlib.suppress(TurbodbcError):
+            self.connection.rollback()
 
     def execute(self, statement: str, parameters: list[Any] | None = None) -> None:
         with self.errors("statement failed"):
@@ -112,6 +145,11 @@ class Target:
             raise TargetError("load", f"{what}: {message}", transient=_is_transient(message)) from None
 
 
+def _is_auth_failure(message: str) -> bool:
+    lowered = message.lower()
+    return any(hint in lowered for hint in ("access denied", "password", "authentication", "28000", "28p01"))
+
+
 def _is_transient(message: str) -> bool:
     lowered = message.lower()
     return any(hint in lowered for hint in ("deadlock", "connection", "timeout", "server has gone away"))
@@ -125,16 +163,39 @@ def connect_target(settings: Settings, *, autocommit: bool = False) -> Target:
     secret = settings.target_odbc.get_secret_value()
     options = turbodbc.make_options(
         parameter_sets_to_buffer=settings.odbc_parameter_sets,
-        prefer_unicode=False,  # the MariaDB driver halves its insert rate with wide strings
+        # Wide strings for SQL Server (its narrow strings use the server's code page); narrow UTF-8
+        # elsewhere: the MariaDB driver halves its insert rate with wide strings.
+        prefer_unicode=dialect == "mssql",
         autocommit=autocommit,
     )
+    connect = tenacity.retry(
+        retry=tenacity.retry_if_exception(lambda error: _is_transient(str(error)) and not _is_auth_failure(str(error))),
+        stop=tenacity.stop_after_attempt(3),
+        wait=tenacity.wait_exponential(multiplier=0.5, max=4),
+        reraise=True,
+    )(turbodbc.connect)
     try:
-        connection = turbodbc.connect(
-            connection_string=target_connection_string(settings, dialect), turbodbc_options=options
-        )
+        connection = connect(connection_string=target_connection_string(settings, dialect), turbodbc_options=options)
     except turbodbc.exceptions.Error as error:
         raise TargetError("connect", f"cannot reach the warehouse: {scrub(str(error), secret)}") from None
     return Target(connection=connection, dialect=dialect, secret=secret)
+
+
+# Connecting is retried on transient failures (a database restarting, a dropped packet): a few tries
+# with backoff, then the run fails cleanly. Work inside a run is never retried piecemeal: a failed
+# run is repaired by running again (see load.py), which keeps every write exactly once.
+_connect_retry = tenacity.retry(
+    retry=tenacity.retry_if_exception_type(psycopg.OperationalError),
+    stop=tenacity.stop_after_attempt(3),
+    wait=tenacity.wait_exponential(multiplier=0.5, max=4),
+    reraise=True,
+)
+
+
+@_connect_retry
+def _connect_source(url: str, autocommit: bool) -> psycopg.Connection[Any]:
+    # application_name lets operators (and the fault tests) find the run's sessions in pg_stat_activity
+    return psycopg.connect(url, autocommit=autocommit, connect_timeout=10, application_name="claims-etl")
 
 
 @contextmanager
@@ -142,7 +203,7 @@ def source_connection(settings: Settings, *, autocommit: bool = False) -> Iterat
     """A psycopg connection to the staging database; errors mapped to SourceError, scrubbed."""
     url = settings.source_url.get_secret_value()
     try:
-        connection = psycopg.connect(url, autocommit=autocommit, connect_timeout=10)
+        connection = _connect_source(url, autocommit)
     except (psycopg.Error, ValueError) as error:
         raise SourceError("connect", f"cannot reach the source database: {scrub(str(error), url)}") from None
     try:
@@ -177,7 +238,7 @@ def init_target(settings: Settings) -> Dialect:
         for statement in sql.statements(f"db__create_warehouse.{target.dialect}"):
             target.execute(statement)
     finally:
-        target.connection.close()
+        target.close()
     return target.dialect
 
 

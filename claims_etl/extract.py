@@ -41,6 +41,7 @@ def lock_run(connection: psycopg.Connection[Any], run_id: str) -> None:
 def lease(connection: psycopg.Connection[Any], settings: Settings, run_id: str) -> Leased:
     """Take over dead runs' leases, then lease pending claims (batch and limit applied), in one commit."""
     with connection.cursor() as cursor:
+        cursor.execute(sql.load("source__lease_lock"))
         cursor.execute(sql.load("source__lease_recover"), {"run_id": run_id})
         recovered = cursor.rowcount
         cursor.execute(

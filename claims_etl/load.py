@@ -8,7 +8,7 @@ next run recovers them and deletes their warehouse rows before inserting again, 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -179,8 +179,18 @@ def chunks(validated: Validated, priced: Priced, claims_per_chunk: int) -> Itera
         )
 
 
-def write_chunk(target: Target, chunk: Chunk, run_id: str, at: datetime) -> int:
-    """Write one chunk in one target transaction; returns rows written. Rolls back on failure."""
+Checkpoint = Callable[[str], None]
+
+
+def _no_checkpoint(_: str) -> None:
+    return None
+
+
+def write_chunk(
+    target: Target, chunk: Chunk, run_id: str, at: datetime, checkpoint: Checkpoint = _no_checkpoint
+) -> int:
+    """Write one chunk in one target transaction; returns rows written. Rolls back on failure.
+    `checkpoint` is called at named points (fault injection in crash tests)."""
     frames = warehouse_frames(chunk.priced, chunk.rejected, run_id, at)
     recovered = chunk.recovered_ids()
     rows = 0
@@ -194,16 +204,19 @@ def write_chunk(target: Target, chunk: Chunk, run_id: str, at: datetime) -> int:
                 if frame.height:
                     cursor.executemanycolumns(insert_statement(target, table), arrow_table(frame, table))
                     rows += frame.height
+                    checkpoint("during_write")
             target.connection.commit()
         except BaseException:
-            target.connection.rollback()
+            target.rollback_quietly()
             raise
         finally:
             cursor.close()
     return rows
 
 
-def mark_chunk(source: psycopg.Connection[Any], chunk: Chunk, run_id: str, at: datetime) -> int:
+def mark_chunk(
+    source: psycopg.Connection[Any], chunk: Chunk, run_id: str, at: datetime, checkpoint: Checkpoint = _no_checkpoint
+) -> int:
     """Flip the chunk's claims to processed/rejected and release their leases, in one commit."""
     with source.cursor() as cursor:
         cursor.execute(
@@ -217,10 +230,12 @@ def mark_chunk(source: psycopg.Connection[Any], chunk: Chunk, run_id: str, at: d
             },
         )
         marked = cursor.rowcount
+        checkpoint("during_mark")
     if marked != chunk.claim_count:  # another run took over our leases: never mark what we do not hold
         source.rollback()
         raise StageError(
             "load", f"lost the lease on {chunk.claim_count - marked} claims in [{chunk.low}, {chunk.high}]"
         )
     source.commit()
+    checkpoint("after_mark")
     return marked

@@ -4,19 +4,23 @@ from __future__ import annotations
 
 import logging
 import uuid
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
-from claims_etl import load, runs
+import psycopg
+
+from claims_etl import faults, load, runs
 from claims_etl.db import Target, connect_target, source_connection
 from claims_etl.errors import ClaimsEtlError
 from claims_etl.extract import extract, lease, lock_run
-from claims_etl.price import price
+from claims_etl.price import Priced, price
 from claims_etl.reference import read_frames
 from claims_etl.settings import Settings
 from claims_etl.timing import StageRecord, StageTimer
-from claims_etl.validate import validate
+from claims_etl.validate import Validated, validate
 
 log = logging.getLogger(__name__)
 
@@ -77,27 +81,35 @@ def run(settings: Settings) -> RunResult:
             result.status = "failed"
             raise
         finally:
-            _record_finish(target, result)
+            _record_finish(settings, target, result)
     finally:
-        target.connection.close()
+        target.close()
     return result
 
 
-def _record_finish(target: Target, result: RunResult) -> None:
-    counts = (result.claims_read, result.claims_priced, result.claims_rejected)
-    try:
+def _record_finish(settings: Settings, target: Target, result: RunResult) -> None:
+    """Store the run's outcome. A failed run's connection may be what failed: then try a fresh one,
+    and if the warehouse is unreachable altogether, the run's own error is what the operator sees."""
+
+    def record(on: Target) -> None:
+        counts = (result.claims_read, result.claims_priced, result.claims_rejected)
         runs.record_finish(
-            target,
-            result.run_id,
-            finished_at=datetime.now(UTC),
-            status=result.status,
-            counts=counts,
-            stages=result.stages,
+            on, result.run_id, finished_at=datetime.now(UTC), status=result.status, counts=counts, stages=result.stages
         )
-    except ClaimsEtlError as error:
+
+    try:
+        record(target)
+    except ClaimsEtlError:
         if result.status == "succeeded":
             raise
-        log.warning("could not record the failed run's status: %s", error)
+        try:
+            fresh = connect_target(settings)
+            try:
+                record(fresh)
+            finally:
+                fresh.close()
+        except ClaimsEtlError as error:
+            log.debug("could not record the failed run's status: %s", " ".join(str(error).split()))
 
 
 def _stages(settings: Settings, target: Target, timer: StageTimer, result: RunResult) -> None:
@@ -107,6 +119,7 @@ def _stages(settings: Settings, target: Target, timer: StageTimer, result: RunRe
         with timer.stage("lease") as stage:
             leased = lease(source, settings, run_id)
             stage.rows_out = leased.total
+        faults.point(settings, "after_lease")
         result.claims_recovered = leased.recovered
         with timer.stage("reference") as stage:
             frames = read_frames(settings)
@@ -114,17 +127,43 @@ def _stages(settings: Settings, target: Target, timer: StageTimer, result: RunRe
         with timer.stage("extract", rows_in=leased.total) as stage:
             extracted = extract(settings, run_id, leased)
             stage.rows_out = extracted.claims.height
+        faults.point(settings, "after_extract")
         result.claims_read = extracted.claims.height
         with timer.stage("validate", rows_in=extracted.claims.height) as stage:
             validated = validate(extracted.claims, extracted.lines, frames, run_date=settings.effective_run_date())
             stage.rows_out = validated.accepted_claims.height
+        faults.point(settings, "after_validate")
         result.claims_rejected = validated.rejected.height
         with timer.stage("price", rows_in=validated.accepted_claims.height) as stage:
             priced = price(validated.accepted_claims, validated.accepted_lines, frames)
             stage.rows_out = priced.claims.height
         result.claims_priced = priced.claims.height
+        faults.point(settings, "after_price")
         with timer.stage("load", rows_in=result.claims_read) as stage:
-            loaded_at = datetime.now(UTC)
-            for chunk in load.chunks(validated, priced, settings.load_chunk_claims):
-                load.write_chunk(target, chunk, run_id, loaded_at)
-                stage.rows_out += load.mark_chunk(source, chunk, run_id, loaded_at)
+            stage.rows_out = _load(settings, source, target, validated, priced, run_id)
+
+
+def _load(
+    settings: Settings,
+    source: psycopg.Connection[Any],
+    target: Target,
+    validated: Validated,
+    priced: Priced,
+    run_id: str,
+) -> int:
+    """Write chunk k+1 to the warehouse while chunk k's source statuses are marked (psycopg waits on
+    PostgreSQL without the GIL; turbodbc holds it). Chunk k is marked only after its warehouse commit."""
+    loaded_at, marked = datetime.now(UTC), 0
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="mark") as marker:
+        marking: Future[int] | None = None
+        for number, chunk in enumerate(load.chunks(validated, priced, settings.load_chunk_claims), start=1):
+            checkpoint = partial(faults.point, settings, chunk=number)
+            checkpoint("pause_before_write")
+            load.write_chunk(target, chunk, run_id, loaded_at, checkpoint)
+            checkpoint("after_commit")
+            if marking is not None:
+                marked += marking.result()
+            marking = marker.submit(load.mark_chunk, source, chunk, run_id, loaded_at, checkpoint)
+        if marking is not None:
+            marked += marking.result()
+    return marked

@@ -40,6 +40,9 @@ class Settings(BaseSettings):
     # Rows per ODBC parameter array round trip (turbodbc `parameter_sets_to_buffer`).
     odbc_parameter_sets: int = Field(default=10_000, ge=1)
     run_date: date | None = None  # V09's "today"; pinned in tests and replays
+    # Crash tests only (claims_etl/faults.py): a point where the run SIGKILLs itself, and a pause length.
+    fault: str | None = Field(default=None, pattern=r"^[a-z_]+(:\d+)?$")
+    fault_pause: float = Field(default=0.0, ge=0.0, le=600.0)
 
     def effective_run_date(self) -> date:
         return self.run_date or date.today()

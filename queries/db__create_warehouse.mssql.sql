@@ -6,7 +6,7 @@ IF SCHEMA_ID(N'warehouse') IS NULL EXEC(N'CREATE SCHEMA warehouse');
 IF OBJECT_ID(N'warehouse.priced_claims', N'U') IS NULL
 CREATE TABLE warehouse.priced_claims (
     claim_id          bigint NOT NULL PRIMARY KEY,
-    batch_id          nvarchar(255) NOT NULL,
+    batch_id          nvarchar(max) NOT NULL,
     run_id            varchar(64) NOT NULL,
     billing_npi       varchar(10) NOT NULL,
     mac               varchar(5) NOT NULL,
@@ -38,7 +38,7 @@ CREATE TABLE warehouse.priced_claim_lines (
 IF OBJECT_ID(N'warehouse.rejected_claims', N'U') IS NULL
 CREATE TABLE warehouse.rejected_claims (
     claim_id     bigint NOT NULL PRIMARY KEY,
-    batch_id     nvarchar(255) NOT NULL,
+    batch_id     nvarchar(max) NOT NULL,
     run_id       varchar(64) NOT NULL,
     rule_ids     varchar(64) NOT NULL,
     rejected_at  datetime2(6) NOT NULL

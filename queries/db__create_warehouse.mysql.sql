@@ -1,9 +1,10 @@
 -- Warehouse tables of CONTRACT section 2 for a MariaDB/MySQL target: no schemas, the connection's
--- database holds them. DATETIME(6) keeps microseconds; InnoDB for transactions.
+-- database holds them. DATETIME(6) keeps microseconds; InnoDB for transactions; utf8mb4 so any batch_id
+-- (free text from the source) fits. batch_id is text everywhere: the source does not bound it.
 
 CREATE TABLE IF NOT EXISTS priced_claims (
     claim_id          bigint PRIMARY KEY,
-    batch_id          varchar(255) NOT NULL,
+    batch_id          text NOT NULL,
     run_id            varchar(64) NOT NULL,
     billing_npi       varchar(10) NOT NULL,
     mac               varchar(5) NOT NULL,
@@ -13,7 +14,7 @@ CREATE TABLE IF NOT EXISTS priced_claims (
     total_charge      numeric(12, 2) NOT NULL,
     total_allowed     numeric(12, 2) NOT NULL,
     priced_at         datetime(6) NOT NULL
-) ENGINE = InnoDB;
+) ENGINE = InnoDB DEFAULT CHARSET = utf8mb4;
 
 CREATE TABLE IF NOT EXISTS priced_claim_lines (
     claim_id             bigint NOT NULL,
@@ -29,15 +30,15 @@ CREATE TABLE IF NOT EXISTS priced_claim_lines (
     pricing_note         varchar(16) NOT NULL,
     run_id               varchar(64) NOT NULL,
     PRIMARY KEY (claim_id, line_number)
-) ENGINE = InnoDB;
+) ENGINE = InnoDB DEFAULT CHARSET = utf8mb4;
 
 CREATE TABLE IF NOT EXISTS rejected_claims (
     claim_id     bigint PRIMARY KEY,
-    batch_id     varchar(255) NOT NULL,
+    batch_id     text NOT NULL,
     run_id       varchar(64) NOT NULL,
     rule_ids     varchar(64) NOT NULL,
     rejected_at  datetime(6) NOT NULL
-) ENGINE = InnoDB;
+) ENGINE = InnoDB DEFAULT CHARSET = utf8mb4;
 
 CREATE TABLE IF NOT EXISTS etl_runs (
     run_id           varchar(64) PRIMARY KEY,
@@ -48,7 +49,7 @@ CREATE TABLE IF NOT EXISTS etl_runs (
     claims_priced    bigint NOT NULL,
     claims_rejected  bigint NOT NULL,
     options          text NOT NULL
-) ENGINE = InnoDB;
+) ENGINE = InnoDB DEFAULT CHARSET = utf8mb4;
 
 CREATE TABLE IF NOT EXISTS etl_stage_timings (
     run_id          varchar(64) NOT NULL,
@@ -58,4 +59,4 @@ CREATE TABLE IF NOT EXISTS etl_stage_timings (
     rows_out        bigint NOT NULL,
     peak_rss_bytes  bigint NOT NULL,
     PRIMARY KEY (run_id, stage)
-) ENGINE = InnoDB
+) ENGINE = InnoDB DEFAULT CHARSET = utf8mb4

@@ -3,7 +3,7 @@ CREATE SCHEMA IF NOT EXISTS warehouse;
 
 CREATE TABLE IF NOT EXISTS warehouse.priced_claims (
     claim_id          bigint PRIMARY KEY,
-    batch_id          varchar(255) NOT NULL,
+    batch_id          text NOT NULL,
     run_id            varchar(64) NOT NULL,
     billing_npi       varchar(10) NOT NULL,
     mac               varchar(5) NOT NULL,
@@ -33,7 +33,7 @@ CREATE TABLE IF NOT EXISTS warehouse.priced_claim_lines (
 
 CREATE TABLE IF NOT EXISTS warehouse.rejected_claims (
     claim_id     bigint PRIMARY KEY,
-    batch_id     varchar(255) NOT NULL,
+    batch_id     text NOT NULL,
     run_id       varchar(64) NOT NULL,
     rule_ids     varchar(64) NOT NULL,
     rejected_at  timestamp NOT NULL

@@ -1,4 +1,5 @@
--- Lease pending claims to this run in one statement. ON CONFLICT makes concurrent runs disjoint:
+-- Lease pending claims to this run in one statement (serialized by source__lease_lock.sql); ON CONFLICT
+-- keeps runs disjoint even without that lock:
 -- a claim another run leased first is skipped, never shared. LIMIT NULL means no limit.
 INSERT INTO staging.claim_leases (claim_id, run_id)
 SELECT c.claim_id, %(run_id)s

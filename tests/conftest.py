@@ -80,7 +80,7 @@ def _reset(settings: Settings) -> None:
         ):
             target.execute(f"DELETE FROM {target.table(table)}")
     finally:
-        target.connection.close()
+        target.close()
 
 
 @pytest.fixture(params=["postgresql", "mysql"])

@@ -113,7 +113,7 @@ def test_crash_between_warehouse_commit_and_status_update_is_repaired(seeded: Se
         target = connect_target(seeded)
         for chunk in load.chunks(validated, priced, 250):
             load.write_chunk(target, chunk, run_id, datetime.now(UTC))
-        target.connection.close()
+        target.close()
     # the session ended without marking: its advisory lock is free, its leases are stale
     result = pipeline.run(seeded)
     assert (result.claims_recovered, result.claims_read) == (600, CLAIMS)
