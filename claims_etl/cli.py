@@ -3,9 +3,11 @@ environment (`CLAIMS_ETL_*`) and its flags, and turns a known error into one lin
 
 from __future__ import annotations
 
+import csv
 import json
 import logging
 import sys
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -14,10 +16,10 @@ from typing import Annotated, Any
 import pydantic
 import typer
 from rich.console import Console
+from rich.live import Live
 from rich.markup import escape
-from rich.table import Table
 
-from claims_etl import db, pipeline, reference
+from claims_etl import db, pipeline, reference, runlog, views
 from claims_etl import seed as seeding
 from claims_etl.errors import ClaimsEtlError, ConfigurationError, scrub
 from claims_etl.settings import Settings
@@ -118,35 +120,6 @@ def seed_command(
     )
 
 
-def _stage_table(result: pipeline.RunResult) -> Table:
-    table = Table(title=f"run {result.run_id}: {result.status}")
-    for column in ("stage", "seconds", "rows in", "rows out", "rows/s", "peak RSS MiB"):
-        table.add_column(column, justify="left" if column == "stage" else "right")
-    for stage in result.stages:
-        table.add_row(
-            stage.stage,
-            f"{stage.seconds:.3f}",
-            f"{stage.rows_in:,}",
-            f"{stage.rows_out:,}",
-            f"{stage.rows_per_second:,.0f}",
-            f"{stage.peak_rss_bytes / 2**20:,.0f}",
-        )
-    table.add_section()
-    table.add_row(
-        "total",
-        f"{result.seconds:.3f}",
-        f"{result.claims_read:,}",
-        "",
-        f"{result.claims_per_second:,.0f}",
-        "",
-    )
-    table.caption = (
-        f"{result.claims_read:,} claims read, {result.claims_priced:,} priced, {result.claims_rejected:,} rejected"
-        f", {result.claims_recovered:,} recovered from dead runs; {result.claims_per_second:,.0f} claims/s"
-    )
-    return table
-
-
 @app.command("run")
 def run_command(
     batch_id: Annotated[str | None, typer.Option(help="only this submission batch")] = None,
@@ -160,11 +133,7 @@ def run_command(
     target_odbc: TargetOdbc = None,
 ) -> None:
     """Process pending claims end to end: extract, validate, price, load, mark."""
-    logging.basicConfig(
-        level=logging.DEBUG if verbose else logging.WARNING,
-        stream=sys.stderr,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    _logging(verbose)
     settings = _guarded(
         lambda: _settings(
             batch_id=batch_id,
@@ -174,9 +143,80 @@ def run_command(
             target_odbc=target_odbc,
         )
     )
-    with _one_line_errors(*_secrets(settings)):
-        result = pipeline.run(settings)
+    show_bars = not as_json and err.is_terminal
+    with _one_line_errors(*_secrets(settings)), views.StageBars(err, enabled=show_bars) as bars:
+        result = pipeline.run(settings, listeners=[bars.update])
+    summary = result.as_dict()
     if as_json:
-        out.print_json(json.dumps(result.as_dict()))
+        out.print_json(json.dumps(summary))
     else:
-        out.print(_stage_table(result))
+        out.print(views.run_summary(summary))
+
+
+@app.command("report")
+def report_command(
+    run_id: Annotated[str | None, typer.Argument(help="a run id [default: the latest run]")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="print the report as JSON")] = False,
+    source_url: SourceUrl = None,
+) -> None:
+    """A finished run's stage timings, throughput, rejections by rule, cache, resources and alerts."""
+    settings = _guarded(lambda: _settings(source_url=source_url))
+    with _one_line_errors(*_secrets(settings)):
+        found = runlog.recent(settings, limit=1, run_id=run_id)
+        if not found:
+            raise ConfigurationError(f"no run {run_id!r} recorded" if run_id else "no runs recorded yet")
+    if as_json:
+        out.print_json(json.dumps(found[0], default=str))
+    else:
+        out.print(views.run_summary(found[0]))
+
+
+@app.command("dashboard")
+def dashboard_command(
+    interval: Annotated[float, typer.Option(min=0.1, help="refresh every S seconds")] = 1.0,
+    once: Annotated[bool, typer.Option("--once", help="print one snapshot and exit")] = False,
+    runs: Annotated[int, typer.Option(min=1, max=100, help="recent runs to list")] = 10,
+    source_url: SourceUrl = None,
+) -> None:
+    """Live view: runs in progress with their stages, and the last runs. Ctrl-C to leave."""
+    settings = _guarded(lambda: _settings(source_url=source_url))
+    with _one_line_errors(*_secrets(settings)):
+        if once:
+            out.print(views.dashboard(runlog.recent(settings, limit=runs)))
+            return
+        with Live(views.dashboard(runlog.recent(settings, limit=runs)), console=out, screen=False) as live:
+            try:
+                while True:
+                    time.sleep(interval)
+                    live.update(views.dashboard(runlog.recent(settings, limit=runs)))
+            except KeyboardInterrupt:
+                return
+
+
+@app.command("export")
+def export_command(
+    file: Annotated[Path, typer.Argument(help="CSV file to write")],
+    runs: Annotated[int, typer.Option(min=1, help="the last N runs")] = 100,
+    source_url: SourceUrl = None,
+) -> None:
+    """Stage timings and run metrics of recent runs as CSV (one row per run and value)."""
+    settings = _guarded(lambda: _settings(source_url=source_url))
+    with _one_line_errors(*_secrets(settings)):
+        rows = views.export_rows(runlog.recent(settings, limit=runs))
+        try:
+            with file.open("w", newline="", encoding="utf-8") as handle:
+                writer = csv.DictWriter(handle, fieldnames=views.EXPORT_COLUMNS)
+                writer.writeheader()
+                writer.writerows(rows)
+        except OSError as error:
+            raise ConfigurationError(f"cannot write {file}: {error.strerror}") from None
+    out.print(f"wrote {len(rows)} rows to {file}")
+
+
+def _logging(verbose: bool) -> None:
+    """key=value log lines on stderr; messages never carry claim data (only counts and ids of runs)."""
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.WARNING,
+        stream=sys.stderr,
+        format='ts=%(asctime)s level=%(levelname)s logger=%(name)s msg="%(message)s"',
+    )

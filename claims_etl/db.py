@@ -133,6 +133,17 @@ class Target:
             finally:
                 cursor.close()
 
+    def execute_many(self, statement: str, rows: list[list[Any]]) -> None:
+        """One statement over a few Python rows (bookkeeping; bulk data goes through Arrow). Row by row:
+        turbodbc's executemany garbled strings of the second parameter set through the MariaDB driver."""
+        with self.errors("statement failed"):
+            cursor = self.connection.cursor()
+            try:
+                for row in rows:
+                    cursor.execute(statement, row)
+            finally:
+                cursor.close()
+
     @contextmanager
     def errors(self, what: str) -> Iterator[None]:
         """Map turbodbc's errors to TargetError with the connection string scrubbed out."""

@@ -8,7 +8,9 @@ next run recovers them and deletes their warehouse rows before inserting again, 
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -180,6 +182,16 @@ def chunks(validated: Validated, priced: Priced, claims_per_chunk: int) -> Itera
 
 
 Checkpoint = Callable[[str], None]
+
+
+@contextmanager
+def timed(into: list[float]) -> Iterator[None]:
+    """Append the block's duration in seconds to `into` (per-chunk latency)."""
+    started = time.perf_counter()
+    try:
+        yield
+    finally:
+        into.append(time.perf_counter() - started)
 
 
 def _no_checkpoint(_: str) -> None:

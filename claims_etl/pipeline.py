@@ -1,28 +1,35 @@
-"""Wiring only: the order of the stages, their timing, and the run's bookkeeping."""
+"""Wiring only: the order of the stages, their timing, progress, and the run's bookkeeping."""
 
 from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import partial
+from pathlib import Path
 from typing import Any
 
 import psycopg
 
 from claims_etl import faults, load, runs
+from claims_etl.cache import reference_frames
 from claims_etl.db import Target, connect_target, source_connection
 from claims_etl.errors import ClaimsEtlError
 from claims_etl.extract import extract, lease, lock_run
+from claims_etl.metrics import Alert, ResourceSampler, RunMetrics, evaluate_alerts
 from claims_etl.price import Priced, price
-from claims_etl.reference import read_frames
+from claims_etl.runlog import RunLog
 from claims_etl.settings import Settings
 from claims_etl.timing import StageRecord, StageTimer
 from claims_etl.validate import Validated, validate
 
 log = logging.getLogger(__name__)
+STAGES = ("lease", "reference", "extract", "validate", "price", "load")
+Progress = Callable[[str, int, int], None]  # (stage, done, total)
 
 
 @dataclass
@@ -34,6 +41,8 @@ class RunResult:
     claims_rejected: int = 0
     claims_recovered: int = 0
     stages: list[StageRecord] = field(default_factory=list)
+    metrics: RunMetrics = field(default_factory=RunMetrics)
+    alerts: list[Alert] = field(default_factory=list)
 
     @property
     def seconds(self) -> float:
@@ -54,6 +63,8 @@ class RunResult:
             "seconds": round(self.seconds, 4),
             "claims_per_second": round(self.claims_per_second, 1),
             "stages": [stage.as_dict() for stage in self.stages],
+            "metrics": self.metrics.as_dict(),
+            "alerts": [alert.__dict__ for alert in self.alerts],
         }
 
 
@@ -66,25 +77,57 @@ def _options(settings: Settings) -> dict[str, Any]:
     return settings.model_dump(include={"batch_id", "limit", "partitions", "load_chunk_claims", "run_date"})
 
 
-def run(settings: Settings) -> RunResult:
-    """Process pending claims end to end: lease, reference, extract, validate, price, load."""
+def run(settings: Settings, listeners: Sequence[Progress] = ()) -> RunResult:
+    """Process pending claims end to end: lease, reference, extract, validate, price, load.
+
+    `listeners` get (stage, done, total) as the run advances (the CLI's progress bars); progress is
+    also published to staging.etl_run_log for `claims-etl dashboard` in another terminal."""
     started_at = datetime.now(UTC)
     result = RunResult(run_id=new_run_id(started_at))
-    timer = StageTimer(records=result.stages)
+    runlog = RunLog(settings, result.run_id, started_at)
+
+    def progress(stage: str, done: int, total: int) -> None:
+        runlog.advance(stage, done, total)
+        for listener in listeners:
+            listener(stage, done, total)
+
     target = connect_target(settings)
     try:
         runs.record_start(target, result.run_id, started_at, _options(settings))
-        try:
-            _stages(settings, target, timer, result)
-            result.status = "succeeded"
-        except ClaimsEtlError:
-            result.status = "failed"
-            raise
-        finally:
-            _record_finish(settings, target, result)
+        with ResourceSampler() as sampler:
+            try:
+                _stages(settings, target, StageTimer(records=result.stages), result, progress)
+                result.status = "succeeded"
+            except ClaimsEtlError:
+                result.status = "failed"
+                raise
+            finally:
+                sampler.stop()
+                _finish(settings, target, result, sampler, runlog)
     finally:
+        runlog.close()
         target.close()
     return result
+
+
+def _finish(settings: Settings, target: Target, result: RunResult, sampler: ResourceSampler, runlog: RunLog) -> None:
+    metrics = result.metrics
+    metrics.claims_read, metrics.claims_rejected, metrics.seconds = (
+        result.claims_read, result.claims_rejected, result.seconds,
+    )  # fmt: skip
+    metrics.take_resources(sampler)
+    metrics.connections = {
+        "source": {"used": settings.partitions + 2, "configured": settings.source_connection_limit},
+        "target": {"used": 1, "configured": settings.target_connection_limit},
+    }
+    result.alerts = evaluate_alerts(metrics, settings)
+    for alert in result.alerts:
+        log.info("alert %s: %s", alert.name, alert.message)  # shown in the summary; stderr stays one line on failure
+    _record_finish(settings, target, result)
+    runlog.finish(result.status, result.as_dict())
+    if settings.metrics_textfile:
+        samples = metrics.samples(result.stages)
+        Path(settings.metrics_textfile).write_text("".join(f"{sample.prometheus()}\n" for sample in samples))
 
 
 def _record_finish(settings: Settings, target: Target, result: RunResult) -> None:
@@ -94,8 +137,9 @@ def _record_finish(settings: Settings, target: Target, result: RunResult) -> Non
     def record(on: Target) -> None:
         counts = (result.claims_read, result.claims_priced, result.claims_rejected)
         runs.record_finish(
-            on, result.run_id, finished_at=datetime.now(UTC), status=result.status, counts=counts, stages=result.stages
-        )
+            on, result.run_id, finished_at=datetime.now(UTC), status=result.status, counts=counts,
+            stages=result.stages, samples=result.metrics.samples(result.stages), alerts=result.alerts,
+        )  # fmt: skip
 
     try:
         record(target)
@@ -112,35 +156,46 @@ def _record_finish(settings: Settings, target: Target, result: RunResult) -> Non
             log.debug("could not record the failed run's status: %s", " ".join(str(error).split()))
 
 
-def _stages(settings: Settings, target: Target, timer: StageTimer, result: RunResult) -> None:
+@contextmanager
+def _stage(timer: StageTimer, progress: Progress, name: str, rows_in: int = 0) -> Iterator[StageRecord]:
+    """A timed stage whose start and end are published as progress."""
+    with timer.stage(name, rows_in=rows_in) as record:
+        progress(name, 0, rows_in)
+        yield record
+        progress(name, record.rows_out, max(rows_in, record.rows_out))
+
+
+def _stages(settings: Settings, target: Target, timer: StageTimer, result: RunResult, progress: Progress) -> None:
     run_id = result.run_id
     with source_connection(settings) as source:
         lock_run(source, run_id)
-        with timer.stage("lease") as stage:
+        with _stage(timer, progress, "lease") as stage:
             leased = lease(source, settings, run_id)
             stage.rows_out = leased.total
         faults.point(settings, "after_lease")
         result.claims_recovered = leased.recovered
-        with timer.stage("reference") as stage:
-            frames = read_frames(settings)
+        with _stage(timer, progress, "reference") as stage:
+            frames, cache = reference_frames(settings)
             stage.rows_out = frames.rvu.height + frames.gpci.height
-        with timer.stage("extract", rows_in=leased.total) as stage:
+        result.metrics.cache = cache.as_dict()
+        with _stage(timer, progress, "extract", leased.total) as stage:
             extracted = extract(settings, run_id, leased)
             stage.rows_out = extracted.claims.height
         faults.point(settings, "after_extract")
         result.claims_read = extracted.claims.height
-        with timer.stage("validate", rows_in=extracted.claims.height) as stage:
+        with _stage(timer, progress, "validate", extracted.claims.height) as stage:
             validated = validate(extracted.claims, extracted.lines, frames, run_date=settings.effective_run_date())
             stage.rows_out = validated.accepted_claims.height
         faults.point(settings, "after_validate")
         result.claims_rejected = validated.rejected.height
-        with timer.stage("price", rows_in=validated.accepted_claims.height) as stage:
+        result.metrics.count_rejections(validated.rejected)
+        with _stage(timer, progress, "price", validated.accepted_claims.height) as stage:
             priced = price(validated.accepted_claims, validated.accepted_lines, frames)
             stage.rows_out = priced.claims.height
         result.claims_priced = priced.claims.height
         faults.point(settings, "after_price")
-        with timer.stage("load", rows_in=result.claims_read) as stage:
-            stage.rows_out = _load(settings, source, target, validated, priced, run_id)
+        with _stage(timer, progress, "load", result.claims_read) as stage:
+            stage.rows_out = _load(settings, source, target, validated, priced, run_id, result, progress)
 
 
 def _load(
@@ -150,19 +205,23 @@ def _load(
     validated: Validated,
     priced: Priced,
     run_id: str,
+    result: RunResult,
+    progress: Progress,
 ) -> int:
     """Write chunk k+1 to the warehouse while chunk k's source statuses are marked (psycopg waits on
     PostgreSQL without the GIL; turbodbc holds it). Chunk k is marked only after its warehouse commit."""
-    loaded_at, marked = datetime.now(UTC), 0
+    loaded_at, marked, total = datetime.now(UTC), 0, result.claims_read
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="mark") as marker:
         marking: Future[int] | None = None
         for number, chunk in enumerate(load.chunks(validated, priced, settings.load_chunk_claims), start=1):
             checkpoint = partial(faults.point, settings, chunk=number)
             checkpoint("pause_before_write")
-            load.write_chunk(target, chunk, run_id, loaded_at, checkpoint)
+            with load.timed(result.metrics.chunk_seconds):
+                load.write_chunk(target, chunk, run_id, loaded_at, checkpoint)
             checkpoint("after_commit")
             if marking is not None:
                 marked += marking.result()
+                progress("load", marked, total)
             marking = marker.submit(load.mark_chunk, source, chunk, run_id, loaded_at, checkpoint)
         if marking is not None:
             marked += marking.result()

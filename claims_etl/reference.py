@@ -234,6 +234,11 @@ def load_year(settings: Settings, rvu_path: Path, gpci_path: Path, year: int) ->
         cursor.execute("DELETE FROM staging.gpci WHERE year = %s", [year])
         copy_frame(cursor, "staging.rvu", rvu)
         copy_frame(cursor, "staging.gpci", gpci)
+        cursor.execute(
+            "INSERT INTO staging.reference_versions (year, version) VALUES (%s, gen_random_uuid()) "
+            "ON CONFLICT (year) DO UPDATE SET version = excluded.version, loaded_at = now()",
+            [year],
+        )
         connection.commit()
     return rvu.height, gpci.height
 

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
 from claims_etl.db import Target
+from claims_etl.metrics import Alert, Sample
 from claims_etl.timing import StageRecord
 
 
@@ -31,8 +33,10 @@ def record_finish(
     status: str,
     counts: tuple[int, int, int],
     stages: list[StageRecord],
+    samples: Sequence[Sample] = (),
+    alerts: Sequence[Alert] = (),
 ) -> None:
-    """Final status, counts and every stage's timing, in one transaction."""
+    """Final status, counts, every stage's timing, metric samples and alerts, in one transaction."""
     read, priced, rejected = counts
     target.execute(
         f"UPDATE {target.table('etl_runs')} SET finished_at = ?, status = ?, claims_read = ?, "
@@ -48,4 +52,13 @@ def record_finish(
             statement,
             [run_id, record.stage, record.seconds, record.rows_in, record.rows_out, record.peak_rss_bytes],
         )
+    target.execute_many(
+        f"INSERT INTO {target.table('etl_run_metrics')} (run_id, name, labels, value) VALUES (?, ?, ?, ?)",
+        [[run_id, s.name, json.dumps(s.labels, sort_keys=True), float(s.value)] for s in samples],
+    )
+    target.execute_many(
+        f"INSERT INTO {target.table('etl_run_alerts')} (run_id, alert, value, threshold, message) "
+        "VALUES (?, ?, ?, ?, ?)",
+        [[run_id, a.name, float(a.value), float(a.threshold), a.message] for a in alerts],
+    )
     target.connection.commit()

@@ -31,6 +31,7 @@ class Settings(BaseSettings):
     # Override for targets reached through a DSN whose driver name does not reveal the DBMS.
     target_dialect: str | None = Field(default=None, pattern="^(mssql|postgresql|mysql)$")
     redis_url: SecretStr | None = None
+    redis_timeout_seconds: float = Field(default=0.5, gt=0.0, le=30.0)  # a slow cache is worse than none
 
     partitions: int = Field(default_factory=lambda: os.cpu_count() or 1, ge=1, le=64)
     batch_id: str | None = None
@@ -40,6 +41,18 @@ class Settings(BaseSettings):
     # Rows per ODBC parameter array round trip (turbodbc `parameter_sets_to_buffer`).
     odbc_parameter_sets: int = Field(default=10_000, ge=1)
     run_date: date | None = None  # V09's "today"; pinned in tests and replays
+
+    # Alerts, evaluated at the end of every run. Connection limits are what the DBAs granted the ETL.
+    alert_min_claims_per_second: float = 6_667.0  # the replaced system's promise
+    alert_throughput_min_claims: int = 10_000  # small runs are dominated by set-up: no throughput alert
+    alert_max_cpu_percent: float = 90.0
+    alert_max_memory_percent: float = 85.0
+    alert_max_connection_use: float = 0.9
+    alert_min_cache_hit_rate: float = 0.8
+    alert_max_rejection_rate: float = 0.05
+    source_connection_limit: int = Field(default=20, ge=1)
+    target_connection_limit: int = Field(default=4, ge=1)
+    metrics_textfile: str | None = None  # Prometheus node_exporter textfile to (over)write after a run
     # Crash tests only (claims_etl/faults.py): a point where the run SIGKILLs itself, and a pause length.
     fault: str | None = Field(default=None, pattern=r"^[a-z_]+(:\d+)?$")
     fault_pause: float = Field(default=0.0, ge=0.0, le=600.0)

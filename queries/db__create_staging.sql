@@ -96,3 +96,23 @@ CREATE TABLE IF NOT EXISTS staging.gpci (
     mp_gpci        numeric NOT NULL,
     PRIMARY KEY (year, mac, locality)
 )
+;
+
+-- Engine-owned: one row per loaded fee schedule year, a new version on every load. The reference
+-- cache keys its entries by these versions, so a reload can never serve a stale frame.
+CREATE TABLE IF NOT EXISTS staging.reference_versions (
+    year       smallint PRIMARY KEY,
+    version    uuid NOT NULL,
+    loaded_at  timestamptz NOT NULL DEFAULT now()
+);
+
+-- Engine-owned: each run's live progress and final summary (stages, metrics, alerts) as JSON, in the
+-- source database every run can reach; `claims-etl report`, `dashboard` and `export` read it.
+CREATE TABLE IF NOT EXISTS staging.etl_run_log (
+    run_id       text PRIMARY KEY,
+    started_at   timestamptz NOT NULL,
+    updated_at   timestamptz NOT NULL,
+    status       text NOT NULL,
+    summary      jsonb NOT NULL
+);
+CREATE INDEX IF NOT EXISTS etl_run_log_started_idx ON staging.etl_run_log (started_at DESC)

@@ -65,4 +65,21 @@ CREATE TABLE warehouse.etl_stage_timings (
     rows_out        bigint NOT NULL,
     peak_rss_bytes  bigint NOT NULL,
     CONSTRAINT pk_etl_stage_timings PRIMARY KEY (run_id, stage)
+);
+
+IF OBJECT_ID(N'warehouse.etl_run_metrics', N'U') IS NULL
+CREATE TABLE warehouse.etl_run_metrics (
+    run_id  varchar(64) NOT NULL,
+    name    varchar(64) NOT NULL,
+    labels  varchar(255) NOT NULL,
+    value   float NOT NULL
+);
+
+IF OBJECT_ID(N'warehouse.etl_run_alerts', N'U') IS NULL
+CREATE TABLE warehouse.etl_run_alerts (
+    run_id     varchar(64) NOT NULL,
+    alert      varchar(64) NOT NULL,
+    value      float NOT NULL,
+    threshold  float NOT NULL,
+    message    varchar(255) NOT NULL
 )

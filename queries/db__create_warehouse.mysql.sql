@@ -59,4 +59,19 @@ CREATE TABLE IF NOT EXISTS etl_stage_timings (
     rows_out        bigint NOT NULL,
     peak_rss_bytes  bigint NOT NULL,
     PRIMARY KEY (run_id, stage)
+) ENGINE = InnoDB DEFAULT CHARSET = utf8mb4;
+
+CREATE TABLE IF NOT EXISTS etl_run_metrics (
+    run_id  varchar(64) NOT NULL,
+    name    varchar(64) NOT NULL,
+    labels  varchar(255) NOT NULL,
+    value   double NOT NULL
+) ENGINE = InnoDB DEFAULT CHARSET = utf8mb4;
+
+CREATE TABLE IF NOT EXISTS etl_run_alerts (
+    run_id     varchar(64) NOT NULL,
+    alert      varchar(64) NOT NULL,
+    value      double NOT NULL,
+    threshold  double NOT NULL,
+    message    varchar(255) NOT NULL
 ) ENGINE = InnoDB DEFAULT CHARSET = utf8mb4

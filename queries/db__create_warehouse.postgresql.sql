@@ -58,4 +58,19 @@ CREATE TABLE IF NOT EXISTS warehouse.etl_stage_timings (
     rows_out        bigint NOT NULL,
     peak_rss_bytes  bigint NOT NULL,
     PRIMARY KEY (run_id, stage)
+);
+
+CREATE TABLE IF NOT EXISTS warehouse.etl_run_metrics (
+    run_id  varchar(64) NOT NULL,
+    name    varchar(64) NOT NULL,
+    labels  varchar(255) NOT NULL,
+    value   double precision NOT NULL
+);
+
+CREATE TABLE IF NOT EXISTS warehouse.etl_run_alerts (
+    run_id     varchar(64) NOT NULL,
+    alert      varchar(64) NOT NULL,
+    value      double precision NOT NULL,
+    threshold  double precision NOT NULL,
+    message    varchar(255) NOT NULL
 )

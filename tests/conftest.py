@@ -16,6 +16,7 @@ import psycopg
 import pytest
 
 from claims_etl import db
+from claims_etl.load import WAREHOUSE_TABLES
 from claims_etl.settings import Settings
 
 PG_ADMIN_URL = os.environ.get("CLAIMS_ETL_TEST_PG_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
@@ -68,19 +69,13 @@ def _reset(settings: Settings) -> None:
         connection.execute(
             "TRUNCATE staging.claim_leases, staging.claim_lines, staging.claims, staging.rvu, staging.gpci"
         )
-    db.init_target(settings)
     target = db.connect_target(settings, autocommit=True)
-    try:
-        for table in (
-            "priced_claims",
-            "priced_claim_lines",
-            "rejected_claims",
-            "etl_runs",
-            "etl_stage_timings",
-        ):
-            target.execute(f"DELETE FROM {target.table(table)}")
+    try:  # dropped, not emptied: every test runs against the current DDL
+        for table in (*WAREHOUSE_TABLES, "etl_runs", "etl_stage_timings", "etl_run_metrics", "etl_run_alerts"):
+            target.execute(f"DROP TABLE IF EXISTS {target.table(table)}")
     finally:
         target.close()
+    db.init_target(settings)
 
 
 @pytest.fixture(params=["postgresql", "mysql"])

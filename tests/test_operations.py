@@ -1,0 +1,286 @@
+"""Operations: the RVU cache against the real Redis, alerts, report/export on recorded runs, and the
+dashboard driven in a pseudo-terminal while a run works."""
+
+from __future__ import annotations
+
+import csv
+import json
+import logging
+import os
+import pty
+import re
+import select
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+import redis
+from pydantic import SecretStr
+
+from claims_etl import pipeline
+from claims_etl.cache import KEY_PREFIX, clear_in_process
+from claims_etl.metrics import RunMetrics, evaluate_alerts
+from claims_etl.reference import load_year
+from claims_etl.seed import code_pool, seed, write_reference_files
+from claims_etl.settings import Settings
+from tests.conftest import RUN_DATE, SOURCE_URL
+from tests.test_crash import assert_exactly_once_and_exact
+from tests.test_pipeline import Reader
+
+REDIS_URL = os.environ.get("CLAIMS_ETL_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+CLAIMS = 1_200
+
+
+@pytest.fixture
+def seeded(settings: Settings, tmp_path: Path) -> Settings:
+    seed(settings, CLAIMS, seed=51, invalid_rate=0.1, directory=tmp_path)
+    clear_in_process()
+    return settings
+
+
+@pytest.fixture
+def redis_db() -> Iterator[redis.Redis]:
+    client = redis.Redis.from_url(REDIS_URL)
+    client.flushdb()
+    yield client
+    client.flushdb()
+
+
+def _rename_reference(to_hidden: bool) -> None:
+    pairs = [("rvu", "rvu_hidden"), ("gpci", "gpci_hidden")]
+    with psycopg.connect(SOURCE_URL, autocommit=True) as connection:
+        for name, hidden in pairs:
+            old, new = (name, hidden) if to_hidden else (hidden, name)
+            connection.execute(f"ALTER TABLE staging.{old} RENAME TO {new}")
+
+
+@pytest.mark.parametrize("target_name", ["mysql"], indirect=True)
+def test_cold_run_fills_redis_warm_run_does_not_read_reference_tables(
+    seeded: Settings, redis_db: redis.Redis, read_target: Reader
+) -> None:
+    with_redis = seeded.model_copy(update={"redis_url": SecretStr(REDIS_URL), "limit": 600})
+    cold = pipeline.run(with_redis)
+    assert cold.metrics.cache["source"] == "database"
+    assert len(redis_db.keys(f"{KEY_PREFIX}:*")) == 2
+    clear_in_process()  # a new process: only Redis can serve the frames now
+    _rename_reference(to_hidden=True)  # reading staging.rvu/gpci would now fail the run
+    try:
+        warm = pipeline.run(with_redis)
+    finally:
+        _rename_reference(to_hidden=False)
+    assert (warm.metrics.cache["source"], warm.metrics.cache["hit_rate"]) == ("redis", 1.0)
+    assert warm.claims_read == CLAIMS - 600
+    assert_exactly_once_and_exact(seeded, read_target, claims=CLAIMS)
+
+
+@pytest.mark.parametrize("target_name", ["mysql"], indirect=True)
+def test_reference_reload_invalidates_the_cache(seeded: Settings, redis_db: redis.Redis, tmp_path: Path) -> None:
+    with_redis = seeded.model_copy(update={"redis_url": SecretStr(REDIS_URL), "limit": 100})
+    assert pipeline.run(with_redis).metrics.cache["source"] == "database"
+    assert pipeline.run(with_redis).metrics.cache["source"] == "process"
+    rvu, gpci = write_reference_files(tmp_path / "again", 51, code_pool(51))[2026]
+    load_year(seeded, rvu, gpci, 2026)
+    reloaded = pipeline.run(with_redis)
+    assert reloaded.metrics.cache["source"] == "database"
+    assert len(redis_db.keys(f"{KEY_PREFIX}:*")) == 4  # the old version's keys age out; never read again
+
+
+@pytest.mark.parametrize("target_name", ["mysql"], indirect=True)
+def test_unreachable_redis_gives_one_warning_and_the_same_results(
+    seeded: Settings, read_target: Reader, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.WARNING, logger="claims_etl")
+    result = pipeline.run(seeded.model_copy(update={"redis_url": SecretStr("redis://127.0.0.1:1/0")}))
+    assert result.metrics.cache["source"] == "database"
+    warnings = [r for r in caplog.records if r.levelno >= logging.WARNING]
+    assert len(warnings) == 1 and "Redis unavailable" in warnings[0].getMessage()
+    assert_exactly_once_and_exact(seeded, read_target)
+
+
+@pytest.fixture
+def private_redis(tmp_path: Path) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    server = shutil.which("redis-server")
+    if server is None:
+        pytest.skip("redis-server not installed")
+    port = 6391
+    process = subprocess.Popen(
+        [server, "--port", str(port), "--save", "", "--appendonly", "no", "--dir", str(tmp_path)],
+        stdout=subprocess.DEVNULL,
+    )
+    client = redis.Redis(port=port)
+    for _ in range(50):
+        try:
+            client.ping()
+            break
+        except redis.ConnectionError:
+            time.sleep(0.1)
+    yield f"redis://127.0.0.1:{port}/0", process
+    process.kill()
+    process.wait()
+
+
+@pytest.mark.parametrize("target_name", ["mysql"], indirect=True)
+def test_redis_stopped_mid_way_gives_one_warning_and_the_same_results(
+    seeded: Settings,
+    read_target: Reader,
+    private_redis: tuple[str, subprocess.Popen[bytes]],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    url, server = private_redis
+    with_redis = seeded.model_copy(update={"redis_url": SecretStr(url), "limit": 500})
+    assert pipeline.run(with_redis).metrics.cache["source"] == "database"
+    server.kill()  # Redis dies between runs of the night
+    server.wait()
+    clear_in_process()
+    caplog.set_level(logging.WARNING, logger="claims_etl")
+    after = pipeline.run(with_redis.model_copy(update={"limit": None}))
+    assert (after.metrics.cache["source"], after.metrics.cache["redis_errors"]) == ("database", 1)
+    assert len([r for r in caplog.records if r.levelno >= logging.WARNING]) == 1
+    assert_exactly_once_and_exact(seeded, read_target)
+
+
+def _metrics(**overrides: object) -> RunMetrics:
+    quiet = RunMetrics(
+        claims_read=100_000,
+        claims_rejected=1_000,
+        seconds=1.0,
+        cpu_percent_max=50.0,
+        memory_percent_max=40.0,
+        cache={"hit_rate": 1.0},
+        connections={"source": {"used": 4, "configured": 20}, "target": {"used": 1, "configured": 4}},
+    )
+    for key, value in overrides.items():
+        setattr(quiet, key, value)
+    return quiet
+
+
+def test_no_alert_when_every_threshold_holds() -> None:
+    assert evaluate_alerts(_metrics(), Settings()) == []
+
+
+@pytest.mark.parametrize(
+    ("overrides", "alert"),
+    [
+        ({"seconds": 20.0}, "throughput_low"),  # 5,000 claims/s
+        ({"cpu_percent_max": 95.0}, "cpu_high"),
+        ({"memory_percent_max": 86.0}, "memory_high"),
+        ({"cache": {"hit_rate": 0.5}}, "cache_hit_rate_low"),
+        ({"claims_rejected": 6_000}, "rejection_rate_high"),
+        ({"connections": {"source": {"used": 19, "configured": 20}}}, "connections_high_source"),
+    ],
+)
+def test_each_alert_fires_when_its_threshold_is_crossed(overrides: dict[str, object], alert: str) -> None:
+    assert [a.name for a in evaluate_alerts(_metrics(**overrides), Settings())] == [alert]
+
+
+def test_throughput_alert_skips_small_runs() -> None:
+    assert evaluate_alerts(_metrics(claims_read=500, claims_rejected=0, seconds=1.0), Settings()) == []
+
+
+def _cli(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    base = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "CLAIMS_ETL_SOURCE_URL": SOURCE_URL, "COLUMNS": "160"}
+    return subprocess.run(
+        [sys.executable, "-m", "claims_etl", *args],
+        env=base | env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+
+
+def test_report_and_export_of_recorded_runs_with_alerts(seeded: Settings, tmp_path: Path) -> None:
+    odbc = seeded.target_odbc.get_secret_value()
+    quiet = _cli(
+        "run",
+        "--json",
+        CLAIMS_ETL_TARGET_ODBC=odbc,
+        CLAIMS_ETL_LIMIT="300",
+        CLAIMS_ETL_RUN_DATE=RUN_DATE.isoformat(),
+        CLAIMS_ETL_ALERT_MAX_CPU_PERCENT="100.1",
+        CLAIMS_ETL_ALERT_MIN_CACHE_HIT_RATE="0",
+        CLAIMS_ETL_ALERT_MAX_REJECTION_RATE="1",
+    )
+    alarming = _cli(
+        "run",
+        "--json",
+        CLAIMS_ETL_TARGET_ODBC=odbc,
+        CLAIMS_ETL_RUN_DATE=RUN_DATE.isoformat(),
+        CLAIMS_ETL_ALERT_MAX_REJECTION_RATE="0.01",
+    )
+    assert quiet.returncode == 0 and alarming.returncode == 0, quiet.stderr + alarming.stderr
+    quiet_id, alarming_id = json.loads(quiet.stdout)["run_id"], json.loads(alarming.stdout)["run_id"]
+    assert json.loads(quiet.stdout)["alerts"] == []
+
+    report = _cli("report", alarming_id)
+    assert report.returncode == 0, report.stderr
+    assert alarming_id in report.stdout and "ALERT rejection_rate_high" in report.stdout
+    assert "rejections" in report.stdout and "V15" in report.stdout
+    latest = json.loads(_cli("report", "--json").stdout)
+    assert latest["run_id"] == alarming_id and latest["claims_read"] == CLAIMS - 300
+    assert "alerts: none" in _cli("report", quiet_id).stdout
+    missing = _cli("report", "no-such-run")
+    assert missing.returncode == 2 and "no run 'no-such-run' recorded" in missing.stderr
+
+    exported = _cli("export", str(tmp_path / "runs.csv"))
+    assert exported.returncode == 0, exported.stderr
+    with (tmp_path / "runs.csv").open(newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    by_run = {row["run_id"] for row in rows}
+    assert {quiet_id, alarming_id} <= by_run
+    alerts = [r for r in rows if r["kind"] == "alert"]
+    assert {(r["run_id"], r["name"]) for r in alerts} >= {(alarming_id, "rejection_rate_high")}
+    assert not [r for r in alerts if r["run_id"] == quiet_id]
+    stage_seconds = [r for r in rows if r["run_id"] == alarming_id and r["kind"] == "stage" and r["name"] == "seconds"]
+    assert [r["labels"] for r in stage_seconds] == ["lease", "reference", "extract", "validate", "price", "load"]
+
+
+def _read_pty(fd: int, seconds: float) -> str:
+    chunks, deadline = [], time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        ready, _, _ = select.select([fd], [], [], 0.1)
+        if ready:
+            try:
+                chunks.append(os.read(fd, 65536).decode(errors="replace"))
+            except OSError:
+                break
+    return "".join(chunks)
+
+
+def test_dashboard_in_a_terminal_follows_a_run_in_progress(seeded: Settings) -> None:
+    env = os.environ | {
+        "CLAIMS_ETL_SOURCE_URL": SOURCE_URL,
+        "CLAIMS_ETL_TARGET_ODBC": seeded.target_odbc.get_secret_value(),
+        "CLAIMS_ETL_RUN_DATE": RUN_DATE.isoformat(),
+        "CLAIMS_ETL_LOAD_CHUNK_CLAIMS": "300",
+        "CLAIMS_ETL_FAULT": "pause_before_write:3",
+        "CLAIMS_ETL_FAULT_PAUSE": "3",
+        "COLUMNS": "160",
+    }
+    run = subprocess.Popen(
+        [sys.executable, "-m", "claims_etl", "run"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    pid, fd = pty.fork()
+    if pid == 0:  # the child: the dashboard, in a real terminal
+        os.execve(
+            sys.executable,
+            [sys.executable, "-m", "claims_etl", "dashboard", "--interval", "0.2"],
+            env | {"TERM": "xterm", "COLUMNS": "160", "LINES": "50"},
+        )
+    try:
+        during = _read_pty(fd, 2.5)  # inside the pause: chunks 1-2 loaded, the run still in progress
+        run.communicate(timeout=120)
+        assert run.returncode == 0
+        after = _read_pty(fd, 1.5)
+    finally:
+        os.kill(pid, 2)
+        os.waitpid(pid, 0)
+        os.close(fd)
+    assert "runs in progress: 1" in during, during[-3000:]
+    assert re.search(r"load (300|600)/1,200 .*lease, reference, extract, validate, price, load", during), during[-3000:]
+    assert "runs in progress: 0" in after and "succeeded" in after
