@@ -13,7 +13,7 @@ from typing import Any
 import psycopg
 
 from claims_etl import load
-from claims_etl.db import connect_target
+from claims_etl.db import Target, connect_target
 from claims_etl.extract import read_pending
 from claims_etl.price import price
 from claims_etl.reference import read_frames
@@ -81,17 +81,22 @@ def sink_floor(target: str) -> float:
         batches.append({table: load.arrow_table(frame, table) for table, frame in outputs.items()})
     sink = connect_target(settings)
     cursor = sink.connection.cursor()
+    _empty_warehouse(sink, cursor)
     started = time.perf_counter()
     for batch in batches:
         for table, arrow in batch.items():
             cursor.executemanycolumns(load.insert_statement(sink, table), arrow)
         sink.connection.commit()
     seconds = time.perf_counter() - started
+    _empty_warehouse(sink, cursor)
+    sink.close()
+    return seconds
+
+
+def _empty_warehouse(sink: Target, cursor: Any) -> None:
     for table in load.WAREHOUSE_TABLES:
         cursor.execute(f"DELETE FROM {sink.table(table)}")
     sink.connection.commit()
-    sink.close()
-    return seconds
 
 
 def timed_run(target: str) -> dict[str, Any]:

@@ -36,8 +36,10 @@ class Settings(BaseSettings):
     partitions: int = Field(default_factory=lambda: os.cpu_count() or 1, ge=1, le=64)
     batch_id: str | None = None
     limit: int | None = Field(default=None, ge=1)
-    # Claims per warehouse transaction: bounds the work a crash can roll back and the memory per write.
-    load_chunk_claims: int = Field(default=50_000, ge=1)
+    # Claims per warehouse transaction: bounds the work a crash can roll back and the memory per write;
+    # smaller chunks let chunk k's source marking overlap chunk k+1's write (100k claims into MariaDB,
+    # median of 3: load 4.22 s with 50,000, 2.57 s with 20,000).
+    load_chunk_claims: int = Field(default=20_000, ge=1)
     # Rows per ODBC parameter array round trip (turbodbc `parameter_sets_to_buffer`).
     odbc_parameter_sets: int = Field(default=10_000, ge=1)
     run_date: date | None = None  # V09's "today"; pinned in tests and replays
