@@ -14,7 +14,7 @@ else
 export CLAIMS_ETL_TARGET_ODBC ?= $(MARIADB_ODBC)
 endif
 
-.PHONY: setup services demo test lint typecheck check bench
+.PHONY: setup services demo test lint typecheck check bench bench-quick bench-gate
 
 $(BIN)/claims-etl: pyproject.toml scripts/bootstrap.sh scripts/build_turbodbc.sh
 	bash scripts/bootstrap.sh
@@ -45,3 +45,9 @@ check: lint typecheck test
 BENCH_CLAIMS ?= 100000 1000000
 bench: services  ## end-to-end benchmark on fresh databases (see benchmarks/bench.py)
 	$(BIN)/python benchmarks/bench.py --claims $(BENCH_CLAIMS) --repeats 3
+
+bench-quick: services  ## a small end-to-end benchmark (20k claims, MariaDB, 3 repeats)
+	$(BIN)/python benchmarks/bench.py --claims 20000 --targets mariadb --repeats 3 --baseline-claims 500
+
+bench-gate: services  ## CI perf regression gate: run/floor ratio vs benchmarks/baseline.json
+	$(BIN)/python benchmarks/gate.py
