@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 CLAIMS ?= 100000
 # Local defaults; override in the environment (CLAIMS_ETL_SOURCE_URL, CLAIMS_ETL_TARGET_ODBC).
 export CLAIMS_ETL_SOURCE_URL ?= postgresql://postgres@127.0.0.1:5432/claims_etl
-MARIADB_ODBC := Driver={MariaDB Unicode};Server=127.0.0.1;Port=3306;Database=claims_warehouse;User=root;Password=;
+MARIADB_ODBC := Driver={MariaDB Unicode};Server=127.0.0.1;Port=3306;Database=claims_warehouse;User=claims_etl;Password=;
 POSTGRES_ODBC := Driver={PostgreSQL Unicode};Server=127.0.0.1;Port=5432;Database=claims_etl;Uid=postgres;UseServerSidePrepare=0;BatchSize=100;CommLog=0
 TARGET ?= mariadb
 ifeq ($(TARGET),postgres)

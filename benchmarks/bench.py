@@ -49,9 +49,7 @@ def measure(target: str, claims: int, repeats: int) -> dict[str, Any]:
         "claims": claims,
         "lines": lines,
         "repeats": repeats,
-        "stages": {
-            n: _stats([next(s["seconds"] for s in r["stages"] if s["stage"] == n) for r in runs]) for n in names
-        },
+        "stages": {name: _stats([_stage_seconds(run, name) for run in runs]) for name in names},
         "seconds": _stats(totals),
         "sink_floor_seconds": _stats(floors),
         "ratio_to_floor": statistics.median(t / f for t, f in zip(totals, floors, strict=True)),

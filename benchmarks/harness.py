@@ -24,7 +24,7 @@ BENCH_DB = os.environ.get("CLAIMS_ETL_BENCH_DB", "claims_bench")
 PG_ADMIN = os.environ.get("CLAIMS_ETL_BENCH_PG_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 SOURCE_URL = f"postgresql://postgres@127.0.0.1:5432/{BENCH_DB}"
 TARGETS = {
-    "mariadb": f"Driver={{MariaDB Unicode}};Server=127.0.0.1;Port=3306;Database={BENCH_DB};User=root;Password=;",
+    "mariadb": f"Driver={{MariaDB Unicode}};Server=127.0.0.1;Port=3306;Database={BENCH_DB};User=claims_etl;Password=;",
     "postgresql": (
         f"Driver={{PostgreSQL Unicode}};Server=127.0.0.1;Port=5432;Database={BENCH_DB};Uid=postgres;"
         "UseServerSidePrepare=0;BatchSize=100;CommLog=0"
@@ -55,7 +55,14 @@ def fresh_databases(target: str, claims: int, seed: int) -> int:
         admin.execute(f"DROP DATABASE IF EXISTS {BENCH_DB} WITH (FORCE)")
         admin.execute(f"CREATE DATABASE {BENCH_DB}")
     subprocess.run(
-        ["mysql", "-h", "127.0.0.1", "-uroot", "-e", f"DROP DATABASE IF EXISTS {BENCH_DB}; CREATE DATABASE {BENCH_DB}"],
+        [
+            "mysql",
+            "-h",
+            "127.0.0.1",
+            "-uclaims_etl",
+            "-e",
+            f"DROP DATABASE IF EXISTS {BENCH_DB}; CREATE DATABASE {BENCH_DB}",
+        ],
         check=True,
     )
     env = env_for(target)

@@ -204,7 +204,7 @@ _connect_retry = tenacity.retry(
 
 
 @_connect_retry
-def _connect_source(url: str, autocommit: bool) -> psycopg.Connection[Any]:
+def connect_source(url: str, autocommit: bool) -> psycopg.Connection[Any]:
     # application_name lets operators (and the fault tests) find the run's sessions in pg_stat_activity
     return psycopg.connect(url, autocommit=autocommit, connect_timeout=10, application_name="claims-etl")
 
@@ -214,7 +214,7 @@ def source_connection(settings: Settings, *, autocommit: bool = False) -> Iterat
     """A psycopg connection to the staging database; errors mapped to SourceError, scrubbed."""
     url = settings.source_url.get_secret_value()
     try:
-        connection = _connect_source(url, autocommit)
+        connection = connect_source(url, autocommit)
     except (psycopg.Error, ValueError) as error:
         raise SourceError("connect", f"cannot reach the source database: {scrub(str(error), url)}") from None
     try:

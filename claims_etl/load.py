@@ -22,6 +22,7 @@ import pyarrow as pa
 from claims_etl import sql
 from claims_etl.db import Target
 from claims_etl.errors import StageError
+from claims_etl.lookups import present
 from claims_etl.price import Priced
 from claims_etl.validate import Validated
 
@@ -126,7 +127,7 @@ def warehouse_frames(priced: Priced, rejected: pl.DataFrame, run_id: str, at: da
             "claim_id",
             "line_number",
             "procedure_code",
-            "modifier_1",
+            pl.when(present("modifier_1")).then(pl.col("modifier_1")).alias("modifier_1"),  # blank = absent, as V06
             "units",
             cents_text("charge_cents").alias("charge"),
             "facility",
@@ -166,16 +167,24 @@ class Chunk:
         return ids.to_arrow().combine_chunks()
 
 
+def _range(frame: pl.DataFrame, low: int, high: int) -> pl.DataFrame:
+    """Rows with claim_id in [low, high] of a frame sorted by claim_id: a zero-copy slice."""
+    ids = frame.get_column("claim_id")
+    start, stop = ids.search_sorted(low, side="left"), ids.search_sorted(high, side="right")
+    return frame.slice(start, stop - start)
+
+
 def chunks(validated: Validated, priced: Priced, claims_per_chunk: int) -> Iterator[Chunk]:
-    """Split the run into chunks of about `claims_per_chunk` claims by claim_id range."""
-    ids = pl.concat([priced.claims.get_column("claim_id"), validated.rejected_ids]).sort()
+    """Split the run into chunks of about `claims_per_chunk` claims by claim_id range (all frames
+    are sorted by claim_id, so each chunk is a slice, not a filter over the whole run)."""
+    rejected = validated.rejected.sort("claim_id")
+    ids = pl.concat([priced.claims.get_column("claim_id"), rejected.get_column("claim_id")]).sort()
     for start in range(0, ids.len(), claims_per_chunk):
         window = ids.slice(start, claims_per_chunk)
-        low, high = window[0], window[-1]
-        in_range = pl.col("claim_id").is_between(low, high)
+        low, high = int(window[0]), int(window[-1])
         yield Chunk(
-            priced=Priced(claims=priced.claims.filter(in_range), lines=priced.lines.filter(in_range)),
-            rejected=validated.rejected.filter(in_range),
+            priced=Priced(claims=_range(priced.claims, low, high), lines=_range(priced.lines, low, high)),
+            rejected=_range(rejected, low, high),
             low=low,
             high=high,
         )

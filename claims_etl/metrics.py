@@ -15,6 +15,7 @@ import polars as pl
 import psutil
 
 from claims_etl.settings import Settings
+from claims_etl.summary import rejections_by_rule
 from claims_etl.timing import StageRecord
 
 
@@ -40,8 +41,8 @@ class Alert:
 class ResourceSampler:
     """Samples system CPU %, memory % and this process's RSS on a background thread while a run works."""
 
-    def __init__(self, interval: float = 0.25) -> None:
-        self.interval = interval
+    def __init__(self, interval: float = 0.25, *, enabled: bool = True) -> None:
+        self.interval, self.enabled = interval, enabled
         self.cpu: list[float] = []
         self.memory: list[float] = []
         self.rss: list[int] = []
@@ -50,8 +51,9 @@ class ResourceSampler:
         self._process = psutil.Process()
 
     def __enter__(self) -> ResourceSampler:
-        psutil.cpu_percent()  # the first reading is meaningless: it starts the measurement window
-        self._thread.start()
+        if self.enabled:
+            psutil.cpu_percent()  # the first reading is meaningless: it starts the measurement window
+            self._thread.start()
         return self
 
     def __exit__(self, *_: object) -> None:
@@ -59,7 +61,7 @@ class ResourceSampler:
 
     def stop(self) -> None:
         """Stop sampling (idempotent) with one last sample."""
-        if not self._stop.is_set():
+        if self.enabled and not self._stop.is_set():
             self._stop.set()
             self._thread.join()
             self._sample()
@@ -106,8 +108,7 @@ class RunMetrics:
         self.rss_bytes_max = max(sampler.rss, default=0)
 
     def count_rejections(self, rejected: pl.DataFrame) -> None:
-        exploded = rejected.select(pl.col("rule_ids").str.split(",").alias("rule")).explode("rule")
-        self.rejections_by_rule = dict(exploded.group_by("rule").len().sort("rule").iter_rows())
+        self.rejections_by_rule = dict(rejections_by_rule(rejected).sort("rule_id").iter_rows())
 
     @property
     def rejection_rate(self) -> float:

@@ -28,7 +28,6 @@ from claims_etl.timing import StageRecord, StageTimer
 from claims_etl.validate import Validated, validate
 
 log = logging.getLogger(__name__)
-STAGES = ("lease", "reference", "extract", "validate", "price", "load")
 Progress = Callable[[str, int, int], None]  # (stage, done, total)
 
 
@@ -94,11 +93,11 @@ def run(settings: Settings, listeners: Sequence[Progress] = ()) -> RunResult:
     target = connect_target(settings)
     try:
         runs.record_start(target, result.run_id, started_at, _options(settings))
-        with ResourceSampler() as sampler:
+        with ResourceSampler(enabled=settings.monitoring) as sampler:
             try:
                 _stages(settings, target, StageTimer(records=result.stages), result, progress)
                 result.status = "succeeded"
-            except ClaimsEtlError:
+            except BaseException:  # an unexpected error or Ctrl-C fails the run just the same
                 result.status = "failed"
                 raise
             finally:
@@ -146,6 +145,7 @@ def _record_finish(settings: Settings, target: Target, result: RunResult) -> Non
     except ClaimsEtlError:
         if result.status == "succeeded":
             raise
+        target.rollback_quietly()  # release the run's row locks before another session updates it
         try:
             fresh = connect_target(settings)
             try:

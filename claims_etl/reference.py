@@ -181,11 +181,14 @@ def parse_rvu(path: Path) -> pl.DataFrame:
     body = _read_body(path, header_index, len(RVU_HEADER), RVU_COLUMNS)
     body = body.filter(pl.col("hcpcs").fill_null("") != "").with_columns(pl.col("modifier").fill_null(""))
     body = _check_numbers(path, body, RVU_NUMERIC)
-    bad_codes = body.filter(~pl.col("hcpcs").str.contains(r"^[A-Z0-9]{5}$") | pl.col("status_code").is_null())
+    bad_codes = body.filter(
+        ~pl.col("hcpcs").str.contains(r"^[A-Z0-9]{5}$")
+        | ~pl.col("status_code").str.contains(r"^[A-Z]$").fill_null(False)
+    )
     if bad_codes.height:
         raise ReferenceFileError(
             f"{path.name}: line {bad_codes.get_column('file_line')[0]}: HCPCS must be 5 letters or digits "
-            "and STATUS CODE present; nothing loaded"
+            "and STATUS CODE one letter; nothing loaded"
         )
     _refuse_duplicates(path, body, ["hcpcs", "modifier"])
     if body.height == 0:

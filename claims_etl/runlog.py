@@ -4,14 +4,16 @@
 from __future__ import annotations
 
 import json
+import logging
 from datetime import UTC, datetime
 from typing import Any
 
 import psycopg
 
-from claims_etl.db import source_connection
+from claims_etl.db import connect_source, source_connection
 from claims_etl.settings import Settings
 
+log = logging.getLogger(__name__)
 _UPSERT = (
     "INSERT INTO staging.etl_run_log (run_id, started_at, updated_at, status, summary) VALUES (%s, %s, now(), %s, %s) "
     "ON CONFLICT (run_id) DO UPDATE SET updated_at = now(), status = excluded.status, summary = excluded.summary"
@@ -25,14 +27,27 @@ class RunLog:
         self.settings, self.run_id, self.started_at = settings, run_id, started_at
         self.progress: dict[str, dict[str, int]] = {}
         self.status = "running"
+        self._broken = False
         self._connection: psycopg.Connection[Any] | None = None
 
     def _publish(self, summary: dict[str, Any]) -> None:
-        if self._connection is None or self._connection.closed:
-            self._connection = psycopg.connect(
-                self.settings.source_url.get_secret_value(), autocommit=True, application_name="claims-etl-progress"
-            )
-        self._connection.execute(_UPSERT, [self.run_id, self.started_at, self.status, json.dumps(summary, default=str)])
+        """Best effort: monitoring never fails a run. A dropped session is reopened once; if the log
+        still cannot be written, one warning and no more tries."""
+        if not self.settings.monitoring or self._broken:
+            return
+        row = [self.run_id, self.started_at, self.status, json.dumps(summary, default=str)]
+        for attempt in (1, 2):
+            try:
+                if self._connection is None or self._connection.closed:
+                    self._connection = connect_source(self.settings.source_url.get_secret_value(), autocommit=True)
+                self._connection.execute(_UPSERT, row)
+                return
+            except psycopg.Error as error:
+                self.close()
+                self._connection = None
+                if attempt == 2:
+                    self._broken = True
+                    log.warning("run progress not published: %s", type(error).__name__)
 
     def advance(self, stage: str, done: int, total: int) -> None:
         """Publish at every call: calls come per stage boundary and per load chunk (tens per run)."""

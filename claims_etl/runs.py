@@ -47,11 +47,9 @@ def record_finish(
         f"INSERT INTO {target.table('etl_stage_timings')} "
         "(run_id, stage, seconds, rows_in, rows_out, peak_rss_bytes) VALUES (?, ?, ?, ?, ?, ?)"
     )
-    for record in stages:
-        target.execute(
-            statement,
-            [run_id, record.stage, record.seconds, record.rows_in, record.rows_out, record.peak_rss_bytes],
-        )
+    target.execute_many(
+        statement, [[run_id, r.stage, r.seconds, r.rows_in, r.rows_out, r.peak_rss_bytes] for r in stages]
+    )
     target.execute_many(
         f"INSERT INTO {target.table('etl_run_metrics')} (run_id, name, labels, value) VALUES (?, ?, ?, ?)",
         [[run_id, s.name, json.dumps(s.labels, sort_keys=True), float(s.value)] for s in samples],

@@ -54,6 +54,8 @@ class Settings(BaseSettings):
     alert_max_rejection_rate: float = 0.05
     source_connection_limit: int = Field(default=20, ge=1)
     target_connection_limit: int = Field(default=4, ge=1)
+    # Live progress, resource sampling, the run log and alerts. Off only to measure their overhead.
+    monitoring: bool = True
     metrics_textfile: str | None = None  # Prometheus node_exporter textfile to (over)write after a run
     # Crash tests only (claims_etl/faults.py): a point where the run SIGKILLs itself, and a pause length.
     fault: str | None = Field(default=None, pattern=r"^[a-z_]+(:\d+)?$")

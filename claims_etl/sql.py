@@ -50,7 +50,7 @@ def quote(value: SqlValue) -> str:
 
 def render(name: str, **values: SqlValue) -> str:
     """Query `name` with every `:placeholder` replaced by the quoted value; all must be given."""
-    text = load(name)
+    text = _COMMENT.sub("", load(name))  # a placeholder inside a comment must not become live SQL
     missing = set(_PLACEHOLDER.findall(text)) - values.keys()
     if missing:
         raise KeyError(f"{name}.sql needs values for {sorted(missing)}")

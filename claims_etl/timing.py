@@ -57,7 +57,3 @@ class StageTimer:
         finally:
             record.seconds = time.perf_counter() - started
             record.peak_rss_bytes = peak_rss_bytes()
-
-    @property
-    def total_seconds(self) -> float:
-        return sum(r.seconds for r in self.records)

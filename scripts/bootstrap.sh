@@ -11,8 +11,8 @@ command -v "$PYTHON" >/dev/null || PYTHON=python3
 
 SUDO=""
 [ "$(id -u)" -eq 0 ] || SUDO="sudo"
-packages=(unixodbc unixodbc-dev odbc-postgresql odbc-mariadb tdsodbc libboost-dev g++ pkg-config
-          postgresql postgresql-client mariadb-server mariadb-client)
+packages=(make python3-venv python3-dev unixodbc unixodbc-dev odbc-postgresql odbc-mariadb tdsodbc
+          libboost-dev g++ pkg-config postgresql postgresql-client mariadb-server mariadb-client redis-server)
 missing=()
 for package in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
@@ -20,7 +20,7 @@ done
 if [ ${#missing[@]} -gt 0 ]; then
   echo "installing Debian packages: ${missing[*]}"
   $SUDO apt-get update -qq
-  # policy-rc.d-free install: services are started by scripts/services.sh, not by the package.
+  # Where the packages start their servers, scripts/services.sh uses them; otherwise it starts them.
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 

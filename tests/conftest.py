@@ -29,14 +29,16 @@ TARGETS = {
         f"Driver={{PostgreSQL Unicode}};Server={PG_HOST};Port=5432;Database={TEST_DB};Uid=postgres;"
         "UseServerSidePrepare=0;BatchSize=100;CommLog=0"
     ),
-    "mysql": f"Driver={{MariaDB Unicode}};Server={MARIADB_HOST};Port=3306;Database={TEST_DB};User=root;Password=;",
+    "mysql": (
+        f"Driver={{MariaDB Unicode}};Server={MARIADB_HOST};Port=3306;Database={TEST_DB};User=claims_etl;Password=;"
+    ),
 }
 RUN_DATE = date(2026, 11, 1)
 
 
 def _mariadb_available() -> bool:
     probe = subprocess.run(
-        ["mysql", "-h", MARIADB_HOST, "-uroot", "-e", f"CREATE DATABASE IF NOT EXISTS {TEST_DB}"],
+        ["mysql", "-h", MARIADB_HOST, "-uclaims_etl", "-e", f"CREATE DATABASE IF NOT EXISTS {TEST_DB}"],
         capture_output=True,
         check=False,
     )
@@ -108,7 +110,7 @@ def read_target(target_name: str) -> Callable[[str], pl.DataFrame]:
 
     def read(query: str) -> pl.DataFrame:
         if target_name == "mysql":
-            url = f"mysql://root@{MARIADB_HOST}:3306/{TEST_DB}"
+            url = f"mysql://claims_etl@{MARIADB_HOST}:3306/{TEST_DB}"
             return cx.read_sql(url, query.replace("warehouse.", ""), return_type="polars")
         return cx.read_sql(SOURCE_URL, query, return_type="polars")
 

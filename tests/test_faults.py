@@ -47,12 +47,12 @@ def _break_connections(target_name: str) -> None:
         )
     if target_name == "mysql":
         ids = subprocess.run(
-            ["mysql", "-h", MARIADB_HOST, "-uroot", "-N", "-e",
+            ["mysql", "-h", MARIADB_HOST, "-uclaims_etl", "-N", "-e",
              f"SELECT id FROM information_schema.processlist WHERE db = '{TEST_DB}' AND id <> connection_id()"],
             capture_output=True, text=True, check=True,
         ).stdout.split()  # fmt: skip
         for connection_id in ids:
-            subprocess.run(["mysql", "-h", MARIADB_HOST, "-uroot", "-e", f"KILL {connection_id}"], check=False)
+            subprocess.run(["mysql", "-h", MARIADB_HOST, "-uclaims_etl", "-e", f"KILL {connection_id}"], check=False)
 
 
 def test_connections_broken_mid_run_fail_cleanly_and_a_rerun_completes(
@@ -91,14 +91,14 @@ def password_settings(seeded: Settings, target_name: str) -> dict[str, str]:
     target = seeded.target_odbc.get_secret_value()
     if target_name == "mysql":
         subprocess.run(
-            ["mysql", "-h", MARIADB_HOST, "-uroot", "-e",
+            ["mysql", "-h", MARIADB_HOST, "-uclaims_etl", "-e",
              f"CREATE USER IF NOT EXISTS 'claims_etl_pw'@'%' IDENTIFIED BY '{PASSWORD}'; "
              f"CREATE USER IF NOT EXISTS 'claims_etl_pw'@'localhost' IDENTIFIED BY '{PASSWORD}'; "
              f"GRANT ALL ON {TEST_DB}.* TO 'claims_etl_pw'@'%'; "
              f"GRANT ALL ON {TEST_DB}.* TO 'claims_etl_pw'@'localhost'"],
             check=True,
         )  # fmt: skip
-        target = target.replace("User=root;Password=;", f"User=claims_etl_pw;Password={PASSWORD};")
+        target = target.replace("User=claims_etl;Password=;", f"User=claims_etl_pw;Password={PASSWORD};")
     else:
         target = f"{target};Pwd={PASSWORD}"
     return {"CLAIMS_ETL_SOURCE_URL": source, "CLAIMS_ETL_TARGET_ODBC": target}

@@ -3,7 +3,7 @@ example, half-cent rounding, and every adjustment the contract names."""
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import UTC, date, datetime
 from decimal import ROUND_HALF_UP, Decimal
 
 import polars as pl
@@ -11,8 +11,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from claims_etl.load import cents_text, scaled_text
+from claims_etl.load import cents_text, scaled_text, warehouse_frames
 from claims_etl.price import price, price_lines
+from claims_etl.schemas import REJECTED
 from tests.factories import CMS_2026, claim, claims_frame, gpci_row, line, lines_frame, reference, rvu_row
 
 
@@ -225,3 +226,11 @@ def test_money_and_factor_text_is_exact() -> None:
         "1.50000",
         "0.06375",
     ]
+
+
+def test_blank_modifier_is_loaded_as_absent() -> None:
+    """V06 treats a blank modifier as absent; the warehouse gets NULL, not a string too long for it."""
+    lines = [line(modifier_1="\u3000\u3000\u3000", charge_cents=50_000)]
+    result = price(claims_frame(claim(total_charge_cents=50_000)), lines_frame(*lines), reference(CMS_2026))
+    frames = warehouse_frames(result, pl.DataFrame(schema=REJECTED), "run", datetime.now(UTC))
+    assert frames["priced_claim_lines"].get_column("modifier_1").to_list() == [None]

@@ -1,0 +1,54 @@
+"""Monitoring overhead: the same claims run with monitoring on and off, alternating, on one machine.
+
+    python benchmarks/overhead.py --claims 1000000 --pairs 2
+Each trial resets the claims to pending and empties the warehouse (cheaper than seeding anew), then
+times `claims-etl run` with CLAIMS_ETL_MONITORING=true or false. Reports the median of each side.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+from pathlib import Path
+
+import psycopg
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from benchmarks import harness
+from claims_etl.db import connect_target
+from claims_etl.load import WAREHOUSE_TABLES
+
+
+def reset(target: str) -> None:
+    with psycopg.connect(harness.SOURCE_URL, autocommit=True) as connection:
+        connection.execute("UPDATE staging.claims SET status = 'pending', run_id = NULL, processed_at = NULL")
+        connection.execute("VACUUM ANALYZE staging.claims")
+    sink = connect_target(harness.settings_for(target), autocommit=True)
+    for table in WAREHOUSE_TABLES:
+        sink.execute(f"DELETE FROM {sink.table(table)}")
+    sink.close()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--claims", type=int, default=1_000_000)
+    parser.add_argument("--pairs", type=int, default=2)
+    parser.add_argument("--target", default="mariadb", choices=sorted(harness.TARGETS))
+    args = parser.parse_args()
+    harness.fresh_databases(args.target, args.claims, seed=5)
+    seconds: dict[str, list[float]] = {"on": [], "off": []}
+    for pair in range(args.pairs):
+        for side in ("on", "off") if pair % 2 == 0 else ("off", "on"):
+            reset(args.target)
+            env = harness.env_for(args.target) | {"CLAIMS_ETL_MONITORING": "true" if side == "on" else "false"}
+            summary = json.loads(harness.cli(env, "run", "--json"))
+            seconds[side].append(summary["seconds"])
+    on, off = statistics.median(seconds["on"]), statistics.median(seconds["off"])
+    print(json.dumps({"claims": args.claims, "seconds": seconds, "median_on": on, "median_off": off,
+                      "overhead": on / off - 1}, indent=2))  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()
