@@ -41,7 +41,7 @@ class Alert:
 class ResourceSampler:
     """Samples system CPU %, memory % and this process's RSS on a background thread while a run works."""
 
-    def __init__(self, interval: float = 0.25, *, enabled: bool = True) -> None:
+    def __init__(self, interval: float = 1.0, *, enabled: bool = True) -> None:
         self.interval, self.enabled = interval, enabled
         self.cpu: list[float] = []
         self.memory: list[float] = []

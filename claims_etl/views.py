@@ -133,13 +133,18 @@ def dashboard(runs: list[dict[str, Any]]) -> RenderableType:
     active = [run for run in runs if run["status"] == "running"]
     live = Table(title=f"runs in progress: {len(active)}")
     for column in ("run", "started", "stage", "stages done"):
-        live.add_column(column)
+        live.add_column(column, no_wrap=column == "run", min_width=24 if column == "run" else None)
     for run in active:
         done = [s for s in STAGE_ORDER if s in run.get("progress", {})]
         live.add_row(run["run_id"], run["started_at"][11:19], _progress_cell(run), ", ".join(done))
     recent = Table(title="recent runs")
     for column in ("run", "status", "claims", "priced", "rejected", "seconds", "claims/s", "alerts"):
-        recent.add_column(column, justify="left" if column in ("run", "status", "alerts") else "right")
+        recent.add_column(
+            column,
+            justify="left" if column in ("run", "status", "alerts") else "right",
+            no_wrap=column == "run",
+            min_width=24 if column == "run" else None,
+        )
     for run in runs:
         if run["status"] == "running":
             continue

@@ -28,22 +28,27 @@ POINTS = [
 ]  # fmt: skip
 
 
-def run_cli(settings: Settings, fault: str | None = None, **extra: str) -> subprocess.CompletedProcess[str]:
-    env = (
-        {
-            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-            "CLAIMS_ETL_SOURCE_URL": settings.source_url.get_secret_value(),
-            "CLAIMS_ETL_TARGET_ODBC": settings.target_odbc.get_secret_value(),
-            "CLAIMS_ETL_RUN_DATE": RUN_DATE.isoformat(),
-            "CLAIMS_ETL_LOAD_CHUNK_CLAIMS": str(CHUNK),
-        }
-        | ({"CLAIMS_ETL_FAULT": fault} if fault else {})
-        | extra
-    )
+def cli_env(settings: Settings, **extra: str) -> dict[str, str]:
+    """The environment of a `claims-etl run` subprocess on the test databases, in CHUNK-claim chunks."""
+    return {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "CLAIMS_ETL_SOURCE_URL": settings.source_url.get_secret_value(),
+        "CLAIMS_ETL_TARGET_ODBC": settings.target_odbc.get_secret_value(),
+        "CLAIMS_ETL_RUN_DATE": RUN_DATE.isoformat(),
+        "CLAIMS_ETL_LOAD_CHUNK_CLAIMS": str(CHUNK),
+    } | extra
+
+
+def run_cli(settings: Settings, fault: str | None = None) -> subprocess.CompletedProcess[str]:
+    env = cli_env(settings, **({"CLAIMS_ETL_FAULT": fault} if fault else {}))
     return subprocess.run(
-        [sys.executable, "-m", "claims_etl", "run", "--json"], env=env, capture_output=True, text=True, timeout=300,
+        [sys.executable, "-m", "claims_etl", "run", "--json"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
         check=False,
-    )  # fmt: skip
+    )
 
 
 def assert_exactly_once_and_exact(settings: Settings, read_target: Reader, claims: int = CLAIMS) -> None:
@@ -109,14 +114,7 @@ def test_randomized_crash_trials(seeded: Settings, read_target: Reader, trial: i
 
 
 def test_two_runs_started_together_share_the_work(seeded: Settings, read_target: Reader) -> None:
-    env = {
-        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-        "CLAIMS_ETL_SOURCE_URL": seeded.source_url.get_secret_value(),
-        "CLAIMS_ETL_TARGET_ODBC": seeded.target_odbc.get_secret_value(),
-        "CLAIMS_ETL_RUN_DATE": RUN_DATE.isoformat(),
-        "CLAIMS_ETL_LOAD_CHUNK_CLAIMS": str(CHUNK),
-        "CLAIMS_ETL_LIMIT": "700",
-    }
+    env = cli_env(seeded, CLAIMS_ETL_LIMIT="700")
     command = [sys.executable, "-m", "claims_etl", "run", "--json"]
     first = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     second = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)

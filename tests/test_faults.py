@@ -17,7 +17,7 @@ import pytest
 from claims_etl.seed import seed
 from claims_etl.settings import Settings
 from tests.conftest import MARIADB_HOST, PG_ADMIN_URL, RUN_DATE, TEST_DB
-from tests.test_crash import CHUNK, CLAIMS, assert_exactly_once_and_exact, run_cli
+from tests.test_crash import CHUNK, CLAIMS, assert_exactly_once_and_exact, cli_env, run_cli
 from tests.test_pipeline import Reader
 
 PASSWORD = "Sup3r-S3cret_pw"
@@ -58,15 +58,7 @@ def _break_connections(target_name: str) -> None:
 def test_connections_broken_mid_run_fail_cleanly_and_a_rerun_completes(
     seeded: Settings, read_target: Reader, target_name: str
 ) -> None:
-    env = {
-        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-        "CLAIMS_ETL_SOURCE_URL": seeded.source_url.get_secret_value(),
-        "CLAIMS_ETL_TARGET_ODBC": seeded.target_odbc.get_secret_value(),
-        "CLAIMS_ETL_RUN_DATE": RUN_DATE.isoformat(),
-        "CLAIMS_ETL_LOAD_CHUNK_CLAIMS": str(CHUNK),
-        "CLAIMS_ETL_FAULT": "pause_before_write:3",
-        "CLAIMS_ETL_FAULT_PAUSE": "4",
-    }
+    env = cli_env(seeded, CLAIMS_ETL_FAULT="pause_before_write:3", CLAIMS_ETL_FAULT_PAUSE="4")
     process = subprocess.Popen(
         [sys.executable, "-m", "claims_etl", "run"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     )
