@@ -116,3 +116,39 @@ CREATE TABLE IF NOT EXISTS staging.etl_run_log (
     summary      jsonb NOT NULL
 );
 CREATE INDEX IF NOT EXISTS etl_run_log_started_idx ON staging.etl_run_log (started_at DESC)
+;
+
+-- Engine-owned: the source rows as the stages read them, in one place for every extract query.
+-- patient_id is never selected (the engine does not need it, so it cannot leak it); money is integer
+-- cents, since numeric(12,2) x 100 is exact and binary floats are not.
+CREATE OR REPLACE VIEW staging.etl_claims AS
+SELECT c.claim_id,
+       c.batch_id,
+       c.patient_dob,
+       c.billing_npi,
+       c.rendering_npi,
+       c.mac,
+       c.locality,
+       c.place_of_service,
+       c.diagnosis_1,
+       c.diagnosis_2,
+       c.diagnosis_3,
+       c.diagnosis_4,
+       (c.total_charge * 100)::bigint AS total_charge_cents,
+       c.received_date,
+       c.status
+FROM staging.claims AS c;
+
+CREATE OR REPLACE VIEW staging.etl_claim_lines AS
+SELECT cl.claim_id,
+       cl.line_number::integer AS line_number,
+       cl.service_date,
+       cl.procedure_code,
+       cl.modifier_1,
+       cl.modifier_2,
+       cl.modifier_3,
+       cl.modifier_4,
+       cl.units::bigint AS units,
+       (cl.charge * 100)::bigint AS charge_cents,
+       cl.place_of_service
+FROM staging.claim_lines AS cl

@@ -31,16 +31,8 @@ def seeded(settings: Settings, tmp_path: Path) -> Settings:
 
 def expected_outputs(settings: Settings) -> tuple[pl.DataFrame, pl.DataFrame]:
     """What the warehouse must hold, computed by the pure stages from the source rows directly."""
-    claims = read_source(
-        "SELECT claim_id, batch_id, patient_dob, billing_npi, rendering_npi, mac, locality, place_of_service, "
-        "diagnosis_1, diagnosis_2, diagnosis_3, diagnosis_4, (total_charge * 100)::bigint AS total_charge_cents, "
-        "received_date, false AS recovered FROM staging.claims"
-    )
-    lines = read_source(
-        "SELECT claim_id, line_number::int AS line_number, service_date, procedure_code, modifier_1, modifier_2, "
-        "modifier_3, modifier_4, units::bigint AS units, (charge * 100)::bigint AS charge_cents, place_of_service "
-        "FROM staging.claim_lines"
-    )
+    claims = read_source("SELECT *, false AS recovered FROM staging.etl_claims")
+    lines = read_source("SELECT * FROM staging.etl_claim_lines")
     frames = read_frames(settings)
     validated = validate(claims, lines, frames, run_date=RUN_DATE)
     priced = price(validated.accepted_claims, validated.accepted_lines, frames)
