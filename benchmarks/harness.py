@@ -83,7 +83,7 @@ def sink_floor(target: str) -> float:
     validated = validate(pending.claims, pending.lines, frames, run_date=settings.effective_run_date())
     priced = price(validated.accepted_claims, validated.accepted_lines, frames)
     at, batches = datetime.now(UTC), []
-    for chunk in load.chunks(validated, priced, settings.load_chunk_claims):
+    for chunk in load.chunks(validated.rejected, priced, settings.load_chunk_claims):
         outputs = load.warehouse_frames(chunk.priced, chunk.rejected, "floor", at)
         batches.append({table: load.arrow_table(frame, table) for table, frame in outputs.items()})
     sink = connect_target(settings)

@@ -24,7 +24,6 @@ from claims_etl.db import Target
 from claims_etl.errors import StageError
 from claims_etl.lookups import present
 from claims_etl.price import Priced
-from claims_etl.validate import Validated
 
 WAREHOUSE_TABLES = ("priced_claims", "priced_claim_lines", "rejected_claims")
 
@@ -174,10 +173,10 @@ def _range(frame: pl.DataFrame, low: int, high: int) -> pl.DataFrame:
     return frame.slice(start, stop - start)
 
 
-def chunks(validated: Validated, priced: Priced, claims_per_chunk: int) -> Iterator[Chunk]:
+def chunks(rejected: pl.DataFrame, priced: Priced, claims_per_chunk: int) -> Iterator[Chunk]:
     """Split the run into chunks of about `claims_per_chunk` claims by claim_id range (all frames
     are sorted by claim_id, so each chunk is a slice, not a filter over the whole run)."""
-    rejected = validated.rejected.sort("claim_id")
+    rejected = rejected.sort("claim_id")
     ids = pl.concat([priced.claims.get_column("claim_id"), rejected.get_column("claim_id")]).sort()
     for start in range(0, ids.len(), claims_per_chunk):
         window = ids.slice(start, claims_per_chunk)

@@ -13,6 +13,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+import polars as pl
 import psycopg
 
 from claims_etl import faults, load, runs
@@ -25,7 +26,7 @@ from claims_etl.price import Priced, price
 from claims_etl.runlog import RunLog
 from claims_etl.settings import Settings
 from claims_etl.timing import StageRecord, StageTimer
-from claims_etl.validate import Validated, validate
+from claims_etl.validate import validate
 
 log = logging.getLogger(__name__)
 Progress = Callable[[str, int, int], None]  # (stage, done, total)
@@ -186,6 +187,7 @@ def _stages(settings: Settings, target: Target, timer: StageTimer, result: RunRe
         with _stage(timer, progress, "validate", extracted.claims.height) as stage:
             validated = validate(extracted.claims, extracted.lines, frames, run_date=settings.effective_run_date())
             stage.rows_out = validated.accepted_claims.height
+        del extracted  # price needs only the accepted frames: free the raw rows before its joins
         faults.point(settings, "after_validate")
         result.claims_rejected = validated.rejected.height
         result.metrics.count_rejections(validated.rejected)
@@ -193,16 +195,18 @@ def _stages(settings: Settings, target: Target, timer: StageTimer, result: RunRe
             priced = price(validated.accepted_claims, validated.accepted_lines, frames)
             stage.rows_out = priced.claims.height
         result.claims_priced = priced.claims.height
+        rejected = validated.rejected
+        del validated  # likewise the accepted frames, once priced
         faults.point(settings, "after_price")
         with _stage(timer, progress, "load", result.claims_read) as stage:
-            stage.rows_out = _load(settings, source, target, validated, priced, run_id, result, progress)
+            stage.rows_out = _load(settings, source, target, rejected, priced, run_id, result, progress)
 
 
 def _load(
     settings: Settings,
     source: psycopg.Connection[Any],
     target: Target,
-    validated: Validated,
+    rejected: pl.DataFrame,
     priced: Priced,
     run_id: str,
     result: RunResult,
@@ -213,7 +217,7 @@ def _load(
     loaded_at, marked, total = datetime.now(UTC), 0, result.claims_read
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="mark") as marker:
         marking: Future[int] | None = None
-        for number, chunk in enumerate(load.chunks(validated, priced, settings.load_chunk_claims), start=1):
+        for number, chunk in enumerate(load.chunks(rejected, priced, settings.load_chunk_claims), start=1):
             checkpoint = partial(faults.point, settings, chunk=number)
             checkpoint("pause_before_write")
             with load.timed(result.metrics.chunk_seconds):

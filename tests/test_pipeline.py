@@ -103,7 +103,7 @@ def test_crash_between_warehouse_commit_and_status_update_is_repaired(seeded: Se
         validated = validate(extracted.claims, extracted.lines, frames, run_date=RUN_DATE)
         priced = price(validated.accepted_claims, validated.accepted_lines, frames)
         target = connect_target(seeded)
-        for chunk in load.chunks(validated, priced, 250):
+        for chunk in load.chunks(validated.rejected, priced, 250):
             load.write_chunk(target, chunk, run_id, datetime.now(UTC))
         target.close()
     # the session ended without marking: its advisory lock is free, its leases are stale
