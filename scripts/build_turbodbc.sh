@@ -9,6 +9,8 @@ set -euo pipefail
 VENV=${1:?usage: build_turbodbc.sh VENV}
 TURBODBC_VERSION=${TURBODBC_VERSION:-5.3.0}
 PY="$VENV/bin/python"
+# meson-python finds meson and ninja on PATH: the venv's, not whatever the machine may have.
+export PATH="$(cd "$VENV/bin" && pwd):$PATH"
 PYARROW_VERSION=$("$PY" -c 'import pyarrow; print(pyarrow.__version__)')
 CACHE=${CLAIMS_ETL_CACHE:-$HOME/.cache/claims-etl}
 WHEELS="$CACHE/wheels/pyarrow-$PYARROW_VERSION"
