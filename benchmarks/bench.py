@@ -4,6 +4,7 @@ process. Reports per-stage median/min/max, claims/s, lines/s, peak RSS, the run/
 row-at-a-time baseline's claims/s on a smaller N. Writes JSON and prints tables.
 
     python benchmarks/bench.py --claims 100000 1000000 --targets mariadb postgresql --repeats 3
+    python benchmarks/bench.py --claims 1000000 --targets mariadb --engines local dask
 """
 
 from __future__ import annotations
@@ -35,17 +36,18 @@ def _stage_seconds(run: dict[str, Any], name: str) -> float:
     return float(next(stage["seconds"] for stage in run["stages"] if stage["stage"] == name))
 
 
-def measure(target: str, claims: int, repeats: int) -> dict[str, Any]:
+def measure(target: str, claims: int, repeats: int, engine: str = "local") -> dict[str, Any]:
     runs, floors, lines = [], [], 0
     for repeat in range(repeats):
         lines = harness.fresh_databases(target, claims, seed=100 + repeat)
         floors.append(harness.sink_floor(target))
-        runs.append(harness.timed_run(target))
+        runs.append(harness.timed_run(target, engine))
     names = [stage["stage"] for stage in runs[0]["stages"]]
     totals = [run["seconds"] for run in runs]
     median_total = statistics.median(totals)
     return {
         "target": target,
+        "engine": engine,
         "claims": claims,
         "lines": lines,
         "repeats": repeats,
@@ -56,6 +58,7 @@ def measure(target: str, claims: int, repeats: int) -> dict[str, Any]:
         "claims_per_second": claims / median_total,
         "lines_per_second": lines / median_total,
         "peak_rss_bytes": max(max(s["peak_rss_bytes"] for s in run["stages"]) for run in runs),
+        "ranges": [run.get("ranges", []) for run in runs],  # per range: worker, attempt, seconds
     }
 
 
@@ -65,7 +68,7 @@ def baseline(target: str, claims: int) -> dict[str, Any]:
 
 
 def table(result: dict[str, Any]) -> Table:
-    title = f"{result['target']}: {result['claims']:,} claims, {result['lines']:,} lines"
+    title = f"{result['target']} ({result['engine']}): {result['claims']:,} claims, {result['lines']:,} lines"
     out = Table(title=f"{title}, median of {result['repeats']}")
     for column in ("stage", "median s", "min s", "max s"):
         out.add_column(column, justify="left" if column == "stage" else "right")
@@ -86,6 +89,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--claims", type=int, nargs="+", default=[100_000, 1_000_000])
     parser.add_argument("--targets", nargs="+", choices=sorted(harness.TARGETS), default=["mariadb", "postgresql"])
+    parser.add_argument("--engines", nargs="+", choices=["local", "dask"], default=["local"])
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--baseline-claims", type=int, default=2_000, help="N for the row-at-a-time baseline (0: skip)")
     parser.add_argument("--output", type=Path, default=None)
@@ -99,9 +103,10 @@ def main() -> None:
     }
     for claims in args.claims:
         for target in args.targets:
-            result = measure(target, claims, args.repeats)
-            report["results"].append(result)
-            console.print(table(result))
+            for engine in args.engines:
+                result = measure(target, claims, args.repeats, engine)
+                report["results"].append(result)
+                console.print(table(result))
     if args.baseline_claims:
         for target in args.targets:
             base = baseline(target, args.baseline_claims)

@@ -106,9 +106,10 @@ def _empty_warehouse(sink: Target, cursor: Any) -> None:
     sink.connection.commit()
 
 
-def timed_run(target: str) -> dict[str, Any]:
-    """One `claims-etl run --json` in its own process (so peak RSS is the run's own)."""
+def timed_run(target: str, engine: str = "local") -> dict[str, Any]:
+    """One `claims-etl run --json` in its own process (so peak RSS is the run's own; a Dask run's
+    LocalCluster starts and stops inside it, and is timed with it)."""
     started = time.perf_counter()
-    summary: dict[str, Any] = json.loads(cli(env_for(target), "run", "--json"))
+    summary: dict[str, Any] = json.loads(cli(env_for(target), "run", "--json", "--engine", engine))
     summary["wall_seconds"] = time.perf_counter() - started
     return summary

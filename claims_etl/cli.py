@@ -127,6 +127,12 @@ def run_command(
     partitions: Annotated[
         int | None, typer.Option(min=1, max=64, help="parallel extract partitions [default: cores]")
     ] = None,
+    engine: Annotated[
+        str | None, typer.Option(help="local (this process) or dask (one task per claim range) [default: local]")
+    ] = None,
+    scheduler: Annotated[
+        str | None, typer.Option(help="Dask scheduler address, tcp://host:8786 [default: a LocalCluster]")
+    ] = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="debug logging")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="print the run summary as JSON")] = False,
     source_url: SourceUrl = None,
@@ -139,6 +145,8 @@ def run_command(
             batch_id=batch_id,
             limit=limit,
             partitions=partitions,
+            engine=engine,
+            scheduler=scheduler,
             source_url=source_url,
             target_odbc=target_odbc,
         )

@@ -61,8 +61,11 @@ class StageError(ClaimsEtlError):
 
     def __init__(self, stage: str, message: str, *, transient: bool = False) -> None:
         super().__init__(f"{stage}: {message}")
-        self.stage = stage
-        self.transient = transient
+        self.stage, self.message, self.transient = stage, message, transient
+
+    def __reduce__(self) -> tuple[type[StageError], tuple[str, str], dict[str, bool]]:
+        """Rebuilt from its fields, not its text: a Dask task's error reaches the driver intact."""
+        return type(self), (self.stage, self.message), {"transient": self.transient}
 
 
 class SourceError(StageError):

@@ -1,5 +1,5 @@
-"""Extract stage: lease pending claims to the run, then read them and their lines with connectorx
-in parallel claim_id range partitions, straight into Arrow and Polars."""
+"""Extract stage: lease pending claims to the run, then read them and their lines, one claim_id range
+at a time (claims_etl/ranges.py), with connectorx in parallel sub-ranges straight into Arrow and Polars."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import psycopg
 
 from claims_etl import sql
 from claims_etl.errors import SourceError, scrub
-from claims_etl.schemas import CLAIMS, LINES, conform, empty
+from claims_etl.schemas import CLAIMS, LINES, conform
 from claims_etl.settings import Settings
 
 
@@ -49,17 +49,25 @@ def lease(connection: psycopg.Connection[Any], settings: Settings, run_id: str) 
             {"run_id": run_id, "batch_id": settings.batch_id, "limit": settings.limit},
         )
         new = cursor.rowcount
+        cursor.execute(sql.load("source__ranges_forget"))
     connection.commit()
     return Leased(recovered=max(recovered, 0), new=max(new, 0))
 
 
-def _read(settings: Settings, query: str, *, partitioned: bool = True) -> pl.DataFrame:
-    """A query into Polars; partitioned in claim_id ranges unless the query has a LIMIT (connectorx
-    wraps each partition as a subquery, which would apply the LIMIT per partition)."""
+def _read(settings: Settings, query: str, *, between: tuple[int, int] | None = None) -> pl.DataFrame:
+    """A query into Polars. With `between`, read in `settings.partitions` parallel claim_id
+    sub-ranges of it (given, so connectorx skips its min/max query); without, in one piece (a query
+    with a LIMIT must be: connectorx wraps each partition as a subquery, each applying the LIMIT)."""
     url = settings.source_url.get_secret_value()
-    partitioning: dict[str, Any] = {"partition_on": "claim_id", "partition_num": settings.partitions}
+    partitioning: dict[str, Any] = {}
+    if between is not None and settings.partitions > 1 and between[1] > between[0]:
+        partitioning = {
+            "partition_on": "claim_id",
+            "partition_range": (between[0], between[1] + 1),  # connectorx's upper bound is exclusive
+            "partition_num": min(settings.partitions, between[1] - between[0] + 1),
+        }
     try:
-        table = cx.read_sql(url, query, return_type="arrow", **(partitioning if partitioned else {}))
+        table = cx.read_sql(url, query, return_type="arrow", **partitioning)
     except Exception as error:  # connectorx raises RuntimeError (or panics) with the URL in the text
         raise SourceError("extract", scrub(str(error), url), transient=True) from None
     frame = pl.from_arrow(table, rechunk=False)
@@ -67,12 +75,11 @@ def _read(settings: Settings, query: str, *, partitioned: bool = True) -> pl.Dat
     return frame
 
 
-def extract(settings: Settings, run_id: str, leased: Leased) -> Extracted:
-    """The run's leased claims and their lines, read in `settings.partitions` parallel partitions."""
-    if leased.total == 0:
-        return Extracted(claims=empty(CLAIMS), lines=empty(LINES))
-    claims = _read(settings, sql.render("extract__claims", run_id=run_id))
-    lines = _read(settings, sql.render("extract__lines", run_id=run_id))
+def extract(settings: Settings, run_id: str, low: int, high: int) -> Extracted:
+    """The claims the run leased in claim_id range [low, high], and their lines."""
+    bounds: dict[str, sql.SqlValue] = {"run_id": run_id, "low": low, "high": high}
+    claims = _read(settings, sql.render("extract__claims", **bounds), between=(low, high))
+    lines = _read(settings, sql.render("extract__lines", **bounds), between=(low, high))
     return Extracted(
         claims=conform(claims, CLAIMS, name="extracted claims").sort("claim_id"),
         lines=conform(lines, LINES, name="extracted lines").sort("claim_id", "line_number"),
@@ -82,8 +89,8 @@ def extract(settings: Settings, run_id: str, leased: Leased) -> Extracted:
 def read_pending(settings: Settings, *, batch_id: str | None = None, limit: int | None = None) -> Extracted:
     """Pending claims and their lines, read-only (no lease): for notebooks and dry runs."""
     values: dict[str, sql.SqlValue] = {"batch_id": batch_id, "limit": limit}
-    claims = _read(settings, sql.render("extract__pending_claims", **values), partitioned=False)
-    lines = _read(settings, sql.render("extract__pending_lines", **values), partitioned=False)
+    claims = _read(settings, sql.render("extract__pending_claims", **values))
+    lines = _read(settings, sql.render("extract__pending_lines", **values))
     return Extracted(
         claims=conform(claims, CLAIMS, name="pending claims").sort("claim_id"),
         lines=conform(lines, LINES, name="pending lines").sort("claim_id", "line_number"),

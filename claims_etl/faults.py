@@ -5,7 +5,9 @@ Points, in run order: `after_lease`, `after_extract`, `after_validate`, `after_p
 chunk k (1-based): `during_write:k` (some tables inserted, not committed), `after_commit:k` (warehouse
 committed, source not yet marked), `during_mark:k` (statuses updated, not committed), `after_mark:k`.
 `pause_before_write:k` sleeps `CLAIMS_ETL_FAULT_PAUSE` seconds instead, so a test can break a
-connection from outside. Unset (always, outside tests): every call is a no-op.
+connection from outside. With `CLAIMS_ETL_FAULT_ONCE_FILE`, only the first process to create that
+file fires (a Dask worker dies once; the retried task on another worker does not).
+Unset (always, outside tests): every call is a no-op.
 """
 
 from __future__ import annotations
@@ -25,7 +27,17 @@ def point(settings: Settings, name: str, chunk: int | None = None) -> None:
     here = name == wanted and (not wanted_chunk or chunk == int(wanted_chunk))
     if not here:
         return
+    if settings.fault_once_file and not _first_to_fire(settings.fault_once_file):
+        return
     if name.startswith("pause"):
         time.sleep(settings.fault_pause)
         return
     os.kill(os.getpid(), signal.SIGKILL)
+
+
+def _first_to_fire(marker: str) -> bool:
+    try:
+        os.close(os.open(marker, os.O_CREAT | os.O_EXCL | os.O_WRONLY))
+    except FileExistsError:
+        return False
+    return True

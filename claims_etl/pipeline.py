@@ -2,31 +2,33 @@
 
 from __future__ import annotations
 
+import importlib
 import logging
+import time
 import uuid
+from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from functools import partial
+from itertools import count
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
-import polars as pl
 import psycopg
 
-from claims_etl import faults, load, runs
+from claims_etl import faults, ranges, runs
 from claims_etl.cache import reference_frames
 from claims_etl.db import Target, connect_target, source_connection
-from claims_etl.errors import ClaimsEtlError
-from claims_etl.extract import extract, lease, lock_run
+from claims_etl.errors import ClaimsEtlError, ConfigurationError
+from claims_etl.extract import lease, lock_run
 from claims_etl.metrics import Alert, ResourceSampler, RunMetrics, evaluate_alerts
-from claims_etl.price import Priced, price
+from claims_etl.ranges import Range, RangeOutcome, Tally
+from claims_etl.reference import ReferenceFrames
 from claims_etl.runlog import RunLog
 from claims_etl.settings import Settings
 from claims_etl.timing import StageRecord, StageTimer
-from claims_etl.validate import validate
 
 log = logging.getLogger(__name__)
 Progress = Callable[[str, int, int], None]  # (stage, done, total)
@@ -43,10 +45,25 @@ class RunResult:
     stages: list[StageRecord] = field(default_factory=list)
     metrics: RunMetrics = field(default_factory=RunMetrics)
     alerts: list[Alert] = field(default_factory=list)
+    wall_seconds: float = 0.0  # start to end; on Dask less than the stages' summed worker-seconds
+    ranges: list[dict[str, Any]] = field(default_factory=list)  # per range: number, worker, attempt, counts
 
     @property
     def seconds(self) -> float:
-        return sum(stage.seconds for stage in self.stages)
+        return self.wall_seconds or sum(stage.seconds for stage in self.stages)
+
+    def absorb(self, outcomes: Sequence[RangeOutcome]) -> None:
+        """Counts and metrics of the ranges worked (all of them, or those done before a failure)."""
+        self.claims_read = sum(o.claims_read for o in outcomes)
+        self.claims_priced = sum(o.claims_priced for o in outcomes)
+        self.claims_rejected = sum(o.claims_rejected for o in outcomes)
+        self.metrics.rejections_by_rule = ranges.merged_rejections(outcomes)
+        self.metrics.chunk_seconds = [seconds for o in outcomes for seconds in o.chunk_seconds]
+        self.ranges = [
+            {"range": o.number, "worker": o.worker, "attempt": o.attempt, "claims": o.claims_read,
+             "seconds": round(sum(s.seconds for s in o.stages), 4)}
+            for o in outcomes
+        ]  # fmt: skip
 
     @property
     def claims_per_second(self) -> float:
@@ -65,6 +82,7 @@ class RunResult:
             "stages": [stage.as_dict() for stage in self.stages],
             "metrics": self.metrics.as_dict(),
             "alerts": [alert.__dict__ for alert in self.alerts],
+            "ranges": self.ranges,
         }
 
 
@@ -74,7 +92,9 @@ def new_run_id(now: datetime) -> str:
 
 def _options(settings: Settings) -> dict[str, Any]:
     """What the run was asked to do, for etl_runs.options: never connection strings."""
-    return settings.model_dump(include={"batch_id", "limit", "partitions", "load_chunk_claims", "run_date"})
+    return settings.model_dump(
+        include={"engine", "batch_id", "limit", "partitions", "range_claims", "load_chunk_claims", "run_date"}
+    )
 
 
 def run(settings: Settings, listeners: Sequence[Progress] = ()) -> RunResult:
@@ -82,7 +102,7 @@ def run(settings: Settings, listeners: Sequence[Progress] = ()) -> RunResult:
 
     `listeners` get (stage, done, total) as the run advances (the CLI's progress bars); progress is
     also published to staging.etl_run_log for `claims-etl dashboard` in another terminal."""
-    started_at = datetime.now(UTC)
+    started_at, clock = datetime.now(UTC), time.perf_counter()
     result = RunResult(run_id=new_run_id(started_at))
     runlog = RunLog(settings, result.run_id, started_at)
 
@@ -102,6 +122,7 @@ def run(settings: Settings, listeners: Sequence[Progress] = ()) -> RunResult:
                 result.status = "failed"
                 raise
             finally:
+                result.wall_seconds = time.perf_counter() - clock
                 sampler.stop()
                 _finish(settings, target, result, sampler, runlog)
     finally:
@@ -116,10 +137,12 @@ def _finish(settings: Settings, target: Target, result: RunResult, sampler: Reso
         result.claims_read, result.claims_rejected, result.seconds,
     )  # fmt: skip
     metrics.take_resources(sampler)
-    metrics.connections = {
-        "source": {"used": settings.partitions + 2, "configured": settings.source_connection_limit},
-        "target": {"used": 1, "configured": settings.target_connection_limit},
-    }
+    workers = len({r["worker"] for r in result.ranges}) if settings.engine == "dask" else 0
+    metrics.connections = {  # the driver's (lease, mark, run log, connectorx), plus each worker's
+        "source": {"used": settings.partitions + 2 + workers * (settings.partitions + 1),
+                   "configured": settings.source_connection_limit},
+        "target": {"used": 1 + workers, "configured": settings.target_connection_limit},
+    }  # fmt: skip
     result.alerts = evaluate_alerts(metrics, settings)
     for alert in result.alerts:
         log.info("alert %s: %s", alert.name, alert.message)  # shown in the summary; stderr stays one line on failure
@@ -172,6 +195,7 @@ def _stages(settings: Settings, target: Target, timer: StageTimer, result: RunRe
         lock_run(source, run_id)
         with _stage(timer, progress, "lease") as stage:
             leased = lease(source, settings, run_id)
+            work = ranges.plan(source, run_id, settings.range_claims)
             stage.rows_out = leased.total
         faults.point(settings, "after_lease")
         result.claims_recovered = leased.recovered
@@ -179,54 +203,56 @@ def _stages(settings: Settings, target: Target, timer: StageTimer, result: RunRe
             frames, cache = reference_frames(settings)
             stage.rows_out = frames.rvu.height + frames.gpci.height
         result.metrics.cache = cache.as_dict()
-        with _stage(timer, progress, "extract", leased.total) as stage:
-            extracted = extract(settings, run_id, leased)
-            stage.rows_out = extracted.claims.height
-        faults.point(settings, "after_extract")
-        result.claims_read = extracted.claims.height
-        with _stage(timer, progress, "validate", extracted.claims.height) as stage:
-            validated = validate(extracted.claims, extracted.lines, frames, run_date=settings.effective_run_date())
-            stage.rows_out = validated.accepted_claims.height
-        del extracted  # price needs only the accepted frames: free the raw rows before its joins
-        faults.point(settings, "after_validate")
-        result.claims_rejected = validated.rejected.height
-        result.metrics.count_rejections(validated.rejected)
-        with _stage(timer, progress, "price", validated.accepted_claims.height) as stage:
-            priced = price(validated.accepted_claims, validated.accepted_lines, frames)
-            stage.rows_out = priced.claims.height
-        result.claims_priced = priced.claims.height
-        rejected = validated.rejected
-        del validated  # likewise the accepted frames, once priced
-        faults.point(settings, "after_price")
-        with _stage(timer, progress, "load", result.claims_read) as stage:
-            stage.rows_out = _load(settings, source, target, rejected, priced, run_id, result, progress)
+        outcomes: list[RangeOutcome] = []
+        tally = _Tally(progress, total=leased.total)
+        try:
+            if settings.engine == "dask":
+                _dask_engine().work(settings, work, frames, datetime.now(UTC), tally, outcomes)
+            else:
+                _work_locally(settings, work, frames, source, target, tally, outcomes)
+        finally:
+            result.absorb(outcomes)
+            timer.records.extend(ranges.merged_stages(outcomes))
 
 
-def _load(
+def _dask_engine() -> ModuleType:
+    """claims_etl.distributed, imported only when asked for: dask is an optional extra."""
+    try:
+        return importlib.import_module("claims_etl.distributed")
+    except ImportError as error:
+        raise ConfigurationError(
+            f"the dask engine needs the dask extra (pip install 'claims-etl[dask]'): {error}"
+        ) from None
+
+
+def _work_locally(
     settings: Settings,
+    work: list[Range],
+    frames: ReferenceFrames,
     source: psycopg.Connection[Any],
     target: Target,
-    rejected: pl.DataFrame,
-    priced: Priced,
-    run_id: str,
-    result: RunResult,
-    progress: Progress,
-) -> int:
-    """Write chunk k+1 to the warehouse while chunk k's source statuses are marked (psycopg waits on
-    PostgreSQL without the GIL; turbodbc holds it). Chunk k is marked only after its warehouse commit."""
-    loaded_at, marked, total = datetime.now(UTC), 0, result.claims_read
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="mark") as marker:
-        marking: Future[int] | None = None
-        for number, chunk in enumerate(load.chunks(rejected, priced, settings.load_chunk_claims), start=1):
-            checkpoint = partial(faults.point, settings, chunk=number)
-            checkpoint("pause_before_write")
-            with load.timed(result.metrics.chunk_seconds):
-                load.write_chunk(target, chunk, run_id, loaded_at, checkpoint)
-            checkpoint("after_commit")
-            if marking is not None:
-                marked += marking.result()
-                progress("load", marked, total)
-            marking = marker.submit(load.mark_chunk, source, chunk, run_id, loaded_at, checkpoint)
-        if marking is not None:
-            marked += marking.result()
-    return marked
+    tally: Tally,
+    outcomes: list[RangeOutcome],
+) -> None:
+    """One range after another on the run's own sessions; chunks numbered across the run."""
+    loaded_at, chunk_numbers = datetime.now(UTC), count(1)
+    for part in work:
+        outcome = RangeOutcome(number=part.number)
+        outcomes.append(outcome)
+        ranges.process_range(
+            settings, part, frames, loaded_at,
+            source=source, target=target, chunk_numbers=chunk_numbers, tally=tally, outcome=outcome,
+        )  # fmt: skip
+
+
+@dataclass
+class _Tally:
+    """Per-stage running totals of the range stages, published as progress."""
+
+    progress: Progress
+    total: int
+    done: Counter[str] = field(default_factory=Counter)
+
+    def __call__(self, stage: str, rows: int) -> None:
+        self.done[stage] += rows
+        self.progress(stage, self.done[stage], self.total)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 from datetime import date
+from typing import Literal
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -33,6 +34,16 @@ class Settings(BaseSettings):
     redis_url: SecretStr | None = None
     redis_timeout_seconds: float = Field(default=0.5, gt=0.0, le=30.0)  # a slow cache is worse than none
 
+    # How a run is worked: in this process (local), or one task per claim_id range on a Dask cluster
+    # (claims_etl/distributed.py): the cluster at `scheduler`, or without it a LocalCluster of
+    # `dask_workers` processes on this machine.
+    engine: Literal["local", "dask"] = "local"
+    scheduler: str | None = None
+    dask_workers: int = Field(default_factory=lambda: os.cpu_count() or 1, ge=1, le=256)
+    # Claims per range, the unit of work (claims_etl/ranges.py): bounds a run's memory to one range's
+    # frames and, on Dask, is the size of one task.
+    range_claims: int = Field(default=100_000, ge=1)
+    # connectorx connections reading one range in parallel claim_id sub-ranges.
     partitions: int = Field(default_factory=lambda: os.cpu_count() or 1, ge=1, le=64)
     batch_id: str | None = None
     limit: int | None = Field(default=None, ge=1)
@@ -60,6 +71,7 @@ class Settings(BaseSettings):
     # Crash tests only (claims_etl/faults.py): a point where the run SIGKILLs itself, and a pause length.
     fault: str | None = Field(default=None, pattern=r"^[a-z_]+(:\d+)?$")
     fault_pause: float = Field(default=0.0, ge=0.0, le=600.0)
+    fault_once_file: str | None = None
 
     def effective_run_date(self) -> date:
         return self.run_date or date.today()

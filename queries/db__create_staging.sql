@@ -151,4 +151,15 @@ SELECT cl.claim_id,
        cl.units::bigint AS units,
        (cl.charge * 100)::bigint AS charge_cents,
        cl.place_of_service
-FROM staging.claim_lines AS cl
+FROM staging.claim_lines AS cl;
+
+-- One row per claim_id range a run has started (claims_etl/ranges.py). A range started a second
+-- time within the same run (a Dask task retried after its worker died) may have committed warehouse
+-- rows already: its leases are then marked recovered so the load deletes before inserting.
+CREATE TABLE IF NOT EXISTS staging.run_ranges (
+    run_id    text NOT NULL,
+    low       bigint NOT NULL,
+    high      bigint NOT NULL,
+    attempts  integer NOT NULL DEFAULT 1,
+    PRIMARY KEY (run_id, low)
+);

@@ -69,7 +69,8 @@ def _reset(settings: Settings) -> None:
     db.init_source(settings)
     with psycopg.connect(SOURCE_URL, autocommit=True) as connection:
         connection.execute(
-            "TRUNCATE staging.claim_leases, staging.claim_lines, staging.claims, staging.rvu, staging.gpci"
+            "TRUNCATE staging.claim_leases, staging.run_ranges, staging.claim_lines, staging.claims, staging.rvu, "
+            "staging.gpci"
         )
     target = db.connect_target(settings, autocommit=True)
     try:  # dropped, not emptied: every test runs against the current DDL

@@ -9,7 +9,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from claims_etl import load, pipeline
+from claims_etl import load, pipeline, ranges
 from claims_etl.db import connect_target, source_connection
 from claims_etl.extract import extract, lease, lock_run
 from claims_etl.price import price
@@ -49,8 +49,10 @@ def _assert_exactly_once(read_target: Reader) -> None:
     assert read_source("SELECT count(*) AS n FROM staging.claim_leases").item() == 0
 
 
-def test_run_loads_every_claim_once_with_exact_prices(seeded: Settings, read_target: Reader) -> None:
-    result = pipeline.run(seeded)
+@pytest.mark.parametrize("range_claims", [100_000, 400], ids=["one-range", "four-ranges"])
+def test_run_loads_every_claim_once_with_exact_prices(seeded: Settings, read_target: Reader, range_claims: int) -> None:
+    result = pipeline.run(seeded.model_copy(update={"range_claims": range_claims}))
+    assert [r["claims"] for r in result.ranges] == ([CLAIMS] if range_claims > CLAIMS else [400, 400, 400, 300])
     expected_lines, expected_rejected = expected_outputs(seeded)
     assert (result.claims_read, result.claims_rejected) == (CLAIMS, expected_rejected.height)
     _assert_exactly_once(read_target)
@@ -98,8 +100,9 @@ def test_crash_between_warehouse_commit_and_status_update_is_repaired(seeded: Se
     frames = read_frames(seeded)
     with source_connection(seeded) as source:
         lock_run(source, run_id)
-        leased = lease(source, seeded.model_copy(update={"limit": 600}), run_id)
-        extracted = extract(seeded, run_id, leased)
+        lease(source, seeded.model_copy(update={"limit": 600}), run_id)
+        (part,) = ranges.plan(source, run_id, claims_per_range=600)
+        extracted = extract(seeded, run_id, part.low, part.high)
         validated = validate(extracted.claims, extracted.lines, frames, run_date=RUN_DATE)
         priced = price(validated.accepted_claims, validated.accepted_lines, frames)
         target = connect_target(seeded)

@@ -1,0 +1,94 @@
+"""The Dask engine (`claims-etl run --engine dask`, `pip install claims-etl[dask]`): the run's claim_id
+ranges as tasks on a Dask cluster.
+
+The driver (claims_etl/pipeline.py) leases, plans the ranges and reads the reference frames as for a
+local run. Here the frames are broadcast to every worker once, as Arrow-backed Polars frames, and each
+task works one range end to end on its own source and target sessions (claims_etl/ranges.py), sending
+back only its counts and stage timings. Without a scheduler address, a LocalCluster of `dask_workers`
+single-threaded processes on this machine.
+
+A worker dying mid-task: the scheduler runs the task again on another worker (up to
+`distributed.scheduler.allowed-failures` times); the range's lock and attempt count make the rerun
+repair whatever the dead attempt committed. A task's error fails the run like a local one: ranges
+already marked stay done, the others stay leased to this run and the next run recovers them.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime
+
+from dask.distributed import Client, LocalCluster, as_completed
+
+from claims_etl.db import connect_target, source_connection
+from claims_etl.errors import ClaimsEtlError, StageError, scrub
+from claims_etl.ranges import Range, RangeOutcome, Tally, process_range
+from claims_etl.reference import ReferenceFrames
+from claims_etl.settings import Settings
+
+log = logging.getLogger(__name__)
+SCHEDULER_TIMEOUT = "10s"
+
+
+def work_range(part: Range, *, settings: Settings, frames: ReferenceFrames, loaded_at: datetime) -> RangeOutcome:
+    """One Dask task: one range on this worker's own sessions (the range comes first: client.map)."""
+    with source_connection(settings) as source:
+        target = connect_target(settings)
+        try:
+            return process_range(settings, part, frames, loaded_at, source=source, target=target)
+        finally:
+            target.close()
+
+
+@contextmanager
+def cluster_client(settings: Settings) -> Iterator[Client]:
+    """A client of the cluster at `settings.scheduler`, or of a LocalCluster sized by `dask_workers`."""
+    logging.getLogger("distributed").setLevel(max(logging.WARNING, logging.getLogger().level))
+    if settings.scheduler:
+        try:
+            client = Client(settings.scheduler, timeout=SCHEDULER_TIMEOUT)
+        except (OSError, TimeoutError) as error:
+            raise StageError("dask", f"cannot reach the Dask scheduler: {scrub(str(error))}") from None
+        with client:
+            yield client
+        return
+    with (
+        LocalCluster(
+            n_workers=settings.dask_workers, threads_per_worker=1, processes=True, dashboard_address=None
+        ) as cluster,
+        Client(cluster) as client,
+    ):
+        yield client
+
+
+def work(
+    settings: Settings,
+    plan: list[Range],
+    frames: ReferenceFrames,
+    loaded_at: datetime,
+    tally: Tally,
+    outcomes: list[RangeOutcome],
+) -> None:
+    """Run every range of the plan as a task, appending outcomes as tasks finish (on an error, those
+    done so far are there). Progress advances per finished range."""
+    if not plan:
+        return
+    with cluster_client(settings) as client:
+        shared = client.scatter(frames, broadcast=True, hash=False)
+        keys = [f"claims-etl-{part.run_id}-range-{part.number}" for part in plan]
+        futures = client.map(work_range, plan, key=keys, settings=settings, frames=shared, loaded_at=loaded_at)
+        try:
+            for future in as_completed(futures):
+                outcome: RangeOutcome = future.result()
+                outcomes.append(outcome)
+                for record in outcome.stages:
+                    tally(record.stage, outcome.claims_read)
+        except ClaimsEtlError:
+            client.cancel(futures)
+            raise
+        except Exception as error:  # KilledWorker (a range killed its workers too often), lost scheduler
+            client.cancel(futures)
+            raise StageError("dask", f"{type(error).__name__}: {scrub(str(error))}") from None
+    outcomes.sort(key=lambda outcome: outcome.number)

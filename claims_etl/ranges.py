@@ -1,0 +1,219 @@
+"""The unit of work of a run: one claim_id range of its leased claims, taken end to end (extract ->
+validate -> price -> load, where load writes the warehouse, then marks the source) on one source and
+one target session.
+
+Both engines run it: the local engine in this process, one range after another, so memory is bounded
+by a range rather than by the run; the Dask engine (claims_etl/distributed.py) as one task per range on
+its workers. A `Range` and its `RangeOutcome` are small and picklable.
+
+Exactly once across attempts: a range is worked under its own advisory lock and every attempt is
+counted in staging.run_ranges. A second attempt (its first worker died) waits for the first one's
+session to be gone, then marks the range's remaining leases recovered, so its load deletes whatever
+the first attempt committed before inserting again. Claims the first attempt marked are no longer
+leased and are not read again.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass, field
+from datetime import datetime
+from functools import partial
+from itertools import count
+from typing import Any
+
+import psycopg
+
+from claims_etl import faults, load, sql
+from claims_etl.db import Target
+from claims_etl.extract import extract
+from claims_etl.price import price
+from claims_etl.reference import ReferenceFrames
+from claims_etl.settings import Settings
+from claims_etl.summary import rejections_by_rule
+from claims_etl.timing import StageRecord, StageTimer
+from claims_etl.validate import validate
+
+RANGE_STAGES = ("extract", "validate", "price", "load")
+Tally = Callable[[str, int], None]  # (stage, rows just done): live progress
+
+
+def _no_tally(_stage: str, _rows: int) -> None:
+    return None
+
+
+@dataclass(frozen=True)
+class Range:
+    run_id: str
+    number: int  # 1-based, in claim_id order
+    low: int  # inclusive claim_id bounds: every claim the run leased in them belongs to this range
+    high: int
+    claims: int  # leased when planned
+
+
+@dataclass
+class RangeOutcome:
+    """What one range did, sent back to the driver (from a Dask worker too)."""
+
+    number: int
+    attempt: int = 1
+    claims_read: int = 0
+    claims_priced: int = 0
+    claims_rejected: int = 0
+    stages: list[StageRecord] = field(default_factory=list)
+    rejections_by_rule: dict[str, int] = field(default_factory=dict)
+    chunk_seconds: list[float] = field(default_factory=list)
+    worker: str = field(default_factory=lambda: f"{socket.gethostname()}:{os.getpid()}")
+
+
+def plan(connection: psycopg.Connection[Any], run_id: str, claims_per_range: int) -> list[Range]:
+    """Cut the run's leased claims into consecutive ranges of at most `claims_per_range` claims."""
+    with connection.cursor() as cursor:
+        cursor.execute(sql.load("source__plan_ranges"), {"run_id": run_id, "claims_per_range": claims_per_range})
+        rows = cursor.fetchall()
+    connection.commit()
+    return [Range(run_id, number, low, high, claims) for number, (low, high, claims) in enumerate(rows, start=1)]
+
+
+@dataclass(frozen=True)
+class Attempt:
+    number: int  # 1 the first time the range is worked in this run
+    priced_before: int = 0  # claims an earlier attempt already marked, by status
+    rejected_before: int = 0
+
+
+@contextmanager
+def claimed(source: psycopg.Connection[Any], part: Range) -> Iterator[Attempt]:
+    """Hold the range's lock while working it; yields which attempt at the range this is."""
+    bounds = {"run_id": part.run_id, "low": part.low, "high": part.high}
+    with source.cursor() as cursor:
+        cursor.execute(sql.load("source__range_lock"), bounds)
+        cursor.execute(sql.load("source__range_start"), bounds)
+        number = int(cursor.fetchone()[0])  # type: ignore[index]
+        attempt = Attempt(number)
+        if number > 1:
+            cursor.execute(sql.load("source__range_recover"), bounds)
+            cursor.execute(sql.load("source__range_done"), bounds)
+            priced, rejected = cursor.fetchone()  # type: ignore[misc]
+            attempt = Attempt(number, priced, rejected)
+    source.commit()
+    try:
+        yield attempt
+    finally:
+        with suppress(psycopg.Error):  # a broken session has released its locks already
+            source.rollback()
+            source.execute(sql.load("source__range_unlock"), bounds)
+            source.commit()
+
+
+def process_range(
+    settings: Settings,
+    part: Range,
+    frames: ReferenceFrames,
+    loaded_at: datetime,
+    *,
+    source: psycopg.Connection[Any],
+    target: Target,
+    chunk_numbers: Iterator[int] | None = None,
+    tally: Tally = _no_tally,
+    outcome: RangeOutcome | None = None,
+) -> RangeOutcome:
+    """Extract, validate, price and load one range. `chunk_numbers` numbers load chunks for fault
+    injection (the local engine counts across the run; a Dask task counts from 1). Pass `outcome`
+    to keep what a failing range did (its stage records say which stage failed)."""
+    outcome = outcome or RangeOutcome(number=part.number)
+    timer = StageTimer(records=outcome.stages)
+    with claimed(source, part) as attempt:
+        outcome.attempt = attempt.number
+        with timer.stage("extract", rows_in=part.claims) as stage:
+            extracted = extract(settings, part.run_id, part.low, part.high)
+            stage.rows_out = outcome.claims_read = extracted.claims.height
+        tally("extract", stage.rows_out)
+        faults.point(settings, "after_extract")
+        with timer.stage("validate", rows_in=outcome.claims_read) as stage:
+            validated = validate(extracted.claims, extracted.lines, frames, run_date=settings.effective_run_date())
+            stage.rows_out = validated.accepted_claims.height
+        del extracted  # price needs only the accepted frames: free the raw rows before its joins
+        tally("validate", outcome.claims_read)
+        faults.point(settings, "after_validate")
+        outcome.claims_rejected = validated.rejected.height
+        outcome.rejections_by_rule = dict(rejections_by_rule(validated.rejected).iter_rows())
+        with timer.stage("price", rows_in=validated.accepted_claims.height) as stage:
+            priced = price(validated.accepted_claims, validated.accepted_lines, frames)
+            stage.rows_out = outcome.claims_priced = priced.claims.height
+        rejected = validated.rejected
+        del validated
+        tally("price", outcome.claims_read)
+        faults.point(settings, "after_price")
+        with timer.stage("load", rows_in=outcome.claims_read) as stage:
+            loading = _Loading(settings, part.run_id, loaded_at, source, target, chunk_numbers or count(1), tally)
+            stage.rows_out = loading.run(load.chunks(rejected, priced, settings.load_chunk_claims), outcome)
+    # An earlier attempt's marked claims count with this one's (their rule ids are in the warehouse).
+    outcome.claims_read += attempt.priced_before + attempt.rejected_before
+    outcome.claims_priced += attempt.priced_before
+    outcome.claims_rejected += attempt.rejected_before
+    return outcome
+
+
+@dataclass
+class _Loading:
+    """Write chunk k+1 to the warehouse while chunk k's source statuses are marked (psycopg waits on
+    PostgreSQL without the GIL; turbodbc holds it). Chunk k is marked only after its warehouse commit."""
+
+    settings: Settings
+    run_id: str
+    loaded_at: datetime
+    source: psycopg.Connection[Any]
+    target: Target
+    chunk_numbers: Iterator[int]
+    tally: Tally
+
+    def run(self, chunks: Iterable[load.Chunk], outcome: RangeOutcome) -> int:
+        marked = 0
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="mark") as marker:
+            marking: Future[int] | None = None
+            for chunk in chunks:
+                checkpoint = partial(faults.point, self.settings, chunk=next(self.chunk_numbers))
+                checkpoint("pause_before_write")
+                with load.timed(outcome.chunk_seconds):
+                    load.write_chunk(self.target, chunk, self.run_id, self.loaded_at, checkpoint)
+                checkpoint("after_commit")
+                if marking is not None:
+                    marked += self._marked(marking)
+                marking = marker.submit(load.mark_chunk, self.source, chunk, self.run_id, self.loaded_at, checkpoint)
+            if marking is not None:
+                marked += self._marked(marking)
+        return marked
+
+    def _marked(self, marking: Future[int]) -> int:
+        done = marking.result()
+        self.tally("load", done)
+        return done
+
+
+def merged_stages(outcomes: Iterable[RangeOutcome]) -> list[StageRecord]:
+    """One record per range stage for the whole run: seconds and rows summed over ranges (for a Dask
+    run, worker-seconds: they add up across workers), peak RSS the largest any range saw."""
+    merged = {name: StageRecord(stage=name, outcome="ok") for name in RANGE_STAGES}
+    for outcome in outcomes:
+        for record in outcome.stages:
+            total = merged[record.stage]
+            total.seconds += record.seconds
+            total.rows_in += record.rows_in
+            total.rows_out += record.rows_out
+            total.peak_rss_bytes = max(total.peak_rss_bytes, record.peak_rss_bytes)
+            if record.outcome != "ok":
+                total.outcome = record.outcome
+    return list(merged.values())
+
+
+def merged_rejections(outcomes: Iterable[RangeOutcome]) -> dict[str, int]:
+    total: Counter[str] = Counter()
+    for outcome in outcomes:
+        total.update(outcome.rejections_by_rule)
+    return dict(sorted(total.items()))
