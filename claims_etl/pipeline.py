@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import logging
+import threading
 import time
 import uuid
 from collections import Counter
@@ -11,12 +12,9 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from itertools import count
 from pathlib import Path
 from types import ModuleType
 from typing import Any
-
-import psycopg
 
 from claims_etl import faults, ranges, runs
 from claims_etl.cache import reference_frames
@@ -24,8 +22,7 @@ from claims_etl.db import Target, connect_target, source_connection
 from claims_etl.errors import ClaimsEtlError, ConfigurationError
 from claims_etl.extract import lease, lock_run
 from claims_etl.metrics import Alert, ResourceSampler, RunMetrics, evaluate_alerts
-from claims_etl.ranges import Range, RangeOutcome, Tally
-from claims_etl.reference import ReferenceFrames
+from claims_etl.ranges import RangeOutcome
 from claims_etl.runlog import RunLog
 from claims_etl.settings import Settings
 from claims_etl.timing import StageRecord, StageTimer
@@ -61,7 +58,7 @@ class RunResult:
         self.metrics.chunk_seconds = [seconds for o in outcomes for seconds in o.chunk_seconds]
         self.ranges = [
             {"range": o.number, "worker": o.worker, "attempt": o.attempt, "claims": o.claims_read,
-             "seconds": round(sum(s.seconds for s in o.stages), 4)}
+             "seconds": {s.stage: round(s.seconds, 4) for s in o.stages}}
             for o in outcomes
         ]  # fmt: skip
 
@@ -209,7 +206,9 @@ def _stages(settings: Settings, target: Target, timer: StageTimer, result: RunRe
             if settings.engine == "dask":
                 _dask_engine().work(settings, work, frames, datetime.now(UTC), tally, outcomes)
             else:
-                _work_locally(settings, work, frames, source, target, tally, outcomes)
+                ranges.work_locally(
+                    settings, work, frames, source=source, target=target, tally=tally, outcomes=outcomes
+                )
         finally:
             result.absorb(outcomes)
             timer.records.extend(ranges.merged_stages(outcomes))
@@ -225,26 +224,6 @@ def _dask_engine() -> ModuleType:
         ) from None
 
 
-def _work_locally(
-    settings: Settings,
-    work: list[Range],
-    frames: ReferenceFrames,
-    source: psycopg.Connection[Any],
-    target: Target,
-    tally: Tally,
-    outcomes: list[RangeOutcome],
-) -> None:
-    """One range after another on the run's own sessions; chunks numbered across the run."""
-    loaded_at, chunk_numbers = datetime.now(UTC), count(1)
-    for part in work:
-        outcome = RangeOutcome(number=part.number)
-        outcomes.append(outcome)
-        ranges.process_range(
-            settings, part, frames, loaded_at,
-            source=source, target=target, chunk_numbers=chunk_numbers, tally=tally, outcome=outcome,
-        )  # fmt: skip
-
-
 @dataclass
 class _Tally:
     """Per-stage running totals of the range stages, published as progress."""
@@ -252,7 +231,9 @@ class _Tally:
     progress: Progress
     total: int
     done: Counter[str] = field(default_factory=Counter)
+    lock: threading.Lock = field(default_factory=threading.Lock)  # called from the prepare and mark threads
 
     def __call__(self, stage: str, rows: int) -> None:
-        self.done[stage] += rows
-        self.progress(stage, self.done[stage], self.total)
+        with self.lock:
+            self.done[stage] += rows
+            self.progress(stage, self.done[stage], self.total)
