@@ -75,6 +75,8 @@ def work(
     done so far are there). Progress advances per finished range."""
     if not plan:
         return
+    if "partitions" not in settings.model_fields_set:  # parallelism comes from the tasks: one reader each
+        settings = settings.model_copy(update={"partitions": 1})
     with cluster_client(settings) as client:
         shared = client.scatter(frames, broadcast=True, hash=False)
         keys = [f"claims-etl-{part.run_id}-range-{part.number}" for part in plan]

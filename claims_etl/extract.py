@@ -63,7 +63,9 @@ def _read(settings: Settings, query: str, *, between: tuple[int, int] | None = N
     if between is not None and settings.partitions > 1 and between[1] > between[0]:
         partitioning = {
             "partition_on": "claim_id",
-            "partition_range": (between[0], between[1] + 1),  # connectorx's upper bound is exclusive
+            # high + 1: the last claim is inside whether connectorx's upper bound is inclusive or not;
+            # the query's own BETWEEN keeps the range exact.
+            "partition_range": (between[0], between[1] + 1),
             "partition_num": min(settings.partitions, between[1] - between[0] + 1),
         }
     try:

@@ -100,6 +100,8 @@ def run(settings: Settings, listeners: Sequence[Progress] = ()) -> RunResult:
     `listeners` get (stage, done, total) as the run advances (the CLI's progress bars); progress is
     also published to staging.etl_run_log for `claims-etl dashboard` in another terminal."""
     started_at, clock = datetime.now(UTC), time.perf_counter()
+    # One "today" for V09 across every range and worker, even for a run that crosses midnight.
+    settings = settings.model_copy(update={"run_date": settings.effective_run_date()})
     result = RunResult(run_id=new_run_id(started_at))
     runlog = RunLog(settings, result.run_id, started_at)
 

@@ -33,6 +33,7 @@ import psycopg
 
 from claims_etl import faults, load, sql
 from claims_etl.db import Target
+from claims_etl.errors import StageError
 from claims_etl.extract import extract
 from claims_etl.price import Priced, price
 from claims_etl.reference import ReferenceFrames
@@ -93,18 +94,18 @@ class Attempt:
 def claimed(source: psycopg.Connection[Any], part: Range) -> Iterator[Attempt]:
     """Hold the range's lock while working it; yields which attempt at the range this is."""
     bounds = {"run_id": part.run_id, "low": part.low, "high": part.high}
-    with source.cursor() as cursor:
-        cursor.execute(sql.load("source__range_lock"), bounds)
-        cursor.execute(sql.load("source__range_start"), bounds)
-        number = int(cursor.fetchone()[0])  # type: ignore[index]
-        attempt = Attempt(number)
-        if number > 1:
-            cursor.execute(sql.load("source__range_recover"), bounds)
-            cursor.execute(sql.load("source__range_done"), bounds)
-            priced, rejected = cursor.fetchone()  # type: ignore[misc]
-            attempt = Attempt(number, priced, rejected)
-    source.commit()
     try:
+        with source.cursor() as cursor:
+            cursor.execute(sql.load("source__range_lock"), bounds)
+            cursor.execute(sql.load("source__range_start"), bounds)
+            number = int(cursor.fetchone()[0])  # type: ignore[index]
+            attempt = Attempt(number)
+            if number > 1:
+                cursor.execute(sql.load("source__range_recover"), bounds)
+                cursor.execute(sql.load("source__range_done"), bounds)
+                priced, rejected = cursor.fetchone()  # type: ignore[misc]
+                attempt = Attempt(number, priced, rejected)
+        source.commit()
         yield attempt
     finally:
         with suppress(psycopg.Error):  # a broken session has released its locks already
@@ -168,6 +169,16 @@ def load_range(
         stage.rows_out = loading.run(chunks, outcome)
 
 
+def expect_leases(part: Range, read: int, done_before: int = 0) -> None:
+    """Every claim planned in the range must still be leased to the run, or marked by an earlier
+    attempt. Fewer means another run took the leases over (this run's lock was lost, e.g. its
+    sessions were closed by the server): stop rather than report a run that skipped claims."""
+    if read + done_before != part.claims:
+        raise StageError(
+            "extract", f"range {part.number} holds {read + done_before} of its {part.claims} leases: the run lost them"
+        )
+
+
 def process_range(
     settings: Settings,
     part: Range,
@@ -182,6 +193,7 @@ def process_range(
     with claimed(source, part) as attempt:
         outcome.attempt = attempt.number
         prepared = prepare(settings, part, frames, outcome)
+        expect_leases(part, outcome.claims_read, done_before=attempt.priced_before + attempt.rejected_before)
         load_range(settings, part, prepared, loaded_at, outcome, source=source, target=target, chunk_numbers=count(1))
     # An earlier attempt's marked claims count with this one's (their rule ids are in the warehouse).
     outcome.claims_read += attempt.priced_before + attempt.rejected_before
@@ -200,10 +212,11 @@ def work_locally(
     tally: Tally,
     outcomes: list[RangeOutcome],
 ) -> None:
-    """The local engine: range k+1 is prepared in a thread while range k loads. Both sides wait
-    outside the GIL most of the time (connectorx and Polars release it; turbodbc holds it while
-    binding, but the MariaDB/SQL Server round trips leave room), so on 2 cores a 100k-claim
-    extract+validate+price (0.85 s) hid almost entirely behind its 2.0 s write.
+    """The local engine: range k+1 is prepared in a thread while range k loads. connectorx and
+    Polars release the GIL, so in isolation a 100k-claim extract+validate+price (0.85 s) hid almost
+    entirely behind its 2.0 s write; in a whole 1M-claim run on 2 cores shared with both database
+    servers it measured neutral (the CPU is already saturated there), which is why it costs only
+    one more range of memory rather than a bigger design.
 
     Each range is worked once per run, and no other run can touch this run's leases while its
     session holds the run lock, so the local engine needs no range locks or attempt counts."""
@@ -212,20 +225,25 @@ def work_locally(
 
         def start_preparing(part: Range) -> tuple[RangeOutcome, Future[Prepared]]:
             outcome = RangeOutcome(number=part.number)
-            outcomes.append(outcome)  # before it runs: a failing range's records say which stage failed
             return outcome, preparer.submit(prepare, settings, part, frames, outcome, tally)
 
         upcoming = start_preparing(work[0]) if work else None
-        for index, part in enumerate(work):
-            assert upcoming is not None
-            outcome, preparing = upcoming
-            prepared = preparing.result()
-            upcoming = start_preparing(work[index + 1]) if index + 1 < len(work) else None
-            load_range(
-                settings, part, prepared, loaded_at, outcome,
-                source=source, target=target, chunk_numbers=chunk_numbers, tally=tally,
-            )  # fmt: skip
-            del prepared  # one range loading and one being prepared: memory is two ranges, not the run
+        try:
+            for index, part in enumerate(work):
+                assert upcoming is not None
+                outcome, preparing = upcoming
+                outcomes.append(outcome)  # counted once it is this range's turn; a failure shows its stage
+                prepared = preparing.result()
+                expect_leases(part, outcome.claims_read)
+                upcoming = start_preparing(work[index + 1]) if index + 1 < len(work) else None
+                load_range(
+                    settings, part, prepared, loaded_at, outcome,
+                    source=source, target=target, chunk_numbers=chunk_numbers, tally=tally,
+                )  # fmt: skip
+                del prepared  # one range loading and one being prepared: memory is two ranges, not the run
+        except BaseException:
+            preparer.shutdown(wait=False, cancel_futures=True)  # fail now, not after the next range's prepare
+            raise
 
 
 @dataclass
@@ -267,10 +285,12 @@ class _Loading:
 def merged_stages(outcomes: Iterable[RangeOutcome]) -> list[StageRecord]:
     """One record per range stage for the whole run: seconds and rows summed over ranges (for a Dask
     run, worker-seconds: they add up across workers), peak RSS the largest any range saw."""
-    merged = {name: StageRecord(stage=name, outcome="ok") for name in RANGE_STAGES}
+    merged = {name: StageRecord(stage=name, outcome="not run") for name in RANGE_STAGES}
     for outcome in outcomes:
         for record in outcome.stages:
             total = merged[record.stage]
+            if total.outcome == "not run":
+                total.outcome = "ok"
             total.seconds += record.seconds
             total.rows_in += record.rows_in
             total.rows_out += record.rows_out

@@ -11,7 +11,8 @@ from datetime import date
 from functools import cache
 from pathlib import Path
 
-QUERIES_DIR = Path(__file__).resolve().parent.parent / "queries"
+_INSTALLED_QUERIES = Path(__file__).resolve().parent / "queries"  # inside an installed wheel
+QUERIES_DIR = _INSTALLED_QUERIES if _INSTALLED_QUERIES.is_dir() else Path(__file__).resolve().parent.parent / "queries"
 _COMMENT = re.compile(r"--[^\n]*")
 _PLACEHOLDER = re.compile(r"(?<![:\w]):([a-z_][a-z0-9_]*)\b")
 

@@ -1,10 +1,12 @@
--- Take over the leases of runs that died (their advisory lock is free). Those claims may already be
--- in the warehouse, so they are marked `recovered`: the load deletes them there before inserting.
--- Taking the dead run's lock keeps a concurrent run from recovering the same leases.
+-- Take over the leases of runs that died (no session holds their advisory lock, not even one of their
+-- Dask workers). Those claims may already be in the warehouse, so they are marked `recovered`: the
+-- load deletes them there before inserting. The dead run's lock is taken for this transaction only:
+-- once it commits the dead run holds no leases, so a late task of it finds nothing to do instead of
+-- waiting for this run to end.
 WITH owners AS MATERIALIZED (
     SELECT DISTINCT run_id FROM staging.claim_leases WHERE run_id <> %(run_id)s
 ), dead AS MATERIALIZED (
-    SELECT run_id FROM owners WHERE pg_try_advisory_lock(hashtextextended(run_id, 0))
+    SELECT run_id FROM owners WHERE pg_try_advisory_xact_lock(hashtextextended(run_id, 0))
 )
 UPDATE staging.claim_leases AS l
 SET run_id = %(run_id)s, recovered = true, leased_at = now()

@@ -1,4 +1,4 @@
--- The run's leased claims cut into consecutive claim_id ranges of at most %(claims_per_range)s claims:
+-- The run's leased claims cut into consecutive claim_id ranges of at most claims_per_range claims:
 -- the unit of work of both engines (one range after another locally, one task per range on Dask).
 SELECT min(claim_id) AS low, max(claim_id) AS high, count(*) AS claims
 FROM (

@@ -3,6 +3,10 @@ warehouse rows as a local run, and every claim exactly once when a worker dies m
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -13,9 +17,11 @@ from dask.distributed import LocalCluster
 
 from claims_etl import pipeline
 from claims_etl.db import connect_target
+from claims_etl.errors import ConfigurationError, StageError
+from claims_etl.ranges import Range, expect_leases
 from claims_etl.seed import seed
 from claims_etl.settings import Settings
-from tests.conftest import SOURCE_URL, read_source
+from tests.conftest import RUN_DATE, SOURCE_URL, read_source
 
 Reader = Callable[[str], pl.DataFrame]
 CLAIMS = 1_200
@@ -114,3 +120,57 @@ def test_a_worker_killed_after_its_warehouse_commit_leaves_every_claim_once(
     assert max(r["attempt"] for r in result.ranges) == 2
     assert _snapshot(read_target) == expected
     _assert_every_claim_once(read_target)
+
+
+def _cli(settings: Settings, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    environment = {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "CLAIMS_ETL_SOURCE_URL": settings.source_url.get_secret_value(),
+        "CLAIMS_ETL_TARGET_ODBC": settings.target_odbc.get_secret_value(),
+        "CLAIMS_ETL_RUN_DATE": RUN_DATE.isoformat(),
+    } | env
+    return subprocess.run(
+        [sys.executable, "-m", "claims_etl", "run", "--json", *args],
+        env=environment, capture_output=True, text=True, timeout=300, check=False,
+    )  # fmt: skip
+
+
+def test_cli_dask_engine_starts_a_local_cluster_of_its_own(pg_settings: Settings, tmp_path: Path) -> None:
+    seed(pg_settings, 300, seed=29, invalid_rate=0.1, directory=tmp_path)
+    done = _cli(pg_settings, "--engine", "dask", CLAIMS_ETL_DASK_WORKERS="2", CLAIMS_ETL_RANGE_CLAIMS="100")
+    assert done.returncode == 0, done.stderr
+    summary = json.loads(done.stdout)
+    assert summary["claims_read"] == 300 and [r["range"] for r in summary["ranges"]] == [1, 2, 3]
+    assert not [line for line in done.stderr.splitlines() if "error" in line.lower()], done.stderr
+    assert read_source("SELECT count(*) FROM staging.claims WHERE status = 'pending'").item() == 0
+
+
+def test_an_unreachable_scheduler_fails_in_one_line_and_a_rerun_finishes(pg_settings: Settings, tmp_path: Path) -> None:
+    seed(pg_settings, 300, seed=31, invalid_rate=0.1, directory=tmp_path)
+    failed = _cli(pg_settings, "--engine", "dask", "--scheduler", "tcp://127.0.0.1:9")
+    assert failed.returncode == 1
+    lines = [line for line in failed.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: dask: cannot reach the Dask scheduler"), failed.stderr
+
+    rerun = _cli(pg_settings)  # the failed run's leases are recovered: nothing lost, nothing twice
+    assert rerun.returncode == 0, rerun.stderr
+    summary = json.loads(rerun.stdout)
+    assert (summary["claims_read"], summary["claims_recovered"]) == (300, 300)
+    assert read_source("SELECT count(*) FROM staging.claims WHERE status = 'pending'").item() == 0
+
+
+def test_the_dask_engine_without_its_extra_is_a_configuration_error(
+    pg_settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    seed(pg_settings, 50, seed=37, invalid_rate=0.0, directory=tmp_path)
+    monkeypatch.setitem(sys.modules, "claims_etl.distributed", None)  # as if dask were not installed
+    with pytest.raises(ConfigurationError, match=r"claims-etl\[dask\]") as raised:
+        pipeline.run(pg_settings.model_copy(update={"engine": "dask"}))
+    assert raised.value.exit_code == 2
+
+
+def test_a_range_that_lost_leases_stops_the_run_instead_of_skipping_claims() -> None:
+    part = Range(run_id="r", number=3, low=10, high=99, claims=50)
+    expect_leases(part, read=30, done_before=20)  # a retry: 20 marked by the dead attempt, 30 still leased
+    with pytest.raises(StageError, match="range 3 holds 49 of its 50 leases"):
+        expect_leases(part, read=49)
