@@ -28,7 +28,6 @@ from claims_etl.ranges import Range, RangeOutcome, Tally, process_range
 from claims_etl.reference import ReferenceFrames
 from claims_etl.settings import Settings
 
-log = logging.getLogger(__name__)
 SCHEDULER_TIMEOUT = "10s"
 
 
@@ -75,8 +74,7 @@ def work(
     done so far are there). Progress advances per finished range."""
     if not plan:
         return
-    if "partitions" not in settings.model_fields_set:  # parallelism comes from the tasks: one reader each
-        settings = settings.model_copy(update={"partitions": 1})
+    settings = settings.model_copy(update={"partitions": settings.task_partitions()})
     with cluster_client(settings) as client:
         shared = client.scatter(frames, broadcast=True, hash=False)
         keys = [f"claims-etl-{part.run_id}-range-{part.number}" for part in plan]

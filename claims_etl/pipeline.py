@@ -138,7 +138,7 @@ def _finish(settings: Settings, target: Target, result: RunResult, sampler: Reso
     metrics.take_resources(sampler)
     workers = len({r["worker"] for r in result.ranges}) if settings.engine == "dask" else 0
     metrics.connections = {  # the driver's (lease, mark, run log, connectorx), plus each worker's
-        "source": {"used": settings.partitions + 2 + workers * (settings.partitions + 1),
+        "source": {"used": settings.partitions + 2 + workers * (settings.task_partitions() + 1),
                    "configured": settings.source_connection_limit},
         "target": {"used": 1 + workers, "configured": settings.target_connection_limit},
     }  # fmt: skip

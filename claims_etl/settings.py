@@ -73,5 +73,9 @@ class Settings(BaseSettings):
     fault_pause: float = Field(default=0.0, ge=0.0, le=600.0)
     fault_once_file: str | None = None
 
+    def task_partitions(self) -> int:
+        """connectorx readers per Dask task: one unless PARTITIONS was set (the tasks are the parallelism)."""
+        return self.partitions if "partitions" in self.model_fields_set else 1
+
     def effective_run_date(self) -> date:
         return self.run_date or date.today()
