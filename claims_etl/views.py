@@ -58,7 +58,7 @@ def stage_table(summary: dict[str, Any]) -> Table:
         )  # fmt: skip
     table.add_section()
     table.add_row(
-        "total", f"{summary.get('seconds', 0):.3f}", f"{summary.get('claims_read', 0):,}", "",
+        "total (wall)", f"{summary.get('seconds', 0):.3f}", f"{summary.get('claims_read', 0):,}", "",
         f"{summary.get('claims_per_second', 0):,.0f}", "",
     )  # fmt: skip
     table.caption = (
@@ -66,6 +66,9 @@ def stage_table(summary: dict[str, Any]) -> Table:
         f"{summary.get('claims_rejected', 0):,} rejected, {summary.get('claims_recovered', 0):,} recovered; "
         f"{summary.get('claims_per_second', 0):,.0f} claims/s"
     )
+    workers = {part["worker"] for part in summary.get("ranges", [])}
+    if len(workers) > 1:  # stages ran side by side: their seconds add up to more than the wall time
+        table.caption += f"\nstage seconds summed over {len(workers)} workers' {len(summary['ranges'])} ranges"
     return table
 
 
