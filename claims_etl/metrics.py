@@ -100,6 +100,9 @@ class RunMetrics:
     memory_percent_max: float = 0.0
     rss_bytes_max: int = 0
     connections: dict[str, dict[str, int]] = field(default_factory=dict)
+    # Per claim_id range: {"range", "worker", "attempt", "claims", "seconds": {stage: s}} (a Dask run's
+    # per-task timings, kept with the run in etl_run_metrics).
+    ranges: list[dict[str, Any]] = field(default_factory=list)
 
     def take_resources(self, sampler: ResourceSampler) -> None:
         self.cpu_percent_max = max(sampler.cpu, default=0.0)
@@ -119,7 +122,8 @@ class RunMetrics:
         return self.claims_read / self.seconds if self.seconds > 0 else 0.0
 
     def as_dict(self) -> dict[str, Any]:
-        return asdict(self) | {
+        fields = {name: value for name, value in asdict(self).items() if name != "ranges"}  # the run lists them
+        return fields | {
             "chunk_latency_seconds": percentiles(self.chunk_seconds),
             "rejection_rate": self.rejection_rate,
             "claims_per_second": self.claims_per_second,
@@ -148,6 +152,12 @@ class RunMetrics:
         out += [Sample("claims_etl_rejections", n, {"rule": rule}) for rule, n in self.rejections_by_rule.items()]
         for database, counts in self.connections.items():
             out += [Sample(f"claims_etl_connections_{kind}", n, {"database": database}) for kind, n in counts.items()]
+        for part in self.ranges:
+            labels = {"range": str(part["range"]), "worker": part["worker"], "attempt": str(part["attempt"])}
+            out += [
+                Sample("claims_etl_range_stage_seconds", seconds, labels | {"stage": stage})
+                for stage, seconds in part["seconds"].items()
+            ]
         return out
 
 

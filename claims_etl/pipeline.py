@@ -56,7 +56,7 @@ class RunResult:
         self.claims_rejected = sum(o.claims_rejected for o in outcomes)
         self.metrics.rejections_by_rule = ranges.merged_rejections(outcomes)
         self.metrics.chunk_seconds = [seconds for o in outcomes for seconds in o.chunk_seconds]
-        self.ranges = [
+        self.ranges = self.metrics.ranges = [
             {"range": o.number, "worker": o.worker, "attempt": o.attempt, "claims": o.claims_read,
              "seconds": {s.stage: round(s.seconds, 4) for s in o.stages}}
             for o in outcomes

@@ -99,6 +99,11 @@ def test_dask_run_loads_the_same_rows_as_a_local_run(
     assert len({r["worker"] for r in distributed.ranges}) == 2  # both workers took ranges
     assert {s.stage for s in distributed.stages} == {"lease", "reference", "extract", "validate", "price", "load"}
     assert distributed.metrics.rejections_by_rule == local.metrics.rejections_by_rule
+    per_range = read_target(
+        "SELECT labels FROM warehouse.etl_run_metrics "
+        f"WHERE run_id = '{distributed.run_id}' AND name = 'claims_etl_range_stage_seconds'"
+    )
+    assert per_range.height == 5 * 4  # every range's four stage timings are stored with the run
 
 
 def test_a_worker_killed_after_its_warehouse_commit_leaves_every_claim_once(
