@@ -11,11 +11,9 @@ import threading
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-import polars as pl
 import psutil
 
 from claims_etl.settings import Settings
-from claims_etl.summary import rejections_by_rule
 from claims_etl.timing import StageRecord
 
 
@@ -109,9 +107,6 @@ class RunMetrics:
         self.cpu_percent_mean = statistics.fmean(sampler.cpu) if sampler.cpu else 0.0
         self.memory_percent_max = max(sampler.memory, default=0.0)
         self.rss_bytes_max = max(sampler.rss, default=0)
-
-    def count_rejections(self, rejected: pl.DataFrame) -> None:
-        self.rejections_by_rule = dict(rejections_by_rule(rejected).sort("rule_id").iter_rows())
 
     @property
     def rejection_rate(self) -> float:

@@ -42,12 +42,12 @@ class RunResult:
     stages: list[StageRecord] = field(default_factory=list)
     metrics: RunMetrics = field(default_factory=RunMetrics)
     alerts: list[Alert] = field(default_factory=list)
-    wall_seconds: float = 0.0  # start to end; on Dask less than the stages' summed worker-seconds
-    ranges: list[dict[str, Any]] = field(default_factory=list)  # per range: number, worker, attempt, counts
+    seconds: float = 0.0  # wall time, start to end; on Dask less than the stages' summed worker-seconds
 
     @property
-    def seconds(self) -> float:
-        return self.wall_seconds or sum(stage.seconds for stage in self.stages)
+    def ranges(self) -> list[dict[str, Any]]:
+        """Per range: number, worker, attempt, claims and stage seconds (kept in the run's metrics)."""
+        return self.metrics.ranges
 
     def absorb(self, outcomes: Sequence[RangeOutcome]) -> None:
         """Counts and metrics of the ranges worked (all of them, or those done before a failure)."""
@@ -56,7 +56,7 @@ class RunResult:
         self.claims_rejected = sum(o.claims_rejected for o in outcomes)
         self.metrics.rejections_by_rule = ranges.merged_rejections(outcomes)
         self.metrics.chunk_seconds = [seconds for o in outcomes for seconds in o.chunk_seconds]
-        self.ranges = self.metrics.ranges = [
+        self.metrics.ranges = [
             {"range": o.number, "worker": o.worker, "attempt": o.attempt, "claims": o.claims_read,
              "seconds": {s.stage: round(s.seconds, 4) for s in o.stages}}
             for o in outcomes
@@ -121,7 +121,7 @@ def run(settings: Settings, listeners: Sequence[Progress] = ()) -> RunResult:
                 result.status = "failed"
                 raise
             finally:
-                result.wall_seconds = time.perf_counter() - clock
+                result.seconds = time.perf_counter() - clock
                 sampler.stop()
                 _finish(settings, target, result, sampler, runlog)
     finally:
