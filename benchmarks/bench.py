@@ -36,10 +36,10 @@ def _stage_seconds(run: dict[str, Any], name: str) -> float:
     return float(next(stage["seconds"] for stage in run["stages"] if stage["stage"] == name))
 
 
-def measure(target: str, claims: int, repeats: int, engine: str = "local") -> dict[str, Any]:
+def measure(target: str, claims: int, repeats: int, engine: str = "local", history: int = 0) -> dict[str, Any]:
     runs, floors, lines = [], [], 0
     for repeat in range(repeats):
-        lines = harness.fresh_databases(target, claims, seed=100 + repeat)
+        lines = harness.fresh_databases(target, claims, seed=100 + repeat, history=history)
         floors.append(harness.sink_floor(target))
         runs.append(harness.timed_run(target, engine))
     names = [stage["stage"] for stage in runs[0]["stages"]]
@@ -50,6 +50,7 @@ def measure(target: str, claims: int, repeats: int, engine: str = "local") -> di
         "engine": engine,
         "claims": claims,
         "lines": lines,
+        "history_claims": history,
         "repeats": repeats,
         "stages": {name: _stats([_stage_seconds(run, name) for run in runs]) for name in names},
         "seconds": _stats(totals),
@@ -69,6 +70,8 @@ def baseline(target: str, claims: int) -> dict[str, Any]:
 
 def table(result: dict[str, Any]) -> Table:
     title = f"{result['target']} ({result['engine']}): {result['claims']:,} claims, {result['lines']:,} lines"
+    if result.get("history_claims"):
+        title += f" (after {result['history_claims']:,} processed)"
     out = Table(title=f"{title}, median of {result['repeats']}")
     for column in ("stage", "median s", "min s", "max s"):
         out.add_column(column, justify="left" if column == "stage" else "right")
@@ -92,6 +95,7 @@ def main() -> None:
     parser.add_argument("--engines", nargs="+", choices=["local", "dask"], default=["local"])
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--baseline-claims", type=int, default=2_000, help="N for the row-at-a-time baseline (0: skip)")
+    parser.add_argument("--history", type=int, default=0, help="processed claims already in the source")
     parser.add_argument("--output", type=Path, default=None)
     args = parser.parse_args()
     console = Console()
@@ -104,7 +108,7 @@ def main() -> None:
     for claims in args.claims:
         for target in args.targets:
             for engine in args.engines:
-                result = measure(target, claims, args.repeats, engine)
+                result = measure(target, claims, args.repeats, engine, args.history)
                 report["results"].append(result)
                 console.print(table(result))
     if args.baseline_claims:

@@ -49,8 +49,10 @@ def cli(env: dict[str, str], *args: str) -> str:
     return done.stdout
 
 
-def fresh_databases(target: str, claims: int, seed: int) -> int:
-    """Empty source and target databases, tables created, `claims` seeded; returns the line count."""
+def fresh_databases(target: str, claims: int, seed: int, history: int = 0) -> int:
+    """Empty source and target databases, tables created, `claims` seeded; returns the line count.
+    With `history`, that many claims are seeded and marked processed first, as a production staging
+    database keeps every claim it ever held: what a run reads must not grow with them."""
     with psycopg.connect(PG_ADMIN, autocommit=True) as admin:
         admin.execute(f"DROP DATABASE IF EXISTS {BENCH_DB} WITH (FORCE)")
         admin.execute(f"CREATE DATABASE {BENCH_DB}")
@@ -67,10 +69,17 @@ def fresh_databases(target: str, claims: int, seed: int) -> int:
     )
     env = env_for(target)
     cli(env, "db", "init")
+    if history:
+        cli(env, "seed", "--claims", str(history), "--seed", str(seed + 1_000))
+        with psycopg.connect(SOURCE_URL, autocommit=True) as connection:
+            connection.execute("UPDATE staging.claims SET status = 'processed', processed_at = now()")
     cli(env, "seed", "--claims", str(claims), "--seed", str(seed))
     with psycopg.connect(SOURCE_URL, autocommit=True) as connection:
         connection.execute("VACUUM ANALYZE")  # a nightly source is analyzed; fresh seeds are not
-        row: Any = connection.execute("SELECT count(*) FROM staging.claim_lines").fetchone()
+        row: Any = connection.execute(
+            "SELECT count(*) FROM staging.claim_lines AS l JOIN staging.claims AS c USING (claim_id) "
+            "WHERE c.status = 'pending'"
+        ).fetchone()
     return int(row[0])
 
 
