@@ -83,6 +83,13 @@ def percentiles(values: list[float]) -> dict[str, float]:
     return {"p50": statistics.median(values), "p95": cuts[94], "p99": cuts[98]}
 
 
+# One number per run each, named alike in the Prometheus samples (claims_etl_<name>) and in the CSV
+# export of stored runs (claims_etl/views.py).
+SCALAR_METRICS = (
+    "claims_per_second", "rejection_rate", "cpu_percent_max", "cpu_percent_mean", "memory_percent_max", "rss_bytes_max",
+)  # fmt: skip
+
+
 @dataclass
 class RunMetrics:
     """Everything measured about one run, beyond its stage records."""
@@ -126,7 +133,7 @@ class RunMetrics:
 
     def samples(self, stages: list[StageRecord]) -> list[Sample]:
         out = [Sample("claims_etl_claims_total", self.claims_read), Sample("claims_etl_run_seconds", self.seconds)]
-        out.append(Sample("claims_etl_claims_per_second", self.claims_per_second))
+        out += [Sample(f"claims_etl_{name}", float(getattr(self, name))) for name in SCALAR_METRICS]
         for stage in stages:
             labels = {"stage": stage.stage}
             out += [
@@ -137,10 +144,6 @@ class RunMetrics:
         for quantile, value in percentiles(self.chunk_seconds).items():
             out.append(Sample("claims_etl_chunk_seconds", value, {"quantile": f"0.{quantile[1:]}"}))
         out += [
-            Sample("claims_etl_cpu_percent_max", self.cpu_percent_max),
-            Sample("claims_etl_memory_percent_max", self.memory_percent_max),
-            Sample("claims_etl_rss_bytes_max", self.rss_bytes_max),
-            Sample("claims_etl_rejection_rate", self.rejection_rate),
             Sample("claims_etl_cache_hit_rate", float(self.cache.get("hit_rate", 0.0))),
             Sample("claims_etl_cache_seconds", float(self.cache.get("seconds", 0.0))),
         ]

@@ -11,6 +11,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextC
 from rich.table import Table
 from rich.text import Text
 
+from claims_etl.metrics import SCALAR_METRICS
+
 EXPORT_COLUMNS = ["run_id", "started_at", "status", "kind", "name", "labels", "value"]
 STAGE_ORDER = ("lease", "reference", "extract", "validate", "price", "load")
 
@@ -171,8 +173,7 @@ def export_rows(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
                     base | {"kind": "stage", "name": measure, "labels": stage["stage"], "value": stage[measure]}
                 )
         metrics = run.get("metrics", {})
-        for name in ("claims_per_second", "rejection_rate", "cpu_percent_max", "cpu_percent_mean",
-                     "memory_percent_max", "rss_bytes_max"):  # fmt: skip
+        for name in SCALAR_METRICS:
             if name in metrics:
                 rows.append(base | {"kind": "metric", "name": name, "labels": "", "value": metrics[name]})
         for quantile, value in metrics.get("chunk_latency_seconds", {}).items():

@@ -24,7 +24,7 @@ from pydantic import SecretStr
 
 from claims_etl import pipeline
 from claims_etl.cache import KEY_PREFIX, clear_in_process
-from claims_etl.metrics import RunMetrics, evaluate_alerts
+from claims_etl.metrics import SCALAR_METRICS, RunMetrics, evaluate_alerts
 from claims_etl.reference import load_year
 from claims_etl.seed import code_pool, seed, write_reference_files
 from claims_etl.settings import Settings
@@ -238,6 +238,9 @@ def test_report_and_export_of_recorded_runs_with_alerts(seeded: Settings, tmp_pa
     assert not [r for r in alerts if r["run_id"] == quiet_id]
     stage_seconds = [r for r in rows if r["run_id"] == alarming_id and r["kind"] == "stage" and r["name"] == "seconds"]
     assert [r["labels"] for r in stage_seconds] == ["lease", "reference", "extract", "validate", "price", "load"]
+    scalars = {r["name"]: float(r["value"]) for r in rows if r["run_id"] == alarming_id and r["kind"] == "metric"}
+    assert set(SCALAR_METRICS) <= set(scalars)  # the same names as the Prometheus samples
+    assert scalars["claims_per_second"] > 0 and scalars["rss_bytes_max"] > 0
 
 
 def _read_pty(fd: int, seconds: float) -> str:
