@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import sys
 from collections.abc import Callable
 from datetime import date
 from typing import Any
@@ -120,3 +121,21 @@ def read_target(target_name: str) -> Callable[[str], pl.DataFrame]:
 
 def read_source(query: str) -> pl.DataFrame:
     return cx.read_sql(SOURCE_URL, query, return_type="polars")
+
+
+def cli_env(settings: Settings, **extra: str) -> dict[str, str]:
+    """The environment of a `claims-etl` subprocess on the test databases (pinned run date)."""
+    return {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "CLAIMS_ETL_SOURCE_URL": settings.source_url.get_secret_value(),
+        "CLAIMS_ETL_TARGET_ODBC": settings.target_odbc.get_secret_value(),
+        "CLAIMS_ETL_RUN_DATE": RUN_DATE.isoformat(),
+    } | extra
+
+
+def run_cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    """`claims-etl run --json [args]` in its own process."""
+    return subprocess.run(
+        [sys.executable, "-m", "claims_etl", "run", "--json", *args],
+        env=env, capture_output=True, text=True, timeout=300, check=False,
+    )  # fmt: skip

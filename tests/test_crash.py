@@ -5,7 +5,6 @@ row against a run that never crashed (the pure stages on the same source rows)."
 from __future__ import annotations
 
 import json
-import os
 import random
 import signal
 import subprocess
@@ -17,7 +16,8 @@ import pytest
 
 from claims_etl.seed import seed
 from claims_etl.settings import Settings
-from tests.conftest import RUN_DATE, read_source
+from tests import conftest
+from tests.conftest import read_source
 from tests.test_pipeline import Reader, expected_outputs
 
 CLAIMS = 1_200
@@ -30,25 +30,11 @@ POINTS = [
 
 def cli_env(settings: Settings, **extra: str) -> dict[str, str]:
     """The environment of a `claims-etl run` subprocess on the test databases, in CHUNK-claim chunks."""
-    return {
-        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-        "CLAIMS_ETL_SOURCE_URL": settings.source_url.get_secret_value(),
-        "CLAIMS_ETL_TARGET_ODBC": settings.target_odbc.get_secret_value(),
-        "CLAIMS_ETL_RUN_DATE": RUN_DATE.isoformat(),
-        "CLAIMS_ETL_LOAD_CHUNK_CLAIMS": str(CHUNK),
-    } | extra
+    return conftest.cli_env(settings, CLAIMS_ETL_LOAD_CHUNK_CLAIMS=str(CHUNK), **extra)
 
 
 def run_cli(settings: Settings, fault: str | None = None) -> subprocess.CompletedProcess[str]:
-    env = cli_env(settings, **({"CLAIMS_ETL_FAULT": fault} if fault else {}))
-    return subprocess.run(
-        [sys.executable, "-m", "claims_etl", "run", "--json"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
+    return conftest.run_cli(cli_env(settings, **({"CLAIMS_ETL_FAULT": fault} if fault else {})))
 
 
 def assert_exactly_once_and_exact(settings: Settings, read_target: Reader, claims: int = CLAIMS) -> None:

@@ -4,7 +4,6 @@ warehouse rows as a local run, and every claim exactly once when a worker dies m
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
@@ -21,7 +20,7 @@ from claims_etl.errors import ConfigurationError, StageError
 from claims_etl.ranges import Range, expect_leases
 from claims_etl.seed import seed
 from claims_etl.settings import Settings
-from tests.conftest import RUN_DATE, SOURCE_URL, read_source
+from tests.conftest import SOURCE_URL, cli_env, read_source, run_cli
 
 Reader = Callable[[str], pl.DataFrame]
 CLAIMS = 1_200
@@ -128,16 +127,7 @@ def test_a_worker_killed_after_its_warehouse_commit_leaves_every_claim_once(
 
 
 def _cli(settings: Settings, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
-    environment = {
-        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-        "CLAIMS_ETL_SOURCE_URL": settings.source_url.get_secret_value(),
-        "CLAIMS_ETL_TARGET_ODBC": settings.target_odbc.get_secret_value(),
-        "CLAIMS_ETL_RUN_DATE": RUN_DATE.isoformat(),
-    } | env
-    return subprocess.run(
-        [sys.executable, "-m", "claims_etl", "run", "--json", *args],
-        env=environment, capture_output=True, text=True, timeout=300, check=False,
-    )  # fmt: skip
+    return run_cli(cli_env(settings, **env), *args)
 
 
 def test_cli_dask_engine_starts_a_local_cluster_of_its_own(pg_settings: Settings, tmp_path: Path) -> None:
