@@ -30,12 +30,22 @@ PRICING_MODIFIERS = ("26", "TC", "53")
 
 def present(column: str) -> pl.Expr:
     """An optional text value is present when it is not null and not blank."""
-    return pl.col(column).is_not_null() & (pl.col(column).str.strip_chars() != "")
+    return is_present(pl.col(column))
+
+
+def is_present(value: pl.Expr) -> pl.Expr:
+    return value.is_not_null() & (value.str.strip_chars() != "")
 
 
 def has_modifier(*codes: str) -> pl.Expr:
     """True where any of the line's four modifiers is one of `codes`."""
     return pl.any_horizontal(pl.col(m).is_in(codes).fill_null(False) for m in MODIFIERS)
+
+
+def claim_id_sorted_if(frame: pl.DataFrame) -> pl.Expr:
+    """`claim_id`, marked sorted when it is (extracted ranges are), so group_by takes its sorted path."""
+    claim_id = pl.col("claim_id")
+    return claim_id.set_sorted() if frame.get_column("claim_id").is_sorted() else claim_id
 
 
 def with_line_keys(lines: pl.DataFrame, claims: pl.DataFrame) -> pl.DataFrame:
@@ -53,7 +63,7 @@ def with_line_keys(lines: pl.DataFrame, claims: pl.DataFrame) -> pl.DataFrame:
     )
     pos = pl.when(present("place_of_service")).then(pl.col("place_of_service")).otherwise(pl.col("claim_pos"))
     return (
-        lines.join(claim_fields, on="claim_id", how="left")
+        lines.join(claim_fields, on="claim_id", how="left", maintain_order="left")
         .with_columns(
             pl.col("service_date").dt.year().alias("year"),
             pricing_modifier.alias("pricing_modifier"),
@@ -74,7 +84,20 @@ def join_fee_schedule(keyed_lines: pl.DataFrame, reference: ReferenceFrames) -> 
             left_on=["year", "procedure_code", "pricing_modifier"],
             right_on=["year", "hcpcs", "modifier"],
             how="left",
+            maintain_order="left",
         )
-        .join(gpci, on=["year", "mac", "locality"], how="left")
+        .join(gpci, on=["year", "mac", "locality"], how="left", maintain_order="left")
         .with_columns(pl.col("rvu_found", "gpci_found").fill_null(False))
+    )
+
+
+def key_lines(lines: pl.DataFrame, claims: pl.DataFrame, reference: ReferenceFrames) -> pl.DataFrame:
+    """Lines with their claim's fields, lookup keys and fee schedule rows, plus `global_pctc_ind`: the
+    PCTC IND of the code's row without a modifier (V06 asks it whether 26/TC may split the code).
+    Validate builds this once; price reuses the accepted part of it."""
+    global_pctc = reference.rvu.filter(pl.col("modifier") == "").select(
+        "year", pl.col("hcpcs").alias("procedure_code"), pl.col("pctc_ind").alias("global_pctc_ind")
+    )
+    return join_fee_schedule(with_line_keys(lines, claims), reference).join(
+        global_pctc, on=["year", "procedure_code"], how="left", maintain_order="left"
     )

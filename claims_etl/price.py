@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import polars as pl
 
-from claims_etl.lookups import has_modifier, join_fee_schedule, with_line_keys
+from claims_etl.lookups import claim_id_sorted_if, has_modifier, join_fee_schedule, with_line_keys
 from claims_etl.reference import ReferenceFrames
 from claims_etl.schemas import CLAIMS, LINES, PRICED_CLAIMS, PRICED_LINES, conform
 
@@ -58,16 +58,35 @@ _SAME_DAY = ("claim_id", "service_date")
 _MPPR_SUBJECT = pl.col("mult_proc").eq("2").fill_null(False)
 
 
-def _mppr_rank_value() -> pl.Expr:
-    """What ranks a MULT PROC 2 line: fee x units x the factors before the multiple procedure one."""
-    return pl.when(_MPPR_SUBJECT).then(pl.col("fee_schedule_cents") * pl.col("units") * pl.col("pre_mppr_e5"))
+def _secondary_procedure_rows(lines: pl.DataFrame) -> pl.Series:
+    """Positions of the lines the multiple procedure rule makes secondary: among a claim's MULT PROC 2
+    lines on one date, all but the line with the highest rank value (fee x units x the factors before
+    the multiple procedure one; ties: lowest line_number). The windows run over the subject lines only
+    (a third of the seeded lines), not over all."""
+    rank = pl.col("fee_schedule_cents") * pl.col("units") * pl.col("pre_mppr_e5")
+    subject = lines.select(
+        pl.int_range(pl.len(), dtype=pl.UInt32).alias("row"),
+        *_SAME_DAY,
+        "line_number",
+        rank.alias("rank"),
+        _MPPR_SUBJECT.alias("subject"),
+    ).filter("subject")
+    is_top = pl.col("rank") == pl.col("rank").max().over(_SAME_DAY)
+    first_top_line = pl.when(pl.col("is_top")).then(pl.col("line_number")).min().over(_SAME_DAY)
+    return (
+        subject.with_columns(is_top.alias("is_top")).filter(pl.col("line_number") != first_top_line).get_column("row")
+    )
 
 
-def _is_secondary_procedure() -> pl.Expr:
-    """Multiple procedure rule: among a claim's MULT PROC 2 lines on one date, all but the line with
-    the highest rank value (ties: lowest line_number) are secondary. Needs `mppr_is_top`."""
-    first_top_line = pl.when(pl.col("mppr_is_top")).then(pl.col("line_number")).min().over(_SAME_DAY)
-    return _MPPR_SUBJECT & (pl.col("line_number") != first_top_line)
+def _in_claim_line_order(lines: pl.DataFrame) -> pl.DataFrame:
+    """Sorted by claim_id, line_number; validated extracts already are, and then need no sort."""
+    claim_step, line_step = pl.col("claim_id").diff(), pl.col("line_number").diff()
+    ordered = lines.select(((claim_step > 0) | ((claim_step == 0) & (line_step > 0))).all()).item()
+    return lines if ordered else lines.sort("claim_id", "line_number")
+
+
+def _in_claim_order(claims: pl.DataFrame) -> pl.DataFrame:
+    return claims if claims.get_column("claim_id").is_sorted() else claims.sort("claim_id")
 
 
 @dataclass(frozen=True)
@@ -78,7 +97,11 @@ class Priced:
 
 def price_lines(claims: pl.DataFrame, lines: pl.DataFrame, reference: ReferenceFrames) -> pl.DataFrame:
     """Every line priced, with its factors visible (fee, adjustment factor, allowed, note)."""
-    keyed = join_fee_schedule(with_line_keys(lines, claims), reference)
+    return price_keyed_lines(join_fee_schedule(with_line_keys(lines, claims), reference))
+
+
+def price_keyed_lines(keyed: pl.DataFrame) -> pl.DataFrame:
+    """`price_lines` on lines already keyed to their claims and fee schedule rows (lookups.key_lines)."""
     missing = keyed.filter(~pl.col("rvu_found") | ~pl.col("gpci_found")).height
     if missing:
         raise ValueError(f"{missing} lines have no RVU or GPCI row: price only validated claims")
@@ -86,39 +109,34 @@ def price_lines(claims: pl.DataFrame, lines: pl.DataFrame, reference: ReferenceF
     allowed = round_half_up_div(
         pl.col("fee_schedule_cents") * pl.col("units") * pl.col("adjustment_factor_e5"), FACTOR_ONE
     )
-    priced = (
-        keyed.with_columns(_fee_schedule_cents().alias("fee_schedule_cents"))
-        .with_columns(_factor_before_multiple_procedure().alias("pre_mppr_e5"))
-        .with_columns(_mppr_rank_value().alias("mppr_rank_value"))
-        .with_columns(
-            (pl.col("mppr_rank_value") == pl.col("mppr_rank_value").max().over(_SAME_DAY)).alias("mppr_is_top")
-        )
-        .with_columns(
-            _times(pl.col("pre_mppr_e5"), SECONDARY_PROCEDURE, _is_secondary_procedure()).alias("adjustment_factor_e5")
-        )
-        .with_columns(
-            pl.when(payable)
-            .then(pl.min_horizontal(pl.col("charge_cents"), allowed))
-            .otherwise(0)
-            .alias("allowed_cents"),
-            pl.when(payable)
-            .then(pl.lit(""))
-            .otherwise(pl.lit("STATUS_") + pl.col("status_code"))
-            .alias("pricing_note"),
-            pl.col("is_facility").cast(pl.Int8).alias("facility"),
-        )
+    factored = keyed.with_columns(_fee_schedule_cents().alias("fee_schedule_cents")).with_columns(
+        _factor_before_multiple_procedure().alias("pre_mppr_e5")
     )
-    return conform(priced.sort("claim_id", "line_number"), PRICED_LINES, name="priced_lines")
+    secondary = pl.repeat(False, factored.height, eager=True).scatter(_secondary_procedure_rows(factored), True)
+    priced = factored.with_columns(
+        _times(pl.col("pre_mppr_e5"), SECONDARY_PROCEDURE, pl.lit(secondary)).alias("adjustment_factor_e5")
+    ).with_columns(
+        pl.when(payable).then(pl.min_horizontal(pl.col("charge_cents"), allowed)).otherwise(0).alias("allowed_cents"),
+        pl.when(payable).then(pl.lit("")).otherwise(pl.lit("STATUS_") + pl.col("status_code")).alias("pricing_note"),
+        pl.col("is_facility").cast(pl.Int8).alias("facility"),
+    )
+    return conform(_in_claim_line_order(priced), PRICED_LINES, name="priced_lines")
 
 
 def price(claims: pl.DataFrame, lines: pl.DataFrame, reference: ReferenceFrames) -> Priced:
     """Price accepted claims: lines per CONTRACT 4.1-4.6, claim totals per 4.7."""
     claims = conform(claims, CLAIMS, name="claims")
     lines = conform(lines, LINES, name="lines")
-    priced_lines = price_lines(claims, lines, reference)
-    totals = priced_lines.group_by("claim_id").agg(
+    return price_keyed(claims, join_fee_schedule(with_line_keys(lines, claims), reference))
+
+
+def price_keyed(claims: pl.DataFrame, keyed: pl.DataFrame) -> Priced:
+    """`price` on lines already keyed (`Validated.accepted_keyed_lines`): the run's path, which joins
+    the fee schedule once for validate and price together."""
+    priced_lines = price_keyed_lines(keyed)
+    totals = priced_lines.group_by(claim_id_sorted_if(priced_lines)).agg(
         pl.len().cast(pl.Int32).alias("line_count"),
         pl.col("allowed_cents").sum().alias("total_allowed_cents"),
     )
-    priced_claims = claims.join(totals, on="claim_id", how="inner").sort("claim_id")
+    priced_claims = _in_claim_order(conform(claims, CLAIMS, name="claims").join(totals, on="claim_id", how="inner"))
     return Priced(claims=conform(priced_claims, PRICED_CLAIMS, name="priced_claims"), lines=priced_lines)

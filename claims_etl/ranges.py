@@ -35,7 +35,7 @@ from claims_etl import faults, load, sql
 from claims_etl.db import Target
 from claims_etl.errors import StageError
 from claims_etl.extract import extract
-from claims_etl.price import Priced, price
+from claims_etl.price import Priced, price_keyed
 from claims_etl.reference import ReferenceFrames
 from claims_etl.settings import Settings
 from claims_etl.summary import rejections_by_rule
@@ -141,7 +141,7 @@ def prepare(
     outcome.claims_rejected = validated.rejected.height
     outcome.rejections_by_rule = dict(rejections_by_rule(validated.rejected).iter_rows())
     with timer.stage("price", rows_in=validated.accepted_claims.height) as stage:
-        priced = price(validated.accepted_claims, validated.accepted_lines, frames)
+        priced = price_keyed(validated.accepted_claims, validated.accepted_keyed_lines)
         stage.rows_out = outcome.claims_priced = priced.claims.height
     tally("price", outcome.claims_read)
     faults.point(settings, "after_price")

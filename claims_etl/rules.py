@@ -1,17 +1,18 @@
 """Validation rules V01-V15 (CONTRACT 5) as data: each a frozen record whose expression is true
-where a row breaks it. Line rules run on keyed lines (lookups.with_line_keys + fee schedule joins),
-claim rules on claims with their line aggregates. Nulls never pass a rule silently.
+where a row breaks it. Line rules run on keyed lines (lookups.key_lines), claim rules on claims with
+their line aggregates. Nulls never pass a rule silently.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
 from typing import Literal
 
 import polars as pl
 
-from claims_etl.lookups import MODIFIERS, present
+from claims_etl.lookups import MODIFIERS, is_present, present
 
 POS_CODES = tuple(
     f"{code:02d}"
@@ -34,18 +35,26 @@ class Rule:
     severity: Literal["error"] = "error"  # every contract rule rejects; warn tiers would go here
 
 
-def invalid_npi(column: str) -> pl.Expr:
+def per_distinct(column: str, broken: Callable[[pl.Expr], pl.Expr]) -> pl.Expr:
+    """`broken` of each row's `column` value, evaluated once per distinct value and matched back by a
+    hash lookup. Codes and NPIs repeat across rows (737 NPIs in 100,000 seeded claims), and a regex
+    or a Luhn check costs more per row than the lookup, even on nulls. `broken` must not give null."""
+    distinct = pl.col(column).unique(maintain_order=True)  # one order for every use of it in `broken`
+    return pl.col(column).is_in(distinct.filter(broken(distinct)).implode(), nulls_equal=True)
+
+
+def invalid_npi(npi: pl.Expr) -> pl.Expr:
     """True where the NPI is not 10 digits starting 1 or 2 with a valid Luhn check digit."""
-    digit = [pl.col(column).str.slice(i, 1).cast(pl.Int32, strict=False) for i in range(10)]
+    digit = [npi.str.slice(i, 1).cast(pl.Int32, strict=False) for i in range(10)]
     doubled = [(d * 2 - 9 * (d >= 5).cast(pl.Int32)) for d in digit[0:9:2]]  # 2d, minus 9 past 9
     total = pl.sum_horizontal(*doubled, *digit[1:9:2]) + NPI_PREFIX_LUHN_SUM
     check_digit = (10 - total % 10) % 10
-    well_formed = pl.col(column).str.contains(NPI_SHAPE).fill_null(False)
+    well_formed = npi.str.contains(NPI_SHAPE).fill_null(False)
     return ~(well_formed & (check_digit == digit[9]).fill_null(False))
 
 
 def _malformed_if_present(column: str, pattern: str) -> pl.Expr:
-    return present(column) & ~pl.col(column).str.contains(pattern).fill_null(False)
+    return per_distinct(column, lambda value: is_present(value) & ~value.str.contains(pattern).fill_null(False))
 
 
 def _not_pos(column: str) -> pl.Expr:
@@ -107,12 +116,17 @@ def line_rules(run_date: date) -> list[Rule]:
 def claim_rules() -> list[Rule]:
     diagnoses = ("diagnosis_1", "diagnosis_2", "diagnosis_3", "diagnosis_4")
     return [
-        Rule("V01", "claim", "billing_npi valid (10 digits, 1/2, Luhn with 80840)", invalid_npi("billing_npi")),
+        Rule(
+            "V01",
+            "claim",
+            "billing_npi valid (10 digits, 1/2, Luhn with 80840)",
+            per_distinct("billing_npi", invalid_npi),
+        ),
         Rule(
             "V02",
             "claim",
             "rendering_npi, when present, valid",
-            present("rendering_npi") & invalid_npi("rendering_npi"),
+            present("rendering_npi") & per_distinct("rendering_npi", invalid_npi),
         ),
         Rule(
             "V03",

@@ -11,7 +11,7 @@ from datetime import date
 
 import polars as pl
 
-from claims_etl.lookups import join_fee_schedule, with_line_keys
+from claims_etl.lookups import claim_id_sorted_if, key_lines
 from claims_etl.reference import ReferenceFrames
 from claims_etl.rules import Rule, claim_rules, line_rules
 from claims_etl.schemas import CLAIMS, LINES, REJECTED, conform
@@ -22,6 +22,8 @@ class Validated:
     accepted_claims: pl.DataFrame  # schemas.CLAIMS
     accepted_lines: pl.DataFrame  # schemas.LINES
     rejected: pl.DataFrame  # schemas.REJECTED
+    # The accepted lines as lookups.key_lines joined them, so that price need not join them again.
+    accepted_keyed_lines: pl.DataFrame
 
     @property
     def rejected_ids(self) -> pl.Series:
@@ -32,20 +34,19 @@ def _flag_columns(rules: list[Rule]) -> list[pl.Expr]:
     return [rule.broken.alias(f"{rule.level}_{rule.id}") for rule in rules]
 
 
-def _line_flags(claims: pl.DataFrame, lines: pl.DataFrame, reference: ReferenceFrames, run_date: date) -> pl.DataFrame:
+def _line_flags(keyed: pl.DataFrame, run_date: date) -> pl.DataFrame:
     """Per claim: for each line rule, whether any of its lines broke it; plus line count and charges."""
-    pctc = reference.rvu.filter(pl.col("modifier") == "").select(
-        "year", pl.col("hcpcs").alias("procedure_code"), pl.col("pctc_ind").alias("global_pctc_ind")
-    )
-    keyed = join_fee_schedule(with_line_keys(lines, claims), reference).join(
-        pctc, on=["year", "procedure_code"], how="left"
-    )
     rules = line_rules(run_date)
-    flagged = keyed.select("claim_id", "charge_cents", *_flag_columns(rules))
-    return flagged.group_by("claim_id").agg(
-        pl.len().alias("line_count"),
-        pl.col("charge_cents").sum().alias("line_charge_cents"),
-        *(pl.col(f"line_{rule.id}").any() for rule in rules),
+    return (
+        keyed.lazy()
+        .select(claim_id_sorted_if(keyed), "charge_cents", *_flag_columns(rules))
+        .group_by("claim_id")
+        .agg(
+            pl.len().alias("line_count"),
+            pl.col("charge_cents").sum().alias("line_charge_cents"),
+            *(pl.col(f"line_{rule.id}").any() for rule in rules),
+        )
+        .collect()
     )
 
 
@@ -66,11 +67,13 @@ def validate(claims: pl.DataFrame, lines: pl.DataFrame, reference: ReferenceFram
     """Split claims into accepted (with their lines) and rejected (with rule ids)."""
     claims = conform(claims, CLAIMS, name="claims")
     lines = conform(lines, LINES, name="lines")
-    per_claim = _line_flags(claims, lines, reference, run_date)
+    keyed = key_lines(lines, claims, reference)
+    per_claim = _line_flags(keyed, run_date)
     all_rules = [*claim_rules(), *line_rules(run_date)]
     line_flag_names = [f"line_{rule.id}" for rule in line_rules(run_date)]
     judged = (
-        claims.join(per_claim, on="claim_id", how="left")
+        claims.lazy()
+        .join(per_claim.lazy(), on="claim_id", how="left", maintain_order="left")
         .with_columns(
             pl.col("line_count").fill_null(0),
             pl.col("line_charge_cents").fill_null(0),
@@ -78,9 +81,15 @@ def validate(claims: pl.DataFrame, lines: pl.DataFrame, reference: ReferenceFram
         )
         .with_columns(*_flag_columns(claim_rules()))
         .with_columns(rule_ids_expression(all_rules).alias("rule_ids"))
+        .collect()
     )
     is_rejected = pl.col("rule_ids") != ""
     rejected = conform(judged.filter(is_rejected), REJECTED, name="rejected")
     accepted_claims = conform(judged.filter(~is_rejected), CLAIMS, name="accepted_claims")
-    accepted_lines = lines.join(rejected.select("claim_id"), on="claim_id", how="anti")
-    return Validated(accepted_claims=accepted_claims, accepted_lines=accepted_lines, rejected=rejected)
+    accepted_keyed_lines = keyed.filter(~pl.col("claim_id").is_in(rejected.get_column("claim_id").implode()))
+    return Validated(
+        accepted_claims=accepted_claims,
+        accepted_lines=conform(accepted_keyed_lines, LINES, name="accepted_lines"),
+        rejected=rejected,
+        accepted_keyed_lines=accepted_keyed_lines,
+    )

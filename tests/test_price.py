@@ -83,6 +83,31 @@ def test_multiple_procedure_ranks_only_within_one_service_date() -> None:
     assert priced([claim()], lines, ref).get_column("adjustment_factor_e5").to_list() == [100_000, 100_000]
 
 
+def test_lines_in_any_order_price_the_same_and_come_out_in_claim_line_order() -> None:
+    """A run's lines arrive sorted and skip the sort; a notebook's may not: same prices either way."""
+    ref = reference(
+        [
+            rvu_row(code, fee, 0, 0, 0, conv_factor_e4=10_000, mult_proc="2")
+            for code, fee in (("10001", 50.0), ("10002", 80.0))
+        ]
+    )
+    claims = [claim(claim_id=7), claim(claim_id=3)]
+    lines = [
+        line(claim_id=claim_id, line_number=number, procedure_code=code)
+        for claim_id, number, code in ((7, 2, "10002"), (3, 2, "10001"), (7, 1, "10001"), (3, 1, "10002"))
+    ]
+    shuffled = price(claims_frame(*claims), lines_frame(*lines), ref)
+    ordered = price(claims_frame(*claims).sort("claim_id"), lines_frame(*lines).sort("claim_id", "line_number"), ref)
+    assert shuffled.lines.equals(ordered.lines) and shuffled.claims.equals(ordered.claims)
+    assert shuffled.lines.select("claim_id", "line_number", "adjustment_factor_e5").rows() == [
+        (3, 1, 100_000),
+        (3, 2, 50_000),
+        (7, 1, 50_000),
+        (7, 2, 100_000),
+    ]
+    assert shuffled.claims.get_column("claim_id").to_list() == [3, 7]
+
+
 def test_half_cent_fee_rounds_up_where_binary_floats_round_down() -> None:
     # 2.01 x 0.5 x 1.0 = 1.005 exactly; as a binary float it is 1.00499999..., which rounds to 1.00.
     assert round(2.01 * 0.5, 2) == 1.0

@@ -172,4 +172,4 @@ def test_nulls_in_required_fields_are_rejections_not_crashes() -> None:
 
 def test_npi_luhn_against_published_examples() -> None:
     npis = pl.DataFrame({"npi": ["1234567893", "1245319599", "1234567890", None, "2000000002"]})
-    assert npis.select(invalid_npi("npi")).to_series().to_list() == [False, False, True, True, False]
+    assert npis.select(invalid_npi(pl.col("npi"))).to_series().to_list() == [False, False, True, True, False]
