@@ -14,7 +14,7 @@ else
 export CLAIMS_ETL_TARGET_ODBC ?= $(MARIADB_ODBC)
 endif
 
-.PHONY: setup services demo test lint typecheck check bench bench-quick bench-gate
+.PHONY: setup services demo test lint typecheck check bench bench-quick bench-gate bench-transform
 
 $(BIN)/claims-etl: pyproject.toml scripts/bootstrap.sh scripts/build_turbodbc.sh
 	bash scripts/bootstrap.sh
@@ -48,6 +48,9 @@ bench: services  ## end-to-end benchmark on fresh databases (see benchmarks/benc
 
 bench-quick: services  ## a small end-to-end benchmark (20k claims, MariaDB, 3 repeats)
 	$(BIN)/python benchmarks/bench.py --claims 20000 --targets mariadb --repeats 3 --baseline-claims 500
+
+bench-transform: services  ## validate + price alone on 100k real extracted claims (benchmarks/transform.py)
+	$(BIN)/python benchmarks/transform.py --claims 100000 --repeats 7
 
 bench-gate: services  ## CI perf regression gate: run/floor ratio vs benchmarks/baseline.json
 	$(BIN)/python benchmarks/gate.py

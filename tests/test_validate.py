@@ -8,7 +8,7 @@ from typing import Any
 import polars as pl
 import pytest
 
-from claims_etl.rules import invalid_npi
+from claims_etl.rules import invalid_npi, per_distinct
 from claims_etl.validate import validate
 from tests.factories import (
     CMS_2026,
@@ -173,3 +173,12 @@ def test_nulls_in_required_fields_are_rejections_not_crashes() -> None:
 def test_npi_luhn_against_published_examples() -> None:
     npis = pl.DataFrame({"npi": ["1234567893", "1245319599", "1234567890", None, "2000000002"]})
     assert npis.select(invalid_npi(pl.col("npi"))).to_series().to_list() == [False, False, True, True, False]
+
+
+def test_per_distinct_value_agrees_with_every_row_including_nulls_and_repeats() -> None:
+    """What a rule computes once per distinct value must land on every row holding that value."""
+    npis = ["1234567893", None, "1234567890", "1234567893", None, "2000000002", "1234567890", " "]
+    frame = pl.DataFrame({"npi": npis})
+    row_by_row = frame.select(invalid_npi(pl.col("npi"))).to_series().to_list()
+    assert frame.select(per_distinct("npi", invalid_npi)).to_series().to_list() == row_by_row
+    assert row_by_row == [False, True, True, False, True, False, True, True]
