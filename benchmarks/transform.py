@@ -3,9 +3,9 @@
     python benchmarks/transform.py --claims 100000 --repeats 7
 
 Seeds fresh databases, reads the pending claims, their lines and the reference frames once (connectorx,
-as a run does), then times `validate` and `price_keyed` (the run's path) in this process `--repeats` times after a warm-up.
-Reports median/min/max seconds of each, claims/s of both together, and CPU seconds (all threads), and
-writes JSON next to the other results.
+as a run does), then times `validate` and `price_keyed` (the run's pricing call) in this process,
+`--repeats` times after a warm-up. Reports median/min/max seconds of each, claims/s of both together,
+and CPU seconds (all threads), and writes JSON next to the other results.
 """
 
 from __future__ import annotations
