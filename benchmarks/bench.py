@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import statistics
 import sys
 from datetime import UTC, datetime
@@ -24,12 +22,6 @@ from rich.table import Table
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from benchmarks import harness, row_at_a_time
-
-RESULTS = Path(__file__).parent / "results"
-
-
-def _stats(values: list[float]) -> dict[str, float]:
-    return {"median": statistics.median(values), "min": min(values), "max": max(values)}
 
 
 def _stage_seconds(run: dict[str, Any], name: str) -> float:
@@ -52,9 +44,9 @@ def measure(target: str, claims: int, repeats: int, engine: str = "local", histo
         "lines": lines,
         "history_claims": history,
         "repeats": repeats,
-        "stages": {name: _stats([_stage_seconds(run, name) for run in runs]) for name in names},
-        "seconds": _stats(totals),
-        "sink_floor_seconds": _stats(floors),
+        "stages": {name: harness.spread([_stage_seconds(run, name) for run in runs]) for name in names},
+        "seconds": harness.spread(totals),
+        "sink_floor_seconds": harness.spread(floors),
         "ratio_to_floor": statistics.median(t / f for t, f in zip(totals, floors, strict=True)),
         "claims_per_second": claims / median_total,
         "lines_per_second": lines / median_total,
@@ -100,7 +92,7 @@ def main() -> None:
     args = parser.parse_args()
     console = Console()
     report: dict[str, Any] = {
-        "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version()},
+        "machine": harness.machine(),
         "at": datetime.now(UTC).isoformat(timespec="seconds"),
         "results": [],
         "row_at_a_time": [],
@@ -121,7 +113,7 @@ def main() -> None:
                 f"row-at-a-time baseline, {target}: {base['claims']:,} claims, "
                 f"{base['claims_per_second']:,.0f} claims/s; engine {base['engine_speedup']:,.0f}x faster"
             )
-    output = args.output or RESULTS / f"bench-{datetime.now(UTC):%Y%m%dT%H%M%S}.json"
+    output = args.output or harness.RESULTS / f"bench-{datetime.now(UTC):%Y%m%dT%H%M%S}.json"
     output.parent.mkdir(parents=True, exist_ok=True)
     output.write_text(json.dumps(report, indent=2) + "\n")
     console.print(f"wrote {output}")

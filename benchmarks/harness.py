@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import json
 import os
+import platform
+import statistics
 import subprocess
 import sys
 import time
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import psycopg
@@ -30,6 +33,19 @@ TARGETS = {
         "UseServerSidePrepare=0;BatchSize=100;CommLog=0"
     ),
 }
+
+
+RESULTS = Path(__file__).parent / "results"
+
+
+def machine() -> dict[str, Any]:
+    """What a result file records of the machine it was measured on."""
+    return {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version()}
+
+
+def spread(values: list[float]) -> dict[str, float]:
+    """Median, min and max of repeated measurements."""
+    return {"median": statistics.median(values), "min": min(values), "max": max(values)}
 
 
 def env_for(target: str) -> dict[str, str]:

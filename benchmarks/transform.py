@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import statistics
 import sys
 import time
@@ -26,12 +25,6 @@ from claims_etl.extract import read_pending
 from claims_etl.price import price_keyed
 from claims_etl.reference import read_frames
 from claims_etl.validate import validate
-
-RESULTS = Path(__file__).parent / "results"
-
-
-def _stats(values: list[float]) -> dict[str, float]:
-    return {"median": statistics.median(values), "min": min(values), "max": max(values)}
 
 
 def measure(claims: int, repeats: int, seed: int) -> dict[str, Any]:
@@ -57,7 +50,7 @@ def measure(claims: int, repeats: int, seed: int) -> dict[str, Any]:
         "lines": pending.lines.height,
         "rejected": validated.rejected.height,
         "repeats": repeats,
-        **{name: _stats(values) for name, values in seconds.items()},
+        **{name: harness.spread(values) for name, values in seconds.items()},
         "claims_per_second": pending.claims.height / both,
     }
 
@@ -71,11 +64,11 @@ def main() -> None:
     args = parser.parse_args()
     result = {
         "when": datetime.now(UTC).isoformat(timespec="seconds"),
-        "machine": {"cpus": __import__("os").cpu_count(), "python": platform.python_version()},
+        "machine": harness.machine(),
         **measure(args.claims, args.repeats, args.seed),
     }
-    RESULTS.mkdir(exist_ok=True)
-    output = args.output or RESULTS / f"transform-{args.claims}.json"
+    harness.RESULTS.mkdir(exist_ok=True)
+    output = args.output or harness.RESULTS / f"transform-{args.claims}.json"
     output.write_text(json.dumps(result, indent=2) + "\n")
     print(json.dumps(result, indent=2))
 

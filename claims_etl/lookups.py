@@ -42,12 +42,6 @@ def has_modifier(*codes: str) -> pl.Expr:
     return pl.any_horizontal(pl.col(m).is_in(codes).fill_null(False) for m in MODIFIERS)
 
 
-def claim_id_sorted_if(frame: pl.DataFrame) -> pl.Expr:
-    """`claim_id`, marked sorted when it is (extracted ranges are), so group_by takes its sorted path."""
-    claim_id = pl.col("claim_id")
-    return claim_id.set_sorted() if frame.get_column("claim_id").is_sorted() else claim_id
-
-
 def with_line_keys(lines: pl.DataFrame, claims: pl.DataFrame) -> pl.DataFrame:
     """Lines with their claim's fields and the lookup keys: year, pricing modifier, POS, facility."""
     claim_fields = claims.select(
@@ -98,6 +92,11 @@ def key_lines(lines: pl.DataFrame, claims: pl.DataFrame, reference: ReferenceFra
     global_pctc = reference.rvu.filter(pl.col("modifier") == "").select(
         "year", pl.col("hcpcs").alias("procedure_code"), pl.col("pctc_ind").alias("global_pctc_ind")
     )
-    return join_fee_schedule(with_line_keys(lines, claims), reference).join(
+    return fee_schedule_lines(lines, claims, reference).join(
         global_pctc, on=["year", "procedure_code"], how="left", maintain_order="left"
     )
+
+
+def fee_schedule_lines(lines: pl.DataFrame, claims: pl.DataFrame, reference: ReferenceFrames) -> pl.DataFrame:
+    """Lines with their claim's fields, lookup keys and fee schedule rows: what pricing reads."""
+    return join_fee_schedule(with_line_keys(lines, claims), reference)

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import polars as pl
 
-from claims_etl.lookups import claim_id_sorted_if, has_modifier, join_fee_schedule, with_line_keys
+from claims_etl.lookups import fee_schedule_lines, has_modifier
 from claims_etl.reference import ReferenceFrames
 from claims_etl.schemas import CLAIMS, LINES, PRICED_CLAIMS, PRICED_LINES, conform
 
@@ -97,7 +97,7 @@ class Priced:
 
 def price_lines(claims: pl.DataFrame, lines: pl.DataFrame, reference: ReferenceFrames) -> pl.DataFrame:
     """Every line priced, with its factors visible (fee, adjustment factor, allowed, note)."""
-    return price_keyed_lines(join_fee_schedule(with_line_keys(lines, claims), reference))
+    return price_keyed_lines(fee_schedule_lines(lines, claims, reference))
 
 
 def price_keyed_lines(keyed: pl.DataFrame) -> pl.DataFrame:
@@ -127,14 +127,15 @@ def price(claims: pl.DataFrame, lines: pl.DataFrame, reference: ReferenceFrames)
     """Price accepted claims: lines per CONTRACT 4.1-4.6, claim totals per 4.7."""
     claims = conform(claims, CLAIMS, name="claims")
     lines = conform(lines, LINES, name="lines")
-    return price_keyed(claims, join_fee_schedule(with_line_keys(lines, claims), reference))
+    return price_keyed(claims, fee_schedule_lines(lines, claims, reference))
 
 
 def price_keyed(claims: pl.DataFrame, keyed: pl.DataFrame) -> Priced:
     """`price` on lines already keyed (`Validated.accepted_keyed_lines`): the run's path, which joins
     the fee schedule once for validate and price together."""
     priced_lines = price_keyed_lines(keyed)
-    totals = priced_lines.group_by(claim_id_sorted_if(priced_lines)).agg(
+    # price_keyed_lines returns claim_id, line_number order: the group-by may take its sorted path.
+    totals = priced_lines.group_by(pl.col("claim_id").set_sorted()).agg(
         pl.len().cast(pl.Int32).alias("line_count"),
         pl.col("allowed_cents").sum().alias("total_allowed_cents"),
     )

@@ -12,7 +12,7 @@ from typing import Literal
 
 import polars as pl
 
-from claims_etl.lookups import MODIFIERS, is_present, present
+from claims_etl.lookups import MODIFIERS, has_modifier, is_present, present
 
 POS_CODES = tuple(
     f"{code:02d}"
@@ -64,8 +64,7 @@ def _not_pos(column: str) -> pl.Expr:
 def _modifier_broken() -> pl.Expr:
     """V06: malformed modifier, 26 with TC, or 26/TC on a code whose PCTC IND is not 1."""
     malformed = pl.any_horizontal(_malformed_if_present(m, MODIFIER) for m in MODIFIERS)
-    has_26 = pl.any_horizontal(pl.col(m).eq("26").fill_null(False) for m in MODIFIERS)
-    has_tc = pl.any_horizontal(pl.col(m).eq("TC").fill_null(False) for m in MODIFIERS)
+    has_26, has_tc = has_modifier("26"), has_modifier("TC")
     split_allowed = pl.col("global_pctc_ind").eq("1").fill_null(False)
     return malformed | (has_26 & has_tc) | ((has_26 | has_tc) & ~split_allowed)
 

@@ -11,7 +11,7 @@ from datetime import date
 
 import polars as pl
 
-from claims_etl.lookups import claim_id_sorted_if, key_lines
+from claims_etl.lookups import key_lines
 from claims_etl.reference import ReferenceFrames
 from claims_etl.rules import Rule, claim_rules, line_rules
 from claims_etl.schemas import CLAIMS, LINES, REJECTED, conform
@@ -30,16 +30,21 @@ class Validated:
         return self.rejected.get_column("claim_id")
 
 
+def _claim_id_sorted_if(frame: pl.DataFrame) -> pl.Expr:
+    """`claim_id`, marked sorted when it is (extracted ranges are), so group_by takes its sorted path."""
+    claim_id = pl.col("claim_id")
+    return claim_id.set_sorted() if frame.get_column("claim_id").is_sorted() else claim_id
+
+
 def _flag_columns(rules: list[Rule]) -> list[pl.Expr]:
     return [rule.broken.alias(f"{rule.level}_{rule.id}") for rule in rules]
 
 
-def _line_flags(keyed: pl.DataFrame, run_date: date) -> pl.DataFrame:
+def _line_flags(keyed: pl.DataFrame, rules: list[Rule]) -> pl.DataFrame:
     """Per claim: for each line rule, whether any of its lines broke it; plus line count and charges."""
-    rules = line_rules(run_date)
     return (
         keyed.lazy()
-        .select(claim_id_sorted_if(keyed), "charge_cents", *_flag_columns(rules))
+        .select(_claim_id_sorted_if(keyed), "charge_cents", *_flag_columns(rules))
         .group_by("claim_id")
         .agg(
             pl.len().alias("line_count"),
@@ -68,9 +73,10 @@ def validate(claims: pl.DataFrame, lines: pl.DataFrame, reference: ReferenceFram
     claims = conform(claims, CLAIMS, name="claims")
     lines = conform(lines, LINES, name="lines")
     keyed = key_lines(lines, claims, reference)
-    per_claim = _line_flags(keyed, run_date)
-    all_rules = [*claim_rules(), *line_rules(run_date)]
-    line_flag_names = [f"line_{rule.id}" for rule in line_rules(run_date)]
+    rules_on_lines = line_rules(run_date)
+    per_claim = _line_flags(keyed, rules_on_lines)
+    all_rules = [*claim_rules(), *rules_on_lines]
+    line_flag_names = [f"line_{rule.id}" for rule in rules_on_lines]
     judged = (
         claims.lazy()
         .join(per_claim.lazy(), on="claim_id", how="left", maintain_order="left")
