@@ -113,21 +113,25 @@ def sink_floor(target: str) -> float:
         batches.append({table: load.arrow_table(frame, table) for table, frame in outputs.items()})
     sink = connect_target(settings)
     cursor = sink.connection.cursor()
-    _empty_warehouse(sink, cursor)
+    empty_warehouse(sink)
     started = time.perf_counter()
     for batch in batches:
         for table, arrow in batch.items():
             cursor.executemanycolumns(load.insert_statement(sink, table), arrow)
         sink.connection.commit()
     seconds = time.perf_counter() - started
-    _empty_warehouse(sink, cursor)
+    cursor.close()
+    empty_warehouse(sink)
     sink.close()
     return seconds
 
 
-def _empty_warehouse(sink: Target, cursor: Any) -> None:
+def empty_warehouse(sink: Target) -> None:
+    """TRUNCATE, not DELETE: InnoDB purges deleted rows in the background, and after the floor's
+    362,500 rows that purge took 1.1-1.3 CPU-s of mariadbd in the seconds the timed run then ran in
+    (PostgreSQL's autovacuum would do the same to its dead tuples). TRUNCATE leaves nothing behind."""
     for table in load.WAREHOUSE_TABLES:
-        cursor.execute(f"DELETE FROM {sink.table(table)}")
+        sink.execute(f"TRUNCATE TABLE {sink.table(table)}")
     sink.connection.commit()
 
 

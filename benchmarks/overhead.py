@@ -18,16 +18,14 @@ import psycopg
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from benchmarks import harness
 from claims_etl.db import connect_target
-from claims_etl.load import WAREHOUSE_TABLES
 
 
 def reset(target: str) -> None:
     with psycopg.connect(harness.SOURCE_URL, autocommit=True) as connection:
         connection.execute("UPDATE staging.claims SET status = 'pending', run_id = NULL, processed_at = NULL")
         connection.execute("VACUUM ANALYZE staging.claims")
-    sink = connect_target(harness.settings_for(target), autocommit=True)
-    for table in WAREHOUSE_TABLES:
-        sink.execute(f"DELETE FROM {sink.table(table)}")
+    sink = connect_target(harness.settings_for(target))
+    harness.empty_warehouse(sink)
     sink.close()
 
 
