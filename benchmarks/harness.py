@@ -9,13 +9,15 @@ import statistics
 import subprocess
 import sys
 import time
+from collections import deque
+from concurrent.futures import Future
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import psycopg
 
-from claims_etl import load
+from claims_etl import load, writers
 from claims_etl.db import Target, connect_target
 from claims_etl.extract import read_pending
 from claims_etl.price import price
@@ -101,26 +103,28 @@ def fresh_databases(target: str, claims: int, seed: int, history: int = 0) -> in
 
 def sink_floor(target: str) -> float:
     """Seconds turbodbc takes to insert the run's output rows alone, with the engine's options, load
-    schema and chunking: the write a run cannot avoid. Leaves the warehouse empty again."""
+    schema, chunking and writer processes (connected before the clock starts): the write a run cannot
+    avoid. Leaves the warehouse empty again."""
     settings = settings_for(target)
     pending = read_pending(settings)
     frames = read_frames(settings)
     validated = validate(pending.claims, pending.lines, frames, run_date=settings.effective_run_date())
     priced = price(validated.accepted_claims, validated.accepted_lines, frames)
-    at, batches = datetime.now(UTC), []
-    for chunk in load.chunks(validated.rejected, priced, settings.load_chunk_claims):
-        outputs = load.warehouse_frames(chunk.priced, chunk.rejected, "floor", at)
-        batches.append({table: load.arrow_table(frame, table) for table, frame in outputs.items()})
+    at = datetime.now(UTC)
+    chunks = [
+        load.chunk_tables(c, "floor", at) for c in load.chunks(validated.rejected, priced, settings.load_chunk_claims)
+    ]
     sink = connect_target(settings)
-    cursor = sink.connection.cursor()
     empty_warehouse(sink)
-    started = time.perf_counter()
-    for batch in batches:
-        for table, arrow in batch.items():
-            cursor.executemanycolumns(load.insert_statement(sink, table), arrow)
-        sink.connection.commit()
-    seconds = time.perf_counter() - started
-    cursor.close()
+    with writers.opened(settings, sink, wait_connected=True) as writer:
+        started, writing = time.perf_counter(), deque[Future[int]]()
+        for number, chunk in enumerate(chunks, start=1):
+            writing.append(writer.submit(chunk, number))
+            if len(writing) >= writer.connections:
+                writing.popleft().result()
+        for chunk_written in writing:
+            chunk_written.result()
+        seconds = time.perf_counter() - started
     empty_warehouse(sink)
     sink.close()
     return seconds

@@ -18,6 +18,14 @@ import time
 
 from claims_etl.settings import Settings
 
+_run_pid: int | None = None  # set in a warehouse writer process: the run it writes for
+
+
+def kill_with(run_pid: int) -> None:
+    """In a writer process (claims_etl/writers.py): a fault point here kills the run, then this process."""
+    global _run_pid  # noqa: PLW0603
+    _run_pid = run_pid
+
 
 def point(settings: Settings, name: str, chunk: int | None = None) -> None:
     """Kill (or pause) the process here if the settings name this point."""
@@ -32,6 +40,8 @@ def point(settings: Settings, name: str, chunk: int | None = None) -> None:
     if name.startswith("pause"):
         time.sleep(settings.fault_pause)
         return
+    if _run_pid is not None:
+        os.kill(_run_pid, signal.SIGKILL)
     os.kill(os.getpid(), signal.SIGKILL)
 
 

@@ -8,9 +8,7 @@ next run recovers them and deletes their warehouse rows before inserting again, 
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -192,46 +190,48 @@ def chunks(rejected: pl.DataFrame, priced: Priced, claims_per_chunk: int) -> Ite
 Checkpoint = Callable[[str], None]
 
 
-@contextmanager
-def timed(into: list[float]) -> Iterator[None]:
-    """Append the block's duration in seconds to `into` (per-chunk latency)."""
-    started = time.perf_counter()
-    try:
-        yield
-    finally:
-        into.append(time.perf_counter() - started)
-
-
 def _no_checkpoint(_: str) -> None:
     return None
 
 
-def write_chunk(
-    target: Target, chunk: Chunk, run_id: str, at: datetime, checkpoint: Checkpoint = _no_checkpoint
-) -> int:
+@dataclass(frozen=True)
+class ChunkTables:
+    """One chunk as the warehouse receives it: Arrow tables in load schema, plus the recovered claim
+    ids to delete first. Picklable, so a writer process can take it (claims_etl/writers.py)."""
+
+    tables: dict[str, pa.Table]
+    recovered: pa.Table
+
+    @property
+    def rows(self) -> int:
+        return sum(table.num_rows for table in self.tables.values())
+
+
+def chunk_tables(chunk: Chunk, run_id: str, at: datetime) -> ChunkTables:
+    frames = warehouse_frames(chunk.priced, chunk.rejected, run_id, at)
+    tables = {table: arrow_table(frame, table) for table, frame in frames.items() if frame.height}
+    return ChunkTables(tables=tables, recovered=chunk.recovered_ids())
+
+
+def write_tables(target: Target, chunk: ChunkTables, checkpoint: Checkpoint = _no_checkpoint) -> int:
     """Write one chunk in one target transaction; returns rows written. Rolls back on failure.
     `checkpoint` is called at named points (fault injection in crash tests)."""
-    frames = warehouse_frames(chunk.priced, chunk.rejected, run_id, at)
-    recovered = chunk.recovered_ids()
-    rows = 0
     with target.errors("warehouse insert failed"):
         cursor = target.connection.cursor()
         try:
-            if recovered.num_rows:
+            if chunk.recovered.num_rows:
                 for table in WAREHOUSE_TABLES:
-                    cursor.executemanycolumns(f"DELETE FROM {target.table(table)} WHERE claim_id = ?", recovered)
-            for table, frame in frames.items():
-                if frame.height:
-                    cursor.executemanycolumns(insert_statement(target, table), arrow_table(frame, table))
-                    rows += frame.height
-                    checkpoint("during_write")
+                    cursor.executemanycolumns(f"DELETE FROM {target.table(table)} WHERE claim_id = ?", chunk.recovered)
+            for table, arrow in chunk.tables.items():
+                cursor.executemanycolumns(insert_statement(target, table), arrow)
+                checkpoint("during_write")
             target.connection.commit()
         except BaseException:
             target.rollback_quietly()
             raise
         finally:
             cursor.close()
-    return rows
+    return chunk.rows
 
 
 def mark_chunk(

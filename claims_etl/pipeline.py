@@ -137,10 +137,11 @@ def _finish(settings: Settings, target: Target, result: RunResult, sampler: Reso
     )  # fmt: skip
     metrics.take_resources(sampler)
     workers = len({r["worker"] for r in result.ranges}) if settings.engine == "dask" else 0
-    metrics.connections = {  # the driver's (lease, mark, run log, connectorx), plus each worker's
+    writers = settings.load_connections if settings.engine == "local" and settings.load_connections > 1 else 0
+    metrics.connections = {  # the driver's (lease, mark, run log, connectorx), plus each worker's and writer's
         "source": {"used": settings.partitions + 2 + workers * (settings.task_partitions() + 1),
                    "configured": settings.source_connection_limit},
-        "target": {"used": 1 + workers, "configured": settings.target_connection_limit},
+        "target": {"used": 1 + workers + writers, "configured": settings.target_connection_limit},
     }  # fmt: skip
     result.alerts = evaluate_alerts(metrics, settings)
     for alert in result.alerts:

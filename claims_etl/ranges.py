@@ -18,10 +18,11 @@ from __future__ import annotations
 
 import os
 import socket
-from collections import Counter
+import time
+from collections import Counter, deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager, nullcontext, suppress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import partial
@@ -31,7 +32,7 @@ from typing import Any
 import polars as pl
 import psycopg
 
-from claims_etl import faults, load, sql
+from claims_etl import faults, load, sql, writers
 from claims_etl.db import Target
 from claims_etl.errors import StageError
 from claims_etl.extract import extract
@@ -41,6 +42,7 @@ from claims_etl.settings import Settings
 from claims_etl.summary import rejections_by_rule
 from claims_etl.timing import StageRecord, StageTimer
 from claims_etl.validate import validate
+from claims_etl.writers import InProcessWriter, Writer
 
 RANGE_STAGES = ("extract", "validate", "price", "load")
 Tally = Callable[[str, int], None]  # (stage, rows just done): live progress
@@ -156,7 +158,7 @@ def load_range(
     outcome: RangeOutcome,
     *,
     source: psycopg.Connection[Any],
-    target: Target,
+    writer: Writer,
     chunk_numbers: Iterator[int],
     tally: Tally = _no_tally,
 ) -> None:
@@ -164,9 +166,10 @@ def load_range(
     `chunk_numbers` numbers chunks for fault injection (the local engine counts across the run)."""
     timer = StageTimer(records=outcome.stages)
     with timer.stage("load", rows_in=outcome.claims_read) as stage:
-        loading = _Loading(settings, part.run_id, loaded_at, source, target, chunk_numbers, tally)
+        loading = _Loading(settings, part.run_id, loaded_at, source, writer, chunk_numbers, tally, outcome)
         chunks = load.chunks(prepared.rejected, prepared.priced, settings.load_chunk_claims)
-        stage.rows_out = loading.run(chunks, outcome)
+        stage.rows_out = loading.run(chunks)
+    stage.peak_rss_bytes += writer.peak_rss_bytes()
 
 
 def expect_leases(part: Range, read: int, done_before: int = 0) -> None:
@@ -194,7 +197,8 @@ def process_range(
         outcome.attempt = attempt.number
         prepared = prepare(settings, part, frames, outcome)
         expect_leases(part, outcome.claims_read, done_before=attempt.priced_before + attempt.rejected_before)
-        load_range(settings, part, prepared, loaded_at, outcome, source=source, target=target, chunk_numbers=count(1))
+        writer = InProcessWriter(settings, target)  # a Dask worker cannot start processes; workers are the parallelism
+        load_range(settings, part, prepared, loaded_at, outcome, source=source, writer=writer, chunk_numbers=count(1))
     # An earlier attempt's marked claims count with this one's (their rule ids are in the warehouse).
     outcome.claims_read += attempt.priced_before + attempt.rejected_before
     outcome.claims_priced += attempt.priced_before
@@ -221,7 +225,8 @@ def work_locally(
     Each range is worked once per run, and no other run can touch this run's leases while its
     session holds the run lock, so the local engine needs no range locks or attempt counts."""
     loaded_at, chunk_numbers = datetime.now(UTC), count(1)
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="prepare") as preparer:
+    writing = writers.opened(settings, target) if work else nullcontext(InProcessWriter(settings, target))
+    with writing as writer, ThreadPoolExecutor(1, "prepare") as preparer:
 
         def start_preparing(part: Range) -> tuple[RangeOutcome, Future[Prepared]]:
             outcome = RangeOutcome(number=part.number)
@@ -238,7 +243,7 @@ def work_locally(
                 upcoming = start_preparing(work[index + 1]) if index + 1 < len(work) else None
                 load_range(
                     settings, part, prepared, loaded_at, outcome,
-                    source=source, target=target, chunk_numbers=chunk_numbers, tally=tally,
+                    source=source, writer=writer, chunk_numbers=chunk_numbers, tally=tally,
                 )  # fmt: skip
                 del prepared  # one range loading and one being prepared: memory is two ranges, not the run
         except BaseException:
@@ -248,38 +253,73 @@ def work_locally(
 
 @dataclass
 class _Loading:
-    """Write chunk k+1 to the warehouse while chunk k's source statuses are marked (psycopg waits on
-    PostgreSQL without the GIL; turbodbc holds it). Chunk k is marked only after its warehouse commit."""
+    """Chunks are written by the writer, up to one per warehouse connection at a time (one alone if
+    it repairs a dead run's rows, see `_drain`), and each is marked in the source once its warehouse
+    commit is back, in a thread (psycopg waits on PostgreSQL without the GIL), while the next chunks
+    are converted and written."""
 
     settings: Settings
     run_id: str
     loaded_at: datetime
     source: psycopg.Connection[Any]
-    target: Target
+    writer: Writer
     chunk_numbers: Iterator[int]
     tally: Tally
+    outcome: RangeOutcome
+    _writing: deque[_Written] = field(default_factory=deque, init=False)
+    _marking: Future[int] | None = field(default=None, init=False)
+    _marked: int = field(default=0, init=False)
 
-    def run(self, chunks: Iterable[load.Chunk], outcome: RangeOutcome) -> int:
-        marked = 0
-        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="mark") as marker:
-            marking: Future[int] | None = None
+    def run(self, chunks: Iterable[load.Chunk]) -> int:
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="mark") as self.marker:
             for chunk in chunks:
-                checkpoint = partial(faults.point, self.settings, chunk=next(self.chunk_numbers))
-                checkpoint("pause_before_write")
-                with load.timed(outcome.chunk_seconds):
-                    load.write_chunk(self.target, chunk, self.run_id, self.loaded_at, checkpoint)
-                checkpoint("after_commit")
-                if marking is not None:
-                    marked += self._marked(marking)
-                marking = marker.submit(load.mark_chunk, self.source, chunk, self.run_id, self.loaded_at, checkpoint)
-            if marking is not None:
-                marked += self._marked(marking)
-        return marked
+                number = next(self.chunk_numbers)
+                faults.point(self.settings, "pause_before_write", chunk=number)
+                tables = load.chunk_tables(chunk, self.run_id, self.loaded_at)
+                recovering = tables.recovered.num_rows > 0
+                if recovering:
+                    self._drain()
+                self._writing.append(_Written(chunk, number, self.writer.submit(tables, number)))
+                if recovering or len(self._writing) >= self.writer.connections:
+                    self._mark_oldest()
+            self._drain()
+            self._collect_mark()
+        return self._marked
 
-    def _marked(self, marking: Future[int]) -> int:
-        done = marking.result()
-        self.tally("load", done)
+    def _drain(self) -> None:
+        """Mark every chunk in flight. A chunk that deletes a dead run's rows before inserting is
+        written alone: its DELETEs take InnoDB gap locks, and a concurrent chunk's inserts into those
+        gaps deadlocked (measured in test_faults' rerun)."""
+        while self._writing:
+            self._mark_oldest()
+
+    def _mark_oldest(self) -> None:
+        """Wait for the oldest chunk's commit, then mark it (after the previous mark is done)."""
+        written = self._writing.popleft()
+        written.writing.result()
+        self.outcome.chunk_seconds.append(time.perf_counter() - written.started)
+        checkpoint = partial(faults.point, self.settings, chunk=written.number)
+        checkpoint("after_commit")
+        self._collect_mark()
+        self._marking = self.marker.submit(self._mark, written.chunk, checkpoint)
+
+    def _mark(self, chunk: load.Chunk, checkpoint: load.Checkpoint) -> int:
+        done = load.mark_chunk(self.source, chunk, self.run_id, self.loaded_at, checkpoint)
+        self.tally("load", done)  # now, not when the next chunk's commit is back: live progress
         return done
+
+    def _collect_mark(self) -> None:
+        if self._marking is not None:
+            self._marked += self._marking.result()
+            self._marking = None
+
+
+@dataclass
+class _Written:
+    chunk: load.Chunk
+    number: int
+    writing: Future[int]
+    started: float = field(default_factory=time.perf_counter)
 
 
 def merged_stages(outcomes: Iterable[RangeOutcome]) -> list[StageRecord]:

@@ -51,6 +51,10 @@ class Settings(BaseSettings):
     # smaller chunks let chunk k's source marking overlap chunk k+1's write (100k claims into MariaDB,
     # median of 3: load 4.22 s with 50,000, 2.57 s with 20,000).
     load_chunk_claims: int = Field(default=20_000, ge=1)
+    # Warehouse sessions writing chunks at once, each in its own process (turbodbc holds the GIL while
+    # it writes); 1 writes in the run's own process. More pays where the warehouse has cores to spare,
+    # not where it shares 2 cores with everything else (measured in claims_etl/writers.py).
+    load_connections: int = Field(default=1, ge=1, le=32)
     # Rows per ODBC parameter array round trip (turbodbc `parameter_sets_to_buffer`).
     odbc_parameter_sets: int = Field(default=10_000, ge=1)
     run_date: date | None = None  # V09's "today"; pinned in tests and replays

@@ -84,6 +84,21 @@ def test_sigkill_at_each_point_then_rerun_is_exactly_once(seeded: Settings, read
     assert_exactly_once_and_exact(seeded, read_target)
 
 
+@pytest.mark.parametrize("fault", ["during_write:2", "after_commit:3"])
+def test_sigkill_in_a_writer_process_then_rerun_is_exactly_once(
+    seeded: Settings, read_target: Reader, fault: str
+) -> None:
+    """With two writer processes, `during_write` fires inside a writer: it kills the run, and no
+    writer outlives the run (one that did would hold the run's stdout open, and run_cli would time
+    out). The rerun, with two writers too, repairs: its recovering chunks are written alone."""
+    crashed = conftest.run_cli(cli_env(seeded, CLAIMS_ETL_FAULT=fault, CLAIMS_ETL_LOAD_CONNECTIONS="2"))
+    assert crashed.returncode == -signal.SIGKILL, crashed.stderr
+    repaired = conftest.run_cli(cli_env(seeded, CLAIMS_ETL_LOAD_CONNECTIONS="2"))
+    assert repaired.returncode == 0, repaired.stderr
+    assert json.loads(repaired.stdout)["claims_recovered"] > 0
+    assert_exactly_once_and_exact(seeded, read_target)
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("trial", range(24))
 def test_randomized_crash_trials(seeded: Settings, read_target: Reader, trial: int) -> None:

@@ -49,9 +49,18 @@ def _assert_exactly_once(read_target: Reader) -> None:
     assert read_source("SELECT count(*) AS n FROM staging.claim_leases").item() == 0
 
 
-@pytest.mark.parametrize("range_claims", [100_000, 400], ids=["one-range", "four-ranges"])
-def test_run_loads_every_claim_once_with_exact_prices(seeded: Settings, read_target: Reader, range_claims: int) -> None:
-    result = pipeline.run(seeded.model_copy(update={"range_claims": range_claims}))
+@pytest.mark.parametrize(
+    ("range_claims", "load_connections"),
+    [(100_000, 1), (400, 1), (400, 2)],
+    ids=["one-range", "four-ranges", "four-ranges-two-writer-processes"],
+)
+def test_run_loads_every_claim_once_with_exact_prices(
+    seeded: Settings, read_target: Reader, range_claims: int, load_connections: int
+) -> None:
+    chunks = {"load_chunk_claims": 150} if load_connections > 1 else {}  # several chunks in flight at once
+    result = pipeline.run(
+        seeded.model_copy(update={"range_claims": range_claims, "load_connections": load_connections} | chunks)
+    )
     assert [r["claims"] for r in result.ranges] == ([CLAIMS] if range_claims > CLAIMS else [400, 400, 400, 300])
     expected_lines, expected_rejected = expected_outputs(seeded)
     assert (result.claims_read, result.claims_rejected) == (CLAIMS, expected_rejected.height)
@@ -107,7 +116,7 @@ def test_crash_between_warehouse_commit_and_status_update_is_repaired(seeded: Se
         priced = price(validated.accepted_claims, validated.accepted_lines, frames)
         target = connect_target(seeded)
         for chunk in load.chunks(validated.rejected, priced, 250):
-            load.write_chunk(target, chunk, run_id, datetime.now(UTC))
+            load.write_tables(target, load.chunk_tables(chunk, run_id, datetime.now(UTC)))
         target.close()
     # the session ended without marking: its advisory lock is free, its leases are stale
     result = pipeline.run(seeded)
