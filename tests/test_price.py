@@ -253,6 +253,13 @@ def test_money_and_factor_text_is_exact() -> None:
     ]
 
 
+@pytest.mark.parametrize("decimals", [2, 5])
+def test_scaled_text_agrees_with_python_decimal_over_a_sweep(decimals: int) -> None:
+    values = [*range(-30_000, 30_001), 10**12 - 1, -(10**12) + 1, 123_456_789_012]
+    text = pl.DataFrame({"v": values}).select(scaled_text("v", decimals)).to_series().to_list()
+    assert text == [f"{Decimal(v).scaleb(-decimals):.{decimals}f}" for v in values]
+
+
 def test_blank_modifier_is_loaded_as_absent() -> None:
     """V06 treats a blank modifier as absent; the warehouse gets NULL, not a string too long for it."""
     lines = [line(modifier_1="\u3000\u3000\u3000", charge_cents=50_000)]
