@@ -266,6 +266,7 @@ class _Loading:
     chunk_numbers: Iterator[int]
     tally: Tally
     outcome: RangeOutcome
+    marker: ThreadPoolExecutor = field(init=False)  # marks chunks, one at a time, on the source session
     _writing: deque[_Written] = field(default_factory=deque, init=False)
     _marking: Future[int] | None = field(default=None, init=False)
     _marked: int = field(default=0, init=False)
@@ -275,11 +276,12 @@ class _Loading:
             for chunk in chunks:
                 number = next(self.chunk_numbers)
                 faults.point(self.settings, "pause_before_write", chunk=number)
+                started = time.perf_counter()
                 tables = load.chunk_tables(chunk, self.run_id, self.loaded_at)
                 recovering = tables.recovered.num_rows > 0
                 if recovering:
                     self._drain()
-                self._writing.append(_Written(chunk, number, self.writer.submit(tables, number)))
+                self._writing.append(_Written(chunk, number, started, self.writer.submit(tables, number)))
                 if recovering or len(self._writing) >= self.writer.connections:
                     self._mark_oldest()
             self._drain()
@@ -314,12 +316,12 @@ class _Loading:
             self._marking = None
 
 
-@dataclass
+@dataclass(frozen=True)
 class _Written:
     chunk: load.Chunk
     number: int
+    started: float  # before its conversion: chunk latency is conversion + write, as it always was
     writing: Future[int]
-    started: float = field(default_factory=time.perf_counter)
 
 
 def merged_stages(outcomes: Iterable[RangeOutcome]) -> list[StageRecord]:

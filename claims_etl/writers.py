@@ -97,9 +97,8 @@ def _die_with(run_pid: int) -> None:
     recovers it (its DELETE waits for this session's row locks), as after any crash."""
     try:
         run = os.pidfd_open(run_pid)
-    except ProcessLookupError:  # gone already
-        os.kill(os.getpid(), signal.SIGKILL)
-        raise
+    except ProcessLookupError:  # the run is gone already: nothing to write for
+        os._exit(1)
 
     def wait_for_the_run() -> None:
         select.select([run], [], [])
@@ -125,6 +124,10 @@ def _write(chunk: ChunkTables, chunk_number: int) -> tuple[int, int, int]:
     assert _settings is not None, "writer process not started"
     rows = write_tables(_connected(), chunk, partial(faults.point, _settings, chunk=chunk_number))
     return rows, os.getpid(), peak_rss_bytes()
+
+
+def _writer_died() -> TargetError:
+    return TargetError("load", "a warehouse writer process died; the next run repairs what it committed")
 
 
 @dataclass
@@ -160,7 +163,7 @@ class ProcessWriter:
             try:
                 rows, pid, peak = writing.result()
             except BrokenProcessPool:
-                done.set_exception(TargetError("load", "a warehouse writer process died; its chunk rolled back"))
+                done.set_exception(_writer_died())
             except BaseException as error:
                 done.set_exception(error)
             else:
@@ -170,7 +173,7 @@ class ProcessWriter:
         try:
             self._pool.submit(_write, chunk, chunk_number).add_done_callback(settle)
         except BrokenProcessPool:
-            done.set_exception(TargetError("load", "a warehouse writer process died; its chunk rolled back"))
+            done.set_exception(_writer_died())
         return done
 
     def peak_rss_bytes(self) -> int:

@@ -55,10 +55,16 @@ def _break_connections(target_name: str) -> None:
             subprocess.run(["mysql", "-h", MARIADB_HOST, "-uclaims_etl", "-e", f"KILL {connection_id}"], check=False)
 
 
+@pytest.mark.parametrize("load_connections", ["1", "2"], ids=["run-session", "two-writer-processes"])
 def test_connections_broken_mid_run_fail_cleanly_and_a_rerun_completes(
-    seeded: Settings, read_target: Reader, target_name: str
+    seeded: Settings, read_target: Reader, target_name: str, load_connections: str
 ) -> None:
-    env = cli_env(seeded, CLAIMS_ETL_FAULT="pause_before_write:3", CLAIMS_ETL_FAULT_PAUSE="4")
+    env = cli_env(
+        seeded,
+        CLAIMS_ETL_FAULT="pause_before_write:3",
+        CLAIMS_ETL_FAULT_PAUSE="4",
+        CLAIMS_ETL_LOAD_CONNECTIONS=load_connections,
+    )
     process = subprocess.Popen(
         [sys.executable, "-m", "claims_etl", "run"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     )
