@@ -116,7 +116,7 @@ def sink_floor(target: str) -> float:
     ]
     sink = connect_target(settings)
     empty_warehouse(sink)
-    with writers.opened(settings, sink, wait_connected=True) as writer:
+    with writers.open_writer(settings, sink, wait_connected=True) as writer:
         started, writing = time.perf_counter(), deque[Future[int]]()
         for number, chunk in enumerate(chunks, start=1):
             writing.append(writer.submit(chunk, number))

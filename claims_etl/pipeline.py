@@ -90,7 +90,16 @@ def new_run_id(now: datetime) -> str:
 def _options(settings: Settings) -> dict[str, Any]:
     """What the run was asked to do, for etl_runs.options: never connection strings."""
     return settings.model_dump(
-        include={"engine", "batch_id", "limit", "partitions", "range_claims", "load_chunk_claims", "run_date"}
+        include={
+            "engine",
+            "batch_id",
+            "limit",
+            "partitions",
+            "range_claims",
+            "load_chunk_claims",
+            "load_connections",
+            "run_date",
+        }
     )
 
 

@@ -32,7 +32,7 @@ from typing import Any
 import polars as pl
 import psycopg
 
-from claims_etl import faults, load, sql, writers
+from claims_etl import faults, load, sql
 from claims_etl.db import Target
 from claims_etl.errors import StageError
 from claims_etl.extract import extract
@@ -42,7 +42,7 @@ from claims_etl.settings import Settings
 from claims_etl.summary import rejections_by_rule
 from claims_etl.timing import StageRecord, StageTimer
 from claims_etl.validate import validate
-from claims_etl.writers import InProcessWriter, Writer
+from claims_etl.writers import InProcessWriter, Writer, open_writer
 
 RANGE_STAGES = ("extract", "validate", "price", "load")
 Tally = Callable[[str, int], None]  # (stage, rows just done): live progress
@@ -225,27 +225,30 @@ def work_locally(
     Each range is worked once per run, and no other run can touch this run's leases while its
     session holds the run lock, so the local engine needs no range locks or attempt counts."""
     loaded_at, chunk_numbers = datetime.now(UTC), count(1)
-    writing = writers.opened(settings, target) if work else nullcontext(InProcessWriter(settings, target))
-    with writing as writer, ThreadPoolExecutor(1, "prepare") as preparer:
+    with ThreadPoolExecutor(1, "prepare") as preparer:
 
         def start_preparing(part: Range) -> tuple[RangeOutcome, Future[Prepared]]:
             outcome = RangeOutcome(number=part.number)
             return outcome, preparer.submit(prepare, settings, part, frames, outcome, tally)
 
         upcoming = start_preparing(work[0]) if work else None
+        # Writer processes only now: starting them waits for the fork server's imports, which the
+        # first range's prepare should not.
+        writing = open_writer(settings, target) if work else nullcontext(InProcessWriter(settings, target))
         try:
-            for index, part in enumerate(work):
-                assert upcoming is not None
-                outcome, preparing = upcoming
-                outcomes.append(outcome)  # counted once it is this range's turn; a failure shows its stage
-                prepared = preparing.result()
-                expect_leases(part, outcome.claims_read)
-                upcoming = start_preparing(work[index + 1]) if index + 1 < len(work) else None
-                load_range(
-                    settings, part, prepared, loaded_at, outcome,
-                    source=source, writer=writer, chunk_numbers=chunk_numbers, tally=tally,
-                )  # fmt: skip
-                del prepared  # one range loading and one being prepared: memory is two ranges, not the run
+            with writing as writer:
+                for index, part in enumerate(work):
+                    assert upcoming is not None
+                    outcome, preparing = upcoming
+                    outcomes.append(outcome)  # counted once it is this range's turn; a failure shows its stage
+                    prepared = preparing.result()
+                    expect_leases(part, outcome.claims_read)
+                    upcoming = start_preparing(work[index + 1]) if index + 1 < len(work) else None
+                    load_range(
+                        settings, part, prepared, loaded_at, outcome,
+                        source=source, writer=writer, chunk_numbers=chunk_numbers, tally=tally,
+                    )  # fmt: skip
+                    del prepared  # one range loading and one being prepared: memory is two ranges, not the run
         except BaseException:
             preparer.shutdown(wait=False, cancel_futures=True)  # fail now, not after the next range's prepare
             raise
@@ -280,7 +283,9 @@ class _Loading:
                 tables = load.chunk_tables(chunk, self.run_id, self.loaded_at)
                 recovering = tables.recovered.num_rows > 0
                 if recovering:
+                    converting = time.perf_counter() - started
                     self._drain()
+                    started = time.perf_counter() - converting  # its latency leaves out the wait for the others
                 self._writing.append(_Written(chunk, number, started, self.writer.submit(tables, number)))
                 if recovering or len(self._writing) >= self.writer.connections:
                     self._mark_oldest()
@@ -299,7 +304,7 @@ class _Loading:
         """Wait for the oldest chunk's commit, then mark it (after the previous mark is done)."""
         written = self._writing.popleft()
         written.writing.result()
-        self.outcome.chunk_seconds.append(time.perf_counter() - written.started)
+        self.outcome.chunk_seconds.append(written.committed - written.started)
         checkpoint = partial(faults.point, self.settings, chunk=written.number)
         checkpoint("after_commit")
         self._collect_mark()
@@ -316,12 +321,22 @@ class _Loading:
             self._marking = None
 
 
-@dataclass(frozen=True)
+@dataclass
 class _Written:
+    """A chunk handed to the writer. Its latency runs from before its conversion to its commit, not
+    to when the loop got round to it (with several writers, that is later)."""
+
     chunk: load.Chunk
     number: int
-    started: float  # before its conversion: chunk latency is conversion + write, as it always was
+    started: float
     writing: Future[int]
+    committed: float = field(init=False, default=0.0)
+
+    def __post_init__(self) -> None:
+        self.writing.add_done_callback(self._stamp)  # at once if the write is done already (in-process)
+
+    def _stamp(self, _: Future[int]) -> None:
+        self.committed = time.perf_counter()
 
 
 def merged_stages(outcomes: Iterable[RangeOutcome]) -> list[StageRecord]:

@@ -13,7 +13,7 @@ source's marking and the run's conversion, and the fork server's start costs abo
 So the default is 1.
 
 Exactly once is unchanged: each chunk is still one warehouse transaction, marked in the source only
-after its commit (claims_etl/ranges.py). A writer process dies with the run (`_die_with`), so
+after its commit (claims_etl/ranges.py). A writer process dies with the run (`_die_with_the_run`), so
 no orphan goes on writing after its run is gone; a chunk it had not committed rolls back with its
 session, and one it had committed is recovered by the next run like any committed, unmarked chunk.
 """
@@ -21,8 +21,8 @@ session, and one it had committed is recovered by the next run like any committe
 from __future__ import annotations
 
 import multiprocessing
+import multiprocessing.connection
 import os
-import select
 import signal
 import threading
 from collections.abc import Iterator
@@ -84,24 +84,23 @@ def _start_writer(settings: Settings, run_pid: int) -> None:
     is opened by the first task, so that a failed connection reaches the run as its TargetError, not
     as a broken pool."""
     global _settings  # noqa: PLW0603  (per-process state of a pool worker)
-    _die_with(run_pid)
+    _die_with_the_run()
     faults.kill_with(run_pid)
     _settings = settings
 
 
-def _die_with(run_pid: int) -> None:
+def _die_with_the_run() -> None:
     """SIGKILL this process as soon as the run exits, however it exits. Not PR_SET_PDEATHSIG: the
-    parent is the fork server, which lives as long as its children do. A thread waits on the run's
-    pidfd; if the run dies during an insert, which holds the GIL, the kill lands when the insert
-    returns. A chunk committed in that window is one more committed, unmarked chunk: the next run
-    recovers it (its DELETE waits for this session's row locks), as after any crash."""
-    try:
-        run = os.pidfd_open(run_pid)
-    except ProcessLookupError:  # the run is gone already: nothing to write for
-        os._exit(1)
+    parent is the fork server, which lives as long as its children do. The run holds the only other
+    end of this process's parent sentinel, so the sentinel turns readable when the run is gone. A
+    thread waits on it; if the run dies during an insert, which holds the GIL, the kill lands when the
+    insert returns. A chunk committed in that window is one more committed, unmarked chunk: the next
+    run recovers it (its DELETE waits for this session's row locks), as after any crash."""
+    parent = multiprocessing.parent_process()
+    assert parent is not None, "a writer is always started by the run"
 
     def wait_for_the_run() -> None:
-        select.select([run], [], [])
+        multiprocessing.connection.wait([parent.sentinel])
         os.kill(os.getpid(), signal.SIGKILL)
 
     threading.Thread(target=wait_for_the_run, name="die-with-run", daemon=True).start()
@@ -126,8 +125,10 @@ def _write(chunk: ChunkTables, chunk_number: int) -> tuple[int, int, int]:
     return rows, os.getpid(), peak_rss_bytes()
 
 
-def _writer_died() -> TargetError:
-    return TargetError("load", "a warehouse writer process died; the next run repairs what it committed")
+def _writer_died(broken: BrokenProcessPool) -> TargetError:
+    died = TargetError("load", "a warehouse writer process died; the next run repairs what it committed")
+    died.__cause__ = broken
+    return died
 
 
 @dataclass
@@ -162,8 +163,8 @@ class ProcessWriter:
         def settle(writing: Future[tuple[int, int, int]]) -> None:
             try:
                 rows, pid, peak = writing.result()
-            except BrokenProcessPool:
-                done.set_exception(_writer_died())
+            except BrokenProcessPool as broken:
+                done.set_exception(_writer_died(broken))
             except BaseException as error:
                 done.set_exception(error)
             else:
@@ -172,11 +173,13 @@ class ProcessWriter:
 
         try:
             self._pool.submit(_write, chunk, chunk_number).add_done_callback(settle)
-        except BrokenProcessPool:
-            done.set_exception(_writer_died())
+        except BrokenProcessPool as broken:
+            done.set_exception(_writer_died(broken))
         return done
 
     def peak_rss_bytes(self) -> int:
+        """The writers' peaks summed: an upper bound, since each counts the pages it shares with the
+        fork server."""
         return sum(self._peaks.values())
 
     def close(self) -> None:
@@ -185,7 +188,7 @@ class ProcessWriter:
 
 
 @contextmanager
-def opened(settings: Settings, target: Target, *, wait_connected: bool = False) -> Iterator[Writer]:
+def open_writer(settings: Settings, target: Target, *, wait_connected: bool = False) -> Iterator[Writer]:
     """The writer `settings.load_connections` asks for: writer processes, started and connecting as
     soon as this is entered (a run's first range is being prepared meanwhile), or, for 1, the
     `target` session of this process."""
