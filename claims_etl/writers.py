@@ -7,10 +7,10 @@ while a MariaDB or SQL Server session ingests on one server core. Two processes 
 in 1.75 s against 2.63 s (median of 4 each, alternating, on this 2-core machine).
 
 When it pays: where the warehouse has cores of its own (production). Here, with both databases and
-the run on the same 2 cores, a whole 100k-claim run took 5.3-5.8 s with two writers against 4.7-4.8 s
-with one (two alternating pairs, median of 3 each): the writers' MariaDB sessions compete with the
-source's marking and the run's conversion, and the fork server's start costs about a CPU-second.
-So the default is 1.
+the run on the same 2 cores, two writers took 100k claims in 4.57 s and 4.10 s against 5.08 s and
+4.90 s with one (alternating pairs, median of 3 each), but 1M claims in 48.1 s against 42.4 s (one
+run each): over ten ranges, the two MariaDB sessions take the cores the next range's extract and the
+source's marking need. So the default is 1.
 
 Exactly once is unchanged: each chunk is still one warehouse transaction, marked in the source only
 after its commit (claims_etl/ranges.py). A writer process dies with the run (`_die_with_the_run`), so
