@@ -33,8 +33,11 @@ def cli_env(settings: Settings, **extra: str) -> dict[str, str]:
     return conftest.cli_env(settings, CLAIMS_ETL_LOAD_CHUNK_CLAIMS=str(CHUNK), **extra)
 
 
-def run_cli(settings: Settings, fault: str | None = None) -> subprocess.CompletedProcess[str]:
-    return conftest.run_cli(cli_env(settings, **({"CLAIMS_ETL_FAULT": fault} if fault else {})))
+def run_cli(
+    settings: Settings, fault: str | None = None, load_connections: int = 1
+) -> subprocess.CompletedProcess[str]:
+    extra = {"CLAIMS_ETL_LOAD_CONNECTIONS": str(load_connections)} | ({"CLAIMS_ETL_FAULT": fault} if fault else {})
+    return conftest.run_cli(cli_env(settings, **extra))
 
 
 def assert_exactly_once_and_exact(settings: Settings, read_target: Reader, claims: int = CLAIMS) -> None:
@@ -91,9 +94,9 @@ def test_sigkill_in_a_writer_process_then_rerun_is_exactly_once(
     """With two writer processes, `during_write` fires inside a writer: it kills the run, and no
     writer outlives the run (one that did would hold the run's stdout open, and run_cli would time
     out). The rerun, with two writers too, repairs: its recovering chunks are written alone."""
-    crashed = conftest.run_cli(cli_env(seeded, CLAIMS_ETL_FAULT=fault, CLAIMS_ETL_LOAD_CONNECTIONS="2"))
+    crashed = run_cli(seeded, fault, load_connections=2)
     assert crashed.returncode == -signal.SIGKILL, crashed.stderr
-    repaired = conftest.run_cli(cli_env(seeded, CLAIMS_ETL_LOAD_CONNECTIONS="2"))
+    repaired = run_cli(seeded, load_connections=2)
     assert repaired.returncode == 0, repaired.stderr
     assert json.loads(repaired.stdout)["claims_recovered"] > 0
     assert_exactly_once_and_exact(seeded, read_target)
@@ -102,15 +105,16 @@ def test_sigkill_in_a_writer_process_then_rerun_is_exactly_once(
 @pytest.mark.slow
 @pytest.mark.parametrize("trial", range(24))
 def test_randomized_crash_trials(seeded: Settings, read_target: Reader, trial: int) -> None:
-    """Random points and chunk numbers, sometimes two crashes in a row before the repair."""
-    rng = random.Random(trial)
+    """Random points and chunk numbers, sometimes two crashes in a row before the repair; each run
+    writes on its own session or from two writer processes, at random."""
+    rng, writers = random.Random(trial), random.Random(1_000 + trial)  # the faults drawn as before
     for _ in range(rng.choice([1, 1, 2])):
         point = rng.choice(
             ["after_lease", "after_extract", "after_price", "during_write", "after_commit", "during_mark"]
         )
         fault = f"{point}:{rng.randint(1, 5)}" if point in ("during_write", "after_commit", "during_mark") else point
-        assert run_cli(seeded, fault).returncode == -signal.SIGKILL
-    assert run_cli(seeded).returncode == 0
+        assert run_cli(seeded, fault, writers.choice([1, 2])).returncode == -signal.SIGKILL
+    assert run_cli(seeded, load_connections=writers.choice([1, 2])).returncode == 0
     assert_exactly_once_and_exact(seeded, read_target)
 
 
