@@ -55,7 +55,8 @@ class Writer(Protocol):
 
 @dataclass
 class InProcessWriter:
-    """Writes on this process's target session, before `submit` returns (a Dask task's load)."""
+    """Writes on this process's target session, before `submit` returns: the default, and always a
+    Dask task's load (a Dask worker is a daemon process, which may not start processes of its own)."""
 
     settings: Settings
     target: Target
