@@ -26,6 +26,7 @@ from claims_etl.ranges import RangeOutcome
 from claims_etl.runlog import RunLog
 from claims_etl.settings import Settings
 from claims_etl.timing import StageRecord, StageTimer
+from claims_etl.writers import writer_processes
 
 log = logging.getLogger(__name__)
 Progress = Callable[[str, int, int], None]  # (stage, done, total)
@@ -146,7 +147,7 @@ def _finish(settings: Settings, target: Target, result: RunResult, sampler: Reso
     )  # fmt: skip
     metrics.take_resources(sampler)
     workers = len({r["worker"] for r in result.ranges}) if settings.engine == "dask" else 0
-    writers = settings.load_connections if settings.engine == "local" and settings.load_connections > 1 else 0
+    writers = writer_processes(settings) if settings.engine == "local" else 0
     metrics.connections = {  # the driver's (lease, mark, run log, connectorx), plus each worker's and writer's
         "source": {"used": settings.partitions + 2 + workers * (settings.task_partitions() + 1),
                    "configured": settings.source_connection_limit},

@@ -188,15 +188,20 @@ class ProcessWriter:
         self._pool.shutdown(wait=True, cancel_futures=True)
 
 
+def writer_processes(settings: Settings) -> int:
+    """Writer processes a local run starts: one per load connection, or none for a single one."""
+    return settings.load_connections if settings.load_connections > 1 else 0
+
+
 @contextmanager
 def open_writer(settings: Settings, target: Target, *, wait_connected: bool = False) -> Iterator[Writer]:
     """The writer `settings.load_connections` asks for: writer processes, started and connecting as
     soon as this is entered (a run's first range is being prepared meanwhile), or, for 1, the
     `target` session of this process."""
-    if settings.load_connections == 1:
+    if not writer_processes(settings):
         yield InProcessWriter(settings, target)
         return
-    writer = ProcessWriter(settings, settings.load_connections)
+    writer = ProcessWriter(settings, writer_processes(settings))
     try:
         connecting = writer.warm_up()
         if wait_connected:
