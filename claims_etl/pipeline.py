@@ -205,7 +205,7 @@ def _stages(settings: Settings, target: Target, timer: StageTimer, result: RunRe
         lock_run(source, run_id)
         with _stage(timer, progress, "lease") as stage:
             leased = lease(source, settings, run_id)
-            work = ranges.plan(source, run_id, settings.range_claims)
+            work = ranges.plan(source, run_id, settings.range_claims, ranges.first_range_claims(settings))
             stage.rows_out = leased.total
         faults.point(settings, "after_lease")
         result.claims_recovered = leased.recovered

@@ -76,13 +76,25 @@ class RangeOutcome:
     worker: str = field(default_factory=lambda: f"{socket.gethostname()}:{os.getpid()}")
 
 
-def plan(connection: psycopg.Connection[Any], run_id: str, claims_per_range: int) -> list[Range]:
-    """Cut the run's leased claims into consecutive ranges of at most `claims_per_range` claims."""
+def plan(
+    connection: psycopg.Connection[Any], run_id: str, claims_per_range: int, first_range_claims: int | None = None
+) -> list[Range]:
+    """Cut the run's leased claims into consecutive ranges of at most `claims_per_range` claims, the
+    first of at most `first_range_claims` (default: `claims_per_range`)."""
+    sizes = {"claims_per_range": claims_per_range, "first_range_claims": first_range_claims or claims_per_range}
     with connection.cursor() as cursor:
-        cursor.execute(sql.load("source__plan_ranges"), {"run_id": run_id, "claims_per_range": claims_per_range})
+        cursor.execute(sql.load("source__plan_ranges"), {"run_id": run_id} | sizes)
         rows = cursor.fetchall()
     connection.commit()
     return [Range(run_id, number, low, high, claims) for number, (low, high, claims) in enumerate(rows, start=1)]
+
+
+def first_range_claims(settings: Settings) -> int:
+    """The local engine loads nothing until its first range is prepared, then prepares each next range
+    while the one before loads. A first range a quarter the size starts the load sooner: 100k claims
+    into MariaDB, as 25k + 75k against one range of 100k, were faster in 7 of 7 alternating pairs
+    (median 0.15 s, ~5%). Dask tasks run side by side: there every range is full size."""
+    return settings.range_claims if settings.engine == "dask" else max(1, settings.range_claims // 4)
 
 
 @dataclass(frozen=True)
