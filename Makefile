@@ -14,7 +14,7 @@ else
 export CLAIMS_ETL_TARGET_ODBC ?= $(MARIADB_ODBC)
 endif
 
-.PHONY: setup services demo test lint typecheck check bench bench-quick bench-gate bench-transform
+.PHONY: setup services demo test lint typecheck check bench bench-quick bench-gate bench-transform profile
 
 $(BIN)/claims-etl: pyproject.toml scripts/bootstrap.sh scripts/build_turbodbc.sh
 	bash scripts/bootstrap.sh
@@ -54,3 +54,6 @@ bench-transform: services  ## validate + price alone on 100k real extracted clai
 
 bench-gate: services  ## CI perf regression gate: run/floor ratio vs benchmarks/baseline.json
 	$(BIN)/python benchmarks/gate.py
+
+profile: services  ## CPU seconds per stage of one run on 100k fresh claims, under py-spy (benchmarks/profile.py)
+	$(BIN)/python benchmarks/profile.py --claims $(CLAIMS)
