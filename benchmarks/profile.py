@@ -1,17 +1,16 @@
-"""Where a run's CPU goes, stage by stage (`make profile`): seeds N claims into fresh databases, runs
-one `claims-etl run` under py-spy (every thread, and writer processes), and writes
+"""Where a run's CPU goes (`make profile`): seeds N claims into fresh databases and runs twice.
 
-- `<output>/run.txt`: the folded stacks, for drilling down (speedscope and inferno read them);
-- a printed table: CPU seconds per stage (each sample is charged to the innermost engine function it
-  is under, so a prepare thread's extract and the main thread's write are told apart even when they
-  overlap), with the hottest frames of each.
-
-py-spy samples from outside the process, so the run is not instrumented; native code (connectorx,
-Polars, turbodbc) is charged to the Python line that called it, but work Polars and connectorx hand
-to their own thread pools is not sampled: those are not Python threads. So read it as where the
-run's Python threads spend their time, a lower bound of the process's CPU. Threads waiting on a
-database are idle and not sampled, so the database servers' own work is not here either (the
-README's per-process CPU measurements cover both).
+1. One `claims-etl run` under py-spy (every thread, and writer processes). It writes
+   `<output>/run.txt`, the folded stacks for drilling down (speedscope and inferno read them), and
+   prints CPU seconds per stage: each sample is charged to the innermost engine function it is under,
+   so a prepare thread's extract and the main thread's write are told apart even when they overlap.
+   Native code (connectorx, Polars, turbodbc) is charged to the Python line that called it, but the
+   work Polars and connectorx hand to their own thread pools is not sampled, because those are not
+   Python threads. Threads waiting on a database are idle and not sampled either.
+2. One unprofiled run on fresh seeds again, while /proc is polled: CPU seconds of the run's threads
+   by group (Polars' pool and connectorx's threads by their OS names; every other thread, Python's
+   among them, as "Python threads"), and of the PostgreSQL and MariaDB server processes. This is the
+   whole account that the first part cannot give.
 
     python benchmarks/profile.py --claims 100000 --target mariadb
 """
