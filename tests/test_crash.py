@@ -102,6 +102,27 @@ def test_sigkill_in_a_writer_process_then_rerun_is_exactly_once(
     assert_exactly_once_and_exact(seeded, read_target)
 
 
+@pytest.mark.parametrize(
+    ("fault", "marked_before"),
+    [("during_write:2", 100), ("after_commit:3", 100), ("during_mark:4", 500), ("after_commit:7", 900)],
+)
+def test_sigkill_in_a_later_range_then_rerun_is_exactly_once(
+    seeded: Settings, read_target: Reader, fault: str, marked_before: int
+) -> None:
+    """A run of several ranges, the first a quarter-size one: 100, 400, 400 and 300 claims, in chunks
+    1 | 2 3 | 4 5 | 6 7 (numbered across the run). A crash in a later range comes after the earlier
+    ranges were written and marked; the rerun repairs the rest exactly once."""
+    ranges = {"CLAIMS_ETL_RANGE_CLAIMS": "400"}
+    crashed = conftest.run_cli(cli_env(seeded, CLAIMS_ETL_FAULT=fault, **ranges))
+    assert crashed.returncode == -signal.SIGKILL, crashed.stderr
+    marked = read_source("SELECT count(*) FROM staging.claims WHERE status <> 'pending'").item()
+    assert marked >= marked_before
+    repaired = conftest.run_cli(cli_env(seeded, **ranges))
+    assert repaired.returncode == 0, repaired.stderr
+    assert json.loads(repaired.stdout)["claims_read"] == CLAIMS - marked  # the rest, and only the rest
+    assert_exactly_once_and_exact(seeded, read_target)
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("trial", range(24))
 def test_randomized_crash_trials(seeded: Settings, read_target: Reader, trial: int) -> None:
