@@ -169,13 +169,31 @@ def _range(frame: pl.DataFrame, low: int, high: int) -> pl.DataFrame:
     return frame.slice(start, stop - start)
 
 
+def chunk_spans(claims: int, claims_per_chunk: int) -> Iterator[tuple[int, int]]:
+    """(offset, length) of each chunk of `claims` claims: `claims_per_chunk` each, except that the
+    last of several is a quarter chunk. Each chunk's source marking overlaps the next chunk's write,
+    but the last one's has nothing left to overlap (about 0.15 s for 20,000 claims), so it is kept short.
+
+    >>> list(chunk_spans(75_000, 20_000))
+    [(0, 20000), (20000, 20000), (40000, 20000), (60000, 10000), (70000, 5000)]
+    >>> list(chunk_spans(20_000, 20_000))
+    [(0, 20000)]
+    """
+    tail = claims_per_chunk // 4 if claims > claims_per_chunk else 0
+    body = claims - tail
+    for start in range(0, body, claims_per_chunk):
+        yield start, min(claims_per_chunk, body - start)
+    if tail:
+        yield body, tail
+
+
 def chunks(rejected: pl.DataFrame, priced: Priced, claims_per_chunk: int) -> Iterator[Chunk]:
-    """Split the run into chunks of about `claims_per_chunk` claims by claim_id range (all frames
-    are sorted by claim_id, so each chunk is a slice, not a filter over the whole run)."""
+    """Split the run into chunks (`chunk_spans`) by claim_id range (all frames are sorted by
+    claim_id, so each chunk is a slice, not a filter over the whole run)."""
     rejected = rejected.sort("claim_id")
     ids = pl.concat([priced.claims.get_column("claim_id"), rejected.get_column("claim_id")]).sort()
-    for start in range(0, ids.len(), claims_per_chunk):
-        window = ids.slice(start, claims_per_chunk)
+    for start, length in chunk_spans(ids.len(), claims_per_chunk):
+        window = ids.slice(start, length)
         low, high = int(window[0]), int(window[-1])
         yield Chunk(
             priced=Priced(claims=_range(priced.claims, low, high), lines=_range(priced.lines, low, high)),

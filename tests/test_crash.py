@@ -21,7 +21,7 @@ from tests.conftest import read_source
 from tests.test_pipeline import Reader, expected_outputs
 
 CLAIMS = 1_200
-CHUNK = 250  # 5 load chunks
+CHUNK = 250  # 6 load chunks: 4 x 250, 138, and a quarter chunk last (load.chunk_spans)
 POINTS = [
     "after_lease", "after_extract", "after_validate", "after_price", "during_write:1", "after_commit:1",
     "during_mark:2", "after_mark:3", "during_write:5", "after_commit:5",
@@ -104,14 +104,15 @@ def test_sigkill_in_a_writer_process_then_rerun_is_exactly_once(
 
 @pytest.mark.parametrize(
     ("fault", "marked_before"),
-    [("during_write:2", 100), ("after_commit:3", 100), ("during_mark:4", 500), ("after_commit:7", 900)],
+    [("during_write:2", 100), ("after_commit:3", 100), ("during_mark:5", 500), ("after_commit:9", 900)],
 )
 def test_sigkill_in_a_later_range_then_rerun_is_exactly_once(
     seeded: Settings, read_target: Reader, fault: str, marked_before: int
 ) -> None:
-    """A run of several ranges, the first a quarter-size one: 100, 400, 400 and 300 claims, in chunks
-    1 | 2 3 | 4 5 | 6 7 (numbered across the run). A crash in a later range comes after the earlier
-    ranges were written and marked; the rerun repairs the rest exactly once."""
+    """A run of several ranges, the first a quarter-size one: 100, 400, 400 and 300 claims, in
+    chunks 1 | 2 3 4 | 5 6 7 | 8 9 (numbered across the run; each range's last chunk is a quarter
+    one). A crash in a later range comes after the earlier ranges were written and marked; the rerun
+    repairs the rest exactly once."""
     ranges = {"CLAIMS_ETL_RANGE_CLAIMS": "400"}
     crashed = conftest.run_cli(cli_env(seeded, CLAIMS_ETL_FAULT=fault, **ranges))
     assert crashed.returncode == -signal.SIGKILL, crashed.stderr
