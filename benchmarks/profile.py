@@ -7,7 +7,7 @@
    Native code (connectorx, Polars, turbodbc) is charged to the Python line that called it, but the
    work Polars and connectorx hand to their own thread pools is not sampled, because those are not
    Python threads. Threads waiting on a database are idle and not sampled either.
-2. One unprofiled run on fresh seeds again, while /proc is polled: CPU seconds of the run's threads
+2. One unprofiled run on fresh seeds again, while psutil is polled: CPU seconds of the run's threads
    by group (Polars' pool and connectorx's threads by their OS names; every other thread, Python's
    among them, as "Python threads"), and of the PostgreSQL and MariaDB server processes. This is the
    whole account that the first part cannot give.
@@ -26,8 +26,10 @@ import sys
 import threading
 import time
 from collections import Counter, defaultdict
+from contextlib import suppress
 from pathlib import Path
 
+import psutil
 from rich.console import Console
 from rich.table import Table
 
@@ -121,57 +123,52 @@ def report(samples: Counter[str], hottest: dict[str, Counter[str]], rate: int, r
     Console(width=200).print(table)
 
 
-CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 # OS thread names (comm) of the run's native pools; Python threads are all called "python".
 THREAD_GROUPS = {"polars": "Polars pool", "tokio-runtime-w": "connectorx", "r2d2-worker": "connectorx",
                  "async-executor": "connectorx"}  # fmt: skip
 SERVERS = {"postgres": "PostgreSQL server", "mariadbd": "MariaDB server"}
 
 
-def _cpu_seconds(stat_path: str) -> tuple[str, float] | None:
-    """(comm, user + system CPU seconds) of one /proc/<pid>[/task/<tid>]/stat, None once it is gone."""
-    try:
-        with open(stat_path) as stat:
-            text = stat.read()
-    except OSError:
-        return None
-    comm, fields = text[text.index("(") + 1 : text.rindex(")")], text[text.rindex(")") + 2 :].split()
-    return comm, (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
-
-
 class CpuAccount:
-    """Polls /proc every 50 ms while a run runs: CPU seconds of the run's threads by group, and of
+    """Polls psutil every 50 ms while a run runs: CPU seconds of the run's threads by group, and of
     the database servers' processes. A thread or backend that exits between two polls loses at most
     its last 50 ms. Each server's count is what it did during the run, its own background work
     included, which is part of the cost of a run on the same cores."""
 
     def __init__(self, run_pid: int) -> None:
-        self.run_pid = run_pid
-        self.last: dict[str, tuple[str, float]] = {}  # stat path -> (group, seconds), last seen
+        self.run = psutil.Process(run_pid)
+        self.last: dict[str, tuple[str, float]] = {}  # thread or process -> (group, CPU seconds), last seen
         self.start: dict[str, float] = {}
         self._stop = threading.Event()
         self._poll(first=True)
         self._thread = threading.Thread(target=self._loop, daemon=True)
         self._thread.start()
 
-    def _group(self, comm: str, thread: bool) -> str | None:
-        if thread:
-            return next((group for prefix, group in THREAD_GROUPS.items() if comm.startswith(prefix)), "Python threads")
-        return SERVERS.get(comm)
+    def _thread_group(self, thread_id: int) -> str:
+        """psutil gives no thread names: the OS keeps them in /proc."""
+        try:
+            comm = Path(f"/proc/{self.run.pid}/task/{thread_id}/comm").read_text().strip()
+        except OSError:  # the thread has just exited
+            comm = ""
+        return next((group for prefix, group in THREAD_GROUPS.items() if comm.startswith(prefix)), "Python threads")
+
+    def _seen_now(self) -> dict[str, tuple[str, float]]:
+        seen: dict[str, tuple[str, float]] = {}
+        with suppress(psutil.Error):  # the run has exited
+            for thread in self.run.threads():
+                seen[f"thread {thread.id}"] = (self._thread_group(thread.id), thread.user_time + thread.system_time)
+        for process in psutil.process_iter(["name", "cpu_times"]):
+            group, times = SERVERS.get(process.info["name"]), process.info["cpu_times"]
+            if group and times:
+                seen[f"process {process.pid}"] = (group, times.user + times.system)
+        return seen
 
     def _poll(self, first: bool = False) -> None:
-        paths = [(f"/proc/{self.run_pid}/task/{tid}/stat", True) for tid in _listdir(f"/proc/{self.run_pid}/task")]
-        paths += [
-            (f"/proc/{pid}/stat", False) for pid in _listdir("/proc") if pid.isdigit() and pid != str(self.run_pid)
-        ]
-        for path, thread in paths:
-            seen = _cpu_seconds(path)
-            group = self._group(seen[0], thread) if seen else None
-            if seen and group:
-                self.last[path] = (group, seen[1])
-                # A server process that was already running counts from the first poll; the run's
-                # threads and the backends it opens count from their birth.
-                self.start.setdefault(path, seen[1] if first and not thread else 0.0)
+        for key, (group, seconds) in self._seen_now().items():
+            self.last[key] = (group, seconds)
+            # A server process that was already running counts from the first poll; the run's
+            # threads and the backends it opens count from their birth.
+            self.start.setdefault(key, seconds if first and key.startswith("process") else 0.0)
 
     def _loop(self) -> None:
         while not self._stop.wait(0.05):
@@ -181,16 +178,9 @@ class CpuAccount:
         self._stop.set()
         self._thread.join()
         totals: dict[str, float] = defaultdict(float)
-        for path, (group, seconds) in self.last.items():
-            totals[group] += seconds - self.start.get(path, 0.0)
+        for key, (group, seconds) in self.last.items():
+            totals[group] += seconds - self.start.get(key, 0.0)
         return totals
-
-
-def _listdir(path: str) -> list[str]:
-    try:
-        return os.listdir(path)
-    except OSError:
-        return []
 
 
 def account(target: str) -> tuple[dict[str, float], dict[str, object]]:

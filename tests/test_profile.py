@@ -1,4 +1,4 @@
-"""`make profile` (benchmarks/profile.py): samples are charged to the right stage, and the /proc CPU
+"""`make profile` (benchmarks/profile.py): samples are charged to the right stage, and the psutil CPU
 account counts a real process's threads."""
 
 from __future__ import annotations
