@@ -16,8 +16,8 @@ from typing import Any
 import psycopg
 
 from claims_etl.db import connect_target
-from claims_etl.lookups import FACILITY_POS, PRICING_MODIFIERS
-from claims_etl.rules import ICD10_CM, MODIFIER, NPI_SHAPE, POS_CODES, PROCEDURE_CODE
+from claims_etl.lookups import FACILITY_POS, MODIFIER_PATTERN, PRICING_MODIFIERS
+from claims_etl.rules import ICD10_CM, NPI_SHAPE, POS_CODES, PROCEDURE_CODE
 from claims_etl.settings import Settings
 
 CENT = Decimal("0.01")
@@ -88,7 +88,7 @@ def validate_claim(  # noqa: PLR0912  (one branch per rule, as the replaced syst
         pctc = rvu.get((year, code, ""), {}).get("pctc_ind")
         has_split = "26" in mods or "TC" in mods
         if (
-            any(_present(m) and not re.search(MODIFIER, m) for m in mods)
+            any(_present(m) and not re.search(MODIFIER_PATTERN, m) for m in mods)
             or ("26" in mods and "TC" in mods)
             or (has_split and pctc != "1")
         ):

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import polars as pl
 
-from claims_etl.lookups import fee_schedule_lines, has_modifier
+from claims_etl.lookups import has_modifier, key_lines
 from claims_etl.reference import ReferenceFrames
 from claims_etl.schemas import CLAIMS, LINES, PRICED_CLAIMS, PRICED_LINES, conform
 
@@ -48,14 +48,14 @@ def _fee_schedule_cents() -> pl.Expr:
 
 def _factor_before_multiple_procedure() -> pl.Expr:
     factor = pl.lit(FACTOR_ONE, dtype=pl.Int64)
-    factor = _times(factor, BILATERAL, has_modifier("50") & pl.col("bilat_surg").eq("1").fill_null(False))
+    factor = _times(factor, BILATERAL, has_modifier("50") & pl.col("bilateral_surgery"))
     factor = _times(factor, ASSISTANT, has_modifier("80", "81", "82"))
     factor = _times(factor, ASSISTANT_AS, has_modifier("AS"))
-    return _times(factor, CO_SURGEON, has_modifier("62") & pl.col("co_surg").is_in(("1", "2")).fill_null(False))
+    return _times(factor, CO_SURGEON, has_modifier("62") & pl.col("co_surgery"))
 
 
 _SAME_DAY = ("claim_id", "service_date")
-_MPPR_SUBJECT = pl.col("mult_proc").eq("2").fill_null(False)
+_MPPR_SUBJECT = pl.col("multiple_procedure")
 
 
 def _secondary_procedure_rows(lines: pl.DataFrame) -> pl.Series:
@@ -97,7 +97,7 @@ class Priced:
 
 def price_lines(claims: pl.DataFrame, lines: pl.DataFrame, reference: ReferenceFrames) -> pl.DataFrame:
     """Every line priced, with its factors visible (fee, adjustment factor, allowed, note)."""
-    return price_keyed_lines(fee_schedule_lines(lines, claims, reference))
+    return price_keyed_lines(key_lines(lines, claims, reference))
 
 
 def price_keyed_lines(keyed: pl.DataFrame) -> pl.DataFrame:
@@ -105,7 +105,7 @@ def price_keyed_lines(keyed: pl.DataFrame) -> pl.DataFrame:
     missing = keyed.filter(~pl.col("rvu_found") | ~pl.col("gpci_found")).height
     if missing:
         raise ValueError(f"{missing} lines have no RVU or GPCI row: price only validated claims")
-    payable = pl.col("status_code").is_in(PAYABLE_STATUS)
+    payable = pl.col("payable")
     allowed = round_half_up_div(
         pl.col("fee_schedule_cents") * pl.col("units") * pl.col("adjustment_factor_e5"), FACTOR_ONE
     )
@@ -117,7 +117,7 @@ def price_keyed_lines(keyed: pl.DataFrame) -> pl.DataFrame:
         _times(pl.col("pre_mppr_e5"), SECONDARY_PROCEDURE, pl.lit(secondary)).alias("adjustment_factor_e5")
     ).with_columns(
         pl.when(payable).then(pl.min_horizontal(pl.col("charge_cents"), allowed)).otherwise(0).alias("allowed_cents"),
-        pl.when(payable).then(pl.lit("")).otherwise(pl.lit("STATUS_") + pl.col("status_code")).alias("pricing_note"),
+        pl.col("pricing_note").cast(pl.String),
         pl.col("is_facility").cast(pl.Int8).alias("facility"),
     )
     return conform(_in_claim_line_order(priced), PRICED_LINES, name="priced_lines")
@@ -127,7 +127,7 @@ def price(claims: pl.DataFrame, lines: pl.DataFrame, reference: ReferenceFrames)
     """Price accepted claims: lines per CONTRACT 4.1-4.6, claim totals per 4.7."""
     claims = conform(claims, CLAIMS, name="claims")
     lines = conform(lines, LINES, name="lines")
-    return price_keyed(claims, fee_schedule_lines(lines, claims, reference))
+    return price_keyed(claims, key_lines(lines, claims, reference))
 
 
 def price_keyed(claims: pl.DataFrame, keyed: pl.DataFrame) -> Priced:

@@ -12,7 +12,15 @@ from typing import Literal
 
 import polars as pl
 
-from claims_etl.lookups import MODIFIERS, has_modifier, is_present, present
+from claims_etl.lookups import (
+    MALFORMED_MODIFIER,
+    MODIFIERS,
+    by_value,
+    has_modifier,
+    is_present,
+    modifier_number,
+    present,
+)
 
 POS_CODES = tuple(
     f"{code:02d}"
@@ -20,7 +28,6 @@ POS_CODES = tuple(
 )
 ICD10_CM = r"^[A-Z][0-9][A-Z0-9](?:\.?[A-Z0-9]{1,4})?$"
 PROCEDURE_CODE = r"^(?:[0-9]{5}|[0-9]{4}[FTU]|[A-V][0-9]{4})$"
-MODIFIER = r"^[A-Z0-9]{2}$"
 NPI_SHAPE = r"^[12][0-9]{9}$"
 # Luhn over "80840" + the first nine NPI digits: the prefix's digits always contribute 24.
 NPI_PREFIX_LUHN_SUM = 24
@@ -39,7 +46,7 @@ def per_distinct(column: str, broken: Callable[[pl.Expr], pl.Expr]) -> pl.Expr:
     """`broken` of each row's `column` value, evaluated once per distinct value and matched back by a
     hash lookup. Codes and NPIs repeat across rows (737 NPIs in 100,000 seeded claims), and a regex
     or a Luhn check costs more per row than the lookup, even on nulls. `broken` must not give null."""
-    distinct = pl.col(column).unique(maintain_order=True)  # one order for every use of it in `broken`
+    distinct = pl.col(column).unique().sort()  # sorted: one order for every use of it in `broken`
     return pl.col(column).is_in(distinct.filter(broken(distinct)).implode(), nulls_equal=True)
 
 
@@ -61,30 +68,39 @@ def _not_pos(column: str) -> pl.Expr:
     return ~pl.col(column).is_in(POS_CODES).fill_null(False)
 
 
+def _line_pos_not_pos() -> pl.Expr:
+    """V11 on a line: its place of service, when present, is not a CMS POS code."""
+    return per_distinct("place_of_service", lambda pos: is_present(pos) & ~pos.is_in(POS_CODES).fill_null(False))
+
+
+def _malformed_procedure_code() -> pl.Expr:
+    return per_distinct("procedure_code", lambda code: ~code.str.contains(PROCEDURE_CODE).fill_null(False))
+
+
+def _filed_late() -> pl.Expr:
+    """V10: received more than a year after service (29 Feb + 1 year = 28 Feb), one offset per date."""
+    a_year_on = by_value("service_date", lambda service: service.dt.offset_by("1y"), null=pl.lit(None, pl.Date))
+    return (pl.col("received_date") > a_year_on).fill_null(True)
+
+
 def _modifier_broken() -> pl.Expr:
     """V06: malformed modifier, 26 with TC, or 26/TC on a code whose PCTC IND is not 1."""
-    malformed = pl.any_horizontal(_malformed_if_present(m, MODIFIER) for m in MODIFIERS)
+    malformed = (pl.col("modifier_flags") & MALFORMED_MODIFIER) != 0
     has_26, has_tc = has_modifier("26"), has_modifier("TC")
-    split_allowed = pl.col("global_pctc_ind").eq("1").fill_null(False)
-    return malformed | (has_26 & has_tc) | ((has_26 | has_tc) & ~split_allowed)
+    return malformed | (has_26 & has_tc) | ((has_26 | has_tc) & ~pl.col("split_allowed"))
 
 
 def _duplicate_line() -> pl.Expr:
-    """V12: same procedure, modifiers and date on two lines of one claim (absent equals absent)."""
-    key = ["claim_id", "procedure_code", *MODIFIERS, "service_date"]
-    normalized = [pl.when(present(m)).then(pl.col(m)).alias(m) for m in MODIFIERS]
-    return pl.struct(*(c for c in key if c not in MODIFIERS), *normalized).is_duplicated()
+    """V12: same procedure, modifiers and date on two lines of one claim (absent equals absent).
+    Modifiers compare by their numbers (`lookups.value_number`): equal exactly when the text is."""
+    modifiers = [modifier_number(m).alias(m) for m in MODIFIERS]
+    return pl.struct("claim_id", "procedure_code", *modifiers, "service_date").is_duplicated()
 
 
 def line_rules(run_date: date) -> list[Rule]:
     service = pl.col("service_date")
     return [
-        Rule(
-            "V04",
-            "line",
-            "procedure_code well-formed",
-            ~pl.col("procedure_code").str.contains(PROCEDURE_CODE).fill_null(False),
-        ),
+        Rule("V04", "line", "procedure_code well-formed", _malformed_procedure_code()),
         Rule("V05", "line", "RVU row exists for year, HCPCS and pricing modifier", ~pl.col("rvu_found")),
         Rule("V06", "line", "modifiers well-formed and consistent with PCTC IND", _modifier_broken()),
         Rule("V07", "line", "units between 1 and 999", ~pl.col("units").is_between(1, 999).fill_null(False)),
@@ -99,13 +115,13 @@ def line_rules(run_date: date) -> list[Rule]:
             "V10",
             "line",
             "received within one year of service (timely filing)",
-            (pl.col("received_date") > service.dt.offset_by("1y")).fill_null(True),
+            _filed_late(),
         ),
         Rule(
             "V11",
             "line",
             "line place of service, when present, is a CMS POS code",
-            present("place_of_service") & _not_pos("place_of_service"),
+            _line_pos_not_pos(),
         ),
         Rule("V12", "line", "no duplicate procedure, modifiers and date within a claim", _duplicate_line()),
         Rule("V14", "line", "GPCI row exists for year, MAC and locality", ~pl.col("gpci_found")),

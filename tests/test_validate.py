@@ -101,6 +101,15 @@ def test_v12_duplicate_lines_absent_modifiers_equal() -> None:
     assert single({}, {}, {"service_date": date(2026, 3, 3)}) == ""
 
 
+def test_v12_compares_modifier_text_by_position_blank_as_absent() -> None:
+    """Modifiers compare through their numbers per distinct value: equal exactly when the text is."""
+    assert single({}, {"modifier_1": "59"}, {"modifier_1": "59"}) == "V12"
+    assert single({}, {"modifier_1": "59"}, {"modifier_1": "XS"}) == ""
+    assert single({}, {"modifier_2": "59"}, {"modifier_3": "59"}) == ""
+    assert single({}, {"modifier_1": " "}, {}) == "V12"
+    assert single({}, {"modifier_1": "59", "modifier_2": "XS"}, {"modifier_1": "XS", "modifier_2": "59"}) == ""
+
+
 def test_v15_a_claim_without_lines() -> None:
     assert rule_ids([claim(total_charge_cents=0)], []) == {1: "V15"}
 
