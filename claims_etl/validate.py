@@ -6,15 +6,20 @@ every rule it broke; the others go on to pricing with all their lines.
 
 from __future__ import annotations
 
+import functools
+import operator
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
 
 import polars as pl
 
-from claims_etl.lookups import key_lines
+from claims_etl.lookups import by_value, key_lines
 from claims_etl.reference import ReferenceFrames
 from claims_etl.rules import Rule, claim_rules, line_rules
 from claims_etl.schemas import CLAIMS, LINES, REJECTED, conform
+
+_MASK = pl.Int32
 
 
 @dataclass(frozen=True)
@@ -36,36 +41,43 @@ def _claim_id_sorted_if(frame: pl.DataFrame) -> pl.Expr:
     return claim_id.set_sorted() if frame.get_column("claim_id").is_sorted() else claim_id
 
 
-def _flag_columns(rules: list[Rule]) -> list[pl.Expr]:
-    return [rule.broken.alias(f"{rule.level}_{rule.id}") for rule in rules]
+def rule_bits(rules: list[Rule]) -> dict[str, int]:
+    """A bit per rule id, in id order: a row's broken rules are one integer (`rule_mask`), so that a
+    claim gathers its lines' with one bitwise or, and its rule ids are spelled once per distinct mask."""
+    return {rule_id: 1 << position for position, rule_id in enumerate(sorted({rule.id for rule in rules}))}
 
 
-def _line_flags(keyed: pl.DataFrame, rules: list[Rule]) -> pl.DataFrame:
-    """Per claim: for each line rule, whether any of its lines broke it; plus line count and charges."""
+def _rule_mask(rules: list[Rule], bits: dict[str, int]) -> pl.Expr:
+    """The bits of the rules a row breaks (a rule whose expression gives null is not reported)."""
+    return functools.reduce(
+        operator.or_,
+        (pl.when(rule.broken).then(pl.lit(bits[rule.id], _MASK)).otherwise(pl.lit(0, _MASK)) for rule in rules),
+    )
+
+
+def _line_flags(keyed: pl.DataFrame, rules: list[Rule], bits: dict[str, int]) -> pl.DataFrame:
+    """Per claim: the bits of the line rules any of its lines broke, its line count and line charges."""
     return (
         keyed.lazy()
-        .select(_claim_id_sorted_if(keyed), "charge_cents", *_flag_columns(rules))
+        .select(_claim_id_sorted_if(keyed), "charge_cents", _rule_mask(rules, bits).alias("line_rule_mask"))
         .group_by("claim_id")
         .agg(
             pl.len().alias("line_count"),
             pl.col("charge_cents").sum().alias("line_charge_cents"),
-            *(pl.col(f"line_{rule.id}").any() for rule in rules),
+            pl.col("line_rule_mask").bitwise_or(),
         )
         .collect()
     )
 
 
-def rule_ids_expression(rules: list[Rule]) -> pl.Expr:
-    """Comma-separated sorted ids of the rules a claim broke, from its claim_/line_ flag columns."""
-    ids = sorted({rule.id for rule in rules})
-    broken_by_id = {
-        rule_id: pl.any_horizontal(pl.col(f"{r.level}_{r.id}") for r in rules if r.id == rule_id) for rule_id in ids
-    }
-    return pl.concat_str(
-        [pl.when(broken).then(pl.lit(rule_id)) for rule_id, broken in broken_by_id.items()],
-        separator=",",
-        ignore_nulls=True,
-    )
+def rule_ids_text(bits: dict[str, int]) -> Callable[[pl.Expr], pl.Expr]:
+    """Comma-separated sorted ids of the rules in a `rule_mask` ("" for none), for `lookups.by_value`."""
+
+    def text(mask: pl.Expr) -> pl.Expr:
+        named = [pl.when((mask & bit) != 0).then(pl.lit(rule_id)) for rule_id, bit in sorted(bits.items())]
+        return pl.concat_str(named, separator=",", ignore_nulls=True)
+
+    return text
 
 
 def validate(claims: pl.DataFrame, lines: pl.DataFrame, reference: ReferenceFrames, *, run_date: date) -> Validated:
@@ -73,23 +85,18 @@ def validate(claims: pl.DataFrame, lines: pl.DataFrame, reference: ReferenceFram
     claims = conform(claims, CLAIMS, name="claims")
     lines = conform(lines, LINES, name="lines")
     keyed = key_lines(lines, claims, reference)
-    rules_on_lines = line_rules(run_date)
-    per_claim = _line_flags(keyed, rules_on_lines)
-    all_rules = [*claim_rules(), *rules_on_lines]
-    line_flag_names = [f"line_{rule.id}" for rule in rules_on_lines]
+    rules_on_claims, rules_on_lines = claim_rules(), line_rules(run_date)
+    bits = rule_bits([*rules_on_claims, *rules_on_lines])
+    per_claim = _line_flags(keyed, rules_on_lines, bits)
     judged = (
         claims.lazy()
         .join(per_claim.lazy(), on="claim_id", how="left", maintain_order="left")
-        .with_columns(
-            pl.col("line_count").fill_null(0),
-            pl.col("line_charge_cents").fill_null(0),
-            pl.col(line_flag_names).fill_null(False),
-        )
-        .with_columns(*_flag_columns(claim_rules()))
-        .with_columns(rule_ids_expression(all_rules).alias("rule_ids"))
+        .with_columns(pl.col("line_count", "line_charge_cents", "line_rule_mask").fill_null(0))
+        .with_columns((pl.col("line_rule_mask") | _rule_mask(rules_on_claims, bits)).alias("rule_mask"))
+        .with_columns(by_value("rule_mask", rule_ids_text(bits), null=pl.lit("")).alias("rule_ids"))
         .collect()
     )
-    is_rejected = pl.col("rule_ids") != ""
+    is_rejected = pl.col("rule_mask") != 0
     rejected = conform(judged.filter(is_rejected), REJECTED, name="rejected")
     accepted_claims = conform(judged.filter(~is_rejected), CLAIMS, name="accepted_claims")
     accepted_keyed_lines = keyed.filter(~pl.col("claim_id").is_in(rejected.get_column("claim_id").implode()))
