@@ -38,6 +38,7 @@ FACILITY_POS = (
 )
 MODIFIER_PATTERN = r"^[A-Z0-9]{2}$"
 PRICING_MODIFIERS = ("26", "TC", "53")
+PAYABLE_STATUS = ("A", "R", "T")  # CONTRACT 4.6: any other STATUS CODE is allowed 0
 # Bits of a line's `modifier_flags`: the modifier codes a rule or a factor asks about, carried by any
 # of the line's four modifiers, and whether any of them is malformed (V06).
 MODIFIER_BITS = {"26": 1, "TC": 2, "53": 4, "50": 8, "80": 16, "81": 32, "82": 64, "AS": 128, "62": 256}
@@ -93,8 +94,9 @@ def has_modifier(*codes: str) -> pl.Expr:
     return (pl.col("modifier_flags") & mask) != 0
 
 
-def _claim_id(frame: pl.DataFrame) -> pl.Expr:
-    """`claim_id`, marked sorted when it is (extracted ranges are), so joins take their sorted path."""
+def claim_id_sorted_if(frame: pl.DataFrame) -> pl.Expr:
+    """`claim_id`, marked sorted when it is (extracted ranges are), so joins and group-bys take their
+    sorted path."""
     claim_id = pl.col("claim_id")
     return claim_id.set_sorted() if frame.get_column("claim_id").is_sorted() else claim_id
 
@@ -128,7 +130,7 @@ def _claim_keys(claims: pl.DataFrame, reference: ReferenceFrames) -> pl.LazyFram
     return (
         claims.lazy()
         .select(
-            _claim_id(claims),
+            claim_id_sorted_if(claims),
             "patient_dob",
             "received_date",
             pl.col("place_of_service").is_in(FACILITY_POS).fill_null(False).alias("claim_facility"),
@@ -166,7 +168,7 @@ def _fee_schedule_rows(reference: ReferenceFrames, codes: pl.DataFrame) -> pl.La
     Rows with any other modifier are never a line's RVU row (CONTRACT 4.2), so they are left out."""
     pricing_bit = pl.col("modifier").replace_strict(PRICING_MODIFIER_BITS, default=None, return_dtype=_KEY)
     status = pl.col("status_code")
-    payable = status.is_in(("A", "R", "T")).fill_null(False)
+    payable = status.is_in(PAYABLE_STATUS).fill_null(False)
     notes = pl.when(payable).then(pl.lit("")).otherwise(pl.lit("STATUS_") + status)
     rows = reference.rvu.with_columns(pricing_bit.alias("pricing_modifier_bit"), notes.alias("pricing_note"))
     # An Enum of this frame's own notes: lines gather its small integers, not strings.
@@ -205,7 +207,7 @@ def key_lines(lines: pl.DataFrame, claims: pl.DataFrame, reference: ReferenceFra
         null=pl.lit(None, pl.Boolean),
     )
     keyed = (
-        _with_modifier_keys(lines.lazy().with_columns(_claim_id(lines)))
+        _with_modifier_keys(lines.lazy().with_columns(claim_id_sorted_if(lines)))
         .with_columns(pl.col("service_date").dt.year().alias("year"))
         .join(_claim_keys(claims, reference), on="claim_id", how="left", maintain_order="left")
         .with_columns(line_pos_facility.fill_null(pl.col("claim_facility")).fill_null(False).alias("is_facility"))

@@ -14,12 +14,12 @@ from datetime import date
 
 import polars as pl
 
-from claims_etl.lookups import by_value, key_lines
+from claims_etl.lookups import by_value, claim_id_sorted_if, key_lines
 from claims_etl.reference import ReferenceFrames
 from claims_etl.rules import Rule, claim_rules, line_rules
 from claims_etl.schemas import CLAIMS, LINES, REJECTED, conform
 
-_MASK = pl.Int32
+_MASK = pl.Int32  # a bit per rule id: 15 in the contract, room for 31
 
 
 @dataclass(frozen=True)
@@ -33,12 +33,6 @@ class Validated:
     @property
     def rejected_ids(self) -> pl.Series:
         return self.rejected.get_column("claim_id")
-
-
-def _claim_id_sorted_if(frame: pl.DataFrame) -> pl.Expr:
-    """`claim_id`, marked sorted when it is (extracted ranges are), so group_by takes its sorted path."""
-    claim_id = pl.col("claim_id")
-    return claim_id.set_sorted() if frame.get_column("claim_id").is_sorted() else claim_id
 
 
 def rule_bits(rules: list[Rule]) -> dict[str, int]:
@@ -59,7 +53,7 @@ def _line_flags(keyed: pl.DataFrame, rules: list[Rule], bits: dict[str, int]) ->
     """Per claim: the bits of the line rules any of its lines broke, its line count and line charges."""
     return (
         keyed.lazy()
-        .select(_claim_id_sorted_if(keyed), "charge_cents", _rule_mask(rules, bits).alias("line_rule_mask"))
+        .select(claim_id_sorted_if(keyed), "charge_cents", _rule_mask(rules, bits).alias("line_rule_mask"))
         .group_by("claim_id")
         .agg(
             pl.len().alias("line_count"),
