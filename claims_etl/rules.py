@@ -19,7 +19,6 @@ from claims_etl.lookups import (
     has_modifier,
     is_present,
     modifier_number,
-    present,
 )
 
 POS_CODES = tuple(
@@ -128,8 +127,14 @@ def line_rules(run_date: date) -> list[Rule]:
     ]
 
 
+def _diagnosis_broken() -> pl.Expr:
+    """V03: diagnosis_1 absent or malformed, or another diagnosis present and malformed."""
+    first = per_distinct("diagnosis_1", lambda code: ~is_present(code) | ~code.str.contains(ICD10_CM).fill_null(False))
+    others = (_malformed_if_present(d, ICD10_CM) for d in ("diagnosis_2", "diagnosis_3", "diagnosis_4"))
+    return first | pl.any_horizontal(others)
+
+
 def claim_rules() -> list[Rule]:
-    diagnoses = ("diagnosis_1", "diagnosis_2", "diagnosis_3", "diagnosis_4")
     return [
         Rule(
             "V01",
@@ -141,13 +146,13 @@ def claim_rules() -> list[Rule]:
             "V02",
             "claim",
             "rendering_npi, when present, valid",
-            present("rendering_npi") & per_distinct("rendering_npi", invalid_npi),
+            per_distinct("rendering_npi", lambda npi: is_present(npi) & invalid_npi(npi)),
         ),
         Rule(
             "V03",
             "claim",
             "diagnosis_1 present; every diagnosis well-formed ICD-10-CM",
-            ~present("diagnosis_1") | pl.any_horizontal(_malformed_if_present(d, ICD10_CM) for d in diagnoses),
+            _diagnosis_broken(),
         ),
         Rule("V11", "claim", "claim place of service is a CMS POS code", _not_pos("place_of_service")),
         Rule(

@@ -84,6 +84,7 @@ def validate(claims: pl.DataFrame, lines: pl.DataFrame, reference: ReferenceFram
     per_claim = _line_flags(keyed, rules_on_lines, bits)
     judged = (
         claims.lazy()
+        .with_columns(claim_id_sorted_if(claims))  # per_claim comes sorted: the join takes its merge path
         .join(per_claim.lazy(), on="claim_id", how="left", maintain_order="left")
         .with_columns(pl.col("line_count", "line_charge_cents", "line_rule_mask").fill_null(0))
         .with_columns((pl.col("line_rule_mask") | _rule_mask(rules_on_claims, bits)).alias("rule_mask"))
