@@ -88,6 +88,18 @@ def extract(settings: Settings, run_id: str, low: int, high: int) -> Extracted:
     )
 
 
+def marked_rejected(settings: Settings, run_id: str, low: int, high: int) -> Extracted:
+    """The claims this run already rejected and marked in claim_id range [low, high], and their lines
+    (a retried range's earlier attempt's, whose rule ids only the warehouse holds)."""
+    bounds: dict[str, sql.SqlValue] = {"run_id": run_id, "low": low, "high": high}
+    claims = _read(settings, sql.render("extract__marked_rejected_claims", **bounds))
+    lines = _read(settings, sql.render("extract__marked_rejected_lines", **bounds))
+    return Extracted(
+        claims=conform(claims, CLAIMS, name="marked claims").sort("claim_id"),
+        lines=conform(lines, LINES, name="marked lines").sort("claim_id", "line_number"),
+    )
+
+
 def read_pending(settings: Settings, *, batch_id: str | None = None, limit: int | None = None) -> Extracted:
     """Pending claims and their lines, read-only (no lease): for notebooks and dry runs."""
     values: dict[str, sql.SqlValue] = {"batch_id": batch_id, "limit": limit}

@@ -35,7 +35,7 @@ import psycopg
 from claims_etl import faults, load, sql
 from claims_etl.db import Target
 from claims_etl.errors import StageError
-from claims_etl.extract import extract
+from claims_etl.extract import extract, marked_rejected
 from claims_etl.price import Priced, price_keyed
 from claims_etl.reference import ReferenceFrames
 from claims_etl.settings import Settings
@@ -207,15 +207,27 @@ def process_range(
     outcome = RangeOutcome(number=part.number)
     with claimed(source, part) as attempt:
         outcome.attempt = attempt.number
+        earlier_by_rule = earlier_rejections(settings, part, frames) if attempt.rejected_before else Counter()
         prepared = prepare(settings, part, frames, outcome)
         expect_leases(part, outcome.claims_read, done_before=attempt.priced_before + attempt.rejected_before)
         writer = InProcessWriter(settings, target)  # a Dask worker cannot start processes; workers are the parallelism
         load_range(settings, part, prepared, loaded_at, outcome, source=source, writer=writer, chunk_numbers=count(1))
-    # An earlier attempt's marked claims count with this one's (their rule ids are in the warehouse).
+    # An earlier attempt's marked claims count with this one's.
     outcome.claims_read += attempt.priced_before + attempt.rejected_before
     outcome.claims_priced += attempt.priced_before
     outcome.claims_rejected += attempt.rejected_before
+    outcome.rejections_by_rule = dict(Counter(outcome.rejections_by_rule) + earlier_by_rule)
     return outcome
+
+
+def earlier_rejections(settings: Settings, part: Range, frames: ReferenceFrames) -> Counter[str]:
+    """Rejections by rule of the claims an earlier attempt at the range rejected and marked (read
+    before this attempt marks any). Validating them again (same reference frames, the run's pinned
+    date) gives the ids it wrote; reading them back from the warehouse is not an option, as turbodbc's
+    fetch never returns on the MariaDB ODBC driver (its issue 158, seen here on a one-row SELECT)."""
+    earlier = marked_rejected(settings, part.run_id, part.low, part.high)
+    rejected = validate(earlier.claims, earlier.lines, frames, run_date=settings.effective_run_date()).rejected
+    return Counter(dict(rejections_by_rule(rejected).iter_rows()))
 
 
 def work_locally(

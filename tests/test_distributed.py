@@ -126,6 +126,24 @@ def test_a_worker_killed_after_its_warehouse_commit_leaves_every_claim_once(
     _assert_every_claim_once(read_target)
 
 
+def test_a_retried_range_counts_the_rejections_its_dead_attempt_marked(
+    seeded: Settings, cluster: LocalCluster, read_target: Reader, tmp_path: Path
+) -> None:
+    """Killed after its third chunk's commit, a range's first attempt has marked its first chunks
+    already; the second attempt works only the rest, yet the run's rejections by rule are whole."""
+    expected_run = pipeline.run(seeded)
+    _start_over(read_target, seeded)
+
+    once = tmp_path / "fault-fired"
+    faulty = _on_dask(seeded, cluster, fault="after_commit:3", fault_once_file=str(once), load_chunk_claims=50)
+    result = pipeline.run(faulty)
+
+    assert once.exists() and max(r["attempt"] for r in result.ranges) == 2
+    assert result.claims_rejected == expected_run.claims_rejected
+    assert result.metrics.rejections_by_rule == expected_run.metrics.rejections_by_rule
+    _assert_every_claim_once(read_target)
+
+
 def _cli(settings: Settings, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
     return run_cli(cli_env(settings, **env), *args)
 
