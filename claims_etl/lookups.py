@@ -69,6 +69,15 @@ def by_value(column: str, classify: Callable[[pl.Expr], pl.Expr], *, null: pl.Ex
     return pl.col(column).replace_strict(distinct, classify(distinct), default=null)
 
 
+def per_distinct(column: str, broken: Callable[[pl.Expr], pl.Expr]) -> pl.Expr:
+    """`by_value` for a yes/no question: `broken` of each row's `column` value (null included), once per
+    distinct value, matched back by `is_in` on the values that break it, which is cheaper than
+    `replace_strict` (V04 on 262k lines: 9.8 ms against 14). Codes and NPIs repeat across rows (737
+    NPIs in 100,000 seeded claims). `broken` must not give null."""
+    distinct = pl.col(column).unique().sort()  # sorted: one order for every use of it in `broken`
+    return pl.col(column).is_in(distinct.filter(broken(distinct)).implode(), nulls_equal=True)
+
+
 def value_number(distinct: pl.Expr) -> pl.Expr:
     """1, 2, 3, ... for each present value of a distinct column (`by_value`'s), 0 for a blank one: two
     lines' numbers are equal exactly when their values are, absent equal to absent (V12)."""
@@ -124,7 +133,7 @@ def _localities(reference: ReferenceFrames) -> pl.LazyFrame:
     )
 
 
-def _claim_keys(claims: pl.DataFrame, reference: ReferenceFrames) -> pl.LazyFrame:
+def _claim_keys(claims: pl.DataFrame, localities: pl.LazyFrame) -> pl.LazyFrame:
     """Per claim, what its lines need of it: dates for V09/V10, whether its place of service is a
     facility (CONTRACT 4.1), and its locality's number (`_localities`; null if the GPCI has none)."""
     return (
@@ -137,16 +146,16 @@ def _claim_keys(claims: pl.DataFrame, reference: ReferenceFrames) -> pl.LazyFram
             "mac",
             "locality",
         )
-        .join(_localities(reference), on=["mac", "locality"], how="left", maintain_order="left", validate="m:1")
+        .join(localities, on=["mac", "locality"], how="left", maintain_order="left", validate="m:1")
         .drop("mac", "locality")
     )
 
 
-def _gpci_rows(reference: ReferenceFrames) -> pl.LazyFrame:
+def _gpci_rows(reference: ReferenceFrames, localities: pl.LazyFrame) -> pl.LazyFrame:
     """GPCI rows by year and locality number (`_localities`)."""
     return (
         reference.gpci.lazy()
-        .join(_localities(reference), on=["mac", "locality"], how="left")
+        .join(localities, on=["mac", "locality"], how="left")
         .select("year", "locality_id", "pw_gpci_e4", "pe_gpci_e4", "mp_gpci_e4", pl.lit(True).alias("gpci_found"))
     )
 
@@ -200,7 +209,7 @@ def key_lines(lines: pl.DataFrame, claims: pl.DataFrame, reference: ReferenceFra
     `year`, `modifier_flags`, `is_facility` (CONTRACT 4.1), the RVU row's numbers and flags and
     `rvu_found` (4.2), the GPCI row's numbers and `gpci_found`, `split_allowed` (V06), and the claim's
     `patient_dob` and `received_date`. Validate builds this once; price reuses the accepted part of it."""
-    codes = _procedure_codes(reference)
+    codes, localities = _procedure_codes(reference), _localities(reference)
     line_pos_facility = by_value(
         "place_of_service",
         lambda pos: pl.when(is_present(pos)).then(pos.is_in(FACILITY_POS)),
@@ -209,7 +218,7 @@ def key_lines(lines: pl.DataFrame, claims: pl.DataFrame, reference: ReferenceFra
     keyed = (
         _with_modifier_keys(lines.lazy().with_columns(claim_id_sorted_if(lines)))
         .with_columns(pl.col("service_date").dt.year().alias("year"))
-        .join(_claim_keys(claims, reference), on="claim_id", how="left", maintain_order="left")
+        .join(_claim_keys(claims, localities), on="claim_id", how="left", maintain_order="left")
         .with_columns(line_pos_facility.fill_null(pl.col("claim_facility")).fill_null(False).alias("is_facility"))
         .join(
             codes.lazy().select("year", pl.col("hcpcs").alias("procedure_code"), "code_id", "split_allowed"),
@@ -225,7 +234,13 @@ def key_lines(lines: pl.DataFrame, claims: pl.DataFrame, reference: ReferenceFra
             maintain_order="left",
             validate="m:1",
         )
-        .join(_gpci_rows(reference), on=["year", "locality_id"], how="left", maintain_order="left", validate="m:1")
+        .join(
+            _gpci_rows(reference, localities),
+            on=["year", "locality_id"],
+            how="left",
+            maintain_order="left",
+            validate="m:1",
+        )
         .with_columns(pl.col("rvu_found", "gpci_found", "split_allowed").fill_null(False))
         .drop("claim_facility", "locality_id", "code_id")
     )

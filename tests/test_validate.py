@@ -8,7 +8,8 @@ from typing import Any
 import polars as pl
 import pytest
 
-from claims_etl.rules import invalid_npi, per_distinct
+from claims_etl.lookups import per_distinct
+from claims_etl.rules import invalid_npi
 from claims_etl.validate import validate
 from tests.factories import (
     CMS_2026,
