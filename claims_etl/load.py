@@ -253,25 +253,26 @@ def write_tables(target: Target, chunk: ChunkTables, checkpoint: Checkpoint = _n
 def mark_chunk(
     source: psycopg.Connection[Any], chunk: Chunk, run_id: str, at: datetime, checkpoint: Checkpoint = _no_checkpoint
 ) -> int:
-    """Flip the chunk's claims to processed/rejected and release their leases, in one commit."""
+    """Flip the chunk's claims to rejected/processed and release their leases, in one commit."""
+    rejected_ids = chunk.rejected.get_column("claim_id").to_list()
+    parameters = {
+        "rejected_ids": rejected_ids,
+        "run_id": run_id,
+        "processed_at": at.astimezone(UTC),
+        "low": chunk.low,
+        "high": chunk.high,
+    }
+    expected = (len(rejected_ids), chunk.priced.claims.height, chunk.claim_count)  # rejected, processed, released
     with source.cursor() as cursor:
-        cursor.execute(
-            sql.load("source__mark_claims"),
-            {
-                "rejected_ids": chunk.rejected.get_column("claim_id").to_list(),
-                "run_id": run_id,
-                "processed_at": at.astimezone(UTC),
-                "low": chunk.low,
-                "high": chunk.high,
-            },
-        )
-        marked = cursor.rowcount
+        done = []
+        for statement in sql.statements("source__mark_claims"):
+            cursor.execute(statement, parameters)
+            done.append(cursor.rowcount)
         checkpoint("during_mark")
-    if marked != chunk.claim_count:  # another run took over our leases: never mark what we do not hold
+    if tuple(done) != expected:  # another run took over our leases: never mark what we do not hold
         source.rollback()
-        raise StageError(
-            "load", f"lost the lease on {chunk.claim_count - marked} claims in [{chunk.low}, {chunk.high}]"
-        )
+        missing = chunk.claim_count - done[0] - done[1]
+        raise StageError("load", f"lost the lease on {missing} claims in [{chunk.low}, {chunk.high}]")
     source.commit()
     checkpoint("after_mark")
-    return marked
+    return chunk.claim_count
