@@ -29,7 +29,7 @@ def load(name: str) -> str:
 
 
 def statements(name: str) -> list[str]:
-    """A query file split into its statements (DDL scripts: no `;` or `--` inside literals)."""
+    """A query file split into its statements (no `;` or `--` inside literals or identifiers)."""
     without_comments = _COMMENT.sub("", load(name))
     return [part.strip() for part in without_comments.split(";") if part.strip()]
 

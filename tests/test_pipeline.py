@@ -11,6 +11,7 @@ import pytest
 
 from claims_etl import load, pipeline, ranges
 from claims_etl.db import connect_target, source_connection
+from claims_etl.errors import StageError
 from claims_etl.extract import extract, lease, lock_run
 from claims_etl.price import price
 from claims_etl.reference import read_frames
@@ -131,3 +132,37 @@ def test_batch_and_limit_select_claims(seeded: Settings, read_target: Reader) ->
     assert batch.claims_read == CLAIMS - 100
     hostile = pipeline.run(seeded.model_copy(update={"batch_id": "x' OR '1'='1"}))
     assert hostile.claims_read == 0
+
+
+def test_marking_checks_every_lease_and_marks_by_id(pg_settings: Settings, tmp_path: Path) -> None:
+    """A chunk is marked only if the run still holds every one of its leases: one taken over by
+    another run (as recovery does to a run that looks dead) rolls the whole mark back. A chunk whose
+    leases are whole gets exactly its rejected ids rejected and its priced ids processed."""
+    seed(pg_settings, 400, seed=11, invalid_rate=0.2, directory=tmp_path)
+    run_id, frames = "slow-run", read_frames(pg_settings)
+    with source_connection(pg_settings) as source:
+        lock_run(source, run_id)
+        lease(source, pg_settings, run_id)
+        (part,) = ranges.plan(source, run_id, claims_per_range=400)
+        extracted = extract(pg_settings, run_id, part.low, part.high)
+        validated = validate(extracted.claims, extracted.lines, frames, run_date=RUN_DATE)
+        priced = price(validated.accepted_claims, validated.accepted_lines, frames)
+        taken, whole, *_ = load.chunks(validated.rejected, priced, 150)
+        source.execute("UPDATE staging.claim_leases SET run_id = 'other-run' WHERE claim_id = %s", [taken.high])
+        source.commit()
+
+        with pytest.raises(StageError, match=f"lost the lease on 1 claims in \\[{taken.low}, {taken.high}\\]"):
+            load.mark_chunk(source, taken, run_id, datetime.now(UTC))
+        assert load.mark_chunk(source, whole, run_id, datetime.now(UTC)) == whole.claim_count
+
+    marked = read_source("SELECT claim_id, status FROM staging.claims WHERE status <> 'pending' ORDER BY claim_id")
+    expected = pl.concat(
+        [
+            whole.rejected.select("claim_id", status=pl.lit("rejected")),
+            whole.priced.claims.select("claim_id", status=pl.lit("processed")),
+        ]
+    ).sort("claim_id")
+    assert whole.rejected.height > 0
+    assert marked.equals(expected)
+    leases = read_source("SELECT run_id, count(*) AS leases FROM staging.claim_leases GROUP BY run_id ORDER BY run_id")
+    assert leases.rows() == [("other-run", 1), (run_id, 400 - whole.claim_count - 1)]
