@@ -77,35 +77,42 @@ def _read(settings: Settings, query: str, *, between: tuple[int, int] | None = N
     return frame
 
 
+def _claims_and_lines(
+    settings: Settings,
+    queries: tuple[str, str],
+    values: dict[str, sql.SqlValue],
+    *,
+    what: str,
+    between: tuple[int, int] | None = None,
+) -> Extracted:
+    """A claims query and its lines query, read and conformed to the stage-boundary schemas, in
+    claim and line order. `what` names them in schema errors ("extracted claims")."""
+    claims_query, lines_query = queries
+    claims = _read(settings, sql.render(claims_query, **values), between=between)
+    lines = _read(settings, sql.render(lines_query, **values), between=between)
+    return Extracted(
+        claims=conform(claims, CLAIMS, name=f"{what} claims").sort("claim_id"),
+        lines=conform(lines, LINES, name=f"{what} lines").sort("claim_id", "line_number"),
+    )
+
+
 def extract(settings: Settings, run_id: str, low: int, high: int) -> Extracted:
     """The claims the run leased in claim_id range [low, high], and their lines."""
     bounds: dict[str, sql.SqlValue] = {"run_id": run_id, "low": low, "high": high}
-    claims = _read(settings, sql.render("extract__claims", **bounds), between=(low, high))
-    lines = _read(settings, sql.render("extract__lines", **bounds), between=(low, high))
-    return Extracted(
-        claims=conform(claims, CLAIMS, name="extracted claims").sort("claim_id"),
-        lines=conform(lines, LINES, name="extracted lines").sort("claim_id", "line_number"),
-    )
+    queries = ("extract__claims", "extract__lines")
+    return _claims_and_lines(settings, queries, bounds, what="extracted", between=(low, high))
 
 
 def marked_rejected(settings: Settings, run_id: str, low: int, high: int) -> Extracted:
     """The claims this run already rejected and marked in claim_id range [low, high], and their lines
     (a retried range's earlier attempt's, whose rule ids only the warehouse holds)."""
     bounds: dict[str, sql.SqlValue] = {"run_id": run_id, "low": low, "high": high}
-    claims = _read(settings, sql.render("extract__marked_rejected_claims", **bounds))
-    lines = _read(settings, sql.render("extract__marked_rejected_lines", **bounds))
-    return Extracted(
-        claims=conform(claims, CLAIMS, name="marked claims").sort("claim_id"),
-        lines=conform(lines, LINES, name="marked lines").sort("claim_id", "line_number"),
-    )
+    queries = ("extract__marked_rejected_claims", "extract__marked_rejected_lines")
+    return _claims_and_lines(settings, queries, bounds, what="marked")
 
 
 def read_pending(settings: Settings, *, batch_id: str | None = None, limit: int | None = None) -> Extracted:
     """Pending claims and their lines, read-only (no lease): for notebooks and dry runs."""
     values: dict[str, sql.SqlValue] = {"batch_id": batch_id, "limit": limit}
-    claims = _read(settings, sql.render("extract__pending_claims", **values))
-    lines = _read(settings, sql.render("extract__pending_lines", **values))
-    return Extracted(
-        claims=conform(claims, CLAIMS, name="pending claims").sort("claim_id"),
-        lines=conform(lines, LINES, name="pending lines").sort("claim_id", "line_number"),
-    )
+    queries = ("extract__pending_claims", "extract__pending_lines")
+    return _claims_and_lines(settings, queries, values, what="pending")

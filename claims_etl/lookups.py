@@ -204,6 +204,12 @@ def _fee_schedule_rows(reference: ReferenceFrames, codes: pl.DataFrame) -> pl.La
     )
 
 
+def _look_up(keyed: pl.LazyFrame, table: pl.LazyFrame, *, on: list[str]) -> pl.LazyFrame:
+    """One reference lookup for every line: a left join on keys that are unique in `table` (checked),
+    lines kept in their order; a line without a match gets nulls."""
+    return keyed.join(table, on=on, how="left", maintain_order="left", validate="m:1")
+
+
 def key_lines(lines: pl.DataFrame, claims: pl.DataFrame, reference: ReferenceFrames) -> pl.DataFrame:
     """Lines (every column kept) with what validate and price read of their claim and fee schedule rows:
     `year`, `modifier_flags`, `is_facility` (CONTRACT 4.1), the RVU row's numbers and flags and
@@ -220,27 +226,13 @@ def key_lines(lines: pl.DataFrame, claims: pl.DataFrame, reference: ReferenceFra
         .with_columns(pl.col("service_date").dt.year().alias("year"))
         .join(_claim_keys(claims, localities), on="claim_id", how="left", maintain_order="left")
         .with_columns(line_pos_facility.fill_null(pl.col("claim_facility")).fill_null(False).alias("is_facility"))
-        .join(
+        .pipe(
+            _look_up,
             codes.lazy().select("year", pl.col("hcpcs").alias("procedure_code"), "code_id", "split_allowed"),
             on=["year", "procedure_code"],
-            how="left",
-            maintain_order="left",
-            validate="m:1",
         )
-        .join(
-            _fee_schedule_rows(reference, codes),
-            on=["code_id", "pricing_modifier_bit"],
-            how="left",
-            maintain_order="left",
-            validate="m:1",
-        )
-        .join(
-            _gpci_rows(reference, localities),
-            on=["year", "locality_id"],
-            how="left",
-            maintain_order="left",
-            validate="m:1",
-        )
+        .pipe(_look_up, _fee_schedule_rows(reference, codes), on=["code_id", "pricing_modifier_bit"])
+        .pipe(_look_up, _gpci_rows(reference, localities), on=["year", "locality_id"])
         .with_columns(pl.col("rvu_found", "gpci_found", "split_allowed").fill_null(False))
         .drop("claim_facility", "locality_id", "code_id")
     )
