@@ -17,13 +17,14 @@ from typing import Any
 
 import psycopg
 
-from claims_etl import load, writers
-from claims_etl.db import Target, connect_target
-from claims_etl.extract import read_pending
-from claims_etl.price import price
-from claims_etl.reference import read_frames
+from claims_etl.db.connections import Target, connect_target
+from claims_etl.engine import writers
+from claims_etl.reference.store import read_frames
 from claims_etl.settings import Settings
-from claims_etl.validate import validate
+from claims_etl.stages import load
+from claims_etl.stages.extract import read_pending
+from claims_etl.stages.price import price
+from claims_etl.stages.validate import validate
 
 BENCH_DB = os.environ.get("CLAIMS_ETL_BENCH_DB", "claims_bench")
 PG_ADMIN = os.environ.get("CLAIMS_ETL_BENCH_PG_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres")

@@ -40,7 +40,7 @@ from benchmarks import harness
 # under `work_locally` is load's write, not the run's bookkeeping.
 STAGE_FRAMES: dict[tuple[str, str], str] = {
     ("lease", "extract.py"): "lease",
-    ("plan", "ranges.py"): "lease",
+    ("plan", "planning.py"): "lease",
     ("reference_frames", "cache.py"): "reference",
     ("extract", "extract.py"): "extract",
     ("validate", "validate.py"): "validate",
@@ -50,14 +50,14 @@ STAGE_FRAMES: dict[tuple[str, str], str] = {
     ("mark_chunk", "load.py"): "load: source marking",
     ("chunks", "load.py"): "load: chunking",
     ("_loop", "metrics.py"): "monitoring",
-    ("_publish", "runlog.py"): "monitoring",
+    ("_publish", "progress_log.py"): "monitoring",
     ("_finish", "pipeline.py"): "run bookkeeping",
-    ("record_start", "runs.py"): "run bookkeeping",
+    ("record_start", "run_records.py"): "run bookkeeping",
 }
 
 
 def frame_key(frame: str) -> tuple[str, str]:
-    """('write_tables', 'load.py') from py-spy's 'write_tables (claims_etl/load.py:224)'."""
+    """('write_tables', 'load.py') from py-spy's 'write_tables (claims_etl/stages/load.py:224)'."""
     function, _, where = frame.partition(" (")
     return function, where.rsplit("/", 1)[-1].split(":", 1)[0]
 

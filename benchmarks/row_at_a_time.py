@@ -2,7 +2,7 @@
 for the claim, a query for its lines, validation and pricing in plain Python (`Decimal`), one INSERT
 per row into the warehouse, one status UPDATE, one commit. Reference data is preloaded into dicts
 (the old system's in-memory RVU cache). It writes the same rows as the engine, so its output doubles
-as an independent check of the vectorized stages (see tests/test_row_at_a_time.py).
+as an independent check of the vectorized stages (see tests/integration/test_row_at_a_time.py).
 """
 
 from __future__ import annotations
@@ -15,10 +15,10 @@ from typing import Any
 
 import psycopg
 
-from claims_etl.db import connect_target
-from claims_etl.lookups import FACILITY_POS, MODIFIER_PATTERN, PRICING_MODIFIERS
-from claims_etl.rules import ICD10_CM, NPI_SHAPE, POS_CODES, PROCEDURE_CODE
+from claims_etl.db.connections import connect_target
 from claims_etl.settings import Settings
+from claims_etl.stages.keying import FACILITY_POS, MODIFIER_PATTERN, PRICING_MODIFIERS
+from claims_etl.stages.rules import ICD10_CM, NPI_SHAPE, POS_CODES, PROCEDURE_CODE
 
 CENT = Decimal("0.01")
 CLAIM_SQL = (

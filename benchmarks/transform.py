@@ -21,10 +21,10 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from benchmarks import harness
-from claims_etl.extract import read_pending
-from claims_etl.price import price_keyed
-from claims_etl.reference import read_frames
-from claims_etl.validate import validate
+from claims_etl.reference.store import read_frames
+from claims_etl.stages.extract import read_pending
+from claims_etl.stages.price import price_keyed
+from claims_etl.stages.validate import validate
 
 
 def measure(claims: int, repeats: int, seed: int) -> dict[str, Any]:

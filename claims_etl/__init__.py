@@ -14,13 +14,13 @@ The nightly run's stages, usable one by one on your own frames (e.g. in a notebo
 Money columns are integer cents (`*_cents`), adjustment factors integers x 10^5 (`*_e5`).
 """
 
-from claims_etl.extract import Extracted, read_pending
-from claims_etl.price import Priced, price
 from claims_etl.reference import ReferenceFrames
-from claims_etl.reference import read_frames as load_reference
+from claims_etl.reference.store import read_frames as load_reference
 from claims_etl.settings import Settings
-from claims_etl.summary import allowed_vs_charge, rejections_by_rule
-from claims_etl.validate import Validated, validate
+from claims_etl.stages.extract import Extracted, read_pending
+from claims_etl.stages.price import Priced, price
+from claims_etl.stages.summary import allowed_vs_charge, rejections_by_rule
+from claims_etl.stages.validate import Validated, validate
 
 __version__ = "0.1.0"
 __all__ = [

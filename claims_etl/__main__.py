@@ -1,3 +1,3 @@
-from claims_etl.cli import app
+from claims_etl.cli.app import app
 
 app(prog_name="claims-etl")

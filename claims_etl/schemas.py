@@ -116,7 +116,3 @@ def conform(frame: pl.DataFrame, schema: Schema, *, name: str) -> pl.DataFrame:
         return frame.select(pl.col(column).cast(dtype, strict=True) for column, dtype in schema.items())
     except pl.exceptions.PolarsError as error:
         raise SchemaError(f"{name}: {error}") from error
-
-
-def empty(schema: Schema) -> pl.DataFrame:
-    return pl.DataFrame(schema=schema)

@@ -35,12 +35,12 @@ class Settings(BaseSettings):
     redis_timeout_seconds: float = Field(default=0.5, gt=0.0, le=30.0)  # a slow cache is worse than none
 
     # How a run is worked: in this process (local), or one task per claim_id range on a Dask cluster
-    # (claims_etl/distributed.py): the cluster at `scheduler`, or without it a LocalCluster of
+    # (claims_etl/engine/dask_engine.py): the cluster at `scheduler`, or without it a LocalCluster of
     # `dask_workers` processes on this machine.
     engine: Literal["local", "dask"] = "local"
     scheduler: str | None = None
     dask_workers: int = Field(default_factory=lambda: os.cpu_count() or 1, ge=1, le=256)
-    # Claims per range, the unit of work (claims_etl/ranges.py): bounds a run's memory to one range's
+    # Claims per range, the unit of work (claims_etl/engine/planning.py): bounds a run's memory to one range's
     # frames and, on Dask, is the size of one task.
     range_claims: int = Field(default=100_000, ge=1)
     # connectorx connections reading one range in parallel claim_id sub-ranges.
@@ -53,7 +53,7 @@ class Settings(BaseSettings):
     load_chunk_claims: int = Field(default=20_000, ge=1)
     # Warehouse sessions writing chunks at once, each in its own process (turbodbc holds the GIL while
     # it writes); 1 writes in the run's own process. More pays where the warehouse has cores to spare,
-    # not where it shares 2 cores with everything else (measured in claims_etl/writers.py).
+    # not where it shares 2 cores with everything else (measured in claims_etl/engine/writers.py).
     load_connections: int = Field(default=1, ge=1, le=32)
     # Rows per ODBC parameter array round trip (turbodbc `parameter_sets_to_buffer`).
     odbc_parameter_sets: int = Field(default=10_000, ge=1)
@@ -72,7 +72,7 @@ class Settings(BaseSettings):
     # Live progress, resource sampling, the run log and alerts. Off only to measure their overhead.
     monitoring: bool = True
     metrics_textfile: str | None = None  # Prometheus node_exporter textfile to (over)write after a run
-    # Crash tests only (claims_etl/faults.py): a point where the run SIGKILLs itself, and a pause length.
+    # Crash tests only (claims_etl/dev/fault_hooks.py): a point where the run SIGKILLs itself, and a pause length.
     fault: str | None = Field(default=None, pattern=r"^[a-z_]+(:\d+)?$")
     fault_pause: float = Field(default=0.0, ge=0.0, le=600.0)
     fault_once_file: str | None = None

@@ -16,9 +16,9 @@ import polars as pl
 import psycopg
 import pytest
 
-from claims_etl import db
-from claims_etl.load import WAREHOUSE_TABLES
+from claims_etl.db import connections
 from claims_etl.settings import Settings
+from claims_etl.stages.load import WAREHOUSE_TABLES
 
 PG_ADMIN_URL = os.environ.get("CLAIMS_ETL_TEST_PG_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 PG_HOST = os.environ.get("CLAIMS_ETL_TEST_PG_HOST", "127.0.0.1")
@@ -67,19 +67,19 @@ def make_settings(target: str = "postgresql", **overrides: Any) -> Settings:
 
 
 def _reset(settings: Settings) -> None:
-    db.init_source(settings)
+    connections.init_source(settings)
     with psycopg.connect(SOURCE_URL, autocommit=True) as connection:
         connection.execute(
             "TRUNCATE staging.claim_leases, staging.run_ranges, staging.claim_lines, staging.claims, staging.rvu, "
             "staging.gpci"
         )
-    target = db.connect_target(settings, autocommit=True)
+    target = connections.connect_target(settings, autocommit=True)
     try:  # dropped, not emptied: every test runs against the current DDL
         for table in (*WAREHOUSE_TABLES, "etl_runs", "etl_stage_timings", "etl_run_metrics", "etl_run_alerts"):
             target.execute(f"DROP TABLE IF EXISTS {target.table(table)}")
     finally:
         target.close()
-    db.init_target(settings)
+    connections.init_target(settings)
 
 
 @pytest.fixture(params=["postgresql", "mysql"])

@@ -11,8 +11,8 @@ import psycopg
 import pytest
 
 import claims_etl as ce
+from claims_etl.dev.seed import INVALID_RULES, seed
 from claims_etl.schemas import CLAIMS, GPCI, LINES, PRICED_CLAIMS, PRICED_LINES, REJECTED, RVU, conform
-from claims_etl.seed import INVALID_RULES, seed
 from tests.conftest import RUN_DATE, SOURCE_URL
 
 SEEDED = 300

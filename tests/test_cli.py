@@ -1,4 +1,4 @@
-"""The command line: exit codes and one clear line for bad input, never a password (CONTRACT 6)."""
+"""The command line: exit codes and one clear line for bad input, never a password (docs/spec.md §6)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from claims_etl.seed import code_pool, write_reference_files
+from claims_etl.dev.seed import code_pool, write_reference_files
 from claims_etl.settings import Settings
 from tests.conftest import RUN_DATE, SOURCE_URL, TARGETS
 

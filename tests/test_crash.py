@@ -1,5 +1,5 @@
 """Exactly once under crashes: `claims-etl run` really SIGKILLs itself at an injected point
-(claims_etl/faults.py), a plain rerun repairs, and the warehouse and the source are checked row by
+(claims_etl/dev/fault_hooks.py), a plain rerun repairs, and the warehouse and the source are checked row by
 row against a run that never crashed (the pure stages on the same source rows)."""
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from claims_etl.seed import seed
+from claims_etl.dev.seed import seed
 from claims_etl.settings import Settings
 from tests import conftest
 from tests.conftest import read_source

@@ -14,11 +14,12 @@ import psycopg
 import pytest
 from dask.distributed import LocalCluster
 
-from claims_etl import pipeline
-from claims_etl.db import connect_target
+from claims_etl.db.connections import connect_target
+from claims_etl.dev.seed import seed
+from claims_etl.engine import pipeline
+from claims_etl.engine.planning import ClaimRange
+from claims_etl.engine.range_work import expect_leases
 from claims_etl.errors import ConfigurationError, StageError
-from claims_etl.ranges import Range, expect_leases
-from claims_etl.seed import seed
 from claims_etl.settings import Settings
 from tests.conftest import SOURCE_URL, cli_env, read_source, run_cli
 
@@ -176,14 +177,14 @@ def test_the_dask_engine_without_its_extra_is_a_configuration_error(
     pg_settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     seed(pg_settings, 50, seed=37, invalid_rate=0.0, directory=tmp_path)
-    monkeypatch.setitem(sys.modules, "claims_etl.distributed", None)  # as if dask were not installed
+    monkeypatch.setitem(sys.modules, "claims_etl.engine.dask_engine", None)  # as if dask were not installed
     with pytest.raises(ConfigurationError, match=r"claims-etl\[dask\]") as raised:
         pipeline.run(pg_settings.model_copy(update={"engine": "dask"}))
     assert raised.value.exit_code == 2
 
 
 def test_a_range_that_lost_leases_stops_the_run_instead_of_skipping_claims() -> None:
-    part = Range(run_id="r", number=3, low=10, high=99, claims=50)
+    part = ClaimRange(run_id="r", number=3, low=10, high=99, claims=50)
     expect_leases(part, read=30, done_before=20)  # a retry: 20 marked by the dead attempt, 30 still leased
     with pytest.raises(StageError, match="range 3 holds 49 of its 50 leases"):
         expect_leases(part, read=49)

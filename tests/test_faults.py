@@ -14,7 +14,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from claims_etl.seed import seed
+from claims_etl.dev.seed import seed
 from claims_etl.settings import Settings
 from tests.conftest import MARIADB_HOST, PG_ADMIN_URL, RUN_DATE, TEST_DB
 from tests.test_crash import CHUNK, CLAIMS, assert_exactly_once_and_exact, cli_env, run_cli

@@ -14,9 +14,9 @@ import pytest
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
-from claims_etl import pipeline
-from claims_etl.reference import load_year
-from claims_etl.seed import code_pool, write_reference_files
+from claims_etl.dev.seed import code_pool, write_reference_files
+from claims_etl.engine import pipeline
+from claims_etl.reference.store import load_year
 from claims_etl.settings import Settings
 from tests.conftest import SOURCE_URL, _reset, make_settings, read_source
 

@@ -31,7 +31,7 @@ CELL_TIMEOUT = 300  # seconds per cell
 RULE_IDS = {f"V{n:02d}" for n in range(1, 16)}
 KERNEL_CHECK = "import sys\nprint(sys.prefix)"
 # Imports the notebook may make from the package: the public API, plus the two setup helpers it seeds with.
-ALLOWED_IMPORTS = {"claims_etl", "claims_etl.db.init_source", "claims_etl.seed.seed"}
+ALLOWED_IMPORTS = {"claims_etl", "claims_etl.db.connections.init_source", "claims_etl.dev.seed.seed"}
 
 
 def _cell(notebook: Any, cell_id: str) -> Any:

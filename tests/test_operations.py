@@ -22,11 +22,11 @@ import pytest
 import redis
 from pydantic import SecretStr
 
-from claims_etl import pipeline
-from claims_etl.cache import KEY_PREFIX, clear_in_process
-from claims_etl.metrics import SCALAR_METRICS, RunMetrics, evaluate_alerts
-from claims_etl.reference import load_year
-from claims_etl.seed import code_pool, seed, write_reference_files
+from claims_etl.dev.seed import code_pool, seed, write_reference_files
+from claims_etl.engine import pipeline
+from claims_etl.ops.metrics import SCALAR_METRICS, RunMetrics, evaluate_alerts
+from claims_etl.reference.cache import KEY_PREFIX, clear_in_process
+from claims_etl.reference.store import load_year
 from claims_etl.settings import Settings
 from tests.conftest import RUN_DATE, SOURCE_URL
 from tests.test_crash import assert_exactly_once_and_exact

@@ -9,15 +9,16 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from claims_etl import load, pipeline, ranges
-from claims_etl.db import connect_target, source_connection
+from claims_etl.db.connections import connect_target, source_connection
+from claims_etl.dev.seed import seed
+from claims_etl.engine import pipeline, planning
 from claims_etl.errors import StageError
-from claims_etl.extract import extract, lease, lock_run
-from claims_etl.price import price
-from claims_etl.reference import read_frames
-from claims_etl.seed import seed
+from claims_etl.reference.store import read_frames
 from claims_etl.settings import Settings
-from claims_etl.validate import validate
+from claims_etl.stages import load
+from claims_etl.stages.extract import extract, lease, lock_run
+from claims_etl.stages.price import price
+from claims_etl.stages.validate import validate
 from tests.conftest import RUN_DATE, read_source
 
 Reader = Callable[[str], pl.DataFrame]
@@ -111,7 +112,7 @@ def test_crash_between_warehouse_commit_and_status_update_is_repaired(seeded: Se
     with source_connection(seeded) as source:
         lock_run(source, run_id)
         lease(source, seeded.model_copy(update={"limit": 600}), run_id)
-        (part,) = ranges.plan(source, run_id, claims_per_range=600)
+        (part,) = planning.plan(source, run_id, claims_per_range=600)
         extracted = extract(seeded, run_id, part.low, part.high)
         validated = validate(extracted.claims, extracted.lines, frames, run_date=RUN_DATE)
         priced = price(validated.accepted_claims, validated.accepted_lines, frames)
@@ -143,7 +144,7 @@ def test_marking_checks_every_lease_and_marks_by_id(pg_settings: Settings, tmp_p
     with source_connection(pg_settings) as source:
         lock_run(source, run_id)
         lease(source, pg_settings, run_id)
-        (part,) = ranges.plan(source, run_id, claims_per_range=400)
+        (part,) = planning.plan(source, run_id, claims_per_range=400)
         extracted = extract(pg_settings, run_id, part.low, part.high)
         validated = validate(extracted.claims, extracted.lines, frames, run_date=RUN_DATE)
         priced = price(validated.accepted_claims, validated.accepted_lines, frames)

@@ -1,4 +1,4 @@
-"""Pricing golden tests (CONTRACT 4): CMS's published national examples, the multiple procedure
+"""Pricing golden tests (docs/spec.md §4): CMS's published national examples, the multiple procedure
 example, half-cent rounding, and every adjustment the contract names."""
 
 from __future__ import annotations
@@ -11,9 +11,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from claims_etl.load import cents_text, scaled_text, warehouse_frames
-from claims_etl.price import price, price_lines
 from claims_etl.schemas import REJECTED
+from claims_etl.stages.load import cents_text, scaled_text, warehouse_frames
+from claims_etl.stages.price import price, price_lines
 from tests.factories import CMS_2026, claim, claims_frame, gpci_row, line, lines_frame, reference, rvu_row
 
 

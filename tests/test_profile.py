@@ -10,7 +10,10 @@ from pathlib import Path
 from benchmarks import profile
 
 RUN = 'process 7:"python -m claims_etl run --json"'
-MAIN = "<module> (claims_etl/__main__.py:3);run (claims_etl/pipeline.py:150);work_locally (claims_etl/ranges.py:260)"
+MAIN = (
+    "<module> (claims_etl/__main__.py:3);run (claims_etl/engine/pipeline.py:150);"
+    "work_locally (claims_etl/engine/local.py:40)"
+)
 
 
 def test_samples_go_to_the_innermost_stage_and_waits_to_waiting(tmp_path: Path) -> None:
@@ -18,11 +21,13 @@ def test_samples_go_to_the_innermost_stage_and_waits_to_waiting(tmp_path: Path) 
     folded.write_text(
         "\n".join(
             [
-                f"{RUN};{MAIN};load_range (claims_etl/ranges.py:170);write_tables (claims_etl/load.py:224);"
+                f"{RUN};{MAIN};load_range (claims_etl/engine/range_work.py:120);"
+                "write_tables (claims_etl/stages/load.py:224);"
                 "Cursor.executemanycolumns (turbodbc/cursor.py:192) 30",
-                f"{RUN};Thread.run (threading.py:982);prepare (claims_etl/ranges.py:140);"
-                "validate (claims_etl/validate.py:90);LazyFrame.collect (polars/lazyframe/frame.py:2422) 12",
-                f"{RUN};{MAIN};_Loading._mark_oldest (claims_etl/ranges.py:300);Condition.wait (threading.py:327) 9",
+                f"{RUN};Thread.run (threading.py:982);prepare (claims_etl/engine/range_work.py:80);"
+                "validate (claims_etl/stages/validate.py:90);LazyFrame.collect (polars/lazyframe/frame.py:2422) 12",
+                f"{RUN};{MAIN};ChunkLoading._mark_oldest (claims_etl/engine/chunk_loading.py:60);"
+                "Condition.wait (threading.py:327) 9",
                 f"{RUN};_find_and_load (<frozen importlib._bootstrap>:1176);<module> (polars/__init__.py:1) 5",
                 f"{RUN} 2",
             ]

@@ -7,9 +7,10 @@ from pathlib import Path
 
 import pytest
 
+from claims_etl.dev.seed import code_pool, write_reference_files
 from claims_etl.errors import ReferenceFileError
-from claims_etl.reference import load_year, parse_gpci, parse_rvu, read_frames
-from claims_etl.seed import code_pool, write_reference_files
+from claims_etl.reference.cms import parse_gpci, parse_rvu
+from claims_etl.reference.store import load_year, read_frames
 from claims_etl.settings import Settings
 from tests.conftest import read_source
 

@@ -1,5 +1,5 @@
 """The row-at-a-time baseline (benchmarks/row_at_a_time.py) is an independent, plain-Python
-implementation of CONTRACT 4 and 5: on the same claims it must produce exactly the engine's rows."""
+implementation of docs/spec.md §4 and 5: on the same claims it must produce exactly the engine's rows."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from benchmarks import row_at_a_time
-from claims_etl.seed import seed
+from claims_etl.dev.seed import seed
 from claims_etl.settings import Settings
 from tests.test_pipeline import Reader, expected_outputs
 

@@ -1,4 +1,4 @@
-"""Validation rules V01-V15 (CONTRACT 5): each tripped alone, several at once, and the boundaries."""
+"""Validation rules V01-V15 (docs/spec.md §5): each tripped alone, several at once, and the boundaries."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ from typing import Any
 import polars as pl
 import pytest
 
-from claims_etl.lookups import per_distinct
-from claims_etl.rules import invalid_npi
-from claims_etl.validate import validate
+from claims_etl.stages.keying import per_distinct
+from claims_etl.stages.rules import invalid_npi
+from claims_etl.stages.validate import validate
 from tests.factories import (
     CMS_2026,
     OTHER_VALID_NPI,

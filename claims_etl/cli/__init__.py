@@ -1,0 +1,1 @@
+"""The `claims-etl` command line (`app`) and its terminal rendering (`render`)."""

@@ -1,0 +1,209 @@
+"""What people see: the run summary (CLI, report), the dashboard, progress bars, and CSV export rows.
+Everything renders from a run summary dict (RunResult.as_dict, as stored in staging.etl_run_log)."""
+
+from __future__ import annotations
+
+from types import TracebackType
+from typing import Any
+
+from rich.console import Console, Group, RenderableType
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
+from rich.table import Table
+from rich.text import Text
+
+from claims_etl.ops.metrics import SCALAR_METRICS
+from claims_etl.stages import STAGES
+
+EXPORT_COLUMNS = ["run_id", "started_at", "status", "kind", "name", "labels", "value"]
+
+
+class StageBars:
+    """One progress bar per stage with counts and rates, on stderr while `claims-etl run` works."""
+
+    def __init__(self, console: Console, *, enabled: bool) -> None:
+        self.enabled = enabled
+        self.progress = Progress(
+            TextColumn("{task.description:<9}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[rate]}"),
+            TimeElapsedColumn(),
+            console=console,
+            transient=False,
+        )
+        self.tasks: dict[str, TaskID] = {}
+
+    def __enter__(self) -> StageBars:
+        if self.enabled:
+            self.progress.start()
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None, tb: TracebackType | None) -> None:
+        if self.enabled:
+            self.progress.stop()
+
+    def update(self, stage: str, done: int, total: int) -> None:
+        if not self.enabled:
+            return
+        if stage not in self.tasks:
+            self.tasks[stage] = self.progress.add_task(stage, total=max(total, 1), rate="")
+        task = self.tasks[stage]
+        elapsed = self.progress.tasks[task].elapsed or 0.0
+        rate = f"{done / elapsed:>10,.0f}/s" if elapsed > 0 and done else ""
+        self.progress.update(task, completed=done, total=max(total, 1), rate=rate)
+
+
+def stage_table(summary: dict[str, Any]) -> Table:
+    table = Table(title=f"run {summary['run_id']}: {summary['status']}")
+    for column in ("stage", "seconds", "rows in", "rows out", "rows/s", "peak RSS MiB"):
+        table.add_column(column, justify="left" if column == "stage" else "right")
+    for stage in summary.get("stages", []):
+        table.add_row(
+            stage["stage"],
+            f"{stage['seconds']:.3f}",
+            f"{stage['rows_in']:,}",
+            f"{stage['rows_out']:,}",
+            f"{stage['rows_per_second']:,.0f}",
+            f"{stage['peak_rss_bytes'] / 2**20:,.0f}",
+        )
+    table.add_section()
+    table.add_row(
+        "total (wall)",
+        f"{summary.get('seconds', 0):.3f}",
+        f"{summary.get('claims_read', 0):,}",
+        "",
+        f"{summary.get('claims_per_second', 0):,.0f}",
+        "",
+    )
+    table.caption = (
+        f"{summary.get('claims_read', 0):,} claims read, {summary.get('claims_priced', 0):,} priced, "
+        f"{summary.get('claims_rejected', 0):,} rejected, {summary.get('claims_recovered', 0):,} recovered; "
+        f"{summary.get('claims_per_second', 0):,.0f} claims/s"
+    )
+    workers = {part["worker"] for part in summary.get("ranges", [])}
+    if len(workers) > 1:  # stages ran side by side: their seconds add up to more than the wall time
+        table.caption += f"\nstage seconds summed over {len(workers)} workers' {len(summary['ranges'])} ranges"
+    return table
+
+
+def _metrics_table(metrics: dict[str, Any]) -> Table:
+    table = Table(title="metrics", show_header=False)
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    latency = metrics.get("chunk_latency_seconds", {})
+    cache = metrics.get("cache", {})
+    rows = [
+        ("load chunk latency p50/p95/p99 s", " / ".join(f"{latency.get(q, 0):.3f}" for q in ("p50", "p95", "p99"))),
+        ("CPU % max / mean", f"{metrics.get('cpu_percent_max', 0):.0f} / {metrics.get('cpu_percent_mean', 0):.0f}"),
+        ("memory % max", f"{metrics.get('memory_percent_max', 0):.0f}"),
+        ("RSS max MiB", f"{metrics.get('rss_bytes_max', 0) / 2**20:,.0f}"),
+        (
+            "reference cache",
+            f"{cache.get('source', '-')} (hit rate {cache.get('hit_rate', 0):.0%}, {cache.get('seconds', 0):.3f} s)",
+        ),
+        ("rejection rate", f"{metrics.get('rejection_rate', 0):.2%}"),
+    ]
+    for database, counts in metrics.get("connections", {}).items():
+        rows.append((f"{database} connections used / configured", f"{counts['used']} / {counts['configured']}"))
+    for name, value in rows:
+        table.add_row(name, value)
+    return table
+
+
+def _rejections_table(metrics: dict[str, Any]) -> Table:
+    table = Table(title="rejections by rule")
+    table.add_column("rule")
+    table.add_column("claims", justify="right")
+    for rule, count in sorted(metrics.get("rejections_by_rule", {}).items()):
+        table.add_row(rule, f"{count:,}")
+    return table
+
+
+def _alerts(alerts: list[dict[str, Any]]) -> RenderableType:
+    if not alerts:
+        return Text("alerts: none", style="green")
+    lines = [Text(f"ALERT {alert['name']}: {alert['message']}", style="bold red") for alert in alerts]
+    return Group(*lines)
+
+
+def run_summary(summary: dict[str, Any]) -> RenderableType:
+    """The stage table, then metrics, rejections by rule and alerts (when the run recorded them)."""
+    parts: list[RenderableType] = [stage_table(summary)]
+    if summary.get("metrics"):
+        parts += [_metrics_table(summary["metrics"]), _rejections_table(summary["metrics"])]
+    if "alerts" in summary:
+        parts.append(_alerts(summary["alerts"]))
+    return Group(*parts)
+
+
+def _progress_cell(run: dict[str, Any]) -> str:
+    progress = run.get("progress", {})
+    cells = []
+    for stage in STAGES:
+        if stage in progress:
+            done, total = progress[stage]["done"], progress[stage]["total"]
+            cells.append(f"{stage} {done:,}/{total:,}")
+    return cells[-1] if cells else "starting"
+
+
+def dashboard(runs: list[dict[str, Any]]) -> RenderableType:
+    """Runs in progress (their current stage and count) above the recent finished runs."""
+    active = [run for run in runs if run["status"] == "running"]
+    live = Table(title=f"runs in progress: {len(active)}")
+    for column in ("run", "started", "stage", "stages done"):
+        live.add_column(column, no_wrap=column == "run", min_width=24 if column == "run" else None)
+    for run in active:
+        done = [s for s in STAGES if s in run.get("progress", {})]
+        live.add_row(run["run_id"], run["started_at"][11:19], _progress_cell(run), ", ".join(done))
+    recent = Table(title="recent runs")
+    for column in ("run", "status", "claims", "priced", "rejected", "seconds", "claims/s", "alerts"):
+        recent.add_column(
+            column,
+            justify="left" if column in ("run", "status", "alerts") else "right",
+            no_wrap=column == "run",
+            min_width=24 if column == "run" else None,
+        )
+    for run in runs:
+        if run["status"] == "running":
+            continue
+        alerts = ", ".join(alert["name"] for alert in run.get("alerts", [])) or "-"
+        recent.add_row(
+            run["run_id"],
+            run["status"],
+            f"{run.get('claims_read', 0):,}",
+            f"{run.get('claims_priced', 0):,}",
+            f"{run.get('claims_rejected', 0):,}",
+            f"{run.get('seconds', 0):.2f}",
+            f"{run.get('claims_per_second', 0):,.0f}",
+            alerts,
+        )
+    return Group(live, recent)
+
+
+def export_rows(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Long format: one row per (run, stage measure | metric | alert)."""
+    rows: list[dict[str, Any]] = []
+    for run in runs:
+        base = {"run_id": run["run_id"], "started_at": run["started_at"], "status": run["status"]}
+        for stage in run.get("stages", []):
+            for measure in ("seconds", "rows_in", "rows_out", "rows_per_second", "peak_rss_bytes"):
+                rows.append(
+                    base | {"kind": "stage", "name": measure, "labels": stage["stage"], "value": stage[measure]}
+                )
+        metrics = run.get("metrics", {})
+        for name in SCALAR_METRICS:
+            if name in metrics:
+                rows.append(base | {"kind": "metric", "name": name, "labels": "", "value": metrics[name]})
+        for quantile, value in metrics.get("chunk_latency_seconds", {}).items():
+            rows.append(base | {"kind": "metric", "name": "chunk_latency_seconds", "labels": quantile, "value": value})
+        if "hit_rate" in metrics.get("cache", {}):
+            rows.append(
+                base | {"kind": "metric", "name": "cache_hit_rate", "labels": "", "value": metrics["cache"]["hit_rate"]}
+            )
+        for rule, count in metrics.get("rejections_by_rule", {}).items():
+            rows.append(base | {"kind": "metric", "name": "rejections", "labels": rule, "value": count})
+        for alert in run.get("alerts", []):
+            rows.append(
+                base | {"kind": "alert", "name": alert["name"], "labels": alert["message"], "value": alert["value"]}
+            )
+    return rows

@@ -1,0 +1,1 @@
+"""Database access: connections and dialects (`connections`), SQL loaded from queries/ (`sql`)."""

@@ -1,0 +1,279 @@
+"""Connections to both sides, opened on demand (never at import), with driver errors mapped once.
+
+- source: PostgreSQL staging through psycopg (leases, status updates, COPY) and connectorx (reads);
+- target: the ODBC warehouse through turbodbc; its SQL dialect comes from the ODBC driver in use.
+"""
+
+from __future__ import annotations
+
+import configparser
+import contextlib
+import io
+import os
+import re
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal, ParamSpec, TypeVar
+
+import polars as pl
+import psycopg
+import tenacity
+
+from claims_etl.db import sql
+from claims_etl.errors import ConfigurationError, SourceError, TargetError, scrub
+from claims_etl.settings import Settings
+
+Dialect = Literal["mssql", "postgresql", "mysql"]
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
+
+# Which ODBC drivers speak which dialect, by a fragment of the driver's registered name or library.
+_DRIVER_DIALECTS: tuple[tuple[str, Dialect], ...] = (
+    ("sql server", "mssql"),
+    ("msodbcsql", "mssql"),
+    ("freetds", "mssql"),
+    ("tdsodbc", "mssql"),
+    ("postgres", "postgresql"),
+    ("psqlodbc", "postgresql"),
+    ("mariadb", "mysql"),
+    ("maodbc", "mysql"),
+    ("mysql", "mysql"),
+)
+# Connection-string defaults per dialect, added where the user's string does not set them.
+# psqlODBC: one round trip per row unless server-side prepare is off (~15k vs ~30-50k rows/s), and
+# Debian's odbcinst.ini logs every statement, claim data included, to /tmp unless CommLog=0.
+# MariaDB: strings go as narrow UTF-8 (prefer_unicode halves the insert rate), so say it is UTF-8.
+_DRIVER_DEFAULTS: dict[str, dict[str, str]] = {
+    "postgresql": {"UseServerSidePrepare": "0", "BatchSize": "100", "CommLog": "0", "Debug": "0"},
+    "mysql": {"CHARSET": "utf8mb4"},
+    "mssql": {},
+}
+
+
+def odbc_attributes(connection_string: str) -> dict[str, str]:
+    """Key=value pairs of an ODBC connection string (keys case-folded; `{...}` values unwrapped)."""
+    pairs = re.findall(r"\s*([^=;]+?)\s*=\s*(\{[^}]*\}|[^;]*)\s*(?:;|$)", connection_string)
+    return {key.lower(): value.strip("{}") for key, value in pairs}
+
+
+def _dsn_driver(dsn: str) -> str:
+    """The Driver of a DSN from the user's and the system's odbc.ini (what unixODBC reads)."""
+    parser = configparser.ConfigParser(interpolation=None)
+    parser.read([Path("/etc/odbc.ini"), Path(os.path.expanduser("~/.odbc.ini"))])
+    return parser.get(dsn, "Driver", fallback="") if parser.has_section(dsn) else ""
+
+
+def target_dialect(settings: Settings) -> Dialect:
+    """The warehouse's SQL dialect: the explicit setting, else the ODBC driver's name."""
+    if settings.target_dialect:
+        return settings.target_dialect  # type: ignore[return-value]  # pattern-checked by Settings
+    attributes = odbc_attributes(settings.target_odbc.get_secret_value())
+    driver = attributes.get("driver") or _dsn_driver(attributes.get("dsn", ""))
+    for fragment, dialect in _DRIVER_DIALECTS:
+        if fragment in driver.lower():
+            return dialect
+    raise ConfigurationError(
+        "cannot tell the warehouse's SQL dialect from CLAIMS_ETL_TARGET_ODBC "
+        f"(driver {driver or 'not named'!r}); set CLAIMS_ETL_TARGET_DIALECT to mssql, postgresql or mysql"
+    )
+
+
+def target_connection_string(settings: Settings, dialect: Dialect) -> str:
+    """The configured ODBC string, plus the driver defaults the user did not set."""
+    text = settings.target_odbc.get_secret_value().strip().rstrip(";")
+    present = odbc_attributes(text).keys()
+    extra = [f"{key}={value}" for key, value in _DRIVER_DEFAULTS[dialect].items() if key.lower() not in present]
+    return ";".join([text, *extra])
+
+
+@contextmanager
+def _native_stderr_silenced() -> Iterator[None]:
+    sys.stderr.flush()
+    saved, devnull = os.dup(2), os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
+
+
+@dataclass(frozen=True)
+class Target:
+    """An open warehouse connection and what statements need to know about it."""
+
+    connection: Any  # turbodbc.connection.Connection (untyped library)
+    dialect: Dialect
+    secret: str
+
+    def table(self, name: str) -> str:
+        """A warehouse table's qualified name: schema `warehouse` where the target has schemas."""
+        return name if self.dialect == "mysql" else f"warehouse.{name}"
+
+    def close(self) -> None:
+        """Close the connection. turbodbc's native destructor rolls back and, on a connection that is
+        already gone, prints the driver's error to stderr: silenced, the run reports its own error."""
+        with _native_stderr_silenced():
+            self.connection.close()
+
+    def rollback_quietly(self) -> None:
+        """Roll back after a failure; on a lost connection the server has rolled back already."""
+        from turbodbc.exceptions import Error as TurbodbcError  # noqa: PLC0415
+
+        with contextlib.suppress(TurbodbcError):
+            self.connection.rollback()
+
+    def execute(self, statement: str, parameters: list[Any] | None = None) -> None:
+        with self.errors("statement failed"):
+            cursor = self.connection.cursor()
+            try:
+                cursor.execute(statement, parameters or [])
+            finally:
+                cursor.close()
+
+    def execute_many(self, statement: str, rows: list[list[Any]]) -> None:
+        """One statement over a few Python rows (bookkeeping; bulk data goes through Arrow). Row by row:
+        turbodbc's executemany garbled strings of the second parameter set through the MariaDB driver."""
+        with self.errors("statement failed"):
+            cursor = self.connection.cursor()
+            try:
+                for row in rows:
+                    cursor.execute(statement, row)
+            finally:
+                cursor.close()
+
+    @contextmanager
+    def errors(self, what: str) -> Iterator[None]:
+        """Map turbodbc's errors to TargetError with the connection string scrubbed out."""
+        from turbodbc.exceptions import Error as TurbodbcError  # noqa: PLC0415  (optional driver)
+
+        try:
+            yield
+        except TurbodbcError as error:
+            message = scrub(str(error), self.secret)
+            raise TargetError("load", f"{what}: {message}", transient=_is_transient(message)) from None
+
+
+def _retry_connecting(transient: Callable[[BaseException], bool]) -> Callable[[Callable[_P, _R]], Callable[_P, _R]]:
+    """The one retry policy, for connecting to either side: transient failures (a database restarting,
+    a dropped packet) get a few tries with backoff, then the run fails cleanly. Work inside a run is
+    never retried piecemeal: a failed run is repaired by running again (docs/design.md), which keeps
+    every write exactly once."""
+    return tenacity.retry(
+        retry=tenacity.retry_if_exception(transient),
+        stop=tenacity.stop_after_attempt(3),
+        wait=tenacity.wait_exponential(multiplier=0.5, max=4),
+        reraise=True,
+    )
+
+
+def _is_auth_failure(message: str) -> bool:
+    lowered = message.lower()
+    return any(hint in lowered for hint in ("access denied", "password", "authentication", "28000", "28p01"))
+
+
+def _is_transient(message: str) -> bool:
+    lowered = message.lower()
+    return any(hint in lowered for hint in ("deadlock", "connection", "timeout", "server has gone away"))
+
+
+def connect_target(settings: Settings, *, autocommit: bool = False) -> Target:
+    """A turbodbc connection to the warehouse, tuned for column-wise parameter arrays."""
+    import turbodbc  # noqa: PLC0415  (heavy import, only where the warehouse is reached)
+
+    dialect = target_dialect(settings)
+    secret = settings.target_odbc.get_secret_value()
+    options = turbodbc.make_options(
+        parameter_sets_to_buffer=settings.odbc_parameter_sets,
+        # Wide strings for SQL Server (its narrow strings use the server's code page); narrow UTF-8
+        # elsewhere: the MariaDB driver halves its insert rate with wide strings.
+        prefer_unicode=dialect == "mssql",
+        autocommit=autocommit,
+    )
+    connect = _retry_connecting(lambda error: _is_transient(str(error)) and not _is_auth_failure(str(error)))(
+        turbodbc.connect
+    )
+    try:
+        connection = connect(connection_string=target_connection_string(settings, dialect), turbodbc_options=options)
+    except turbodbc.exceptions.Error as error:
+        raise TargetError("connect", f"cannot reach the warehouse: {scrub(str(error), secret)}") from None
+    return Target(connection=connection, dialect=dialect, secret=secret)
+
+
+@_retry_connecting(lambda error: isinstance(error, psycopg.OperationalError))
+def connect_source(url: str, autocommit: bool) -> psycopg.Connection[Any]:
+    # application_name lets operators (and the fault tests) find the run's sessions in pg_stat_activity
+    return psycopg.connect(url, autocommit=autocommit, connect_timeout=10, application_name="claims-etl")
+
+
+@contextmanager
+def source_connection(settings: Settings, *, autocommit: bool = False) -> Iterator[psycopg.Connection[Any]]:
+    """A psycopg connection to the staging database; errors mapped to SourceError, scrubbed."""
+    url = settings.source_url.get_secret_value()
+    try:
+        connection = connect_source(url, autocommit)
+    except (psycopg.Error, ValueError) as error:
+        raise SourceError("connect", f"cannot reach the source database: {scrub(str(error), url)}") from None
+    try:
+        with source_errors(url, "source"):
+            yield connection
+    finally:
+        connection.close()
+
+
+@contextmanager
+def source_errors(url: str, stage: str) -> Iterator[None]:
+    try:
+        yield
+    except psycopg.OperationalError as error:
+        raise SourceError(stage, scrub(str(error), url), transient=True) from None
+    except psycopg.Error as error:
+        raise SourceError(stage, scrub(str(error), url)) from None
+
+
+def read_frame(settings: Settings, query: str, *, stage: str, **partitioning: Any) -> pl.DataFrame:
+    """A query read from the source into Polars by connectorx (`partitioning`: its partition_*
+    arguments). connectorx raises RuntimeError, or panics, with the URL inside the text: every failure
+    becomes one scrubbed SourceError here."""
+    import connectorx as cx  # noqa: PLC0415  (Rust extension, only where the source is read)
+
+    url = settings.source_url.get_secret_value()
+    try:
+        table = cx.read_sql(url, query, return_type="arrow", **partitioning)
+    except Exception as error:
+        raise SourceError(stage, scrub(str(error), url), transient=True) from None
+    frame = pl.from_arrow(table, rechunk=False)
+    assert isinstance(frame, pl.DataFrame)
+    return frame
+
+
+def init_source(settings: Settings) -> None:
+    """Create the staging, lease and reference tables where missing."""
+    with source_connection(settings) as connection:
+        for statement in sql.statements("db/create_staging"):
+            connection.execute(statement)
+        connection.commit()
+
+
+def init_target(settings: Settings) -> Dialect:
+    """Create the warehouse tables where missing, in the target's dialect."""
+    target = connect_target(settings, autocommit=True)
+    try:
+        for statement in sql.statements(f"db/create_warehouse.{target.dialect}"):
+            target.execute(statement)
+    finally:
+        target.close()
+    return target.dialect
+
+
+def copy_frame(cursor: psycopg.Cursor[Any], table: str, frame: pl.DataFrame) -> None:
+    """COPY a frame into a table as CSV: strings quoted, so "" is an empty string and bare is NULL."""
+    buffer = io.BytesIO()
+    frame.write_csv(buffer, include_header=False, quote_style="non_numeric")
+    columns = ", ".join(frame.columns)
+    with cursor.copy(f"COPY {table} ({columns}) FROM STDIN WITH (FORMAT csv)") as copy:
+        copy.write(buffer.getvalue())

@@ -1,0 +1,59 @@
+"""SQL lives in `queries/<owner>/<purpose>[.<dialect>].sql`; this module loads it by name
+(`load("source/lease_pending")`).
+
+connectorx has no bind parameters, so values that reach its queries go through `render`, the one
+quoting helper. psycopg and turbodbc statements bind parameters instead and are used as loaded.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import date
+from functools import cache
+from importlib.resources import files
+
+# The top-level queries/ folder, installed as the package claims_etl.queries (pyproject.toml).
+QUERIES = files("claims_etl.queries")
+_COMMENT = re.compile(r"--[^\n]*")
+_PLACEHOLDER = re.compile(r"(?<![:\w]):([a-z_][a-z0-9_]*)\b")
+
+SqlValue = str | int | date | None
+
+
+@cache
+def load(name: str) -> str:
+    """The text of `queries/<name>.sql`, e.g. `load("source/lock_run")`."""
+    resource = QUERIES.joinpath(*f"{name}.sql".split("/"))
+    if not resource.is_file():
+        raise FileNotFoundError(f"no query file {name}.sql in queries/")
+    return resource.read_text(encoding="utf-8")
+
+
+def statements(name: str) -> list[str]:
+    """A query file split into its statements (no `;` or `--` inside literals or identifiers)."""
+    without_comments = _COMMENT.sub("", load(name))
+    return [part.strip() for part in without_comments.split(";") if part.strip()]
+
+
+def quote(value: SqlValue) -> str:
+    """A SQL literal for PostgreSQL (standard_conforming_strings on, the default since 9.1)."""
+    if value is None:
+        return "NULL"
+    if isinstance(value, bool):
+        raise TypeError("booleans are not SQL literals here")
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, date):
+        return f"DATE '{value.isoformat()}'"
+    if "\x00" in value:
+        raise ValueError("a SQL literal cannot contain a NUL character")
+    return "'" + value.replace("'", "''") + "'"
+
+
+def render(name: str, **values: SqlValue) -> str:
+    """Query `name` with every `:placeholder` replaced by the quoted value; all must be given."""
+    text = _COMMENT.sub("", load(name))  # a placeholder inside a comment must not become live SQL
+    missing = set(_PLACEHOLDER.findall(text)) - values.keys()
+    if missing:
+        raise KeyError(f"{name}.sql needs values for {sorted(missing)}")
+    return _PLACEHOLDER.sub(lambda m: quote(values[m.group(1)]), text)

@@ -1,0 +1,1 @@
+"""Development tools: synthetic CMS-layout data (`seed`) and fault injection for crash tests (`fault_hooks`)."""

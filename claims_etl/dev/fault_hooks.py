@@ -1,0 +1,53 @@
+"""Fault injection for crash tests: `CLAIMS_ETL_FAULT=<point>[:<chunk>]` makes the run kill itself
+with SIGKILL (no cleanup, no exception handlers, exactly like a power cut) when it reaches that point.
+
+Points, in run order: `after_lease`, `after_extract`, `after_validate`, `after_price`, and per load
+chunk k (1-based): `during_write:k` (some tables inserted, not committed), `after_commit:k` (warehouse
+committed, source not yet marked), `during_mark:k` (statuses updated, not committed), `after_mark:k`.
+`pause_before_write:k` sleeps `CLAIMS_ETL_FAULT_PAUSE` seconds instead, so a test can break a
+connection from outside. With `CLAIMS_ETL_FAULT_ONCE_FILE`, only the first process to create that
+file fires (a Dask worker dies once; the retried task on another worker does not).
+Unset (always, outside tests): every call is a no-op.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+
+from claims_etl.settings import Settings
+
+_run_pid: int | None = None  # set in a warehouse writer process: the run it writes for
+
+
+def kill_with(run_pid: int) -> None:
+    """In a writer process (claims_etl/engine/writers.py): a fault point here kills the run, then this process."""
+    global _run_pid  # noqa: PLW0603
+    _run_pid = run_pid
+
+
+def point(settings: Settings, name: str, chunk: int | None = None) -> None:
+    """Kill (or pause) the process here if the settings name this point."""
+    if settings.fault is None:
+        return
+    wanted, _, wanted_chunk = settings.fault.partition(":")
+    here = name == wanted and (not wanted_chunk or chunk == int(wanted_chunk))
+    if not here:
+        return
+    if settings.fault_once_file and not _first_to_fire(settings.fault_once_file):
+        return
+    if name.startswith("pause"):
+        time.sleep(settings.fault_pause)
+        return
+    if _run_pid is not None:
+        os.kill(_run_pid, signal.SIGKILL)
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
+def _first_to_fire(marker: str) -> bool:
+    try:
+        os.close(os.open(marker, os.O_CREAT | os.O_EXCL | os.O_WRONLY))
+    except FileExistsError:
+        return False
+    return True

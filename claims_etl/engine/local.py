@@ -1,0 +1,72 @@
+"""The local engine: a run's ranges worked in this process, range k+1 prepared in a thread while
+range k loads, so memory is two ranges' frames whatever the run's size."""
+
+from __future__ import annotations
+
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import nullcontext
+from datetime import UTC, datetime
+from itertools import count
+from typing import Any
+
+import psycopg
+
+from claims_etl.db.connections import Target
+from claims_etl.engine.planning import ClaimRange
+from claims_etl.engine.range_work import Prepared, RangeOutcome, Tally, expect_leases, load_range, prepare
+from claims_etl.engine.writers import InProcessWriter, open_writer
+from claims_etl.reference import ReferenceFrames
+from claims_etl.settings import Settings
+
+
+def work_locally(
+    settings: Settings,
+    work: list[ClaimRange],
+    frames: ReferenceFrames,
+    *,
+    source: psycopg.Connection[Any],
+    target: Target,
+    tally: Tally,
+    outcomes: list[RangeOutcome],
+) -> None:
+    """Work `work` in order, range k+1 prepared in a thread while range k loads: connectorx and
+    Polars release the GIL, so preparing overlaps the GIL-holding ODBC writes for one more range of
+    memory (docs/performance.md has what it measured).
+
+    Each range is worked once per run, and no other run can touch this run's leases while its
+    session holds the run lock, so the local engine needs no range locks or attempt counts."""
+    loaded_at, chunk_numbers = datetime.now(UTC), count(1)
+    with ThreadPoolExecutor(1, "prepare") as preparer:
+
+        def start_preparing(part: ClaimRange) -> tuple[RangeOutcome, Future[Prepared]]:
+            outcome = RangeOutcome(number=part.number)
+            return outcome, preparer.submit(prepare, settings, part, frames, outcome, tally)
+
+        upcoming = start_preparing(work[0]) if work else None
+        # Writer processes only now: starting them waits for the fork server's imports, which the
+        # first range's prepare should not.
+        writing = open_writer(settings, target) if work else nullcontext(InProcessWriter(settings, target))
+        try:
+            with writing as writer:
+                for index, part in enumerate(work):
+                    assert upcoming is not None
+                    outcome, preparing = upcoming
+                    outcomes.append(outcome)  # counted once it is this range's turn; a failure shows its stage
+                    prepared = preparing.result()
+                    expect_leases(part, outcome.claims_read)
+                    upcoming = start_preparing(work[index + 1]) if index + 1 < len(work) else None
+                    load_range(
+                        settings,
+                        part,
+                        prepared,
+                        loaded_at,
+                        outcome,
+                        source=source,
+                        writer=writer,
+                        chunk_numbers=chunk_numbers,
+                        tally=tally,
+                    )
+                    del prepared  # one range loading and one being prepared: memory is two ranges, not the run
+        except BaseException:
+            preparer.shutdown(wait=False, cancel_futures=True)  # fail now, not after the next range's prepare
+            raise

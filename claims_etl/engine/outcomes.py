@@ -1,0 +1,35 @@
+"""A run's range outcomes added up: stage records and rejections by rule for the whole run."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable
+
+from claims_etl.engine.range_work import RangeOutcome
+from claims_etl.ops.timing import StageRecord
+from claims_etl.stages import RANGE_STAGES
+
+
+def merged_stages(outcomes: Iterable[RangeOutcome]) -> list[StageRecord]:
+    """One record per range stage for the whole run: seconds and rows summed over ranges (for a Dask
+    run, worker-seconds: they add up across workers), peak RSS the largest any range saw."""
+    merged = {name: StageRecord(stage=name, outcome="not run") for name in RANGE_STAGES}
+    for outcome in outcomes:
+        for record in outcome.stages:
+            total = merged[record.stage]
+            if total.outcome == "not run":
+                total.outcome = "ok"
+            total.seconds += record.seconds
+            total.rows_in += record.rows_in
+            total.rows_out += record.rows_out
+            total.peak_rss_bytes = max(total.peak_rss_bytes, record.peak_rss_bytes)
+            if record.outcome != "ok":
+                total.outcome = record.outcome
+    return list(merged.values())
+
+
+def merged_rejections(outcomes: Iterable[RangeOutcome]) -> dict[str, int]:
+    total: Counter[str] = Counter()
+    for outcome in outcomes:
+        total.update(outcome.rejections_by_rule)
+    return dict(sorted(total.items()))

@@ -1,0 +1,157 @@
+"""One claim range end to end: extract -> validate -> price (`prepare`), then load (`load_range`),
+on one source and one target session. `process_range` is one attempt at a range under its lock, as a
+Dask task runs it; the local engine (`engine.local`) calls `prepare` and `load_range` itself so that
+it can overlap them. A `ClaimRange` and its `RangeOutcome` are small and picklable.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from collections import Counter
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+from itertools import count
+from typing import Any
+
+import polars as pl
+import psycopg
+
+from claims_etl.db.connections import Target
+from claims_etl.dev import fault_hooks
+from claims_etl.engine.chunk_loading import ChunkLoading
+from claims_etl.engine.planning import ClaimRange, claimed
+from claims_etl.engine.writers import InProcessWriter, Writer
+from claims_etl.errors import StageError
+from claims_etl.ops.timing import StageRecord, StageTimer
+from claims_etl.reference import ReferenceFrames
+from claims_etl.settings import Settings
+from claims_etl.stages import load
+from claims_etl.stages.extract import extract, marked_rejected
+from claims_etl.stages.price import Priced, price_keyed
+from claims_etl.stages.summary import rejections_by_rule
+from claims_etl.stages.validate import validate
+
+Tally = Callable[[str, int], None]  # (stage, rows just done): live progress
+
+
+def _no_tally(_stage: str, _rows: int) -> None:
+    return None
+
+
+@dataclass
+class RangeOutcome:
+    """What one range did, sent back to the driver (from a Dask worker too)."""
+
+    number: int
+    attempt: int = 1
+    claims_read: int = 0
+    claims_priced: int = 0
+    claims_rejected: int = 0
+    stages: list[StageRecord] = field(default_factory=list)
+    rejections_by_rule: dict[str, int] = field(default_factory=dict)
+    chunk_seconds: list[float] = field(default_factory=list)
+    worker: str = field(default_factory=lambda: f"{socket.gethostname()}:{os.getpid()}")
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """A range extracted, validated and priced: what its load writes."""
+
+    priced: Priced
+    rejected: pl.DataFrame  # schemas.REJECTED
+
+
+def prepare(
+    settings: Settings, part: ClaimRange, frames: ReferenceFrames, outcome: RangeOutcome, tally: Tally = _no_tally
+) -> Prepared:
+    """Extract, validate and price one range; timings and counts go into `outcome`."""
+    timer = StageTimer(records=outcome.stages)
+    with timer.stage("extract", rows_in=part.claims) as stage:
+        extracted = extract(settings, part.run_id, part.low, part.high)
+        stage.rows_out = outcome.claims_read = extracted.claims.height
+    tally("extract", stage.rows_out)
+    fault_hooks.point(settings, "after_extract")
+    with timer.stage("validate", rows_in=outcome.claims_read) as stage:
+        validated = validate(extracted.claims, extracted.lines, frames, run_date=settings.effective_run_date())
+        stage.rows_out = validated.accepted_claims.height
+    del extracted  # price needs only the accepted frames: free the raw rows before its joins
+    tally("validate", outcome.claims_read)
+    fault_hooks.point(settings, "after_validate")
+    outcome.claims_rejected = validated.rejected.height
+    outcome.rejections_by_rule = dict(rejections_by_rule(validated.rejected).iter_rows())
+    with timer.stage("price", rows_in=validated.accepted_claims.height) as stage:
+        priced = price_keyed(validated.accepted_claims, validated.accepted_keyed_lines)
+        stage.rows_out = outcome.claims_priced = priced.claims.height
+    tally("price", outcome.claims_read)
+    fault_hooks.point(settings, "after_price")
+    return Prepared(priced=priced, rejected=validated.rejected)
+
+
+def load_range(
+    settings: Settings,
+    part: ClaimRange,
+    prepared: Prepared,
+    loaded_at: datetime,
+    outcome: RangeOutcome,
+    *,
+    source: psycopg.Connection[Any],
+    writer: Writer,
+    chunk_numbers: Iterator[int],
+    tally: Tally = _no_tally,
+) -> None:
+    """Write the range's warehouse rows chunk by chunk, each chunk marked in the source once committed.
+    `chunk_numbers` numbers chunks for fault injection (the local engine counts across the run)."""
+    timer = StageTimer(records=outcome.stages)
+    with timer.stage("load", rows_in=outcome.claims_read) as stage:
+        loading = ChunkLoading(settings, part.run_id, loaded_at, source, writer, chunk_numbers, tally, outcome)
+        chunks = load.chunks(prepared.rejected, prepared.priced, settings.load_chunk_claims)
+        stage.rows_out = loading.run(chunks)
+    stage.peak_rss_bytes += writer.peak_rss_bytes()
+
+
+def expect_leases(part: ClaimRange, read: int, done_before: int = 0) -> None:
+    """Every claim planned in the range must still be leased to the run, or marked by an earlier
+    attempt. Fewer means another run took the leases over (this run's lock was lost, e.g. its
+    sessions were closed by the server): stop rather than report a run that skipped claims."""
+    if read + done_before != part.claims:
+        raise StageError(
+            "extract", f"range {part.number} holds {read + done_before} of its {part.claims} leases: the run lost them"
+        )
+
+
+def process_range(
+    settings: Settings,
+    part: ClaimRange,
+    frames: ReferenceFrames,
+    loaded_at: datetime,
+    *,
+    source: psycopg.Connection[Any],
+    target: Target,
+) -> RangeOutcome:
+    """One attempt at a range, end to end under its lock (a Dask task)."""
+    outcome = RangeOutcome(number=part.number)
+    with claimed(source, part) as attempt:
+        outcome.attempt = attempt.number
+        earlier_by_rule = earlier_rejections(settings, part, frames) if attempt.rejected_before else Counter()
+        prepared = prepare(settings, part, frames, outcome)
+        expect_leases(part, outcome.claims_read, done_before=attempt.priced_before + attempt.rejected_before)
+        writer = InProcessWriter(settings, target)  # a Dask worker cannot start processes; workers are the parallelism
+        load_range(settings, part, prepared, loaded_at, outcome, source=source, writer=writer, chunk_numbers=count(1))
+    # An earlier attempt's marked claims count with this one's.
+    outcome.claims_read += attempt.priced_before + attempt.rejected_before
+    outcome.claims_priced += attempt.priced_before
+    outcome.claims_rejected += attempt.rejected_before
+    outcome.rejections_by_rule = dict(Counter(outcome.rejections_by_rule) + earlier_by_rule)
+    return outcome
+
+
+def earlier_rejections(settings: Settings, part: ClaimRange, frames: ReferenceFrames) -> Counter[str]:
+    """Rejections by rule of the claims an earlier attempt at the range rejected and marked (read
+    before this attempt marks any). Validating them again (same reference frames, the run's pinned
+    date) gives the ids it wrote; reading them back from the warehouse is not an option, as turbodbc's
+    fetch never returns on the MariaDB ODBC driver (its issue 158, seen here on a one-row SELECT)."""
+    earlier = marked_rejected(settings, part.run_id, part.low, part.high)
+    rejected = validate(earlier.claims, earlier.lines, frames, run_date=settings.effective_run_date()).rejected
+    return Counter(dict(rejections_by_rule(rejected).iter_rows()))

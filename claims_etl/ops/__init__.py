@@ -1,0 +1,1 @@
+"""Observability: the stage timer, metrics and alerts, live progress, run records."""

@@ -1,0 +1,216 @@
+"""Run metrics (Prometheus-style names), resource sampling with psutil, and alert evaluation.
+
+Every number here is derived from what the run recorded; alerts are evaluated once, at the end of a
+run, against thresholds from Settings, and stored with the run.
+"""
+
+from __future__ import annotations
+
+import statistics
+import threading
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import psutil
+
+from claims_etl.ops.timing import StageRecord
+from claims_etl.settings import Settings
+
+
+@dataclass(frozen=True)
+class Sample:
+    name: str
+    value: float
+    labels: dict[str, str] = field(default_factory=dict)
+
+    def prometheus(self) -> str:
+        labels = ",".join(f'{key}="{value}"' for key, value in sorted(self.labels.items()))
+        return f"{self.name}{{{labels}}} {self.value:.6g}" if labels else f"{self.name} {self.value:.6g}"
+
+
+@dataclass(frozen=True)
+class Alert:
+    name: str
+    value: float
+    threshold: float
+    message: str
+
+
+class ResourceSampler:
+    """Samples system CPU %, memory % and this process's RSS on a background thread while a run works."""
+
+    def __init__(self, interval: float = 1.0, *, enabled: bool = True) -> None:
+        self.interval, self.enabled = interval, enabled
+        self.cpu: list[float] = []
+        self.memory: list[float] = []
+        self.rss: list[int] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="resource-sampler", daemon=True)
+        self._process = psutil.Process()
+
+    def __enter__(self) -> ResourceSampler:
+        if self.enabled:
+            psutil.cpu_percent()  # the first reading is meaningless: it starts the measurement window
+            self._thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.stop()
+
+    def stop(self) -> None:
+        """Stop sampling (idempotent) with one last sample."""
+        if self.enabled and not self._stop.is_set():
+            self._stop.set()
+            self._thread.join()
+            self._sample()
+
+    def _sample(self) -> None:
+        self.cpu.append(psutil.cpu_percent())
+        self.memory.append(psutil.virtual_memory().percent)
+        self.rss.append(self._process.memory_info().rss)
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self.interval):
+            self._sample()
+
+
+def percentiles(values: list[float]) -> dict[str, float]:
+    if not values:
+        return {"p50": 0.0, "p95": 0.0, "p99": 0.0}
+    if len(values) == 1:
+        return {"p50": values[0], "p95": values[0], "p99": values[0]}
+    cuts = statistics.quantiles(values, n=100, method="inclusive")
+    return {"p50": statistics.median(values), "p95": cuts[94], "p99": cuts[98]}
+
+
+# One number per run each, named alike in the Prometheus samples (claims_etl_<name>) and in the CSV
+# export of stored runs (claims_etl/cli/render.py).
+SCALAR_METRICS = (
+    "claims_per_second",
+    "rejection_rate",
+    "cpu_percent_max",
+    "cpu_percent_mean",
+    "memory_percent_max",
+    "rss_bytes_max",
+)
+
+
+@dataclass
+class RunMetrics:
+    """Everything measured about one run, beyond its stage records."""
+
+    claims_read: int = 0
+    claims_rejected: int = 0
+    seconds: float = 0.0
+    chunk_seconds: list[float] = field(default_factory=list)
+    rejections_by_rule: dict[str, int] = field(default_factory=dict)
+    cache: dict[str, Any] = field(default_factory=dict)
+    cpu_percent_max: float = 0.0
+    cpu_percent_mean: float = 0.0
+    memory_percent_max: float = 0.0
+    rss_bytes_max: int = 0
+    connections: dict[str, dict[str, int]] = field(default_factory=dict)
+    # Per claim_id range: {"range", "worker", "attempt", "claims", "seconds": {stage: s}} (a Dask run's
+    # per-task timings, kept with the run in etl_run_metrics).
+    ranges: list[dict[str, Any]] = field(default_factory=list)
+
+    def take_resources(self, sampler: ResourceSampler) -> None:
+        self.cpu_percent_max = max(sampler.cpu, default=0.0)
+        self.cpu_percent_mean = statistics.fmean(sampler.cpu) if sampler.cpu else 0.0
+        self.memory_percent_max = max(sampler.memory, default=0.0)
+        self.rss_bytes_max = max(sampler.rss, default=0)
+
+    @property
+    def rejection_rate(self) -> float:
+        return self.claims_rejected / self.claims_read if self.claims_read else 0.0
+
+    @property
+    def claims_per_second(self) -> float:
+        return self.claims_read / self.seconds if self.seconds > 0 else 0.0
+
+    def as_dict(self) -> dict[str, Any]:
+        fields = {name: value for name, value in asdict(self).items() if name != "ranges"}  # the run lists them
+        return fields | {
+            "chunk_latency_seconds": percentiles(self.chunk_seconds),
+            "rejection_rate": self.rejection_rate,
+            "claims_per_second": self.claims_per_second,
+        }
+
+    def samples(self, stages: list[StageRecord]) -> list[Sample]:
+        out = [Sample("claims_etl_claims_total", self.claims_read), Sample("claims_etl_run_seconds", self.seconds)]
+        out += [Sample(f"claims_etl_{name}", float(getattr(self, name))) for name in SCALAR_METRICS]
+        for stage in stages:
+            labels = {"stage": stage.stage}
+            out += [
+                Sample("claims_etl_stage_seconds", stage.seconds, labels),
+                Sample("claims_etl_stage_rows", stage.rows_out, labels),
+                Sample("claims_etl_stage_rows_per_second", stage.rows_per_second, labels),
+            ]
+        for quantile, value in percentiles(self.chunk_seconds).items():
+            out.append(Sample("claims_etl_chunk_seconds", value, {"quantile": f"0.{quantile[1:]}"}))
+        out += [
+            Sample("claims_etl_cache_hit_rate", float(self.cache.get("hit_rate", 0.0))),
+            Sample("claims_etl_cache_seconds", float(self.cache.get("seconds", 0.0))),
+        ]
+        out += [Sample("claims_etl_rejections", n, {"rule": rule}) for rule, n in self.rejections_by_rule.items()]
+        for database, counts in self.connections.items():
+            out += [Sample(f"claims_etl_connections_{kind}", n, {"database": database}) for kind, n in counts.items()]
+        for part in self.ranges:
+            labels = {"range": str(part["range"]), "worker": part["worker"], "attempt": str(part["attempt"])}
+            out += [
+                Sample("claims_etl_range_stage_seconds", seconds, labels | {"stage": stage})
+                for stage, seconds in part["seconds"].items()
+            ]
+        return out
+
+
+def evaluate_alerts(metrics: RunMetrics, settings: Settings) -> list[Alert]:
+    """The thresholds of Settings against one run's metrics; only the crossed ones are returned."""
+    checks = [
+        (
+            "throughput_low",
+            metrics.claims_per_second,
+            settings.alert_min_claims_per_second,
+            "<",
+            metrics.claims_read >= settings.alert_throughput_min_claims,
+            "claims/s below target",
+        ),
+        ("cpu_high", metrics.cpu_percent_max, settings.alert_max_cpu_percent, ">", True, "CPU above limit"),
+        ("memory_high", metrics.memory_percent_max, settings.alert_max_memory_percent, ">", True, "memory above limit"),
+        (
+            "cache_hit_rate_low",
+            float(metrics.cache.get("hit_rate", 1.0)),
+            settings.alert_min_cache_hit_rate,
+            "<",
+            bool(metrics.cache),
+            "reference cache hit rate below limit",
+        ),
+        (
+            "rejection_rate_high",
+            metrics.rejection_rate,
+            settings.alert_max_rejection_rate,
+            ">",
+            metrics.claims_read > 0,
+            "rejected share of claims above limit",
+        ),
+    ]
+    for database, counts in metrics.connections.items():
+        use = counts["used"] / counts["configured"] if counts["configured"] else 0.0
+        checks.append(
+            (
+                f"connections_high_{database}",
+                use,
+                settings.alert_max_connection_use,
+                ">",
+                True,
+                f"{database} connection use above limit",
+            )
+        )
+    alerts = []
+    for name, value, threshold, direction, applies, message in checks:
+        crossed = value < threshold if direction == "<" else value > threshold
+        if applies and crossed:
+            alerts.append(
+                Alert(name, round(value, 4), threshold, f"{message}: {value:,.4g} {direction} {threshold:,.4g}")
+            )
+    return alerts

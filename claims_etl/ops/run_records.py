@@ -1,0 +1,62 @@
+"""Run bookkeeping in the warehouse: `etl_runs` (one row per run) and `etl_stage_timings`."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from claims_etl.db.connections import Target
+from claims_etl.ops.metrics import Alert, Sample
+from claims_etl.ops.timing import StageRecord
+
+
+def _naive(at: datetime) -> datetime:
+    return at.replace(tzinfo=None)
+
+
+def record_start(target: Target, run_id: str, started_at: datetime, options: dict[str, Any]) -> None:
+    target.execute(
+        f"INSERT INTO {target.table('etl_runs')} (run_id, started_at, status, claims_read, claims_priced, "
+        "claims_rejected, options) VALUES (?, ?, ?, 0, 0, 0, ?)",
+        [run_id, _naive(started_at), "running", json.dumps(options, sort_keys=True, default=str)],
+    )
+    target.connection.commit()
+
+
+def record_finish(
+    target: Target,
+    run_id: str,
+    *,
+    finished_at: datetime,
+    status: str,
+    counts: tuple[int, int, int],
+    stages: list[StageRecord],
+    samples: Sequence[Sample] = (),
+    alerts: Sequence[Alert] = (),
+) -> None:
+    """Final status, counts, every stage's timing, metric samples and alerts, in one transaction."""
+    read, priced, rejected = counts
+    target.execute(
+        f"UPDATE {target.table('etl_runs')} SET finished_at = ?, status = ?, claims_read = ?, "
+        "claims_priced = ?, claims_rejected = ? WHERE run_id = ?",
+        [_naive(finished_at), status, read, priced, rejected, run_id],
+    )
+    statement = (
+        f"INSERT INTO {target.table('etl_stage_timings')} "
+        "(run_id, stage, seconds, rows_in, rows_out, peak_rss_bytes) VALUES (?, ?, ?, ?, ?, ?)"
+    )
+    target.execute_many(
+        statement, [[run_id, r.stage, r.seconds, r.rows_in, r.rows_out, r.peak_rss_bytes] for r in stages]
+    )
+    target.execute_many(
+        f"INSERT INTO {target.table('etl_run_metrics')} (run_id, name, labels, value) VALUES (?, ?, ?, ?)",
+        [[run_id, s.name, json.dumps(s.labels, sort_keys=True), float(s.value)] for s in samples],
+    )
+    target.execute_many(
+        f"INSERT INTO {target.table('etl_run_alerts')} (run_id, alert, value, threshold, message) "
+        "VALUES (?, ?, ?, ?, ?)",
+        [[run_id, a.name, float(a.value), float(a.threshold), a.message] for a in alerts],
+    )
+    target.connection.commit()

@@ -1,0 +1,110 @@
+"""Extract stage: lease pending claims to the run, then read them and their lines, one claim_id range
+at a time (claims_etl/engine/planning.py), with connectorx in parallel sub-ranges straight into Arrow and Polars."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import polars as pl
+import psycopg
+
+from claims_etl.db import sql
+from claims_etl.db.connections import read_frame
+from claims_etl.schemas import CLAIMS, LINES, conform
+from claims_etl.settings import Settings
+
+
+@dataclass(frozen=True)
+class Leased:
+    recovered: int  # claims taken over from runs that died
+    new: int  # pending claims newly leased
+
+    @property
+    def total(self) -> int:
+        return self.recovered + self.new
+
+
+@dataclass(frozen=True)
+class Extracted:
+    claims: pl.DataFrame  # schemas.CLAIMS
+    lines: pl.DataFrame  # schemas.LINES
+
+
+def lock_run(connection: psycopg.Connection[Any], run_id: str) -> None:
+    """Mark the run alive for as long as this session lasts (see source/lock_run.sql)."""
+    connection.execute(sql.load("source/lock_run"), {"run_id": run_id})
+    connection.commit()
+
+
+def lease(connection: psycopg.Connection[Any], settings: Settings, run_id: str) -> Leased:
+    """Take over dead runs' leases, then lease pending claims (batch and limit applied), in one commit."""
+    with connection.cursor() as cursor:
+        cursor.execute(sql.load("source/lease_lock"))
+        cursor.execute(sql.load("source/lease_recover"), {"run_id": run_id})
+        recovered = cursor.rowcount
+        cursor.execute(
+            sql.load("source/lease_pending"),
+            {"run_id": run_id, "batch_id": settings.batch_id, "limit": settings.limit},
+        )
+        new = cursor.rowcount
+        cursor.execute(sql.load("source/ranges_forget"))
+    connection.commit()
+    return Leased(recovered=max(recovered, 0), new=max(new, 0))
+
+
+def _read(settings: Settings, query: str, *, between: tuple[int, int] | None = None) -> pl.DataFrame:
+    """A query into Polars. With `between`, read in `settings.partitions` parallel claim_id
+    sub-ranges of it (given, so connectorx skips its min/max query); without, in one piece (a query
+    with a LIMIT must be: connectorx wraps each partition as a subquery, each applying the LIMIT)."""
+    partitioning: dict[str, Any] = {}
+    if between is not None and settings.partitions > 1 and between[1] > between[0]:
+        partitioning = {
+            "partition_on": "claim_id",
+            # high + 1: the last claim is inside whether connectorx's upper bound is inclusive or not;
+            # the query's own BETWEEN keeps the range exact.
+            "partition_range": (between[0], between[1] + 1),
+            "partition_num": min(settings.partitions, between[1] - between[0] + 1),
+        }
+    return read_frame(settings, query, stage="extract", **partitioning)
+
+
+def _claims_and_lines(
+    settings: Settings,
+    queries: tuple[str, str],
+    values: dict[str, sql.SqlValue],
+    *,
+    what: str,
+    between: tuple[int, int] | None = None,
+) -> Extracted:
+    """A claims query and its lines query, read and conformed to the stage-boundary schemas, in
+    claim and line order. `what` names them in schema errors ("extracted claims")."""
+    claims_query, lines_query = queries
+    claims = _read(settings, sql.render(claims_query, **values), between=between)
+    lines = _read(settings, sql.render(lines_query, **values), between=between)
+    return Extracted(
+        claims=conform(claims, CLAIMS, name=f"{what} claims").sort("claim_id"),
+        lines=conform(lines, LINES, name=f"{what} lines").sort("claim_id", "line_number"),
+    )
+
+
+def extract(settings: Settings, run_id: str, low: int, high: int) -> Extracted:
+    """The claims the run leased in claim_id range [low, high], and their lines."""
+    bounds: dict[str, sql.SqlValue] = {"run_id": run_id, "low": low, "high": high}
+    queries = ("extract/claims", "extract/lines")
+    return _claims_and_lines(settings, queries, bounds, what="extracted", between=(low, high))
+
+
+def marked_rejected(settings: Settings, run_id: str, low: int, high: int) -> Extracted:
+    """The claims this run already rejected and marked in claim_id range [low, high], and their lines
+    (a retried range's earlier attempt's, whose rule ids only the warehouse holds)."""
+    bounds: dict[str, sql.SqlValue] = {"run_id": run_id, "low": low, "high": high}
+    queries = ("extract/marked_rejected_claims", "extract/marked_rejected_lines")
+    return _claims_and_lines(settings, queries, bounds, what="marked")
+
+
+def read_pending(settings: Settings, *, batch_id: str | None = None, limit: int | None = None) -> Extracted:
+    """Pending claims and their lines, read-only (no lease): for notebooks and dry runs."""
+    values: dict[str, sql.SqlValue] = {"batch_id": batch_id, "limit": limit}
+    queries = ("extract/pending_claims", "extract/pending_lines")
+    return _claims_and_lines(settings, queries, values, what="pending")

@@ -1,0 +1,103 @@
+"""Validate stage (pure): every rule V01-V15 evaluated in one pass over claims and lines.
+
+A claim breaking any rule, on itself or on any of its lines, is rejected with the sorted ids of
+every rule it broke; the others go on to pricing with all their lines.
+"""
+
+from __future__ import annotations
+
+import functools
+import operator
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date
+
+import polars as pl
+
+from claims_etl.reference import ReferenceFrames
+from claims_etl.schemas import CLAIMS, LINES, REJECTED, conform
+from claims_etl.stages.keying import by_value, claim_id_sorted_if, key_lines
+from claims_etl.stages.rules import Rule, claim_rules, line_rules
+
+_MASK = pl.Int32  # a bit per rule id: 15 in the contract, room for 31
+
+
+@dataclass(frozen=True)
+class Validated:
+    accepted_claims: pl.DataFrame  # schemas.CLAIMS
+    accepted_lines: pl.DataFrame  # schemas.LINES
+    rejected: pl.DataFrame  # schemas.REJECTED
+    # The accepted lines as keying.key_lines joined them, so that price need not join them again.
+    accepted_keyed_lines: pl.DataFrame
+
+    @property
+    def rejected_ids(self) -> pl.Series:
+        return self.rejected.get_column("claim_id")
+
+
+def rule_bits(rules: list[Rule]) -> dict[str, int]:
+    """A bit per rule id, in id order: a row's broken rules are one integer (`rule_mask`), so that a
+    claim gathers its lines' with one bitwise or, and its rule ids are spelled once per distinct mask."""
+    return {rule_id: 1 << position for position, rule_id in enumerate(sorted({rule.id for rule in rules}))}
+
+
+def _rule_mask(rules: list[Rule], bits: dict[str, int]) -> pl.Expr:
+    """The bits of the rules a row breaks (a rule whose expression gives null is not reported)."""
+    return functools.reduce(
+        operator.or_,
+        (pl.when(rule.broken).then(pl.lit(bits[rule.id], _MASK)).otherwise(pl.lit(0, _MASK)) for rule in rules),
+    )
+
+
+def _line_flags(keyed: pl.DataFrame, rules: list[Rule], bits: dict[str, int]) -> pl.DataFrame:
+    """Per claim: the bits of the line rules any of its lines broke, its line count and line charges."""
+    return (
+        keyed.lazy()
+        .select(claim_id_sorted_if(keyed), "charge_cents", _rule_mask(rules, bits).alias("line_rule_mask"))
+        .group_by("claim_id")
+        .agg(
+            pl.len().alias("line_count"),
+            pl.col("charge_cents").sum().alias("line_charge_cents"),
+            pl.col("line_rule_mask").bitwise_or(),
+        )
+        .collect()
+    )
+
+
+def rule_ids_text(bits: dict[str, int]) -> Callable[[pl.Expr], pl.Expr]:
+    """Comma-separated sorted ids of the rules in a `rule_mask` ("" for none), for `keying.by_value`."""
+
+    def text(mask: pl.Expr) -> pl.Expr:
+        named = [pl.when((mask & bit) != 0).then(pl.lit(rule_id)) for rule_id, bit in sorted(bits.items())]
+        return pl.concat_str(named, separator=",", ignore_nulls=True)
+
+    return text
+
+
+def validate(claims: pl.DataFrame, lines: pl.DataFrame, reference: ReferenceFrames, *, run_date: date) -> Validated:
+    """Split claims into accepted (with their lines) and rejected (with rule ids)."""
+    claims = conform(claims, CLAIMS, name="claims")
+    lines = conform(lines, LINES, name="lines")
+    keyed = key_lines(lines, claims, reference)
+    rules_on_claims, rules_on_lines = claim_rules(), line_rules(run_date)
+    bits = rule_bits([*rules_on_claims, *rules_on_lines])
+    per_claim = _line_flags(keyed, rules_on_lines, bits)
+    judged = (
+        claims.lazy()
+        .with_columns(claim_id_sorted_if(claims))  # per_claim comes sorted: the join takes its merge path
+        .join(per_claim.lazy(), on="claim_id", how="left", maintain_order="left")
+        .with_columns(pl.col("line_count", "line_charge_cents", "line_rule_mask").fill_null(0))
+        .with_columns((pl.col("line_rule_mask") | _rule_mask(rules_on_claims, bits)).alias("rule_mask"))
+        .with_columns(by_value("rule_mask", rule_ids_text(bits), null=pl.lit("")).alias("rule_ids"))
+        .collect()
+    )
+    is_rejected = pl.col("rule_mask") != 0
+    rejected = conform(judged.filter(is_rejected), REJECTED, name="rejected")
+    accepted_claims = conform(judged.filter(~is_rejected), CLAIMS, name="accepted_claims")
+    accepted_keyed_lines = keyed.filter(~pl.col("claim_id").is_in(rejected.get_column("claim_id").implode()))
+    return Validated(
+        accepted_claims=accepted_claims,
+        accepted_lines=conform(accepted_keyed_lines, LINES, name="accepted_lines"),
+        rejected=rejected,
+        accepted_keyed_lines=accepted_keyed_lines,
+    )

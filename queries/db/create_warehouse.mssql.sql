@@ -1,0 +1,85 @@
+-- Warehouse tables of docs/spec.md §2 for SQL Server (production). T-SQL has no
+-- CREATE ... IF NOT EXISTS: each object is guarded by SCHEMA_ID / OBJECT_ID. datetime2(6) keeps
+-- microseconds; varchar (not nvarchar) because every stored code is ASCII by validation.
+IF SCHEMA_ID(N'warehouse') IS NULL EXEC(N'CREATE SCHEMA warehouse');
+
+IF OBJECT_ID(N'warehouse.priced_claims', N'U') IS NULL
+CREATE TABLE warehouse.priced_claims (
+    claim_id          bigint NOT NULL PRIMARY KEY,
+    batch_id          nvarchar(max) NOT NULL,
+    run_id            varchar(64) NOT NULL,
+    billing_npi       varchar(10) NOT NULL,
+    mac               varchar(5) NOT NULL,
+    locality          varchar(2) NOT NULL,
+    place_of_service  varchar(2) NOT NULL,
+    line_count        int NOT NULL,
+    total_charge      decimal(12, 2) NOT NULL,
+    total_allowed     decimal(12, 2) NOT NULL,
+    priced_at         datetime2(6) NOT NULL
+);
+
+IF OBJECT_ID(N'warehouse.priced_claim_lines', N'U') IS NULL
+CREATE TABLE warehouse.priced_claim_lines (
+    claim_id             bigint NOT NULL,
+    line_number          smallint NOT NULL,
+    procedure_code       varchar(5) NOT NULL,
+    modifier_1           varchar(2) NULL,
+    units                int NOT NULL,
+    charge               decimal(12, 2) NOT NULL,
+    facility             tinyint NOT NULL,
+    fee_schedule_amount  decimal(12, 2) NOT NULL,
+    adjustment_factor    decimal(9, 5) NOT NULL,
+    allowed_amount       decimal(12, 2) NOT NULL,
+    pricing_note         varchar(16) NOT NULL,
+    run_id               varchar(64) NOT NULL,
+    CONSTRAINT pk_priced_claim_lines PRIMARY KEY (claim_id, line_number)
+);
+
+IF OBJECT_ID(N'warehouse.rejected_claims', N'U') IS NULL
+CREATE TABLE warehouse.rejected_claims (
+    claim_id     bigint NOT NULL PRIMARY KEY,
+    batch_id     nvarchar(max) NOT NULL,
+    run_id       varchar(64) NOT NULL,
+    rule_ids     varchar(64) NOT NULL,
+    rejected_at  datetime2(6) NOT NULL
+);
+
+IF OBJECT_ID(N'warehouse.etl_runs', N'U') IS NULL
+CREATE TABLE warehouse.etl_runs (
+    run_id           varchar(64) NOT NULL PRIMARY KEY,
+    started_at       datetime2(6) NOT NULL,
+    finished_at      datetime2(6) NULL,
+    status           varchar(16) NOT NULL,
+    claims_read      bigint NOT NULL,
+    claims_priced    bigint NOT NULL,
+    claims_rejected  bigint NOT NULL,
+    options          nvarchar(max) NOT NULL
+);
+
+IF OBJECT_ID(N'warehouse.etl_stage_timings', N'U') IS NULL
+CREATE TABLE warehouse.etl_stage_timings (
+    run_id          varchar(64) NOT NULL,
+    stage           varchar(32) NOT NULL,
+    seconds         float NOT NULL,
+    rows_in         bigint NOT NULL,
+    rows_out        bigint NOT NULL,
+    peak_rss_bytes  bigint NOT NULL,
+    CONSTRAINT pk_etl_stage_timings PRIMARY KEY (run_id, stage)
+);
+
+IF OBJECT_ID(N'warehouse.etl_run_metrics', N'U') IS NULL
+CREATE TABLE warehouse.etl_run_metrics (
+    run_id  varchar(64) NOT NULL,
+    name    varchar(64) NOT NULL,
+    labels  varchar(255) NOT NULL,
+    value   float NOT NULL
+);
+
+IF OBJECT_ID(N'warehouse.etl_run_alerts', N'U') IS NULL
+CREATE TABLE warehouse.etl_run_alerts (
+    run_id     varchar(64) NOT NULL,
+    alert      varchar(64) NOT NULL,
+    value      float NOT NULL,
+    threshold  float NOT NULL,
+    message    varchar(255) NOT NULL
+)

@@ -1,0 +1,13 @@
+-- Lease pending claims to this run in one statement, serialized across runs by source/lease_lock.sql:
+-- this statement's snapshot, taken after that lock, sees every lease committed before it, so NOT
+-- EXISTS leaves runs disjoint. No ON CONFLICT: its speculative insertion added a WAL record per row
+-- (1M claims: 8.3 s with it, 5.7 s without); should a conflict ever happen anyway, the primary key
+-- fails the lease and the run, and never shares a claim. LIMIT NULL means no limit.
+INSERT INTO staging.claim_leases (claim_id, run_id)
+SELECT c.claim_id, %(run_id)s
+FROM staging.claims AS c
+WHERE c.status = 'pending'
+  AND (%(batch_id)s::text IS NULL OR c.batch_id = %(batch_id)s::text)
+  AND NOT EXISTS (SELECT 1 FROM staging.claim_leases AS l WHERE l.claim_id = c.claim_id)
+ORDER BY c.claim_id
+LIMIT %(limit)s
