@@ -14,7 +14,7 @@ else
 export CLAIMS_ETL_TARGET_ODBC ?= $(MARIADB_ODBC)
 endif
 
-.PHONY: setup services demo test lint typecheck check bench bench-quick bench-gate bench-transform profile
+.PHONY: setup services demo test test-unit lint typecheck check bench bench-quick bench-gate bench-transform profile
 
 $(BIN)/claims-etl: pyproject.toml scripts/bootstrap.sh scripts/build_turbodbc.sh
 	bash scripts/bootstrap.sh
@@ -32,6 +32,9 @@ demo: services  ## fresh local databases, 100k seeded claims, one run, the stage
 
 test: services  ## the test suite against the real local databases
 	$(BIN)/python -m pytest -m "not slow" -q
+
+test-unit: setup  ## the pure tests (tests/unit) and the doctests: no database needed, nothing started
+	$(BIN)/python -m pytest -q tests/unit claims_etl
 
 lint:
 	$(BIN)/ruff check claims_etl tests benchmarks scripts

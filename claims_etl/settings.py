@@ -13,9 +13,9 @@ from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_SOURCE_URL = "postgresql://postgres@127.0.0.1:5432/claims_etl"
-# psqlODBC sends one round trip per row with server-side prepare (~15k rows/s); without it and with
-# BatchSize=100 it reaches ~50k rows/s. CommLog=0: Debian's odbcinst.ini logs every statement
-# (claim data included) to /tmp otherwise.
+# psqlODBC sends one round trip per row with server-side prepare; without it and with BatchSize=100 it
+# batches rows (docs/operations.md, benchmarks/LOG.md). CommLog=0: Debian's odbcinst.ini logs every
+# statement (claim data included) to /tmp otherwise.
 DEFAULT_TARGET_ODBC = (
     "Driver={PostgreSQL Unicode};Server=127.0.0.1;Port=5432;Database=claims_etl;Uid=postgres;"
     "UseServerSidePrepare=0;BatchSize=100;CommLog=0"
@@ -23,7 +23,32 @@ DEFAULT_TARGET_ODBC = (
 
 
 class Settings(BaseSettings):
-    """Connection strings, run options and tuning knobs (env prefix `CLAIMS_ETL_`)."""
+    """Connection strings, run options and tuning knobs, from `CLAIMS_ETL_*` variables or arguments.
+
+    Invariant: this is the only reader of the environment; a keyword argument overrides its
+    variable, an unknown name or an out-of-range value raises `pydantic.ValidationError`, and the
+    object is frozen. Connection strings are `SecretStr`, so they never print.
+
+    Parameters
+    ----------
+    **values
+        Any field below by name, e.g. ``source_url``, ``target_odbc``, ``batch_id``, ``limit``,
+        ``partitions``, ``load_chunk_claims``; unset fields come from ``CLAIMS_ETL_<NAME>`` (the
+        README's settings table lists each with its default and meaning), else the default.
+
+    Examples
+    --------
+    >>> from claims_etl import Settings
+    >>> settings = Settings(source_url="postgresql://etl:secret@staging-host:5432/claims", limit=10_000)
+    >>> settings.limit, settings.source_url
+    (10000, SecretStr('**********'))
+
+    With no arguments, each value comes from its variable or its default (here with
+    ``CLAIMS_ETL_BATCH_ID=B0001`` in the environment):
+
+    >>> Settings().batch_id  # doctest: +SKIP
+    'B0001'
+    """
 
     model_config = SettingsConfigDict(env_prefix="CLAIMS_ETL_", frozen=True, extra="forbid")
 
@@ -48,12 +73,11 @@ class Settings(BaseSettings):
     batch_id: str | None = None
     limit: int | None = Field(default=None, ge=1)
     # Claims per warehouse transaction: bounds the work a crash can roll back and the memory per write;
-    # smaller chunks let chunk k's source marking overlap chunk k+1's write (100k claims into MariaDB,
-    # median of 3: load 4.22 s with 50,000, 2.57 s with 20,000).
+    # smaller chunks let chunk k's source marking overlap chunk k+1's write (docs/performance.md).
     load_chunk_claims: int = Field(default=20_000, ge=1)
     # Warehouse sessions writing chunks at once, each in its own process (turbodbc holds the GIL while
     # it writes); 1 writes in the run's own process. More pays where the warehouse has cores to spare,
-    # not where it shares 2 cores with everything else (measured in claims_etl/engine/writers.py).
+    # not where it shares a few cores with everything else (claims_etl/engine/writers.py, docs/performance.md).
     load_connections: int = Field(default=1, ge=1, le=32)
     # Rows per ODBC parameter array round trip (turbodbc `parameter_sets_to_buffer`).
     odbc_parameter_sets: int = Field(default=10_000, ge=1)

@@ -10,6 +10,7 @@ import polars as pl
 from claims_etl.reference import ReferenceFrames
 from claims_etl.schemas import CLAIMS, GPCI, LINES, RVU, conform
 
+RUN_DATE = date(2026, 11, 1)  # the run date the tests pin (V09's "today")
 VALID_NPI = "1234567893"  # CMS's published example NPI (Luhn with prefix 80840)
 OTHER_VALID_NPI = "1245319599"
 

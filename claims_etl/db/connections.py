@@ -43,9 +43,9 @@ _DRIVER_DIALECTS: tuple[tuple[str, Dialect], ...] = (
     ("mysql", "mysql"),
 )
 # Connection-string defaults per dialect, added where the user's string does not set them.
-# psqlODBC: one round trip per row unless server-side prepare is off (~15k vs ~30-50k rows/s), and
+# psqlODBC: one round trip per row unless server-side prepare is off (benchmarks/LOG.md), and
 # Debian's odbcinst.ini logs every statement, claim data included, to /tmp unless CommLog=0.
-# MariaDB: strings go as narrow UTF-8 (prefer_unicode halves the insert rate), so say it is UTF-8.
+# MariaDB: strings go as narrow UTF-8 (prefer_unicode slows inserts), so say it is UTF-8.
 _DRIVER_DEFAULTS: dict[str, dict[str, str]] = {
     "postgresql": {"UseServerSidePrepare": "0", "BatchSize": "100", "CommLog": "0", "Debug": "0"},
     "mysql": {"CHARSET": "utf8mb4"},
@@ -113,6 +113,11 @@ class Target:
     def table(self, name: str) -> str:
         """A warehouse table's qualified name: schema `warehouse` where the target has schemas."""
         return name if self.dialect == "mysql" else f"warehouse.{name}"
+
+    def statement(self, name: str, **tables: str) -> str:
+        """Warehouse query `name` with each `{slot}` a qualified table name: the slot's own name, or
+        the table given for it (`statement("warehouse/delete_claims", table="priced_claims")`)."""
+        return sql.with_identifiers(name, **{slot: self.table(tables.get(slot, slot)) for slot in sql.slots(name)})
 
     def close(self) -> None:
         """Close the connection. turbodbc's native destructor rolls back and, on a connection that is
@@ -274,6 +279,5 @@ def copy_frame(cursor: psycopg.Cursor[Any], table: str, frame: pl.DataFrame) -> 
     """COPY a frame into a table as CSV: strings quoted, so "" is an empty string and bare is NULL."""
     buffer = io.BytesIO()
     frame.write_csv(buffer, include_header=False, quote_style="non_numeric")
-    columns = ", ".join(frame.columns)
-    with cursor.copy(f"COPY {table} ({columns}) FROM STDIN WITH (FORMAT csv)") as copy:
+    with cursor.copy(sql.with_identifiers("db/copy_csv", table=table, columns=frame.columns)) as copy:
         copy.write(buffer.getvalue())

@@ -2,12 +2,14 @@
 (`load("source/lease_pending")`).
 
 connectorx has no bind parameters, so values that reach its queries go through `render`, the one
-quoting helper. psycopg and turbodbc statements bind parameters instead and are used as loaded.
+quoting helper. psycopg and turbodbc statements bind parameters instead and are used as loaded, or
+with their `{slot}` identifiers (tables, column lists) filled by `with_identifiers`.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from datetime import date
 from functools import cache
 from importlib.resources import files
@@ -16,6 +18,8 @@ from importlib.resources import files
 QUERIES = files("claims_etl.queries")
 _COMMENT = re.compile(r"--[^\n]*")
 _PLACEHOLDER = re.compile(r"(?<![:\w]):([a-z_][a-z0-9_]*)\b")
+_SLOT = re.compile(r"\{([a-z_]+)\}")
+_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)?$")
 
 SqlValue = str | int | date | None
 
@@ -57,3 +61,31 @@ def render(name: str, **values: SqlValue) -> str:
     if missing:
         raise KeyError(f"{name}.sql needs values for {sorted(missing)}")
     return _PLACEHOLDER.sub(lambda m: quote(values[m.group(1)]), text)
+
+
+def slots(name: str) -> list[str]:
+    """The `{slot}` identifier names of query `name`, in order of first use."""
+    return list(dict.fromkeys(_SLOT.findall(_COMMENT.sub("", load(name)))))
+
+
+def with_identifiers(name: str, **identifiers: str | Sequence[str]) -> str:
+    """Query `name` without its comments, each `{slot}` filled with an identifier: a table, or a list of
+    columns joined by commas. Only plain or schema-qualified names are accepted, so no value can reach
+    SQL text this way; values are bound as parameters.
+
+    >>> with_identifiers("db/copy_csv", table="staging.rvu", columns=["year", "hcpcs"])
+    'COPY staging.rvu (year, hcpcs) FROM STDIN WITH (FORMAT csv)'
+    """
+    text = _COMMENT.sub("", load(name)).strip()
+    missing = set(slots(name)) - identifiers.keys()
+    if missing:
+        raise KeyError(f"{name}.sql needs identifiers for {sorted(missing)}")
+
+    def identifier(match: re.Match[str]) -> str:
+        value = identifiers[match.group(1)]
+        names = [value] if isinstance(value, str) else list(value)
+        if not names or not all(_IDENTIFIER.match(each) for each in names):
+            raise ValueError(f"{name}.sql: {match.group(1)} must be identifiers, got {names!r}")
+        return ", ".join(names)
+
+    return _SLOT.sub(identifier, text)

@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
+from claims_etl.db import sql
 from claims_etl.db.connections import copy_frame, source_connection
 from claims_etl.reference.cms import RVU_HEADER
 from claims_etl.reference.store import load_year
@@ -430,9 +431,9 @@ def seed(
     for year, (rvu, gpci) in write_reference_files(directory, seed, pool).items():
         load_year(settings, rvu, gpci, year)
     with source_connection(settings) as connection, connection.cursor() as cursor:
-        cursor.execute("SELECT coalesce(max(claim_id), 0) FROM staging.claims")
+        cursor.execute(sql.load("dev/next_claim_id"))
         row: Any = cursor.fetchone()
-        first_id = int(row[0]) + 1
+        first_id = int(row[0])
         claim_frame, line_frame, invalid = generate_claims(claims, seed, first_id, invalid_rate, pool)
         copy_frame(
             cursor,

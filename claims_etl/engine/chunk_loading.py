@@ -65,7 +65,7 @@ class ChunkLoading:
     def _drain(self) -> None:
         """Mark every chunk in flight. A chunk that deletes a dead run's rows before inserting is
         written alone: its DELETEs take InnoDB gap locks, and a concurrent chunk's inserts into those
-        gaps deadlocked (measured in test_faults' rerun)."""
+        gaps deadlock (test_faults' rerun exercises it)."""
         while self._writing:
             self._mark_oldest()
 

@@ -151,7 +151,7 @@ def earlier_rejections(settings: Settings, part: ClaimRange, frames: ReferenceFr
     """Rejections by rule of the claims an earlier attempt at the range rejected and marked (read
     before this attempt marks any). Validating them again (same reference frames, the run's pinned
     date) gives the ids it wrote; reading them back from the warehouse is not an option, as turbodbc's
-    fetch never returns on the MariaDB ODBC driver (its issue 158, seen here on a one-row SELECT)."""
+    fetch never returns on the MariaDB ODBC driver (turbodbc issue 158)."""
     earlier = marked_rejected(settings, part.run_id, part.low, part.high)
     rejected = validate(earlier.claims, earlier.lines, frames, run_date=settings.effective_run_date()).rejected
     return Counter(dict(rejections_by_rule(rejected).iter_rows()))

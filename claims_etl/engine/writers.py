@@ -2,15 +2,12 @@
 session each (`CLAIMS_ETL_LOAD_CONNECTIONS`).
 
 Why processes: turbodbc holds the GIL for a whole `executemanycolumns` call, so two threads never
-write at once (100,000 claims' rows into MariaDB: 2.48 s on one connection, 2.41 s on two threads),
-while a MariaDB or SQL Server session ingests on one server core. Two processes wrote the same rows
-in 1.75 s against 2.63 s (median of 4 each, alternating, on this 2-core machine).
+write at once, while a MariaDB or SQL Server session ingests on one server core; two processes write
+side by side.
 
-When it pays: where the warehouse has cores of its own (production). Here, with both databases and
-the run on the same 2 cores, two writers took 100k claims in 4.57 s and 4.10 s against 5.08 s and
-4.90 s with one (alternating pairs, median of 3 each), but 1M claims in 48.1 s against 42.4 s (one
-run each): over ten ranges, the two MariaDB sessions take the cores the next range's extract and the
-source's marking need. So the default is 1.
+When it pays: where the warehouse has cores of its own (production). Where the databases and the run
+share a few cores, more writer sessions take the cores the next range's extract and the source's
+marking need. So the default is 1 (docs/performance.md, benchmarks/LOG.md).
 
 Exactly once is unchanged: each chunk is still one warehouse transaction, marked in the source only
 after its commit (claims_etl/engine/planning.py). A writer process dies with the run (`_die_with_the_run`), so

@@ -10,14 +10,11 @@ from typing import Any
 
 import psycopg
 
+from claims_etl.db import sql
 from claims_etl.db.connections import connect_source, source_connection
 from claims_etl.settings import Settings
 
 log = logging.getLogger(__name__)
-_UPSERT = (
-    "INSERT INTO staging.etl_run_log (run_id, started_at, updated_at, status, summary) VALUES (%s, %s, now(), %s, %s) "
-    "ON CONFLICT (run_id) DO UPDATE SET updated_at = now(), status = excluded.status, summary = excluded.summary"
-)
 
 
 class ProgressLog:
@@ -35,12 +32,17 @@ class ProgressLog:
         still cannot be written, one warning and no more tries."""
         if not self.settings.monitoring or self._broken:
             return
-        row = [self.run_id, self.started_at, self.status, json.dumps(summary, default=str)]
+        row = {
+            "run_id": self.run_id,
+            "started_at": self.started_at,
+            "status": self.status,
+            "summary": json.dumps(summary, default=str),
+        }
         for attempt in (1, 2):
             try:
                 if self._connection is None or self._connection.closed:
                     self._connection = connect_source(self.settings.source_url.get_secret_value(), autocommit=True)
-                self._connection.execute(_UPSERT, row)
+                self._connection.execute(sql.load("progress/publish"), row)
                 return
             except psycopg.Error as error:
                 self.close()
@@ -66,10 +68,9 @@ class ProgressLog:
 
 def recent(settings: Settings, limit: int = 10, run_id: str | None = None) -> list[dict[str, Any]]:
     """Newest runs first (or one run): each its summary plus run_id, status, started_at, updated_at."""
-    query = "SELECT run_id, status, started_at, updated_at, summary FROM staging.etl_run_log"
-    query += " WHERE run_id = %s" if run_id else " ORDER BY started_at DESC LIMIT %s"
+    query, values = ("progress/one_run", {"run_id": run_id}) if run_id else ("progress/recent", {"limit": limit})
     with source_connection(settings) as connection:
-        rows = connection.execute(query, [run_id or limit]).fetchall()
+        rows = connection.execute(sql.load(query), values).fetchall()
     return [
         summary
         | {"run_id": rid, "status": status, "started_at": started.isoformat(), "updated_at": updated.isoformat()}

@@ -17,11 +17,8 @@ def _naive(at: datetime) -> datetime:
 
 
 def record_start(target: Target, run_id: str, started_at: datetime, options: dict[str, Any]) -> None:
-    target.execute(
-        f"INSERT INTO {target.table('etl_runs')} (run_id, started_at, status, claims_read, claims_priced, "
-        "claims_rejected, options) VALUES (?, ?, ?, 0, 0, 0, ?)",
-        [run_id, _naive(started_at), "running", json.dumps(options, sort_keys=True, default=str)],
-    )
+    options_json = json.dumps(options, sort_keys=True, default=str)
+    target.execute(target.statement("warehouse/run_start"), [run_id, _naive(started_at), "running", options_json])
     target.connection.commit()
 
 
@@ -39,24 +36,18 @@ def record_finish(
     """Final status, counts, every stage's timing, metric samples and alerts, in one transaction."""
     read, priced, rejected = counts
     target.execute(
-        f"UPDATE {target.table('etl_runs')} SET finished_at = ?, status = ?, claims_read = ?, "
-        "claims_priced = ?, claims_rejected = ? WHERE run_id = ?",
-        [_naive(finished_at), status, read, priced, rejected, run_id],
-    )
-    statement = (
-        f"INSERT INTO {target.table('etl_stage_timings')} "
-        "(run_id, stage, seconds, rows_in, rows_out, peak_rss_bytes) VALUES (?, ?, ?, ?, ?, ?)"
+        target.statement("warehouse/run_finish"), [_naive(finished_at), status, read, priced, rejected, run_id]
     )
     target.execute_many(
-        statement, [[run_id, r.stage, r.seconds, r.rows_in, r.rows_out, r.peak_rss_bytes] for r in stages]
+        target.statement("warehouse/stage_timing"),
+        [[run_id, r.stage, r.seconds, r.rows_in, r.rows_out, r.peak_rss_bytes] for r in stages],
     )
     target.execute_many(
-        f"INSERT INTO {target.table('etl_run_metrics')} (run_id, name, labels, value) VALUES (?, ?, ?, ?)",
+        target.statement("warehouse/run_metric"),
         [[run_id, s.name, json.dumps(s.labels, sort_keys=True), float(s.value)] for s in samples],
     )
     target.execute_many(
-        f"INSERT INTO {target.table('etl_run_alerts')} (run_id, alert, value, threshold, message) "
-        "VALUES (?, ?, ?, ?, ?)",
+        target.statement("warehouse/run_alert"),
         [[run_id, a.name, float(a.value), float(a.threshold), a.message] for a in alerts],
     )
     target.connection.commit()

@@ -16,8 +16,8 @@ from typing import Any
 
 def peak_rss_bytes() -> int:
     """Peak resident set size of this process so far. On Linux, VmHWM of /proc/self/status: ru_maxrss
-    survives exec, so a `claims-etl run` started by a big parent (the benchmark, 4 GiB after its sink
-    floor) would report the parent's peak as its own."""
+    survives exec, so a `claims-etl run` started by a big parent (the benchmark, after its sink floor)
+    would report the parent's peak as its own."""
     try:
         with open("/proc/self/status", encoding="ascii") as status:
             for line in status:

@@ -21,21 +21,42 @@ def load_year(settings: Settings, rvu_path: Path, gpci_path: Path, year: int) ->
     rvu = parse_rvu(rvu_path).with_columns(pl.lit(year).alias("year"))
     gpci = parse_gpci(gpci_path).with_columns(pl.lit(year).alias("year"))
     with source_connection(settings) as connection, connection.cursor() as cursor:
-        cursor.execute("DELETE FROM staging.rvu WHERE year = %s", [year])
-        cursor.execute("DELETE FROM staging.gpci WHERE year = %s", [year])
+        for statement in sql.statements("reference/replace_year"):
+            cursor.execute(statement, {"year": year})
         copy_frame(cursor, "staging.rvu", rvu)
         copy_frame(cursor, "staging.gpci", gpci)
-        cursor.execute(
-            "INSERT INTO staging.reference_versions (year, version) VALUES (%s, gen_random_uuid()) "
-            "ON CONFLICT (year) DO UPDATE SET version = excluded.version, loaded_at = now()",
-            [year],
-        )
+        cursor.execute(sql.load("reference/renew_version"), {"year": year})
         connection.commit()
     return rvu.height, gpci.height
 
 
 def read_frames(settings: Settings) -> ReferenceFrames:
-    """Every loaded year's RVU and GPCI rows, read once per run."""
+    """Every loaded year's RVU and GPCI rows from the source's reference tables (public as
+    `claims_etl.load_reference`).
+
+    Read straight from the database, bypassing the RVU cache (`reference.cache`, which a run reads
+    through). Invariant: numbers are converted exactly to integers x 10^4, and each frame has exactly
+    its schema's columns; a year appears only once `claims-etl reference load` has loaded it whole.
+
+    Parameters
+    ----------
+    settings : Settings
+        Where the source is (``source_url``).
+
+    Returns
+    -------
+    ReferenceFrames
+        The RVU rows (`schemas.RVU`) and GPCI rows (`schemas.GPCI`) of every year.
+
+    Examples
+    --------
+    Needs the source database, with a year loaded:
+
+    >>> import claims_etl as ce
+    >>> reference = ce.load_reference(ce.Settings())  # doctest: +SKIP
+    >>> reference.rvu.get_column("year").unique().sort().to_list()  # doctest: +SKIP
+    [2025, 2026]
+    """
     rvu = read_frame(settings, sql.load("reference/rvu_frame"), stage="reference")
     gpci = read_frame(settings, sql.load("reference/gpci_frame"), stage="reference")
     return ReferenceFrames(rvu=conform(rvu, RVU, name="rvu"), gpci=conform(gpci, GPCI, name="gpci"))

@@ -27,6 +27,28 @@ class Leased:
 
 @dataclass(frozen=True)
 class Extracted:
+    """Claims and their service lines as read from the source: the input of `validate`.
+
+    Invariant: both frames hold exactly their schema's columns, claims in claim_id order and lines in
+    (claim_id, line_number) order, and the lines are those of these claims (all of each claim's).
+
+    Attributes
+    ----------
+    claims : polars.DataFrame
+        One row per claim in the `schemas.CLAIMS` columns (money as ``*_cents``; no patient_id).
+    lines : polars.DataFrame
+        One row per service line in the `schemas.LINES` columns.
+
+    Examples
+    --------
+    >>> import polars as pl
+    >>> from claims_etl import Extracted
+    >>> from claims_etl.schemas import CLAIMS, LINES
+    >>> nothing = Extracted(claims=pl.DataFrame(schema=CLAIMS), lines=pl.DataFrame(schema=LINES))
+    >>> nothing.claims.columns[:4], nothing.lines.height
+    (['claim_id', 'batch_id', 'patient_dob', 'billing_npi'], 0)
+    """
+
     claims: pl.DataFrame  # schemas.CLAIMS
     lines: pl.DataFrame  # schemas.LINES
 
@@ -104,7 +126,37 @@ def marked_rejected(settings: Settings, run_id: str, low: int, high: int) -> Ext
 
 
 def read_pending(settings: Settings, *, batch_id: str | None = None, limit: int | None = None) -> Extracted:
-    """Pending claims and their lines, read-only (no lease): for notebooks and dry runs."""
+    """Pending claims and their lines, read-only: for notebooks and dry runs.
+
+    Invariant: it leases nothing and changes no status, so a run may still take these claims; with
+    `limit` it returns the lowest pending claim ids, each with all its lines.
+
+    Parameters
+    ----------
+    settings : Settings
+        Where the source is (``source_url``). Its own ``batch_id`` and ``limit`` (a run's) are not
+        used here: pass them as arguments.
+    batch_id : str, optional
+        Only claims of this submission batch; ``None`` for every batch.
+    limit : int, optional
+        At most this many claims; ``None`` for all pending claims.
+
+    Returns
+    -------
+    Extracted
+        The claims (`schemas.CLAIMS`, ``recovered`` false) and their lines (`schemas.LINES`), in
+        claim_id order; empty frames of those schemas when nothing is pending.
+
+    Examples
+    --------
+    Needs the source database:
+
+    >>> import claims_etl as ce
+    >>> settings = ce.Settings(source_url="postgresql://etl@staging-host:5432/claims")
+    >>> pending = ce.read_pending(settings, batch_id="B0001", limit=1_000)  # doctest: +SKIP
+    >>> pending.claims.height <= 1_000, pending.claims.get_column("claim_id").is_sorted()  # doctest: +SKIP
+    (True, True)
+    """
     values: dict[str, sql.SqlValue] = {"batch_id": batch_id, "limit": limit}
     queries = ("extract/pending_claims", "extract/pending_lines")
     return _claims_and_lines(settings, queries, values, what="pending")

@@ -72,8 +72,8 @@ def by_value(column: str, classify: Callable[[pl.Expr], pl.Expr], *, null: pl.Ex
 def per_distinct(column: str, broken: Callable[[pl.Expr], pl.Expr]) -> pl.Expr:
     """`by_value` for a yes/no question: `broken` of each row's `column` value (null included), once per
     distinct value, matched back by `is_in` on the values that break it, which is cheaper than
-    `replace_strict` (V04 on 262k lines: 9.8 ms against 14). Codes and NPIs repeat across rows (737
-    NPIs in 100,000 seeded claims). `broken` must not give null."""
+    `replace_strict` (benchmarks/LOG.md). Codes and NPIs repeat across rows, so the distinct values are
+    few. `broken` must not give null."""
     distinct = pl.col(column).unique().sort()  # sorted: one order for every use of it in `broken`
     return pl.col(column).is_in(distinct.filter(broken(distinct)).implode(), nulls_equal=True)
 

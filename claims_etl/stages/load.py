@@ -28,7 +28,7 @@ def scaled_text(column: str, decimals: int) -> pl.Expr:
     """An integer scaled by 10^decimals as an exact decimal string (-1205, 2 -> "-12.05"; 100000, 5 ->
     "1.00000"): turbodbc takes no decimal128, floats are not money, and every target converts a decimal
     string to its decimal column exactly. Polars' decimal division and cast to text do it in one pass,
-    twice as fast as assembling sign, whole and zero-padded fraction (262,000 values: 16 vs 30-34 ms)."""
+    cheaper than assembling sign, whole and zero-padded fraction (benchmarks/LOG.md)."""
     scale = pl.lit(10**decimals).cast(pl.Decimal(18, decimals))
     return (pl.col(column).cast(pl.Decimal(18, 0)) / scale).cast(pl.String).alias(column)
 
@@ -86,10 +86,9 @@ WAREHOUSE_TABLES = tuple(LOAD_SCHEMAS)  # the tables a chunk writes
 
 
 def insert_statement(target: Target, table: str) -> str:
-    """INSERT for a warehouse table; identifiers come from LOAD_SCHEMAS, values are all bound."""
-    columns = LOAD_SCHEMAS[table].names
-    placeholders = ", ".join("?" for _ in columns)
-    return f"INSERT INTO {target.table(table)} ({', '.join(columns)}) VALUES ({placeholders})"
+    """INSERT for a warehouse table (queries/warehouse/insert_<table>.sql), its columns in
+    LOAD_SCHEMAS order; every value is bound."""
+    return target.statement(f"warehouse/insert_{table}")
 
 
 def arrow_table(frame: pl.DataFrame, table: str) -> pa.Table:
@@ -171,7 +170,7 @@ def _range(frame: pl.DataFrame, low: int, high: int) -> pl.DataFrame:
 def chunk_spans(claims: int, claims_per_chunk: int) -> Iterator[tuple[int, int]]:
     """(offset, length) of each chunk of `claims` claims: `claims_per_chunk` each, except that the
     last of several is a quarter chunk. Each chunk's source marking overlaps the next chunk's write,
-    but the last one's has nothing left to overlap (about 0.15 s for 20,000 claims), so it is kept short.
+    but the last one's has nothing left to overlap, so it is kept short (docs/performance.md).
 
     >>> list(chunk_spans(75_000, 20_000))
     [(0, 20000), (20000, 20000), (40000, 20000), (60000, 10000), (70000, 5000)]
@@ -236,7 +235,7 @@ def write_tables(target: Target, chunk: ChunkTables, checkpoint: FaultHook = _no
         try:
             if chunk.recovered.num_rows:
                 for table in WAREHOUSE_TABLES:
-                    cursor.executemanycolumns(f"DELETE FROM {target.table(table)} WHERE claim_id = ?", chunk.recovered)
+                    cursor.executemanycolumns(target.statement("warehouse/delete_claims", table=table), chunk.recovered)
             for table, arrow in chunk.tables.items():
                 cursor.executemanycolumns(insert_statement(target, table), arrow)
                 checkpoint("during_write")

@@ -62,7 +62,7 @@ def _secondary_procedure_rows(lines: pl.DataFrame) -> pl.Series:
     lines on one date, all but the line with the highest rank value (fee x units x the factors before
     the multiple procedure one; ties: lowest line_number). Only the subject lines (a third of the
     seeded ones) are sorted by day, rank down and line up: each day's first is its top line. One sort
-    of those costs less than the two windows over claim and date it replaced (100k: 10 ms against 23)."""
+    of those costs less than two windows over claim and date (benchmarks/LOG.md)."""
     rank = pl.col("fee_schedule_cents") * pl.col("units") * pl.col("pre_mppr_e5")
     subject = lines.select(
         pl.int_range(pl.len(), dtype=pl.UInt32).alias("row"),
@@ -89,6 +89,31 @@ def _in_claim_order(claims: pl.DataFrame) -> pl.DataFrame:
 
 @dataclass(frozen=True)
 class Priced:
+    """What `price` made of accepted claims: every line priced with its factors visible, and the claim
+    totals, ready to load.
+
+    Invariant: a claim's ``line_count`` and ``total_allowed_cents`` are the count and the sum of
+    ``allowed_cents`` of its lines; each line's ``allowed_cents`` is between 0 and its charge. Claims
+    are in claim_id order, lines in (claim_id, line_number) order.
+
+    Attributes
+    ----------
+    claims : polars.DataFrame
+        One row per priced claim in the `schemas.PRICED_CLAIMS` columns.
+    lines : polars.DataFrame
+        One row per line in the `schemas.PRICED_LINES` columns: ``fee_schedule_cents``,
+        ``adjustment_factor_e5`` (x 10^5), ``allowed_cents``, and ``pricing_note`` ("" or why 0).
+
+    Examples
+    --------
+    >>> import polars as pl
+    >>> from claims_etl import Priced
+    >>> from claims_etl.schemas import PRICED_CLAIMS, PRICED_LINES
+    >>> nothing = Priced(claims=pl.DataFrame(schema=PRICED_CLAIMS), lines=pl.DataFrame(schema=PRICED_LINES))
+    >>> nothing.claims.columns[-3:]
+    ['line_count', 'total_charge_cents', 'total_allowed_cents']
+    """
+
     claims: pl.DataFrame  # schemas.PRICED_CLAIMS
     lines: pl.DataFrame  # schemas.PRICED_LINES
 
@@ -122,7 +147,58 @@ def price_keyed_lines(keyed: pl.DataFrame) -> pl.DataFrame:
 
 
 def price(claims: pl.DataFrame, lines: pl.DataFrame, reference: ReferenceFrames) -> Priced:
-    """Price accepted claims: lines per docs/spec.md §4.1-4.6, claim totals per 4.7."""
+    """Price accepted claims: lines per docs/spec.md §4.1-4.6, claim totals per 4.7; no I/O.
+
+    Each line's fee is (work RVU x work GPCI + PE RVU x PE GPCI + MP RVU x MP GPCI) x conversion
+    factor (the facility or non-facility PE RVU by place of service), rounded half up to the cent; its
+    allowed amount is fee x units x the adjustment factor (bilateral, assistant, co-surgeon, multiple
+    procedure), rounded half up and capped at the charge, 0 for a non-payable status.
+    Invariant: exact integer arithmetic throughout, no binary floats; a claim's total is the sum of
+    its lines.
+
+    Parameters
+    ----------
+    claims : polars.DataFrame
+        Accepted claims with the `schemas.CLAIMS` columns (`Validated.accepted_claims`); a claim
+        without lines is left out.
+    lines : polars.DataFrame
+        Their lines with the `schemas.LINES` columns (`Validated.accepted_lines`).
+    reference : ReferenceFrames
+        The fee schedule years the lines were validated against.
+
+    Returns
+    -------
+    Priced
+        Priced claims and lines in claim_id order.
+
+    Raises
+    ------
+    ValueError
+        If a line has no RVU or GPCI row: price only validated claims.
+
+    Examples
+    --------
+    CMS's 99214 in a non-facility office, GPCI 1.0: $135.61, the second line capped at its charge:
+
+    >>> from datetime import date
+    >>> import polars as pl
+    >>> import claims_etl as ce
+    >>> from claims_etl.schemas import CLAIMS, GPCI, LINES, RVU
+    >>> rvu = pl.DataFrame([{"year": 2026, "hcpcs": "99214", "modifier": "", "status_code": "A",
+    ...     "work_rvu_e4": 19_200, "nonfac_pe_rvu_e4": 20_000, "facility_pe_rvu_e4": 4_700,
+    ...     "mp_rvu_e4": 1_400, "conv_factor_e4": 334_009}], schema=RVU)
+    >>> gpci = pl.DataFrame([{"year": 2026, "mac": "01112", "locality": "05", "pw_gpci_e4": 10_000,
+    ...     "pe_gpci_e4": 10_000, "mp_gpci_e4": 10_000}], schema=GPCI)
+    >>> claim = {"claim_id": 1, "mac": "01112", "locality": "05", "place_of_service": "11"}
+    >>> line = {"claim_id": 1, "service_date": date(2026, 3, 2), "procedure_code": "99214", "units": 1}
+    >>> lines = pl.DataFrame([line | {"line_number": 1, "charge_cents": 20_000},
+    ...                       line | {"line_number": 2, "charge_cents": 10_000}], schema=LINES)
+    >>> priced = ce.price(pl.DataFrame([claim], schema=CLAIMS), lines, ce.ReferenceFrames(rvu=rvu, gpci=gpci))
+    >>> priced.lines.select("line_number", "fee_schedule_cents", "allowed_cents").rows()
+    [(1, 13561, 13561), (2, 13561, 10000)]
+    >>> priced.claims.select("claim_id", "line_count", "total_allowed_cents").rows()
+    [(1, 2, 23561)]
+    """
     claims = conform(claims, CLAIMS, name="claims")
     lines = conform(lines, LINES, name="lines")
     return price_keyed(claims, key_lines(lines, claims, reference))

@@ -8,10 +8,29 @@ import polars as pl
 
 
 def rejections_by_rule(rejected: pl.DataFrame) -> pl.DataFrame:
-    """One row per rule id: how many rejected claims broke it (a claim counts once per rule it broke).
+    """One row per rule id: how many rejected claims broke it.
 
-    >>> rejections_by_rule(pl.DataFrame({"claim_id": [1, 2], "rule_ids": ["V01,V13", "V13"]})).rows()
-    [('V13', 2), ('V01', 1)]
+    Invariant: a claim counts once for each rule it broke, so the counts add up to at least the number
+    of rejected claims; most broken rule first, ties by rule id.
+
+    Parameters
+    ----------
+    rejected : polars.DataFrame
+        Rejected claims with a ``rule_ids`` column of comma-separated rule ids
+        (`Validated.rejected`); only that column is read.
+
+    Returns
+    -------
+    polars.DataFrame
+        Columns ``rule_id`` (str) and ``claims`` (u32); empty for no rejections.
+
+    Examples
+    --------
+    >>> import polars as pl
+    >>> from claims_etl import rejections_by_rule
+    >>> rejected = pl.DataFrame({"claim_id": [1, 2, 3], "rule_ids": ["V01,V13", "V13", "V05"]})
+    >>> rejections_by_rule(rejected).rows()
+    [('V13', 2), ('V01', 1), ('V05', 1)]
     """
     return (
         rejected.select(pl.col("rule_ids").str.split(",").alias("rule_id"))
@@ -25,8 +44,28 @@ def rejections_by_rule(rejected: pl.DataFrame) -> pl.DataFrame:
 def allowed_vs_charge(priced_lines: pl.DataFrame, by: Sequence[str] = ("procedure_code",)) -> pl.DataFrame:
     """Charged and allowed dollars per group of priced lines, with the allowed share of the charge.
 
-    `priced_lines` is `price(...).lines`; group by any of its columns (e.g. "facility", "procedure_code").
+    For people, not for money arithmetic: the dollars are floats. Invariant: every line is in exactly
+    one group, so the groups' lines, charges and allowed amounts add up to the lines'; one row per
+    group, in group order.
 
+    Parameters
+    ----------
+    priced_lines : polars.DataFrame
+        Priced lines (`Priced.lines`); only the ``by`` columns, ``charge_cents`` and
+        ``allowed_cents`` are read.
+    by : sequence of str, default ("procedure_code",)
+        The columns to group by, e.g. ``["facility"]`` or ``["facility", "procedure_code"]``.
+
+    Returns
+    -------
+    polars.DataFrame
+        The ``by`` columns, then ``lines``, ``charge`` and ``allowed`` (dollars) and
+        ``allowed_share`` (allowed / charge).
+
+    Examples
+    --------
+    >>> import polars as pl
+    >>> from claims_etl import allowed_vs_charge
     >>> lines = pl.DataFrame({"facility": [0, 0, 1], "charge_cents": [200, 100, 400], "allowed_cents": [100, 50, 100]})
     >>> allowed_vs_charge(lines, by=["facility"]).rows()
     [(0, 2, 3.0, 1.5, 0.5), (1, 1, 4.0, 1.0, 0.25)]

@@ -24,6 +24,37 @@ _MASK = pl.Int32  # a bit per rule id: 15 in the contract, room for 31
 
 @dataclass(frozen=True)
 class Validated:
+    """What `validate` made of the claims: the accepted ones with their lines, the rejected ones with
+    the rules they broke.
+
+    Invariant: every claim validated is in exactly one of `accepted_claims` and `rejected`; the
+    accepted lines are all the lines of the accepted claims, and no line of a rejected claim.
+
+    Attributes
+    ----------
+    accepted_claims : polars.DataFrame
+        Claims that broke no rule, in the `schemas.CLAIMS` columns: the input of `price`.
+    accepted_lines : polars.DataFrame
+        Their lines, in the `schemas.LINES` columns.
+    rejected : polars.DataFrame
+        Claims that broke at least one rule, in the `schemas.REJECTED` columns; ``rule_ids`` holds
+        the sorted ids of every rule broken, comma-separated (``"V01,V13"``).
+    accepted_keyed_lines : polars.DataFrame
+        The accepted lines as `keying.key_lines` joined them to their claims and fee schedule rows,
+        so that the run's pricing (`price_keyed`) need not join them again.
+
+    Examples
+    --------
+    >>> import polars as pl
+    >>> from claims_etl import Validated
+    >>> from claims_etl.schemas import CLAIMS, LINES, REJECTED
+    >>> rejected = pl.DataFrame([{"claim_id": 7, "batch_id": "b1", "recovered": False, "rule_ids": "V01,V13"}],
+    ...                         schema=REJECTED)
+    >>> checked = Validated(pl.DataFrame(schema=CLAIMS), pl.DataFrame(schema=LINES), rejected, pl.DataFrame())
+    >>> checked.rejected_ids.to_list()
+    [7]
+    """
+
     accepted_claims: pl.DataFrame  # schemas.CLAIMS
     accepted_lines: pl.DataFrame  # schemas.LINES
     rejected: pl.DataFrame  # schemas.REJECTED
@@ -32,6 +63,7 @@ class Validated:
 
     @property
     def rejected_ids(self) -> pl.Series:
+        """The claim_id of every rejected claim."""
         return self.rejected.get_column("claim_id")
 
 
@@ -75,7 +107,53 @@ def rule_ids_text(bits: dict[str, int]) -> Callable[[pl.Expr], pl.Expr]:
 
 
 def validate(claims: pl.DataFrame, lines: pl.DataFrame, reference: ReferenceFrames, *, run_date: date) -> Validated:
-    """Split claims into accepted (with their lines) and rejected (with rule ids)."""
+    """Split claims into accepted (with their lines) and rejected (with the ids of the rules broken).
+
+    Every rule V01-V15 (docs/spec.md §5) is evaluated in one pass over claims and lines; no I/O.
+    Invariant: each claim ends in exactly one of accepted and rejected. A claim breaking any rule, on
+    itself or on any of its lines, is rejected with the sorted ids of every rule it broke, and none of
+    its lines goes on to pricing; a claim without lines is rejected (V15).
+
+    Parameters
+    ----------
+    claims : polars.DataFrame
+        Claims with the `schemas.CLAIMS` columns (cast strictly; a missing column raises
+        `schemas.SchemaError`).
+    lines : polars.DataFrame
+        Their lines with the `schemas.LINES` columns.
+    reference : ReferenceFrames
+        The fee schedule years to look each line's RVU and GPCI rows up in (V05, V06, V14).
+    run_date : datetime.date
+        V09's "today": a service date after it is in the future.
+
+    Returns
+    -------
+    Validated
+        The accepted claims and lines, and the rejected claims with ``rule_ids``.
+
+    Examples
+    --------
+    Two copies of one claim, the second with a wrong NPI check digit; columns left out are null:
+
+    >>> from datetime import date
+    >>> import polars as pl
+    >>> import claims_etl as ce
+    >>> from claims_etl.schemas import CLAIMS, GPCI, LINES, RVU
+    >>> rvu = pl.DataFrame([{"year": 2026, "hcpcs": "99214", "modifier": "", "status_code": "A"}], schema=RVU)
+    >>> gpci = pl.DataFrame([{"year": 2026, "mac": "01112", "locality": "05"}], schema=GPCI)
+    >>> claim = {"billing_npi": "1234567893", "mac": "01112", "locality": "05", "place_of_service": "11",
+    ...          "diagnosis_1": "E11.9", "total_charge_cents": 20_000, "received_date": date(2026, 3, 10)}
+    >>> claims = pl.DataFrame([{"claim_id": 1, **claim}, {"claim_id": 2, **claim, "billing_npi": "1234567890"}],
+    ...                       schema=CLAIMS)
+    >>> line = {"line_number": 1, "service_date": date(2026, 3, 2), "procedure_code": "99214", "units": 1,
+    ...         "charge_cents": 20_000}
+    >>> lines = pl.DataFrame([{"claim_id": 1, **line}, {"claim_id": 2, **line}], schema=LINES)
+    >>> checked = ce.validate(claims, lines, ce.ReferenceFrames(rvu=rvu, gpci=gpci), run_date=date(2026, 11, 1))
+    >>> checked.accepted_claims.get_column("claim_id").to_list()
+    [1]
+    >>> checked.rejected.select("claim_id", "rule_ids").rows()
+    [(2, 'V01')]
+    """
     claims = conform(claims, CLAIMS, name="claims")
     lines = conform(lines, LINES, name="lines")
     keyed = key_lines(lines, claims, reference)

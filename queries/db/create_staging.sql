@@ -44,9 +44,9 @@ CREATE INDEX IF NOT EXISTS claims_pending_idx ON staging.claims (claim_id) WHERE
 -- Engine-owned: which run has a claim in flight. A row exists from lease until the claim's status
 -- is flipped, so a crashed run's claims are visible and recoverable (see source/lease_*.sql).
 -- No foreign key: leases are only ever inserted from staging.claims, and the per-row RI trigger
--- doubled the cost of leasing (1.7 s vs 0.9 s for 100k claims). Only the primary key: every read
--- is by claim_id range, and the few by run_id alone scan in-flight leases once per run, while an
--- index on run_id cost every lease a second index insert (1M claims: 5.7 s with it, 3.4-3.8 s without).
+-- makes leasing costly. Only the primary key: every read is by claim_id range, and the few by run_id
+-- alone scan in-flight leases once per run, while an index on run_id costs every lease a second index
+-- insert (benchmarks/LOG.md).
 CREATE TABLE IF NOT EXISTS staging.claim_leases (
     claim_id   bigint PRIMARY KEY,
     run_id     text NOT NULL,

@@ -1,7 +1,7 @@
 -- Lease pending claims to this run in one statement, serialized across runs by source/lease_lock.sql:
 -- this statement's snapshot, taken after that lock, sees every lease committed before it, so NOT
--- EXISTS leaves runs disjoint. No ON CONFLICT: its speculative insertion added a WAL record per row
--- (1M claims: 8.3 s with it, 5.7 s without); should a conflict ever happen anyway, the primary key
+-- EXISTS leaves runs disjoint. No ON CONFLICT: its speculative insertion adds a WAL record per row
+-- (benchmarks/LOG.md); should a conflict ever happen anyway, the primary key
 -- fails the lease and the run, and never shares a claim. LIMIT NULL means no limit.
 INSERT INTO staging.claim_leases (claim_id, run_id)
 SELECT c.claim_id, %(run_id)s

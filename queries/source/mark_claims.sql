@@ -3,13 +3,10 @@
 -- checks each statement's row count and rolls back on any difference. The third is the lease check:
 -- if another run took over any of these leases, fewer than the chunk's claims are released.
 --
--- Why the ids travel, and no statement joins the leases: fresh leases have no statistics yet (a range
--- of 20,000 is estimated at 2 rows), and a join planned on that estimate may rescan one side for every
--- row of the other. The single UPDATE used before, which LEFT JOINed unnest(rejected ids) to the
--- leases, took 3.3-3.8 s for one chunk that way instead of 0.2 s (timed under a generic plan on a
--- fresh 100k; EXPLAIN ANALYZE with the leases inserted in the same transaction, 1.1M claims in
--- staging), and a rejected-claims update joined to the leases 1.4 s. Here each statement reads one
--- table by its primary key or its pending index: claim_id = ANY(ids) is an index lookup per id, or a
+-- Why the ids travel, and no statement joins the leases: fresh leases have no statistics yet (the
+-- planner estimates a chunk's range of them at a few rows), and a join planned on that estimate may
+-- rescan one side for every row of the other, many times slower than reading by id (benchmarks/LOG.md).
+-- Here each statement reads one table by its primary key or its pending index: claim_id = ANY(ids) is an index lookup per id, or a
 -- hashed filter when the array is a constant, and never a comparison of every claim with every id.
 -- The bounds are repeated so that no plan scans all of staging.claims, processed history included.
 

@@ -1,5 +1,5 @@
-"""CMS reference files: the published layouts parse; malformed files are refused whole and load
-nothing; loading a year again replaces it atomically (against the real PostgreSQL)."""
+"""CMS reference files (claims_etl/reference/cms.py): the published layouts parse; malformed files are refused
+whole; loading them into the real PostgreSQL is in tests/integration/test_reference.py."""
 
 from __future__ import annotations
 
@@ -10,9 +10,6 @@ import pytest
 from claims_etl.dev.seed import code_pool, write_reference_files
 from claims_etl.errors import ReferenceFileError
 from claims_etl.reference.cms import parse_gpci, parse_rvu
-from claims_etl.reference.store import load_year, read_frames
-from claims_etl.settings import Settings
-from tests.conftest import read_source
 
 
 @pytest.fixture
@@ -87,19 +84,3 @@ def test_a_file_that_is_not_csv_at_all_is_refused(tmp_path: Path) -> None:
         parse_rvu(junk)
     with pytest.raises(ReferenceFileError, match="cannot read"):
         parse_rvu(tmp_path / "missing.csv")
-
-
-def test_load_replaces_a_year_and_a_malformed_file_loads_nothing(
-    pg_settings: Settings, files: tuple[Path, Path]
-) -> None:
-    rvu_rows, gpci_rows = load_year(pg_settings, files[0], files[1], 2026)
-    assert read_source("SELECT count(*) AS n FROM staging.rvu WHERE year = 2026").item() == rvu_rows
-    again = load_year(pg_settings, files[0], files[1], 2026)
-    assert again == (rvu_rows, gpci_rows)
-    assert read_source("SELECT count(*) AS n FROM staging.rvu").item() == rvu_rows
-    bad_gpci = _rewrite(files[1], "2026 MP GPCI", "nonsense")
-    with pytest.raises(ReferenceFileError):
-        load_year(pg_settings, files[0], bad_gpci, 2026)
-    assert read_source("SELECT count(*) AS n FROM staging.gpci WHERE year = 2026").item() == gpci_rows
-    frames = read_frames(pg_settings)
-    assert frames.rvu.height == rvu_rows and frames.gpci.get_column("pw_gpci_e4").min() >= 10_000  # 1.0 floor

@@ -16,9 +16,9 @@ import pytest
 
 from claims_etl.dev.seed import seed
 from claims_etl.settings import Settings
-from tests import conftest
-from tests.conftest import read_source
-from tests.test_pipeline import Reader, expected_outputs
+from tests import db
+from tests.db import read_source
+from tests.integration.test_pipeline import Reader, expected_outputs
 
 CLAIMS = 1_200
 CHUNK = 250  # 6 load chunks: 4 x 250, 138, and a quarter chunk last (load.chunk_spans)
@@ -30,14 +30,14 @@ POINTS = [
 
 def cli_env(settings: Settings, **extra: str) -> dict[str, str]:
     """The environment of a `claims-etl run` subprocess on the test databases, in CHUNK-claim chunks."""
-    return conftest.cli_env(settings, CLAIMS_ETL_LOAD_CHUNK_CLAIMS=str(CHUNK), **extra)
+    return db.cli_env(settings, CLAIMS_ETL_LOAD_CHUNK_CLAIMS=str(CHUNK), **extra)
 
 
 def run_cli(
     settings: Settings, fault: str | None = None, load_connections: int = 1
 ) -> subprocess.CompletedProcess[str]:
     extra = {"CLAIMS_ETL_LOAD_CONNECTIONS": str(load_connections)} | ({"CLAIMS_ETL_FAULT": fault} if fault else {})
-    return conftest.run_cli(cli_env(settings, **extra))
+    return db.run_cli(cli_env(settings, **extra))
 
 
 def assert_exactly_once_and_exact(settings: Settings, read_target: Reader, claims: int = CLAIMS) -> None:
@@ -114,11 +114,11 @@ def test_sigkill_in_a_later_range_then_rerun_is_exactly_once(
     one). A crash in a later range comes after the earlier ranges were written and marked; the rerun
     repairs the rest exactly once."""
     ranges = {"CLAIMS_ETL_RANGE_CLAIMS": "400"}
-    crashed = conftest.run_cli(cli_env(seeded, CLAIMS_ETL_FAULT=fault, **ranges))
+    crashed = db.run_cli(cli_env(seeded, CLAIMS_ETL_FAULT=fault, **ranges))
     assert crashed.returncode == -signal.SIGKILL, crashed.stderr
     marked = read_source("SELECT count(*) FROM staging.claims WHERE status <> 'pending'").item()
     assert marked >= marked_before
-    repaired = conftest.run_cli(cli_env(seeded, **ranges))
+    repaired = db.run_cli(cli_env(seeded, **ranges))
     assert repaired.returncode == 0, repaired.stderr
     assert json.loads(repaired.stdout)["claims_read"] == CLAIMS - marked  # the rest, and only the rest
     assert_exactly_once_and_exact(seeded, read_target)

@@ -1,6 +1,8 @@
-"""Fixtures that reach the real databases: PostgreSQL (source, and target over psqlODBC) and MariaDB
-(target over its ODBC driver). Connection settings come from the environment with local defaults;
-each test gets freshly emptied tables in databases of its own (claims_etl_test)."""
+"""Fixtures and helpers that reach the real databases: PostgreSQL (source, and target over psqlODBC) and
+MariaDB (target over its ODBC driver), for tests/integration and tests/crash (their conftest.py files
+register the fixtures; tests/unit cannot see them). Connection settings come from the environment with local
+defaults; each test gets freshly emptied tables in databases of its own (claims_etl_test). Importing this
+module connects to nothing: only the fixtures do, when a test asks for them."""
 
 from __future__ import annotations
 
@@ -8,7 +10,6 @@ import os
 import subprocess
 import sys
 from collections.abc import Callable
-from datetime import date
 from typing import Any
 
 import connectorx as cx
@@ -19,11 +20,12 @@ import pytest
 from claims_etl.db import connections
 from claims_etl.settings import Settings
 from claims_etl.stages.load import WAREHOUSE_TABLES
+from tests.factories import RUN_DATE
 
 PG_ADMIN_URL = os.environ.get("CLAIMS_ETL_TEST_PG_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 PG_HOST = os.environ.get("CLAIMS_ETL_TEST_PG_HOST", "127.0.0.1")
 MARIADB_HOST = os.environ.get("CLAIMS_ETL_TEST_MARIADB_HOST", "127.0.0.1")
-TEST_DB = "claims_etl_test"
+TEST_DB = os.environ.get("CLAIMS_ETL_TEST_DB", "claims_etl_test")  # one per concurrent test run
 SOURCE_URL = f"postgresql://postgres@{PG_HOST}:5432/{TEST_DB}"
 TARGETS = {
     "postgresql": (
@@ -34,7 +36,6 @@ TARGETS = {
         f"Driver={{MariaDB Unicode}};Server={MARIADB_HOST};Port=3306;Database={TEST_DB};User=claims_etl;Password=;"
     ),
 }
-RUN_DATE = date(2026, 11, 1)
 
 
 def _mariadb_available() -> bool:

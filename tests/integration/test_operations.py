@@ -24,13 +24,13 @@ from pydantic import SecretStr
 
 from claims_etl.dev.seed import code_pool, seed, write_reference_files
 from claims_etl.engine import pipeline
-from claims_etl.ops.metrics import SCALAR_METRICS, RunMetrics, evaluate_alerts
+from claims_etl.ops.metrics import SCALAR_METRICS
 from claims_etl.reference.cache import KEY_PREFIX, clear_in_process
 from claims_etl.reference.store import load_year
 from claims_etl.settings import Settings
-from tests.conftest import RUN_DATE, SOURCE_URL
-from tests.test_crash import assert_exactly_once_and_exact
-from tests.test_pipeline import Reader
+from tests.crash.test_crash import assert_exactly_once_and_exact
+from tests.db import RUN_DATE, SOURCE_URL
+from tests.integration.test_pipeline import Reader
 
 REDIS_URL = os.environ.get("CLAIMS_ETL_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 CLAIMS = 1_200
@@ -142,44 +142,6 @@ def test_redis_stopped_mid_way_gives_one_warning_and_the_same_results(
     assert (after.metrics.cache["source"], after.metrics.cache["redis_errors"]) == ("database", 1)
     assert len([r for r in caplog.records if r.levelno >= logging.WARNING]) == 1
     assert_exactly_once_and_exact(seeded, read_target)
-
-
-def _metrics(**overrides: object) -> RunMetrics:
-    quiet = RunMetrics(
-        claims_read=100_000,
-        claims_rejected=1_000,
-        seconds=1.0,
-        cpu_percent_max=50.0,
-        memory_percent_max=40.0,
-        cache={"hit_rate": 1.0},
-        connections={"source": {"used": 4, "configured": 20}, "target": {"used": 1, "configured": 4}},
-    )
-    for key, value in overrides.items():
-        setattr(quiet, key, value)
-    return quiet
-
-
-def test_no_alert_when_every_threshold_holds() -> None:
-    assert evaluate_alerts(_metrics(), Settings()) == []
-
-
-@pytest.mark.parametrize(
-    ("overrides", "alert"),
-    [
-        ({"seconds": 20.0}, "throughput_low"),  # 5,000 claims/s
-        ({"cpu_percent_max": 95.0}, "cpu_high"),
-        ({"memory_percent_max": 86.0}, "memory_high"),
-        ({"cache": {"hit_rate": 0.5}}, "cache_hit_rate_low"),
-        ({"claims_rejected": 6_000}, "rejection_rate_high"),
-        ({"connections": {"source": {"used": 19, "configured": 20}}}, "connections_high_source"),
-    ],
-)
-def test_each_alert_fires_when_its_threshold_is_crossed(overrides: dict[str, object], alert: str) -> None:
-    assert [a.name for a in evaluate_alerts(_metrics(**overrides), Settings())] == [alert]
-
-
-def test_throughput_alert_skips_small_runs() -> None:
-    assert evaluate_alerts(_metrics(claims_read=500, claims_rejected=0, seconds=1.0), Settings()) == []
 
 
 def _cli(*args: str, **env: str) -> subprocess.CompletedProcess[str]:

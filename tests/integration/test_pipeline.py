@@ -19,7 +19,7 @@ from claims_etl.stages import load
 from claims_etl.stages.extract import extract, lease, lock_run
 from claims_etl.stages.price import price
 from claims_etl.stages.validate import validate
-from tests.conftest import RUN_DATE, read_source
+from tests.db import RUN_DATE, read_source
 
 Reader = Callable[[str], pl.DataFrame]
 CLAIMS = 1_500

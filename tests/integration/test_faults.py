@@ -16,9 +16,9 @@ import pytest
 
 from claims_etl.dev.seed import seed
 from claims_etl.settings import Settings
-from tests.conftest import MARIADB_HOST, PG_ADMIN_URL, RUN_DATE, TEST_DB
-from tests.test_crash import CHUNK, CLAIMS, assert_exactly_once_and_exact, cli_env, run_cli
-from tests.test_pipeline import Reader
+from tests.crash.test_crash import CHUNK, CLAIMS, assert_exactly_once_and_exact, cli_env, run_cli
+from tests.db import MARIADB_HOST, PG_ADMIN_URL, RUN_DATE, TEST_DB
+from tests.integration.test_pipeline import Reader
 
 PASSWORD = "Sup3r-S3cret_pw"
 PATIENT_ID = "PHI-PATIENT-7734"

@@ -1,38 +1,17 @@
-"""The command line: exit codes and one clear line for bad input, never a password (docs/spec.md §6)."""
+"""The command line on the real databases: exit codes and one clear line for bad input, never a password
+(docs/spec.md §6); the cases that need no database are in tests/unit/test_cli.py."""
 
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from claims_etl.dev.seed import code_pool, write_reference_files
 from claims_etl.settings import Settings
-from tests.conftest import RUN_DATE, SOURCE_URL, TARGETS
-
-PASSWORD = "s3cr3t-Pa55"
-
-
-def cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    environment = {"PATH": "/usr/bin:/bin", "CLAIMS_ETL_RUN_DATE": RUN_DATE.isoformat()} | (env or {})
-    return subprocess.run(
-        [sys.executable, "-m", "claims_etl", *args],
-        capture_output=True,
-        text=True,
-        env=environment,
-        timeout=300,
-        check=False,
-    )
-
-
-def assert_one_clear_line(result: subprocess.CompletedProcess[str], code: int, fragment: str) -> None:
-    assert result.returncode == code, result.stderr
-    lines = [line for line in result.stderr.splitlines() if line.strip()]
-    assert len(lines) == 1 and lines[0].startswith("error:") and fragment in lines[0], result.stderr
-    assert PASSWORD not in result.stdout + result.stderr
+from tests.db import SOURCE_URL, TARGETS
+from tests.unit.test_cli import PASSWORD, assert_one_clear_line, cli
 
 
 def test_malformed_cms_file_exits_1_and_loads_nothing(pg_settings: Settings, tmp_path: Path) -> None:
@@ -50,12 +29,6 @@ def test_malformed_cms_file_exits_1_and_loads_nothing(pg_settings: Settings, tmp
         env={"CLAIMS_ETL_SOURCE_URL": SOURCE_URL},
     )
     assert_one_clear_line(result, 1, "header column 2 is 'MODIFIER'")
-
-
-def test_unreachable_source_exits_1_without_the_password() -> None:
-    url = f"postgresql://postgres:{PASSWORD}@127.0.0.1:1/claims_etl"
-    result = cli("seed", "--claims", "1", env={"CLAIMS_ETL_SOURCE_URL": url})
-    assert_one_clear_line(result, 1, "cannot reach the source database")
 
 
 @pytest.mark.parametrize(
@@ -79,11 +52,6 @@ def test_bad_or_unreachable_target_fails_cleanly(pg_settings: Settings, odbc: st
     result = cli("run", env={"CLAIMS_ETL_SOURCE_URL": SOURCE_URL, "CLAIMS_ETL_TARGET_ODBC": odbc})
     code = 2 if "dialect" in fragment else 1
     assert_one_clear_line(result, code, fragment)
-
-
-def test_bad_setting_is_a_usage_error() -> None:
-    result = cli("run", env={"CLAIMS_ETL_PARTITIONS": "zero"})
-    assert_one_clear_line(result, 2, "partitions")
 
 
 def test_run_json_reports_the_run(pg_settings: Settings, tmp_path: Path) -> None:

@@ -17,11 +17,9 @@ from dask.distributed import LocalCluster
 from claims_etl.db.connections import connect_target
 from claims_etl.dev.seed import seed
 from claims_etl.engine import pipeline
-from claims_etl.engine.planning import ClaimRange
-from claims_etl.engine.range_work import expect_leases
-from claims_etl.errors import ConfigurationError, StageError
+from claims_etl.errors import ConfigurationError
 from claims_etl.settings import Settings
-from tests.conftest import SOURCE_URL, cli_env, read_source, run_cli
+from tests.db import SOURCE_URL, cli_env, read_source, run_cli
 
 Reader = Callable[[str], pl.DataFrame]
 CLAIMS = 1_200
@@ -181,10 +179,3 @@ def test_the_dask_engine_without_its_extra_is_a_configuration_error(
     with pytest.raises(ConfigurationError, match=r"claims-etl\[dask\]") as raised:
         pipeline.run(pg_settings.model_copy(update={"engine": "dask"}))
     assert raised.value.exit_code == 2
-
-
-def test_a_range_that_lost_leases_stops_the_run_instead_of_skipping_claims() -> None:
-    part = ClaimRange(run_id="r", number=3, low=10, high=99, claims=50)
-    expect_leases(part, read=30, done_before=20)  # a retry: 20 marked by the dead attempt, 30 still leased
-    with pytest.raises(StageError, match="range 3 holds 49 of its 50 leases"):
-        expect_leases(part, read=49)

@@ -18,7 +18,7 @@ from claims_etl.dev.seed import code_pool, write_reference_files
 from claims_etl.engine import pipeline
 from claims_etl.reference.store import load_year
 from claims_etl.settings import Settings
-from tests.conftest import SOURCE_URL, _reset, make_settings, read_source
+from tests.db import SOURCE_URL, _reset, make_settings, read_source
 
 SQLISH = ["'", "''", "\\", '";--', "' OR '1'='1", "%s", "?", ":run_id", "$1", "\x7f", "NULL", "{fn x}"]
 TEXT = st.one_of(

@@ -1,9 +1,8 @@
-"""The analysts' notebook (notebooks/explore.ipynb): committed without outputs, using only the public API,
-and run end to end with nbclient against a database of its own, which its first cell seeds."""
+"""The analysts' notebook (notebooks/explore.ipynb) run end to end with nbclient against a database of its
+own, which its first cell seeds (committed without outputs, using only the public API: tests/unit/test_notebook.py)."""
 
 from __future__ import annotations
 
-import ast
 import os
 import re
 import sys
@@ -20,18 +19,16 @@ from psycopg import sql
 
 import claims_etl as ce
 from claims_etl.schemas import CLAIMS, LINES
-from tests.conftest import PG_ADMIN_URL, PG_HOST
+from tests.db import PG_ADMIN_URL, PG_HOST, TEST_DB
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 NOTEBOOK = ROOT / "notebooks" / "explore.ipynb"
-NOTEBOOK_DB = "claims_etl_nbtest"
+NOTEBOOK_DB = f"{TEST_DB}_nb"
 NOTEBOOK_URL = f"postgresql://postgres@{PG_HOST}:5432/{NOTEBOOK_DB}"
 SEED_CLAIMS = 1_500
 CELL_TIMEOUT = 300  # seconds per cell
 RULE_IDS = {f"V{n:02d}" for n in range(1, 16)}
 KERNEL_CHECK = "import sys\nprint(sys.prefix)"
-# Imports the notebook may make from the package: the public API, plus the two setup helpers it seeds with.
-ALLOWED_IMPORTS = {"claims_etl", "claims_etl.db.connections.init_source", "claims_etl.dev.seed.seed"}
 
 
 def _cell(notebook: Any, cell_id: str) -> Any:
@@ -86,31 +83,6 @@ def executed(databases: dict[str, bool], tmp_path_factory: pytest.TempPathFactor
     return notebook
 
 
-def test_committed_notebook_has_no_outputs() -> None:
-    notebook = nbformat.read(NOTEBOOK, as_version=4)
-    nbformat.validate(notebook)
-    code = [cell for cell in notebook.cells if cell.cell_type == "code"]
-    assert code
-    assert all(cell.outputs == [] and cell.execution_count is None for cell in code)
-    assert notebook.metadata.kernelspec.name == "python3"
-
-
-def test_notebook_uses_only_the_public_api() -> None:
-    notebook = nbformat.read(NOTEBOOK, as_version=4)
-    source = "\n".join(cell.source for cell in notebook.cells if cell.cell_type == "code")
-    tree = ast.parse(re.sub(r"^%.*$", "", source, flags=re.MULTILINE))  # drop IPython magics
-    imported = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Import):
-            imported |= {alias.name for alias in node.names if alias.name.startswith("claims_etl")}
-        elif isinstance(node, ast.ImportFrom) and (node.module or "").startswith("claims_etl"):
-            imported |= {f"{node.module}.{alias.name}" for alias in node.names}
-    assert imported == ALLOWED_IMPORTS
-    used = {node.attr for node in ast.walk(tree) if isinstance(node, ast.Attribute) and ast.unparse(node.value) == "ce"}
-    assert used <= set(ce.__all__)
-    assert {"read_pending", "load_reference", "validate", "price", "rejections_by_rule", "allowed_vs_charge"} <= used
-
-
 def test_notebook_runs_on_the_venv_kernel_without_errors(executed: Any) -> None:
     code = [cell for cell in executed.cells if cell.cell_type == "code"]
     assert all(cell.execution_count is not None for cell in code)
@@ -121,7 +93,7 @@ def test_notebook_runs_on_the_venv_kernel_without_errors(executed: Any) -> None:
 
 def test_notebook_seeds_and_reports_counts(executed: Any) -> None:
     assert f"seeded {SEED_CLAIMS} claims" in _text(_cell(executed, "setup"))
-    assert "source database: claims_etl_nbtest" in _text(_cell(executed, "setup"))
+    assert f"source database: {NOTEBOOK_DB}" in _text(_cell(executed, "setup"))
     counts = re.search(r"claims read: (\d+), accepted: (\d+), rejected: (\d+)", _text(_cell(executed, "validate")))
     assert counts
     read, accepted, rejected = map(int, counts.groups())

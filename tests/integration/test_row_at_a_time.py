@@ -10,7 +10,7 @@ import pytest
 from benchmarks import row_at_a_time
 from claims_etl.dev.seed import seed
 from claims_etl.settings import Settings
-from tests.test_pipeline import Reader, expected_outputs
+from tests.integration.test_pipeline import Reader, expected_outputs
 
 
 @pytest.mark.parametrize("target_name", ["mysql"], indirect=True)
