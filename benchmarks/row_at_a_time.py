@@ -60,10 +60,16 @@ def _pricing_mod(line: dict[str, Any]) -> str:
     return next((m for m in _mods(line) if m in PRICING_MODIFIERS), "")
 
 
+def _release(ref: Any, day: date) -> str | None:
+    """The release in force on `day`: the latest of its year whose effective date is on or before it."""
+    in_force = [release for effective, release in ref[2].get(day.year, []) if effective <= day]
+    return in_force[-1] if in_force else None
+
+
 def validate_claim(  # noqa: PLR0912  (one branch per rule, as the replaced system had)
     claim: dict[str, Any], lines: list[dict[str, Any]], ref: Any, run_date: date
 ) -> list[str]:
-    rvu, gpci = ref
+    rvu, gpci = ref[0], ref[1]
     broken: set[str] = set()
     if not _npi_ok(claim["billing_npi"]):
         broken.add("V01")
@@ -80,12 +86,12 @@ def validate_claim(  # noqa: PLR0912  (one branch per rule, as the replaced syst
         broken.add("V15")
     seen: set[tuple[Any, ...]] = set()
     for line in lines:
-        year, code, mods = line["service_date"].year, line["procedure_code"], _mods(line)
+        release, code, mods = _release(ref, line["service_date"]), line["procedure_code"], _mods(line)
         if not re.search(PROCEDURE_CODE, code):
             broken.add("V04")
-        if (year, code, _pricing_mod(line)) not in rvu:
+        if (release, code, _pricing_mod(line)) not in rvu:
             broken.add("V05")
-        pctc = rvu.get((year, code, ""), {}).get("pctc_ind")
+        pctc = rvu.get((release, code, ""), {}).get("pctc_ind")
         has_split = "26" in mods or "TC" in mods
         if (
             any(_present(m) and not re.search(MODIFIER_PATTERN, m) for m in mods)
@@ -108,22 +114,25 @@ def validate_claim(  # noqa: PLR0912  (one branch per rule, as the replaced syst
         if key in seen:
             broken.add("V12")
         seen.add(key)
-        if (year, claim["mac"], claim["locality"]) not in gpci:
+        if (release, claim["mac"], claim["locality"]) not in gpci:
             broken.add("V14")
     return sorted(broken)
 
 
 def price_claim(claim: dict[str, Any], lines: list[dict[str, Any]], ref: Any) -> list[dict[str, Any]]:
-    rvu, gpci = ref
+    rvu, gpci, _, qp = ref
     priced = []
+    npi = claim["rendering_npi"] if claim["rendering_npi"] is not None else claim["billing_npi"]
     for line in lines:
-        year, mods = line["service_date"].year, _mods(line)
-        row = rvu[(year, line["procedure_code"], _pricing_mod(line))]
-        g = gpci[(year, claim["mac"], claim["locality"])]
+        release, mods = _release(ref, line["service_date"]), _mods(line)
+        row = rvu[(release, line["procedure_code"], _pricing_mod(line))]
+        g = gpci[(release, claim["mac"], claim["locality"])]
+        as_qp = (line["service_date"].year, npi) in qp and row["qp_conv_factor"] is not None
+        conversion_factor = row["qp_conv_factor"] if as_qp else row["conv_factor"]
         pos = line["place_of_service"] if _present(line["place_of_service"]) else claim["place_of_service"]
         facility = pos in FACILITY_POS
         pe = row["facility_pe_rvu"] if facility else row["nonfac_pe_rvu"]
-        fee = ((row["work_rvu"] * g["pw"] + pe * g["pe"] + row["mp_rvu"] * g["mp"]) * row["conv_factor"]).quantize(
+        fee = ((row["work_rvu"] * g["pw"] + pe * g["pe"] + row["mp_rvu"] * g["mp"]) * conversion_factor).quantize(
             CENT, ROUND_HALF_UP
         )
         factor = Decimal(1)
@@ -135,7 +144,9 @@ def price_claim(claim: dict[str, Any], lines: list[dict[str, Any]], ref: Any) ->
             factor *= Decimal("0.136")
         if "62" in mods and row["co_surg"] in ("1", "2"):
             factor *= Decimal("0.625")
-        priced.append(line | {"fee": fee, "factor": factor, "row": row, "facility": facility})
+        priced.append(
+            line | {"fee": fee, "factor": factor, "row": row, "facility": facility, "release": release, "qp": as_qp}
+        )
     by_day: dict[date, list[dict[str, Any]]] = {}
     for line in priced:
         if line["row"]["mult_proc"] == "2":
@@ -153,20 +164,26 @@ def price_claim(claim: dict[str, Any], lines: list[dict[str, Any]], ref: Any) ->
     return priced
 
 
-def load_reference(connection: psycopg.Connection[Any]) -> tuple[dict[Any, Any], dict[Any, Any]]:
+def load_reference(connection: psycopg.Connection[Any]) -> tuple[dict[Any, Any], dict[Any, Any], Any, set[Any]]:
     with connection.cursor(row_factory=psycopg.rows.dict_row) as cursor:
         rvu = {
-            (r["year"], r["hcpcs"], r["modifier"]): r
+            (r["release"], r["hcpcs"], r["modifier"]): r
             for r in cursor.execute(
-                "SELECT year, hcpcs, modifier, status_code, work_rvu, nonfac_pe_rvu, facility_pe_rvu, mp_rvu, "
-                "conv_factor, pctc_ind, mult_proc, bilat_surg, co_surg FROM staging.rvu"
+                "SELECT release, hcpcs, modifier, status_code, work_rvu, nonfac_pe_rvu, facility_pe_rvu, mp_rvu, "
+                "conv_factor, qp_conv_factor, pctc_ind, mult_proc, bilat_surg, co_surg FROM staging.rvu"
             )
         }
         gpci = {
-            (r["year"], r["mac"], r["locality"]): {"pw": r["pw_gpci"], "pe": r["pe_gpci"], "mp": r["mp_gpci"]}
-            for r in cursor.execute("SELECT year, mac, locality, pw_gpci, pe_gpci, mp_gpci FROM staging.gpci")
+            (r["release"], r["mac"], r["locality"]): {"pw": r["pw_gpci"], "pe": r["pe_gpci"], "mp": r["mp_gpci"]}
+            for r in cursor.execute("SELECT release, mac, locality, pw_gpci, pe_gpci, mp_gpci FROM staging.gpci")
         }
-    return rvu, gpci
+        releases: dict[int, list[tuple[date, str]]] = {}
+        for r in cursor.execute(
+            "SELECT year, effective_from, release FROM staging.reference_releases ORDER BY effective_from"
+        ):
+            releases.setdefault(r["year"], []).append((r["effective_from"], r["release"]))
+        qp = {(r["year"], r["npi"]) for r in cursor.execute("SELECT year, npi FROM staging.qp_npis")}
+    return rvu, gpci, releases, qp
 
 
 def run(settings: Settings, limit: int) -> dict[str, Any]:
@@ -216,7 +233,7 @@ def run(settings: Settings, limit: int) -> dict[str, Any]:
                 )
                 for ln in priced:
                     cursor.execute(
-                        f"INSERT INTO {target.table('priced_claim_lines')} VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                        f"INSERT INTO {target.table('priced_claim_lines')} VALUES ({', '.join('?' * 14)})",
                         [
                             claim_id,
                             ln["line_number"],
@@ -230,6 +247,8 @@ def run(settings: Settings, limit: int) -> dict[str, Any]:
                             str(ln["allowed"]),
                             ln["note"],
                             run_id,
+                            ln["release"],
+                            "qp" if ln["qp"] else "non_qp",
                         ],
                     )
                 priced_claims += 1

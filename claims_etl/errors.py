@@ -29,6 +29,24 @@ _SECRET_PATTERNS = (
 )
 
 
+# A password that is there (not an empty PWD=): URL userinfo, or a key=value pair (ODBC, libpq, URL query).
+_PASSWORD_GIVEN = (
+    re.compile(r"[a-z][a-z0-9+.\-]*://[^:/@\s]*:[^@\s]+@", re.I),
+    re.compile(r"(?:^|[;&?\s])(?:pwd|password|passwd)\s*=\s*(?:\{[^}]+\}|'[^']+'|[^;&\s'{][^;&\s]*)", re.I),
+)
+
+
+def carries_password(text: str) -> bool:
+    """Whether a connection URL or ODBC string holds a password.
+
+    >>> carries_password("postgresql://etl:s3cret@db/claims"), carries_password("Driver={X};UID=etl;PWD={a;b}")
+    (True, True)
+    >>> carries_password("postgresql://etl@db/claims"), carries_password("Driver={X};User=etl;Password=;")
+    (False, False)
+    """
+    return any(pattern.search(text) for pattern in _PASSWORD_GIVEN)
+
+
 def scrub(text: str, *secrets: str | None) -> str:
     """Remove passwords from a driver message: known secret values, URL userinfo and PWD= pairs."""
     for secret in secrets:

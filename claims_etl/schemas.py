@@ -44,6 +44,7 @@ LINES: Schema = {
 
 # reference -> validate, price
 RVU: Schema = {
+    "release": pl.String(),
     "year": pl.Int32(),
     "hcpcs": pl.String(),
     "modifier": pl.String(),
@@ -52,19 +53,31 @@ RVU: Schema = {
     "nonfac_pe_rvu_e4": pl.Int64(),
     "facility_pe_rvu_e4": pl.Int64(),
     "mp_rvu_e4": pl.Int64(),
-    "conv_factor_e4": pl.Int64(),
+    "conv_factor_e4": pl.Int64(),  # non-QP (the PPRRVU file's CONV FACTOR)
+    "qp_conv_factor_e4": pl.Int64(),  # qualifying APM participants; null where the release has none
     "pctc_ind": pl.String(),
     "mult_proc": pl.String(),
     "bilat_surg": pl.String(),
     "co_surg": pl.String(),
 }
 GPCI: Schema = {
+    "release": pl.String(),
     "year": pl.Int32(),
     "mac": pl.String(),
     "locality": pl.String(),
     "pw_gpci_e4": pl.Int64(),
     "pe_gpci_e4": pl.Int64(),
     "mp_gpci_e4": pl.Int64(),
+}
+# A release is in force from its effective date to the next release of its year (docs/spec.md §7).
+RELEASES: Schema = {
+    "release": pl.String(),
+    "year": pl.Int32(),
+    "effective_from": pl.Date(),
+}
+QP_NPIS: Schema = {
+    "year": pl.Int32(),
+    "npi": pl.String(),
 }
 
 # validate -> load
@@ -88,6 +101,8 @@ PRICED_LINES: Schema = {
     "adjustment_factor_e5": pl.Int64(),
     "allowed_cents": pl.Int64(),
     "pricing_note": pl.String(),
+    "rvu_release": pl.String(),
+    "cf_kind": pl.String(),  # "qp" or "non_qp"
 }
 PRICED_CLAIMS: Schema = {
     "claim_id": pl.Int64(),

@@ -1,4 +1,5 @@
 """The one settings object: every value the engine needs, from `CLAIMS_ETL_*` variables or CLI flags.
+A secret (a connection string) can also come from a file: `CLAIMS_ETL_<NAME>_FILE` names it.
 
 Nothing else in the package reads the environment.
 """
@@ -7,10 +8,13 @@ from __future__ import annotations
 
 import os
 from datetime import date
-from typing import Literal
+from pathlib import Path
+from typing import Any, Literal, get_args
 
 from pydantic import Field, SecretStr
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, EnvSettingsSource, PydanticBaseSettingsSource, SettingsConfigDict
+
+from claims_etl.errors import ConfigurationError
 
 DEFAULT_SOURCE_URL = "postgresql://postgres@127.0.0.1:5432/claims_etl"
 # psqlODBC sends one round trip per row with server-side prepare; without it and with BatchSize=100 it
@@ -20,6 +24,31 @@ DEFAULT_TARGET_ODBC = (
     "Driver={PostgreSQL Unicode};Server=127.0.0.1;Port=5432;Database=claims_etl;Uid=postgres;"
     "UseServerSidePrepare=0;BatchSize=100;CommLog=0"
 )
+
+
+class _SecretFiles(EnvSettingsSource):
+    """`CLAIMS_ETL_<NAME>_FILE=/path` for each secret setting: the named file's content, stripped (a
+    Docker or Kubernetes secret, a systemd credential), so a password need not be in a flag (the
+    process list) or the environment. Setting both the variable and its `_FILE` is an error; a flag
+    overrides either."""
+
+    def __call__(self) -> dict[str, Any]:
+        values: dict[str, Any] = {}
+        for name, field in self.settings_cls.model_fields.items():
+            if SecretStr not in (field.annotation, *get_args(field.annotation)):
+                continue
+            variable = f"{self.env_prefix}{name}".upper()
+            path = self.env_vars.get(self._apply_case_sensitive(f"{variable}_FILE"))
+            if not path:
+                continue
+            if self.env_vars.get(self._apply_case_sensitive(variable)) is not None:
+                raise ConfigurationError(f"set {variable} or {variable}_FILE, not both")
+            try:
+                values[name] = Path(path).read_text(encoding="utf-8").strip()
+            except (OSError, UnicodeDecodeError) as error:
+                reason = getattr(error, "strerror", None) or type(error).__name__
+                raise ConfigurationError(f"{variable}_FILE: cannot read {path}: {reason}") from None
+        return values
 
 
 class Settings(BaseSettings):
@@ -56,6 +85,10 @@ class Settings(BaseSettings):
     target_odbc: SecretStr = SecretStr(DEFAULT_TARGET_ODBC)
     # Override for targets reached through a DSN whose driver name does not reveal the DBMS.
     target_dialect: str | None = Field(default=None, pattern="^(mssql|postgresql|mysql)$")
+    # Where unixODBC's system configuration is (its own variables, unprefixed): the engine connects with
+    # a private copy of it whose tracing is off (claims_etl/db/odbc_config.py).
+    odbc_sysini: str = Field(default="/etc", validation_alias="ODBCSYSINI")
+    odbc_instini: str = Field(default="odbcinst.ini", validation_alias="ODBCINSTINI")
     redis_url: SecretStr | None = None
     redis_timeout_seconds: float = Field(default=0.5, gt=0.0, le=30.0)  # a slow cache is worse than none
 
@@ -72,6 +105,8 @@ class Settings(BaseSettings):
     partitions: int = Field(default_factory=lambda: os.cpu_count() or 1, ge=1, le=64)
     batch_id: str | None = None
     limit: int | None = Field(default=None, ge=1)
+    # Claims with a line no loaded release prices: stop the run (exit 2), or leave them pending.
+    skip_unpriceable: bool = False
     # Claims per warehouse transaction: bounds the work a crash can roll back and the memory per write;
     # smaller chunks let chunk k's source marking overlap chunk k+1's write (docs/performance.md).
     load_chunk_claims: int = Field(default=20_000, ge=1)
@@ -100,6 +135,18 @@ class Settings(BaseSettings):
     fault: str | None = Field(default=None, pattern=r"^[a-z_]+(:\d+)?$")
     fault_pause: float = Field(default=0.0, ge=0.0, le=600.0)
     fault_once_file: str | None = None
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """Arguments (flags), then `CLAIMS_ETL_*` variables, then `CLAIMS_ETL_*_FILE` secret files."""
+        return init_settings, env_settings, _SecretFiles(settings_cls), dotenv_settings, file_secret_settings
 
     def task_partitions(self) -> int:
         """connectorx readers per Dask task: one unless PARTITIONS was set (the tasks are the parallelism)."""

@@ -72,11 +72,18 @@ def _reset(settings: Settings) -> None:
     with psycopg.connect(SOURCE_URL, autocommit=True) as connection:
         connection.execute(
             "TRUNCATE staging.claim_leases, staging.run_ranges, staging.claim_lines, staging.claims, staging.rvu, "
-            "staging.gpci"
+            "staging.gpci, staging.reference_releases, staging.qp_npis, staging.qp_lists"
         )
     target = connections.connect_target(settings, autocommit=True)
     try:  # dropped, not emptied: every test runs against the current DDL
-        for table in (*WAREHOUSE_TABLES, "etl_runs", "etl_stage_timings", "etl_run_metrics", "etl_run_alerts"):
+        for table in (
+            *WAREHOUSE_TABLES,
+            "priced_claim_line_history",
+            "etl_runs",
+            "etl_stage_timings",
+            "etl_run_metrics",
+            "etl_run_alerts",
+        ):
             target.execute(f"DROP TABLE IF EXISTS {target.table(table)}")
     finally:
         target.close()

@@ -7,9 +7,12 @@ import csv
 import json
 import logging
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import datetime
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -23,9 +26,11 @@ from claims_etl.cli import render
 from claims_etl.db import connections
 from claims_etl.dev import seed as seeding
 from claims_etl.engine import pipeline
-from claims_etl.errors import ClaimsEtlError, ConfigurationError, scrub
+from claims_etl.engine import reprice as repricing
+from claims_etl.errors import ClaimsEtlError, ConfigurationError, carries_password, scrub
 from claims_etl.ops import progress_log
-from claims_etl.reference import store
+from claims_etl.ops import reconcile as reconciliation
+from claims_etl.reference import cms, store
 from claims_etl.settings import Settings
 
 # No rich tracebacks with locals: they would print claim rows (PHI) and connection strings.
@@ -44,17 +49,41 @@ out = Console()
 
 SourceUrl = Annotated[
     str | None,
-    typer.Option("--source-url", help="PostgreSQL URL [env CLAIMS_ETL_SOURCE_URL]", show_default=False),
+    typer.Option(
+        "--source-url",
+        help="PostgreSQL URL [env CLAIMS_ETL_SOURCE_URL, or a file: CLAIMS_ETL_SOURCE_URL_FILE]",
+        show_default=False,
+    ),
 ]
 TargetOdbc = Annotated[
     str | None,
-    typer.Option("--target-odbc", help="ODBC connection string [env CLAIMS_ETL_TARGET_ODBC]", show_default=False),
+    typer.Option(
+        "--target-odbc",
+        help="ODBC connection string [env CLAIMS_ETL_TARGET_ODBC, or a file: CLAIMS_ETL_TARGET_ODBC_FILE]",
+        show_default=False,
+    ),
 ]
 
 
+# Flags whose value may hold a password, and the variable that is the safer way to give it.
+_SECRET_FLAGS = {
+    "source_url": ("--source-url", "CLAIMS_ETL_SOURCE_URL"),
+    "target_odbc": ("--target-odbc", "CLAIMS_ETL_TARGET_ODBC"),
+}
+
+
 def _settings(**flags: Any) -> Settings:
-    """Settings from the environment, overridden by the flags that were given."""
+    """Settings from the environment, overridden by the flags that were given. A flag that carries a
+    password (which any user can read in the process list) gets one warning line, without it."""
     given = {key: value for key, value in flags.items() if value is not None}
+    for name, (flag, variable) in _SECRET_FLAGS.items():
+        if name in given and carries_password(given[name]):
+            err.print(
+                f"[yellow]warning:[/yellow] {flag} carries a password, which other users can read in the process "
+                f"list; give it in {variable} or in a file named by {variable}_FILE instead",
+                highlight=False,
+                soft_wrap=True,
+            )
     try:
         return Settings(**given)
     except pydantic.ValidationError as error:
@@ -95,16 +124,88 @@ def db_init(source_url: SourceUrl = None, target_odbc: TargetOdbc = None) -> Non
 
 @reference_app.command("load")
 def reference_load(
-    rvu: Annotated[Path, typer.Option(help="CMS PPRRVU CSV")],
-    gpci: Annotated[Path, typer.Option(help="CMS GPCI CSV")],
-    year: Annotated[int, typer.Option(min=1992, max=2100, help="fee schedule year")],
+    year: Annotated[int, typer.Option(min=1992, max=2100, help="service year the release prices")],
+    rvu: Annotated[Path | None, typer.Option(help="CMS PPRRVU CSV (non-QP)")] = None,
+    rvu_zip: Annotated[
+        Path | None, typer.Option(help="CMS RVU zip (e.g. RVU26B.zip): its PPRRVU and GPCI CSVs")
+    ] = None,
+    choose: Annotated[str | None, typer.Option(help="the non-QP PPRRVU member of a zip holding several")] = None,
+    gpci: Annotated[
+        Path | None, typer.Option(help="CMS GPCI CSV [default: the zip's, else the release before's]")
+    ] = None,
+    release: Annotated[str | None, typer.Option(help="release label, e.g. 2026B [default: <year>A]")] = None,
+    effective: Annotated[
+        datetime | None, typer.Option(formats=["%Y-%m-%d"], help="in force from [default: January 1]")
+    ] = None,
+    qp_cf: Annotated[str | None, typer.Option(help="QP conversion factor [default: the zip's QP PPRRVU file]")] = None,
     source_url: SourceUrl = None,
 ) -> None:
-    """Load CMS RVU and GPCI files for a year (replaces that year atomically)."""
+    """Load a CMS fee schedule release (replaces that release atomically; refused whole if any file is bad)."""
+    settings = _guarded(lambda: _settings(source_url=source_url))
+    with _one_line_errors(*_secrets(settings)), tempfile.TemporaryDirectory(prefix="claims-etl-rvu-") as unpacked:
+        files = _release_files(rvu, rvu_zip, choose, gpci, Path(unpacked))
+        loaded = store.load_release(
+            settings,
+            files,
+            year=year,
+            release=release,
+            effective=effective.date() if effective else None,
+            qp_cf=_decimal("--qp-cf", qp_cf),
+        )
+    qp = f", QP conversion factor {loaded.qp_conv_factor}" if loaded.qp_conv_factor is not None else ""
+    out.print(
+        f"loaded release {loaded.release} ({loaded.year}, in force from {loaded.effective_from}): "
+        f"{loaded.rvu_rows} RVU rows, {loaded.gpci_rows} GPCI rows ({loaded.gpci_from}){qp}"
+    )
+
+
+def _release_files(
+    rvu: Path | None, rvu_zip: Path | None, choose: str | None, gpci: Path | None, unpacked: Path
+) -> store.ReleaseFiles:
+    """The release's files from `--rvu` or `--rvu-zip` (exactly one), `--gpci` winning over the zip's."""
+    if (rvu is None) == (rvu_zip is None):
+        raise ConfigurationError("give the PPRRVU file as exactly one of --rvu FILE or --rvu-zip ZIP")
+    if rvu is not None:
+        return store.ReleaseFiles(rvu=rvu, gpci=gpci)
+    found = cms.rvu_files_in_zip(rvu_zip, unpacked, choose)  # type: ignore[arg-type]
+    return store.ReleaseFiles(rvu=found.non_qp, qp_rvu=found.qp, gpci=gpci or found.gpci)
+
+
+def _decimal(flag: str, text: str | None) -> Decimal | None:
+    if text is None:
+        return None
+    try:
+        return Decimal(text)
+    except InvalidOperation:
+        raise ConfigurationError(f"{flag} {text!r} is not a number") from None
+
+
+@reference_app.command("load-qp")
+def reference_load_qp(
+    file: Annotated[Path, typer.Option(help="CSV with the header npi, one NPI a line")],
+    year: Annotated[int, typer.Option(min=1992, max=2100, help="service year the list applies to")],
+    source_url: SourceUrl = None,
+) -> None:
+    """Load the NPIs priced with the QP conversion factor for a year (replaces that year's list)."""
     settings = _guarded(lambda: _settings(source_url=source_url))
     with _one_line_errors(*_secrets(settings)):
-        rvu_rows, gpci_rows = store.load_year(settings, rvu, gpci, year)
-    out.print(f"loaded {year}: {rvu_rows} RVU rows, {gpci_rows} GPCI rows")
+        npis = store.load_qp_list(settings, file, year)
+    out.print(f"loaded the {year} QP list: {npis} NPIs")
+
+
+@reference_app.command("list")
+def reference_list(
+    as_json: Annotated[bool, typer.Option("--json", help="JSON instead of a table")] = False,
+    source_url: SourceUrl = None,
+) -> None:
+    """The loaded releases: label, year, effective date, files and their sha256, row counts."""
+    settings = _guarded(lambda: _settings(source_url=source_url))
+    with _one_line_errors(*_secrets(settings)):
+        releases = store.list_releases(settings)
+    if as_json:
+        out.print_json(json.dumps(releases, default=str))
+    else:
+        out.print(render.releases_table(releases))
 
 
 @app.command("seed")
@@ -137,6 +238,14 @@ def run_command(
     scheduler: Annotated[
         str | None, typer.Option(help="Dask scheduler address, tcp://host:8786 [default: a LocalCluster]")
     ] = None,
+    skip_unpriceable: Annotated[
+        bool | None,
+        typer.Option(
+            "--skip-unpriceable",
+            help="leave claims no loaded fee schedule release prices pending, instead of exit 2 "
+            "[env CLAIMS_ETL_SKIP_UNPRICEABLE]",
+        ),
+    ] = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="debug logging")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="print the run summary as JSON")] = False,
     source_url: SourceUrl = None,
@@ -151,6 +260,7 @@ def run_command(
             partitions=partitions,
             engine=engine,
             scheduler=scheduler,
+            skip_unpriceable=skip_unpriceable or None,
             source_url=source_url,
             target_odbc=target_odbc,
         )
@@ -163,6 +273,34 @@ def run_command(
         out.print_json(json.dumps(summary))
     else:
         out.print(render.run_summary(summary))
+
+
+@app.command("reprice")
+def reprice_command(
+    release: Annotated[str, typer.Option(help="the revised release, e.g. 2026B (loaded first)")],
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="only count the claims and dollars that would change")
+    ] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="print the result as JSON")] = False,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="debug logging")] = False,
+    source_url: SourceUrl = None,
+    target_odbc: TargetOdbc = None,
+) -> None:
+    """Price processed claims in a release's window again; replace those whose amounts change (history kept)."""
+    _logging(verbose)
+    settings = _guarded(lambda: _settings(source_url=source_url, target_odbc=target_odbc))
+    with _one_line_errors(*_secrets(settings)):
+        result = repricing.reprice(settings, release, dry_run=dry_run)
+    summary = result.as_dict()
+    if as_json:
+        out.print_json(json.dumps(summary))
+        return
+    would = "would change" if dry_run else "changed"
+    out.print(
+        f"release {release}: {summary['claims_changed']:,} of {summary['claims_read']:,} claims {would} "
+        f"(allowed {summary['allowed_before']} -> {summary['allowed_after']}, {summary['allowed_change']}); "
+        f"{summary['claims_not_priceable']:,} no longer priceable, left as they were"
+    )
 
 
 @app.command("report")
@@ -203,6 +341,25 @@ def dashboard_command(
                     live.update(render.dashboard(progress_log.recent(settings, limit=runs)))
             except KeyboardInterrupt:
                 return
+
+
+@app.command("reconcile")
+def reconcile_command(
+    as_json: Annotated[bool, typer.Option("--json", help="print the comparison as JSON")] = False,
+    source_url: SourceUrl = None,
+    target_odbc: TargetOdbc = None,
+) -> None:
+    """Source statuses against warehouse rows: counts, and the claim ids that differ. Exit 1 on any difference."""
+    settings = _guarded(lambda: _settings(source_url=source_url, target_odbc=target_odbc))
+    with _one_line_errors(*_secrets(settings)):
+        found = reconciliation.reconcile(settings)
+    report = found.as_dict()
+    if as_json:
+        out.print_json(json.dumps(report))
+    else:
+        out.print(render.reconciliation(report))
+    if not found.consistent:
+        raise typer.Exit(code=1)
 
 
 @app.command("export")

@@ -53,8 +53,13 @@ class StageBars:
         self.progress.update(task, completed=done, total=max(total, 1), rate=rate)
 
 
+def run_status(run: dict[str, Any]) -> str:
+    """A run's status, with its note: `failed (killed)` for a run found killed by a later one."""
+    return f"{run['status']} ({run['note']})" if run.get("note") else str(run["status"])
+
+
 def stage_table(summary: dict[str, Any]) -> Table:
-    table = Table(title=f"run {summary['run_id']}: {summary['status']}")
+    table = Table(title=f"run {summary['run_id']}: {run_status(summary)}")
     for column in ("stage", "seconds", "rows in", "rows out", "rows/s", "peak RSS MiB"):
         table.add_column(column, justify="left" if column == "stage" else "right")
     for stage in summary.get("stages", []):
@@ -169,7 +174,7 @@ def dashboard(runs: list[dict[str, Any]]) -> RenderableType:
         alerts = ", ".join(alert["name"] for alert in run.get("alerts", [])) or "-"
         recent.add_row(
             run["run_id"],
-            run["status"],
+            run_status(run),
             f"{run.get('claims_read', 0):,}",
             f"{run.get('claims_priced', 0):,}",
             f"{run.get('claims_rejected', 0):,}",
@@ -178,6 +183,28 @@ def dashboard(runs: list[dict[str, Any]]) -> RenderableType:
             alerts,
         )
     return Group(live, recent)
+
+
+def reconciliation(report: dict[str, Any]) -> RenderableType:
+    """`reconcile`: claims per source status and rows per warehouse table, then each check with its
+    count and the lowest claim ids it found (ids only)."""
+    counts = Table(title="source statuses and warehouse rows")
+    counts.add_column("where")
+    counts.add_column("claims", justify="right")
+    for status, claims in report["source_statuses"].items():
+        counts.add_row(f"source: {status}", f"{claims:,}")
+    counts.add_row("source: pending, in flight (leased to a live run)", f"{report['in_flight']:,}")
+    for table, rows in report["warehouse_rows"].items():
+        counts.add_row(f"warehouse: {table}", f"{rows:,}")
+    verdict = "consistent" if report["consistent"] else "DIFFERENCES"
+    checks = Table(title=f"checks: {verdict}")
+    for column in ("check", "claims", "claim ids (lowest)"):
+        checks.add_column(column, justify="right" if column == "claims" else "left")
+    for difference in report["differences"]:
+        listed = ", ".join(map(str, difference["claim_ids"]))
+        more = ", ..." if difference["count"] > len(difference["claim_ids"]) else ""
+        checks.add_row(difference["description"], f"{difference['count']:,}", (listed + more) or "-")
+    return Group(counts, checks)
 
 
 def export_rows(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -207,3 +234,23 @@ def export_rows(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
                 base | {"kind": "alert", "name": alert["name"], "labels": alert["message"], "value": alert["value"]}
             )
     return rows
+
+
+def releases_table(releases: list[dict[str, Any]]) -> Table:
+    """`reference list`: one row per loaded release, newest first."""
+    table = Table(title=f"reference releases: {len(releases)}")
+    for column in ("release", "year", "effective from", "RVU file", "RVU rows", "GPCI", "GPCI rows", "QP", "loaded"):
+        table.add_column(column, justify="right" if column.endswith("rows") else "left")
+    for r in releases:
+        table.add_row(
+            r["release"],
+            str(r["year"]),
+            str(r["effective_from"]),
+            f"{r['rvu_file']} ({r['rvu_sha256'][:12]})",
+            f"{r['rvu_rows']:,}",
+            r["gpci_file"],
+            f"{r['gpci_rows']:,}",
+            f"{r['qp_source'] or '-'}; {r['qp_npis']:,} NPIs",
+            f"{r['loaded_at']:%Y-%m-%d %H:%M}",
+        )
+    return table

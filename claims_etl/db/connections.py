@@ -9,23 +9,27 @@ from __future__ import annotations
 import configparser
 import contextlib
 import io
+import logging
 import os
 import re
 import sys
-from collections.abc import Callable, Iterator
+import tempfile
+import threading
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal, ParamSpec, TypeVar
+from typing import IO, Any, Literal, ParamSpec, TypeVar
 
 import polars as pl
 import psycopg
 import tenacity
 
-from claims_etl.db import sql
+from claims_etl.db import odbc_config, sql
 from claims_etl.errors import ConfigurationError, SourceError, TargetError, scrub
 from claims_etl.settings import Settings
 
+log = logging.getLogger(__name__)
 Dialect = Literal["mssql", "postgresql", "mysql"]
 _P = ParamSpec("_P")
 _R = TypeVar("_R")
@@ -45,12 +49,16 @@ _DRIVER_DIALECTS: tuple[tuple[str, Dialect], ...] = (
 # Connection-string defaults per dialect, added where the user's string does not set them.
 # psqlODBC: one round trip per row unless server-side prepare is off (benchmarks/LOG.md), and
 # Debian's odbcinst.ini logs every statement, claim data included, to /tmp unless CommLog=0.
-# MariaDB: strings go as narrow UTF-8 (prefer_unicode slows inserts), so say it is UTF-8.
+# MariaDB: strings go as narrow UTF-8 (prefer_unicode slows inserts), so say it is UTF-8. Its driver
+# logs every call, statements included, to ~/maodbc.log when bit 4 of OPTIONS is set (Debug,
+# MADB_OPT_FLAG_DEBUG), in the string or in a DSN: OPTIONS is added without it (`_driver_defaults`).
+# TRACE is the driver's own trace switch. (unixODBC's trace: claims_etl/db/odbc_config.py.)
 _DRIVER_DEFAULTS: dict[str, dict[str, str]] = {
     "postgresql": {"UseServerSidePrepare": "0", "BatchSize": "100", "CommLog": "0", "Debug": "0"},
-    "mysql": {"CHARSET": "utf8mb4"},
+    "mysql": {"CHARSET": "utf8mb4", "TRACE": "0"},
     "mssql": {},
 }
+_MARIADB_DEBUG_OPTION = 4
 
 
 def odbc_attributes(connection_string: str) -> dict[str, str]:
@@ -59,11 +67,22 @@ def odbc_attributes(connection_string: str) -> dict[str, str]:
     return {key.lower(): value.strip("{}") for key, value in pairs}
 
 
-def _dsn_driver(dsn: str) -> str:
-    """The Driver of a DSN from the user's and the system's odbc.ini (what unixODBC reads)."""
-    parser = configparser.ConfigParser(interpolation=None)
-    parser.read([Path("/etc/odbc.ini"), Path(os.path.expanduser("~/.odbc.ini"))])
-    return parser.get(dsn, "Driver", fallback="") if parser.has_section(dsn) else ""
+def _dsn_setting(settings: Settings, dsn: str, key: str) -> str:
+    """A setting of a DSN from the user's and the system's odbc.ini (what unixODBC reads); "" if none."""
+    parser = configparser.ConfigParser(interpolation=None, strict=False)
+    parser.read([Path(settings.odbc_sysini) / "odbc.ini", Path(os.path.expanduser("~/.odbc.ini"))])
+    return parser.get(dsn, key, fallback="") if dsn and parser.has_section(dsn) else ""
+
+
+def _driver_defaults(settings: Settings, dialect: Dialect, present: dict[str, str]) -> dict[str, str]:
+    """The dialect's defaults; for MariaDB, OPTIONS as the DSN has them but without the debug log."""
+    defaults = dict(_DRIVER_DEFAULTS[dialect])
+    if dialect == "mysql" and not {"option", "options"} & present.keys():
+        dsn = present.get("dsn", "")
+        configured = (_dsn_setting(settings, dsn, "options") or _dsn_setting(settings, dsn, "option")).strip()
+        options = int(configured) if configured.isdigit() else 0
+        defaults["OPTIONS"] = str(options & ~_MARIADB_DEBUG_OPTION)
+    return defaults
 
 
 def target_dialect(settings: Settings) -> Dialect:
@@ -71,7 +90,7 @@ def target_dialect(settings: Settings) -> Dialect:
     if settings.target_dialect:
         return settings.target_dialect  # type: ignore[return-value]  # pattern-checked by Settings
     attributes = odbc_attributes(settings.target_odbc.get_secret_value())
-    driver = attributes.get("driver") or _dsn_driver(attributes.get("dsn", ""))
+    driver = attributes.get("driver") or _dsn_setting(settings, attributes.get("dsn", ""), "Driver")
     for fragment, dialect in _DRIVER_DIALECTS:
         if fragment in driver.lower():
             return dialect
@@ -84,8 +103,9 @@ def target_dialect(settings: Settings) -> Dialect:
 def target_connection_string(settings: Settings, dialect: Dialect) -> str:
     """The configured ODBC string, plus the driver defaults the user did not set."""
     text = settings.target_odbc.get_secret_value().strip().rstrip(";")
-    present = odbc_attributes(text).keys()
-    extra = [f"{key}={value}" for key, value in _DRIVER_DEFAULTS[dialect].items() if key.lower() not in present]
+    present = odbc_attributes(text)
+    defaults = _driver_defaults(settings, dialect, present)
+    extra = [f"{key}={value}" for key, value in defaults.items() if key.lower() not in present]
     return ";".join([text, *extra])
 
 
@@ -102,6 +122,63 @@ def _native_stderr_silenced() -> Iterator[None]:
         os.close(devnull)
 
 
+class _NativeStderr:
+    """fd 2 captured while connectorx reads: a Rust panic prints its report (several lines, before
+    the PanicException reaches Python) straight to fd 2. Shared by concurrent readers (threads): the
+    first to enter points fd 2 at a temporary file, the last to leave restores it and copies what was
+    written there back to stderr; if a read failed, it is logged at debug level instead, scrubbed and
+    on one line, so the failure is one line on stderr."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._readers = 0
+        self._saved = -1
+        self._file: IO[bytes] | None = None
+        self._failed = False
+
+    @contextmanager
+    def captured(self, *secrets: str) -> Iterator[None]:
+        with self._lock:
+            if self._readers == 0:
+                sys.stderr.flush()
+                self._file = tempfile.TemporaryFile()  # noqa: SIM115  (closed by the last reader, _restore)
+                self._saved = os.dup(2)
+                os.dup2(self._file.fileno(), 2)
+                self._failed = False
+            self._readers += 1
+        failed = True
+        try:
+            yield
+            failed = False
+        finally:
+            with self._lock:
+                self._failed = self._failed or failed
+                self._readers -= 1
+                if self._readers == 0:
+                    self._restore(secrets)
+
+    def _restore(self, secrets: tuple[str, ...]) -> None:
+        assert self._file is not None
+        sys.stderr.flush()
+        os.dup2(self._saved, 2)
+        os.close(self._saved)
+        self._file.seek(0)
+        written = self._file.read()
+        self._file.close()
+        if written and self._failed:
+            log.debug("reader's native output: %s", " ".join(scrub(written.decode(errors="replace"), *secrets).split()))
+        elif written:
+            os.write(2, written)
+
+
+_NATIVE_STDERR = _NativeStderr()
+
+
+def warehouse_table(dialect: Dialect, name: str) -> str:
+    """A warehouse table's qualified name: schema `warehouse` where the target has schemas."""
+    return name if dialect == "mysql" else f"warehouse.{name}"
+
+
 @dataclass(frozen=True)
 class Target:
     """An open warehouse connection and what statements need to know about it."""
@@ -112,7 +189,7 @@ class Target:
 
     def table(self, name: str) -> str:
         """A warehouse table's qualified name: schema `warehouse` where the target has schemas."""
-        return name if self.dialect == "mysql" else f"warehouse.{name}"
+        return warehouse_table(self.dialect, name)
 
     def statement(self, name: str, **tables: str) -> str:
         """Warehouse query `name` with each `{slot}` a qualified table name: the slot's own name, or
@@ -192,6 +269,7 @@ def connect_target(settings: Settings, *, autocommit: bool = False) -> Target:
 
     dialect = target_dialect(settings)
     secret = settings.target_odbc.get_secret_value()
+    odbc_config.use_private_config(settings)  # unixODBC's trace off, before this process's first ODBC call
     options = turbodbc.make_options(
         parameter_sets_to_buffer=settings.odbc_parameter_sets,
         # Wide strings for SQL Server (its narrow strings use the server's code page); narrow UTF-8
@@ -207,6 +285,36 @@ def connect_target(settings: Settings, *, autocommit: bool = False) -> Target:
     except turbodbc.exceptions.Error as error:
         raise TargetError("connect", f"cannot reach the warehouse: {scrub(str(error), secret)}") from None
     return Target(connection=connection, dialect=dialect, secret=secret)
+
+
+def read_target_frame(
+    settings: Settings, name: str, *, stage: str, parameters: Sequence[str] = (), **tables: str
+) -> pl.DataFrame:
+    """Warehouse query `name` (its `{slot}`s qualified tables, as `Target.statement` fills them) read
+    into Polars by arrow-odbc over the same connection string and driver defaults as the writes:
+    turbodbc's fetch hangs on the MariaDB driver (NOTES.md). Errors become one scrubbed TargetError."""
+    import pyarrow as pa  # noqa: PLC0415  (only where the warehouse is read)
+    from arrow_odbc import Error as ArrowOdbcError  # noqa: PLC0415
+    from arrow_odbc import read_arrow_batches_from_odbc  # noqa: PLC0415
+
+    dialect = target_dialect(settings)
+    secret = settings.target_odbc.get_secret_value()
+    query = sql.with_identifiers(
+        name, **{slot: warehouse_table(dialect, tables.get(slot, slot)) for slot in sql.slots(name)}
+    )
+    odbc_config.use_private_config(settings)
+    try:
+        reader = read_arrow_batches_from_odbc(
+            query=query,
+            connection_string=target_connection_string(settings, dialect),
+            batch_size=100_000,
+            parameters=list(parameters) or None,  # bound as text: ? markers, never SQL text
+        )
+        frame = pl.from_arrow(pa.Table.from_batches(list(reader), schema=reader.schema))
+    except ArrowOdbcError as error:
+        raise TargetError(stage, scrub(str(error), secret), transient=_is_transient(str(error))) from None
+    assert isinstance(frame, pl.DataFrame)
+    return frame
 
 
 @_retry_connecting(lambda error: isinstance(error, psycopg.OperationalError))
@@ -243,14 +351,21 @@ def source_errors(url: str, stage: str) -> Iterator[None]:
 def read_frame(settings: Settings, query: str, *, stage: str, **partitioning: Any) -> pl.DataFrame:
     """A query read from the source into Polars by connectorx (`partitioning`: its partition_*
     arguments). connectorx raises RuntimeError, or panics, with the URL inside the text: every failure
-    becomes one scrubbed SourceError here."""
+    becomes one scrubbed SourceError here. A panic (pyo3's PanicException, say on a column type it
+    cannot convert) derives from BaseException, not Exception, so it is caught as one; Ctrl-C and
+    exits pass through. The panic's own report to stderr is kept off it (`_NativeStderr`)."""
     import connectorx as cx  # noqa: PLC0415  (Rust extension, only where the source is read)
 
     url = settings.source_url.get_secret_value()
     try:
-        table = cx.read_sql(url, query, return_type="arrow", **partitioning)
+        with _NATIVE_STDERR.captured(url):
+            table = cx.read_sql(url, query, return_type="arrow", **partitioning)
+    except (KeyboardInterrupt, SystemExit, GeneratorExit):
+        raise
     except Exception as error:
         raise SourceError(stage, scrub(str(error), url), transient=True) from None
+    except BaseException as error:  # a Rust panic
+        raise SourceError(stage, f"the reader panicked: {scrub(str(error), url)}") from None
     frame = pl.from_arrow(table, rechunk=False)
     assert isinstance(frame, pl.DataFrame)
     return frame

@@ -40,7 +40,14 @@ def statements(name: str) -> list[str]:
 
 
 def quote(value: SqlValue) -> str:
-    """A SQL literal for PostgreSQL (standard_conforming_strings on, the default since 9.1)."""
+    r"""A SQL literal for PostgreSQL, the same whatever `standard_conforming_strings` is: text is an
+    escape string (`E'...'`), whose backslashes are escapes under either setting, so both backslashes
+    and quotes are escaped (a plain '...' literal reads a backslash as an escape with the setting off,
+    where `\'` would end it early and let the rest of the value run as SQL).
+
+    >>> print(quote("x\\' OR 1=1 --"))
+    E'x\\'' OR 1=1 --'
+    """
     if value is None:
         return "NULL"
     if isinstance(value, bool):
@@ -51,7 +58,7 @@ def quote(value: SqlValue) -> str:
         return f"DATE '{value.isoformat()}'"
     if "\x00" in value:
         raise ValueError("a SQL literal cannot contain a NUL character")
-    return "'" + value.replace("'", "''") + "'"
+    return "E'" + value.replace("\\", "\\\\").replace("'", "''") + "'"
 
 
 def render(name: str, **values: SqlValue) -> str:

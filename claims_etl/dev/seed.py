@@ -8,6 +8,7 @@ from __future__ import annotations
 import csv
 from dataclasses import dataclass
 from datetime import date
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -17,10 +18,11 @@ import polars as pl
 from claims_etl.db import sql
 from claims_etl.db.connections import copy_frame, source_connection
 from claims_etl.reference.cms import RVU_HEADER
-from claims_etl.reference.store import load_year
+from claims_etl.reference.store import ReleaseFiles, load_release
 from claims_etl.settings import Settings
 
 YEARS = {2025: "32.3465", 2026: "33.4009"}  # CMS conversion factors (non-APM) per year
+QP_CONVERSION_FACTORS = {2026: Decimal("33.5675")}  # qualifying APM participants, from 2026
 LOCALITIES = [  # (MAC, state, locality number)
     ("01112", "CA", "05"),
     ("01182", "CA", "18"),
@@ -429,7 +431,7 @@ def seed(
     directory = directory or Path(".local/reference")
     pool = code_pool(seed)
     for year, (rvu, gpci) in write_reference_files(directory, seed, pool).items():
-        load_year(settings, rvu, gpci, year)
+        load_release(settings, ReleaseFiles(rvu=rvu, gpci=gpci), year=year, qp_cf=QP_CONVERSION_FACTORS.get(year))
     with source_connection(settings) as connection, connection.cursor() as cursor:
         cursor.execute(sql.load("dev/next_claim_id"))
         row: Any = cursor.fetchone()

@@ -16,6 +16,8 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+import psycopg
+
 from claims_etl.db.connections import Target, connect_target, source_connection
 from claims_etl.dev import fault_hooks
 from claims_etl.engine import planning
@@ -26,11 +28,11 @@ from claims_etl.engine.writers import writer_processes
 from claims_etl.errors import ClaimsEtlError, ConfigurationError
 from claims_etl.ops import run_records
 from claims_etl.ops.metrics import Alert, ResourceSampler, RunMetrics, evaluate_alerts
-from claims_etl.ops.progress_log import ProgressLog
+from claims_etl.ops.progress_log import ProgressLog, mark_killed
 from claims_etl.ops.timing import StageRecord, StageTimer
 from claims_etl.reference.cache import reference_frames
 from claims_etl.settings import Settings
-from claims_etl.stages.extract import lease, lock_run
+from claims_etl.stages.extract import lease, lock_run, unpriceable_years
 
 log = logging.getLogger(__name__)
 Progress = Callable[[str, int, int], None]  # (stage, done, total)
@@ -44,6 +46,7 @@ class RunResult:
     claims_priced: int = 0
     claims_rejected: int = 0
     claims_recovered: int = 0
+    claims_unpriceable: dict[int, int] = field(default_factory=dict)  # left pending, by service year
     stages: list[StageRecord] = field(default_factory=list)
     metrics: RunMetrics = field(default_factory=RunMetrics)
     alerts: list[Alert] = field(default_factory=list)
@@ -80,6 +83,7 @@ class RunResult:
             "claims_priced": self.claims_priced,
             "claims_rejected": self.claims_rejected,
             "claims_recovered": self.claims_recovered,
+            "claims_unpriceable": {str(year): claims for year, claims in self.claims_unpriceable.items()},
             "seconds": round(self.seconds, 4),
             "claims_per_second": round(self.metrics.claims_per_second, 1),
             "stages": [stage.as_dict() for stage in self.stages],
@@ -220,7 +224,9 @@ def _stages(settings: Settings, target: Target, timer: StageTimer, result: RunRe
     run_id = result.run_id
     with source_connection(settings) as source:
         lock_run(source, run_id)
+        _mark_killed_runs(source, target, run_id)
         with _stage(timer, progress, "lease") as stage:
+            result.claims_unpriceable = _preflight(source, settings)
             leased = lease(source, settings, run_id)
             work = planning.plan(source, run_id, settings.range_claims, planning.first_range_claims(settings))
             stage.rows_out = leased.total
@@ -240,6 +246,31 @@ def _stages(settings: Settings, target: Target, timer: StageTimer, result: RunRe
         finally:
             result.absorb(outcomes)
             timer.records.extend(merged_stages(outcomes))
+
+
+def _preflight(source: psycopg.Connection[Any], settings: Settings) -> dict[int, int]:
+    """Before leasing: pending claims no loaded release can price stop the run (exit 2), or with
+    `skip_unpriceable` stay pending (one warning). Either way none is leased or rejected."""
+    unpriceable = unpriceable_years(source, settings)
+    if not unpriceable:
+        return {}
+    years = ", ".join(f"{year} ({claims:,} claims)" for year, claims in unpriceable.items())
+    if not settings.skip_unpriceable:
+        raise ConfigurationError(
+            f"no fee schedule release in force for pending claims' service dates in {years}: "
+            "load it (claims-etl reference load) or run with --skip-unpriceable; nothing leased"
+        )
+    log.warning("leaving claims pending, no fee schedule release in force: %s", years)
+    return unpriceable
+
+
+def _mark_killed_runs(source: psycopg.Connection[Any], target: Target, run_id: str) -> None:
+    """Runs a SIGKILL or a lost machine left `running`: failed (killed) in the run log, so the
+    dashboard and report show them failed, and, best effort, in etl_runs."""
+    killed = mark_killed(source, run_id)
+    if killed:
+        log.info("runs found killed, marked failed: %s", ", ".join(killed))
+        run_records.mark_killed(target, killed, datetime.now(UTC))
 
 
 def _dask_engine() -> ModuleType:

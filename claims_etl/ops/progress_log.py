@@ -13,6 +13,7 @@ import psycopg
 from claims_etl.db import sql
 from claims_etl.db.connections import connect_source, source_connection
 from claims_etl.settings import Settings
+from claims_etl.stages.extract import live_runs
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +65,21 @@ class ProgressLog:
     def close(self) -> None:
         if self._connection is not None:
             self._connection.close()
+
+
+def mark_killed(connection: psycopg.Connection[Any], run_id: str) -> list[str]:
+    """Runs the log still shows `running` whose run is gone (no session holds its run lock: the
+    process was SIGKILLed, or the machine lost) become `failed` with the note `killed`, in one commit;
+    their run ids are returned. Run `run_id` (the caller, holding its own lock) is never one of them.
+    A run publishes its first progress only once it holds its lock, so a run starting is never taken
+    for dead; one whose lock is released just before its final status is marked, then overwritten
+    by that status."""
+    running = [str(row[0]) for row in connection.execute(sql.load("progress/running_runs"), {"run_id": run_id})]
+    alive = live_runs(connection, running)
+    dead = [each for each in running if each not in alive]
+    killed = connection.execute(sql.load("progress/mark_killed"), {"run_ids": dead}).fetchall() if dead else []
+    connection.commit()
+    return [str(row[0]) for row in killed]
 
 
 def recent(settings: Settings, limit: int = 10, run_id: str | None = None) -> list[dict[str, Any]]:

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
 from claims_etl.db.connections import Target
+from claims_etl.errors import ClaimsEtlError
 from claims_etl.ops.metrics import Alert, Sample
 from claims_etl.ops.timing import StageRecord
+
+log = logging.getLogger(__name__)
 
 
 def _naive(at: datetime) -> datetime:
@@ -20,6 +24,17 @@ def record_start(target: Target, run_id: str, started_at: datetime, options: dic
     options_json = json.dumps(options, sort_keys=True, default=str)
     target.execute(target.statement("warehouse/run_start"), [run_id, _naive(started_at), "running", options_json])
     target.connection.commit()
+
+
+def mark_killed(target: Target, run_ids: Sequence[str], at: datetime) -> None:
+    """Best effort: etl_runs rows of runs found killed (`progress_log.mark_killed`) say failed too, if
+    they still say running. A warehouse that refuses only leaves them as they were (a debug line)."""
+    try:
+        target.execute_many(target.statement("warehouse/run_killed"), [[_naive(at), run_id] for run_id in run_ids])
+        target.connection.commit()
+    except ClaimsEtlError as error:
+        target.rollback_quietly()
+        log.debug("killed runs not marked in etl_runs: %s", " ".join(str(error).split()))
 
 
 def record_finish(

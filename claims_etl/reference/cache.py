@@ -1,14 +1,23 @@
 """The RVU cache: reference frames loaded once, kept in-process and in Redis as Arrow IPC under a key
-versioned by the loaded reference data (`staging.reference_versions`, renewed by every reference load),
+versioned by the loaded reference data (the versions of `staging.reference_releases` and
+`staging.qp_lists`, renewed by every load),
 so a stale frame is never used. A warm run reads only the version row, not the reference tables.
 
 Redis is optional and never required: without `CLAIMS_ETL_REDIS_URL`, or with Redis down or slow
 (short timeouts, redis-py's own retry), the run reads the database, logs one warning, and gets the
 same frames.
+
+Redis is not trusted either: each entry is a format tag, a BLAKE2b digest of its key and its bytes,
+then the Arrow IPC bytes. An entry whose digest does not match, that does not decode, or whose frame
+does not have exactly its declared schema (`reference.FRAME_SCHEMAS`) counts as corrupt: one warning
+(no entry bytes in it), `corrupt_entries` in the stats, and the run reads the database as on a miss
+and overwrites the entry.
 """
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import io
 import logging
 import time
@@ -22,14 +31,16 @@ from redis.retry import Retry
 
 from claims_etl.db import sql
 from claims_etl.db.connections import source_connection
-from claims_etl.reference import ReferenceFrames
+from claims_etl.reference import FRAME_SCHEMAS, ReferenceFrames
 from claims_etl.reference.store import read_frames
-from claims_etl.schemas import GPCI, RVU, conform
+from claims_etl.schemas import conform
 from claims_etl.settings import Settings
 
 log = logging.getLogger(__name__)
 KEY_PREFIX = "claims_etl:reference"
 TTL_SECONDS = 7 * 24 * 3600  # a version no run asks for ages out
+ENTRY_FORMAT = b"CE1:"  # then a 32-byte BLAKE2b digest of key and payload, then the Arrow IPC payload
+_DIGEST_BYTES = 32
 _IN_PROCESS: dict[str, ReferenceFrames] = {}
 
 
@@ -40,6 +51,7 @@ class CacheStats:
     hits: int = 0
     misses: int = 0
     redis_errors: int = 0
+    corrupt_entries: int = 0  # Redis entries that failed verification (digest, decoding or schema)
     seconds: float = 0.0
 
     @property
@@ -69,26 +81,65 @@ def _client(settings: Settings) -> redis.Redis | None:
     )
 
 
-def _to_ipc(frame: pl.DataFrame) -> bytes:
+def _key(version: str, name: str) -> str:
+    return f"{KEY_PREFIX}:{version}:{name}"
+
+
+def _digest(key: str, payload: bytes) -> bytes:
+    """Over the key too: an entry copied under another frame's or version's key does not verify."""
+    digest = hashlib.blake2b(key.encode(), digest_size=_DIGEST_BYTES)
+    digest.update(b"\0")
+    digest.update(payload)
+    return digest.digest()
+
+
+def _encode(key: str, frame: pl.DataFrame) -> bytes:
     buffer = io.BytesIO()
     frame.write_ipc(buffer, compression="uncompressed")
-    return buffer.getvalue()
+    payload = buffer.getvalue()
+    return ENTRY_FORMAT + _digest(key, payload) + payload
 
 
-def _redis_get(client: redis.Redis, version: str) -> ReferenceFrames | None:
-    rvu, gpci = client.mget(f"{KEY_PREFIX}:{version}:rvu", f"{KEY_PREFIX}:{version}:gpci")
-    if rvu is None or gpci is None:
-        return None
-    return ReferenceFrames(
-        rvu=conform(pl.read_ipc(io.BytesIO(rvu)), RVU, name="cached rvu"),  # type: ignore[arg-type]
-        gpci=conform(pl.read_ipc(io.BytesIO(gpci)), GPCI, name="cached gpci"),  # type: ignore[arg-type]
-    )
+def _decode(key: str, name: str, blob: bytes) -> pl.DataFrame | str:
+    """The frame of a verified entry, or why it is corrupt: its format tag and digest first, then the
+    Arrow IPC bytes must decode into exactly the schema declared for `name`."""
+    header = len(ENTRY_FORMAT) + _DIGEST_BYTES
+    if len(blob) < header or not blob.startswith(ENTRY_FORMAT):
+        return "unknown format"
+    digest, payload = blob[len(ENTRY_FORMAT) : header], blob[header:]
+    if not hmac.compare_digest(digest, _digest(key, payload)):
+        return "digest mismatch"
+    try:
+        frame = pl.read_ipc(io.BytesIO(payload))
+    except (Exception, pl.exceptions.PanicException):  # Polars/Arrow panic on some malformed IPC
+        return "does not decode"
+    if frame.schema != pl.Schema(FRAME_SCHEMAS[name]):
+        return "wrong schema"
+    return frame
+
+
+def _redis_get(client: redis.Redis, version: str) -> tuple[ReferenceFrames | None, str | None]:
+    """Every frame of the version, verified, or None unless all are there; and, if an entry failed
+    verification, which and why (`rvu: digest mismatch`), never its bytes."""
+    keys = {name: _key(version, name) for name in FRAME_SCHEMAS}
+    stored = client.mget(list(keys.values()))
+    if any(blob is None for blob in stored):
+        return None, None
+    frames: dict[str, pl.DataFrame] = {}
+    for (name, key), blob in zip(keys.items(), stored, strict=True):
+        decoded = _decode(key, name, blob)  # type: ignore[arg-type]  # mget of bytes keys: bytes
+        if isinstance(decoded, str):
+            return None, f"{name}: {decoded}"
+        frames[name] = decoded
+    return ReferenceFrames(**frames), None
 
 
 def _redis_put(client: redis.Redis, version: str, frames: ReferenceFrames) -> None:
     with client.pipeline(transaction=True) as pipe:
-        pipe.set(f"{KEY_PREFIX}:{version}:rvu", _to_ipc(frames.rvu), ex=TTL_SECONDS)
-        pipe.set(f"{KEY_PREFIX}:{version}:gpci", _to_ipc(frames.gpci), ex=TTL_SECONDS)
+        for name in FRAME_SCHEMAS:
+            key = _key(version, name)
+            frame = conform(getattr(frames, name), FRAME_SCHEMAS[name], name=name)  # what _decode checks
+            pipe.set(key, _encode(key, frame), ex=TTL_SECONDS)
         pipe.execute()
 
 
@@ -108,9 +159,12 @@ def reference_frames(settings: Settings) -> tuple[ReferenceFrames, CacheStats]:
     client = _client(settings) if frames is None else None
     if client is not None:
         try:
-            frames = _redis_get(client, stats.version)
+            frames, corrupt = _redis_get(client, stats.version)
             if frames is not None:
                 stats.source, stats.hits = "redis", 1
+            elif corrupt is not None:  # read the database as on a miss; the put below overwrites it
+                stats.corrupt_entries += 1
+                log.warning("Redis reference cache entry corrupt (%s), reading the database", corrupt)
         except redis.RedisError as error:
             _redis_failed(stats, error)
             client = None

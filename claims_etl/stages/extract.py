@@ -4,6 +4,7 @@ at a time (claims_etl/engine/planning.py), with connectorx in parallel sub-range
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import date
 from typing import Any
 
 import polars as pl
@@ -59,6 +60,23 @@ def lock_run(connection: psycopg.Connection[Any], run_id: str) -> None:
     connection.commit()
 
 
+def live_runs(connection: psycopg.Connection[Any], run_ids: list[str]) -> set[str]:
+    """Those of `run_ids` whose run lock some session still holds (source/live_runs.sql): asking
+    takes no lock. Leaves the connection's transaction as it was."""
+    if not run_ids:
+        return set()
+    rows = connection.execute(sql.load("source/live_runs"), {"run_ids": run_ids}).fetchall()
+    return {str(row[0]) for row in rows}
+
+
+def unpriceable_years(connection: psycopg.Connection[Any], settings: Settings) -> dict[int, int]:
+    """Pending claims (of `settings.batch_id`) with a line that no loaded release prices, counted by
+    service year: a missing fee schedule is a configuration error, not the claims' (docs/spec.md §7)."""
+    rows = connection.execute(sql.load("source/unpriceable_years"), {"batch_id": settings.batch_id}).fetchall()
+    connection.commit()
+    return {int(year): int(claims) for year, claims in rows}
+
+
 def lease(connection: psycopg.Connection[Any], settings: Settings, run_id: str) -> Leased:
     """Take over dead runs' leases, then lease pending claims (batch and limit applied), in one commit."""
     with connection.cursor() as cursor:
@@ -67,7 +85,12 @@ def lease(connection: psycopg.Connection[Any], settings: Settings, run_id: str) 
         recovered = cursor.rowcount
         cursor.execute(
             sql.load("source/lease_pending"),
-            {"run_id": run_id, "batch_id": settings.batch_id, "limit": settings.limit},
+            {
+                "run_id": run_id,
+                "batch_id": settings.batch_id,
+                "limit": settings.limit,
+                "skip_unpriceable": settings.skip_unpriceable,
+            },
         )
         new = cursor.rowcount
         cursor.execute(sql.load("source/ranges_forget"))
@@ -123,6 +146,13 @@ def marked_rejected(settings: Settings, run_id: str, low: int, high: int) -> Ext
     bounds: dict[str, sql.SqlValue] = {"run_id": run_id, "low": low, "high": high}
     queries = ("extract/marked_rejected_claims", "extract/marked_rejected_lines")
     return _claims_and_lines(settings, queries, bounds, what="marked")
+
+
+def repriced(settings: Settings, valid_from: date, valid_until: date, low: int, high: int) -> Extracted:
+    """Processed claims in claim_id range [low, high] with a line served in [valid_from, valid_until),
+    and all their lines, each claim flagged `recovered` (its warehouse rows are replaced)."""
+    values: dict[str, sql.SqlValue] = {"valid_from": valid_from, "valid_until": valid_until, "low": low, "high": high}
+    return _claims_and_lines(settings, ("extract/repriced_claims", "extract/repriced_lines"), values, what="repriced")
 
 
 def read_pending(settings: Settings, *, batch_id: str | None = None, limit: int | None = None) -> Extracted:

@@ -49,6 +49,7 @@ _FLAG_SPAN = 1 << 10
 PRICING_MODIFIER_BITS = {"": 0, **{code: MODIFIER_BITS[code] for code in PRICING_MODIFIERS}}
 PRICING_MODIFIER_MASK = functools.reduce(operator.or_, PRICING_MODIFIER_BITS.values())
 _KEY = pl.Int64
+_RELEASE = pl.Int32
 
 
 def present(column: str) -> pl.Expr:
@@ -133,9 +134,11 @@ def _localities(reference: ReferenceFrames) -> pl.LazyFrame:
     )
 
 
-def _claim_keys(claims: pl.DataFrame, localities: pl.LazyFrame) -> pl.LazyFrame:
+def _claim_keys(claims: pl.DataFrame, localities: pl.LazyFrame, *, with_qp_npi: bool) -> pl.LazyFrame:
     """Per claim, what its lines need of it: dates for V09/V10, whether its place of service is a
-    facility (docs/spec.md §4.1), and its locality's number (`_localities`; null if the GPCI has none)."""
+    facility (docs/spec.md §4.1), its locality's number (`_localities`; null if the GPCI has none),
+    and, when a QP list is loaded, the NPI the list is asked about (rendering, else billing; §7)."""
+    qp_npi = [pl.coalesce("rendering_npi", "billing_npi").alias("qp_npi")] if with_qp_npi else []
     return (
         claims.lazy()
         .select(
@@ -145,34 +148,80 @@ def _claim_keys(claims: pl.DataFrame, localities: pl.LazyFrame) -> pl.LazyFrame:
             pl.col("place_of_service").is_in(FACILITY_POS).fill_null(False).alias("claim_facility"),
             "mac",
             "locality",
+            *qp_npi,
         )
         .join(localities, on=["mac", "locality"], how="left", maintain_order="left", validate="m:1")
         .drop("mac", "locality")
     )
 
 
-def _gpci_rows(reference: ReferenceFrames, localities: pl.LazyFrame) -> pl.LazyFrame:
-    """GPCI rows by year and locality number (`_localities`)."""
+def _release_numbers(reference: ReferenceFrames) -> pl.DataFrame:
+    """A number for each release (`release_id`), in (year, effective date) order."""
     return (
-        reference.gpci.lazy()
-        .join(localities, on=["mac", "locality"], how="left")
-        .select("year", "locality_id", "pw_gpci_e4", "pe_gpci_e4", "mp_gpci_e4", pl.lit(True).alias("gpci_found"))
+        reference.releases.sort("year", "effective_from")
+        .with_row_index("release_id")
+        .with_columns(pl.col("release_id").cast(_RELEASE))
     )
 
 
-def _procedure_codes(reference: ReferenceFrames) -> pl.DataFrame:
-    """One row per year and HCPCS with a number for the code, and `split_allowed`: whether the PCTC
-    IND of its row without a modifier is 1 (V06 asks it whether 26/TC may split the code)."""
+def _release_of_dates(lines: pl.DataFrame, releases: pl.DataFrame) -> pl.LazyFrame:
+    """The release in force on each distinct service date: the latest `effective_from` on or before
+    it within its year (null before the year's first release, or in a year without one). Once per
+    distinct date: lines carry the date to a small hash lookup instead of an as-of join each."""
+    dates = (
+        lines.lazy()
+        .select(pl.col("service_date").unique().drop_nulls().sort())
+        .with_columns(pl.col("service_date").dt.year().cast(pl.Int32).alias("year"))
+    )
+    # An Enum of the releases' own labels: lines carry its small integers, not strings.
+    label = pl.col("release").cast(pl.Enum(releases.get_column("release").unique().sort())).alias("rvu_release")
+    in_force = releases.lazy().select("year", "effective_from", "release_id", label).sort("effective_from")
+    return dates.join_asof(
+        in_force,
+        left_on="service_date",
+        right_on="effective_from",
+        by="year",
+        strategy="backward",
+        check_sortedness=False,  # both sides are sorted just above; Polars cannot check it within groups
+    ).select("service_date", "release_id", "rvu_release")
+
+
+def _by_release(frame: pl.DataFrame, releases: pl.DataFrame) -> pl.LazyFrame:
+    """A reference frame with its release's number instead of its label."""
+    return frame.lazy().join(releases.lazy().select("release", "release_id"), on="release", how="inner")
+
+
+def _gpci_rows(reference: ReferenceFrames, releases: pl.DataFrame, localities: pl.LazyFrame) -> pl.LazyFrame:
+    """GPCI rows by release and locality number (`_localities`)."""
+    return (
+        _by_release(reference.gpci, releases)
+        .join(localities, on=["mac", "locality"], how="left")
+        .select("release_id", "locality_id", "pw_gpci_e4", "pe_gpci_e4", "mp_gpci_e4", pl.lit(True).alias("gpci_found"))
+    )
+
+
+def _procedure_codes(reference: ReferenceFrames, releases: pl.DataFrame) -> pl.DataFrame:
+    """One row per release and HCPCS with a number for the code, and `split_allowed`: whether the
+    PCTC IND of its row without a modifier is 1 (V06 asks it whether 26/TC may split the code)."""
     blank_row_pctc = (pl.col("pctc_ind") == "1").fill_null(False) & (pl.col("modifier") == "")
     return (
-        reference.rvu.group_by("year", "hcpcs")
+        _by_release(reference.rvu, releases)
+        .group_by("release_id", "hcpcs")
         .agg(blank_row_pctc.any().alias("split_allowed"))
-        .sort("year", "hcpcs")
+        .sort("release_id", "hcpcs")
         .with_row_index("code_id")
+        .collect()
     )
 
 
-def _fee_schedule_rows(reference: ReferenceFrames, codes: pl.DataFrame) -> pl.LazyFrame:
+def _qp_lines(reference: ReferenceFrames) -> pl.LazyFrame:
+    """(service year, NPI) pairs priced with the QP conversion factor."""
+    return reference.qp_npis.lazy().select(
+        pl.col("year").cast(pl.Int32), pl.col("npi").alias("qp_npi"), pl.lit(True).alias("qp_listed")
+    )
+
+
+def _fee_schedule_rows(reference: ReferenceFrames, releases: pl.DataFrame, codes: pl.DataFrame) -> pl.LazyFrame:
     """RVU rows by code number and pricing modifier bit, with the numbers and flags pricing reads.
     Rows with any other modifier are never a line's RVU row (docs/spec.md §4.2), so they are left out."""
     pricing_bit = pl.col("modifier").replace_strict(PRICING_MODIFIER_BITS, default=None, return_dtype=_KEY)
@@ -183,9 +232,9 @@ def _fee_schedule_rows(reference: ReferenceFrames, codes: pl.DataFrame) -> pl.La
     # An Enum of this frame's own notes: lines gather its small integers, not strings.
     note_type = pl.Enum(rows.get_column("pricing_note").drop_nulls().unique().sort())
     return (
-        rows.lazy()
+        _by_release(rows, releases)
         .filter(pl.col("pricing_modifier_bit").is_not_null())
-        .join(codes.lazy(), on=["year", "hcpcs"], how="left")
+        .join(codes.lazy(), on=["release_id", "hcpcs"], how="left")
         .select(
             "code_id",
             "pricing_modifier_bit",
@@ -194,6 +243,7 @@ def _fee_schedule_rows(reference: ReferenceFrames, codes: pl.DataFrame) -> pl.La
             "facility_pe_rvu_e4",
             "mp_rvu_e4",
             "conv_factor_e4",
+            "qp_conv_factor_e4",
             payable.alias("payable"),
             pl.col("pricing_note").cast(note_type),
             (pl.col("mult_proc") == "2").fill_null(False).alias("multiple_procedure"),
@@ -212,10 +262,15 @@ def _look_up(keyed: pl.LazyFrame, table: pl.LazyFrame, *, on: list[str]) -> pl.L
 
 def key_lines(lines: pl.DataFrame, claims: pl.DataFrame, reference: ReferenceFrames) -> pl.DataFrame:
     """Lines (every column kept) with what validate and price read of their claim and fee schedule rows:
-    `year`, `modifier_flags`, `is_facility` (docs/spec.md §4.1), the RVU row's numbers and flags and
-    `rvu_found` (4.2), the GPCI row's numbers and `gpci_found`, `split_allowed` (V06), and the claim's
-    `patient_dob` and `received_date`. Validate builds this once; price reuses the accepted part of it."""
-    codes, localities = _procedure_codes(reference), _localities(reference)
+    `year`, `release_id` and `rvu_release` (the release in force on the service date, docs/spec.md §7),
+    `modifier_flags`,
+    `is_facility` (§4.1), the RVU row's numbers and flags and `rvu_found` (4.2), the GPCI row's numbers
+    and `gpci_found`, `split_allowed` (V06), `qp_listed` (the claim's NPI is on the year's QP list),
+    and the claim's `patient_dob` and `received_date`. Validate builds this once; price reuses the
+    accepted part of it."""
+    releases = _release_numbers(reference)
+    codes, localities = _procedure_codes(reference, releases), _localities(reference)
+    with_qp = not reference.qp_npis.is_empty()
     line_pos_facility = by_value(
         "place_of_service",
         lambda pos: pl.when(is_present(pos)).then(pos.is_in(FACILITY_POS)),
@@ -223,17 +278,25 @@ def key_lines(lines: pl.DataFrame, claims: pl.DataFrame, reference: ReferenceFra
     )
     keyed = (
         _with_modifier_keys(lines.lazy().with_columns(claim_id_sorted_if(lines)))
-        .with_columns(pl.col("service_date").dt.year().alias("year"))
-        .join(_claim_keys(claims, localities), on="claim_id", how="left", maintain_order="left")
+        .with_columns(pl.col("service_date").dt.year().cast(pl.Int32).alias("year"))
+        .pipe(_look_up, _release_of_dates(lines, releases), on=["service_date"])
+        .join(_claim_keys(claims, localities, with_qp_npi=with_qp), on="claim_id", how="left", maintain_order="left")
         .with_columns(line_pos_facility.fill_null(pl.col("claim_facility")).fill_null(False).alias("is_facility"))
         .pipe(
             _look_up,
-            codes.lazy().select("year", pl.col("hcpcs").alias("procedure_code"), "code_id", "split_allowed"),
-            on=["year", "procedure_code"],
+            codes.lazy().select("release_id", pl.col("hcpcs").alias("procedure_code"), "code_id", "split_allowed"),
+            on=["release_id", "procedure_code"],
         )
-        .pipe(_look_up, _fee_schedule_rows(reference, codes), on=["code_id", "pricing_modifier_bit"])
-        .pipe(_look_up, _gpci_rows(reference, localities), on=["year", "locality_id"])
-        .with_columns(pl.col("rvu_found", "gpci_found", "split_allowed").fill_null(False))
-        .drop("claim_facility", "locality_id", "code_id")
+        .pipe(_look_up, _fee_schedule_rows(reference, releases, codes), on=["code_id", "pricing_modifier_bit"])
+        .pipe(_look_up, _gpci_rows(reference, releases, localities), on=["release_id", "locality_id"])
     )
-    return keyed.collect()
+    keyed = (
+        keyed.pipe(_look_up, _qp_lines(reference), on=["year", "qp_npi"]).drop("qp_npi")
+        if with_qp
+        else keyed.with_columns(pl.lit(False).alias("qp_listed"))
+    )
+    return (
+        keyed.with_columns(pl.col("rvu_found", "gpci_found", "split_allowed", "qp_listed").fill_null(False))
+        .drop("claim_facility", "locality_id", "code_id")
+        .collect()
+    )

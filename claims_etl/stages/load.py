@@ -70,6 +70,8 @@ LOAD_SCHEMAS: dict[str, pa.Schema] = {
             ("allowed_amount", pa.string()),
             ("pricing_note", pa.string()),
             ("run_id", pa.string()),
+            ("rvu_release", pa.string()),
+            ("cf_kind", pa.string()),
         ]
     ),
     "rejected_claims": pa.schema(
@@ -83,6 +85,10 @@ LOAD_SCHEMAS: dict[str, pa.Schema] = {
     ),
 }
 WAREHOUSE_TABLES = tuple(LOAD_SCHEMAS)  # the tables a chunk writes
+# A repriced claim's previous lines: priced_claim_lines' load schema, and which run replaced them when.
+HISTORY_SCHEMA = pa.schema(
+    [*LOAD_SCHEMAS["priced_claim_lines"], ("replaced_by_run", pa.string()), ("replaced_at", pa.timestamp("us"))]
+)
 
 
 def insert_statement(target: Target, table: str) -> str:
@@ -129,6 +135,8 @@ def warehouse_frames(priced: Priced, rejected: pl.DataFrame, run_id: str, at: da
             cents_text("allowed_cents").alias("allowed_amount"),
             "pricing_note",
             run.alias("run_id"),
+            "rvu_release",
+            "cf_kind",
         ),
         "rejected_claims": rejected.select(
             "claim_id", "batch_id", run.alias("run_id"), "rule_ids", stamp.alias("rejected_at")
@@ -215,10 +223,16 @@ class ChunkTables:
 
     tables: dict[str, pa.Table]
     recovered: pa.Table
+    history: pa.Table | None = None  # HISTORY_SCHEMA rows kept before a reprice replaces them
 
     @property
     def rows(self) -> int:
         return sum(table.num_rows for table in self.tables.values())
+
+
+def arrow_history(frame: pl.DataFrame) -> pa.Table:
+    """History rows (`HISTORY_SCHEMA`) as one single-chunk Arrow table, as turbodbc takes them."""
+    return frame.select(HISTORY_SCHEMA.names).to_arrow().cast(HISTORY_SCHEMA).combine_chunks()
 
 
 def chunk_tables(chunk: Chunk, run_id: str, at: datetime) -> ChunkTables:
@@ -233,6 +247,8 @@ def write_tables(target: Target, chunk: ChunkTables, checkpoint: FaultHook = _no
     with target.errors("warehouse insert failed"):
         cursor = target.connection.cursor()
         try:
+            if chunk.history is not None and chunk.history.num_rows:
+                cursor.executemanycolumns(target.statement("warehouse/insert_priced_claim_line_history"), chunk.history)
             if chunk.recovered.num_rows:
                 for table in WAREHOUSE_TABLES:
                     cursor.executemanycolumns(target.statement("warehouse/delete_claims", table=table), chunk.recovered)

@@ -35,6 +35,11 @@ def _times(factor: pl.Expr, multiplier: int, applies: pl.Expr) -> pl.Expr:
     return pl.when(applies).then(factor * multiplier // FACTOR_ONE).otherwise(factor)
 
 
+# The QP conversion factor for a line whose claim's NPI is on its year's QP list, where the release
+# has one; the PPRRVU file's (non-QP) factor otherwise (docs/spec.md §7).
+_PRICED_AS_QP = pl.col("qp_listed") & pl.col("qp_conv_factor_e4").is_not_null()
+
+
 def _fee_schedule_cents() -> pl.Expr:
     pe_rvu = pl.when(pl.col("is_facility")).then(pl.col("facility_pe_rvu_e4")).otherwise(pl.col("nonfac_pe_rvu_e4"))
     geographic = (
@@ -42,7 +47,8 @@ def _fee_schedule_cents() -> pl.Expr:
         + pe_rvu * pl.col("pe_gpci_e4")
         + pl.col("mp_rvu_e4") * pl.col("mp_gpci_e4")
     )
-    return round_half_up_div(geographic * pl.col("conv_factor_e4"), _FEE_SCALE_TO_CENTS)
+    conversion_factor = pl.when(_PRICED_AS_QP).then(pl.col("qp_conv_factor_e4")).otherwise(pl.col("conv_factor_e4"))
+    return round_half_up_div(geographic * conversion_factor, _FEE_SCALE_TO_CENTS)
 
 
 def _factor_before_multiple_procedure() -> pl.Expr:
@@ -142,6 +148,8 @@ def price_keyed_lines(keyed: pl.DataFrame) -> pl.DataFrame:
         pl.when(payable).then(pl.min_horizontal(pl.col("charge_cents"), allowed)).otherwise(0).alias("allowed_cents"),
         pl.col("pricing_note").cast(pl.String),
         pl.col("is_facility").cast(pl.Int8).alias("facility"),
+        pl.col("rvu_release").cast(pl.String),
+        pl.when(_PRICED_AS_QP).then(pl.lit("qp")).otherwise(pl.lit("non_qp")).alias("cf_kind"),
     )
     return conform(_in_claim_line_order(priced), PRICED_LINES, name="priced_lines")
 

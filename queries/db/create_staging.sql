@@ -56,8 +56,10 @@ CREATE TABLE IF NOT EXISTS staging.claim_leases (
 DROP INDEX IF EXISTS staging.claim_leases_run_idx;
 ALTER TABLE staging.claim_leases DROP CONSTRAINT IF EXISTS claim_leases_claim_id_fkey;
 
--- Reference tables: the CMS files' content as published (indicators kept as text, numbers exact).
+-- Reference tables: the CMS files' content as published (indicators kept as text, numbers exact),
+-- one set of rows per release (docs/spec.md §7); `year` is the service year the release prices.
 CREATE TABLE IF NOT EXISTS staging.rvu (
+    release               text NOT NULL,
     year                  smallint NOT NULL,
     hcpcs                 text NOT NULL,
     modifier              text NOT NULL DEFAULT '',
@@ -84,10 +86,12 @@ CREATE TABLE IF NOT EXISTS staging.rvu (
     team_surg             text,
     endo_base             text,
     conv_factor           numeric NOT NULL,
-    PRIMARY KEY (year, hcpcs, modifier)
+    qp_conv_factor        numeric,
+    PRIMARY KEY (release, hcpcs, modifier)
 );
 
 CREATE TABLE IF NOT EXISTS staging.gpci (
+    release        text NOT NULL,
     year           smallint NOT NULL,
     mac            text NOT NULL,
     state          text,
@@ -96,17 +100,70 @@ CREATE TABLE IF NOT EXISTS staging.gpci (
     pw_gpci        numeric NOT NULL,
     pe_gpci        numeric NOT NULL,
     mp_gpci        numeric NOT NULL,
-    PRIMARY KEY (year, mac, locality)
-)
-;
+    PRIMARY KEY (release, mac, locality)
+);
 
--- Engine-owned: one row per loaded fee schedule year, a new version on every load. The reference
--- cache keys its entries by these versions, so a reload can never serve a stale frame.
+-- Engine-owned: every reference load is a release (docs/spec.md §7): its label, the service year it
+-- prices, the date from which it is in force within that year, its files with their sha256, and a
+-- new version on every load (the reference cache keys its entries by the versions, so a reload can
+-- never serve a stale frame).
+CREATE TABLE IF NOT EXISTS staging.reference_releases (
+    release         text PRIMARY KEY,
+    year            smallint NOT NULL,
+    effective_from  date NOT NULL,
+    rvu_file        text NOT NULL,
+    rvu_sha256      text NOT NULL,
+    qp_source       text,
+    gpci_file       text NOT NULL,
+    gpci_sha256     text NOT NULL,
+    version         uuid NOT NULL,
+    loaded_at       timestamptz NOT NULL DEFAULT now(),
+    UNIQUE (year, effective_from),
+    CHECK (effective_from >= make_date(year, 1, 1) AND effective_from <= make_date(year, 12, 31))
+);
+
+-- Engine-owned: the NPIs of qualifying APM participants per service year (`reference load-qp`),
+-- priced with the QP conversion factor, and one row per loaded list (its file, sha256, version).
+CREATE TABLE IF NOT EXISTS staging.qp_npis (
+    year  smallint NOT NULL,
+    npi   text NOT NULL,
+    PRIMARY KEY (year, npi)
+);
+CREATE TABLE IF NOT EXISTS staging.qp_lists (
+    year       smallint PRIMARY KEY,
+    file       text NOT NULL,
+    sha256     text NOT NULL,
+    npis       integer NOT NULL,
+    version    uuid NOT NULL,
+    loaded_at  timestamptz NOT NULL DEFAULT now()
+);
+
+-- Migration from one reference set per year (before releases): those rows become release <year>A,
+-- effective January 1, which prices exactly as before. The legacy version table is created if
+-- missing only so that these statements run on any database; it is dropped once carried over.
+ALTER TABLE staging.rvu ADD COLUMN IF NOT EXISTS release text;
+ALTER TABLE staging.rvu ADD COLUMN IF NOT EXISTS qp_conv_factor numeric;
+ALTER TABLE staging.gpci ADD COLUMN IF NOT EXISTS release text;
+UPDATE staging.rvu SET release = year || 'A' WHERE release IS NULL;
+UPDATE staging.gpci SET release = year || 'A' WHERE release IS NULL;
+ALTER TABLE staging.rvu ALTER COLUMN release SET NOT NULL;
+ALTER TABLE staging.gpci ALTER COLUMN release SET NOT NULL;
+ALTER TABLE staging.rvu DROP CONSTRAINT IF EXISTS rvu_pkey;
+ALTER TABLE staging.rvu ADD CONSTRAINT rvu_pkey PRIMARY KEY (release, hcpcs, modifier);
+ALTER TABLE staging.gpci DROP CONSTRAINT IF EXISTS gpci_pkey;
+ALTER TABLE staging.gpci ADD CONSTRAINT gpci_pkey PRIMARY KEY (release, mac, locality);
 CREATE TABLE IF NOT EXISTS staging.reference_versions (
     year       smallint PRIMARY KEY,
     version    uuid NOT NULL,
     loaded_at  timestamptz NOT NULL DEFAULT now()
 );
+INSERT INTO staging.reference_releases
+    (release, year, effective_from, rvu_file, rvu_sha256, gpci_file, gpci_sha256, version, loaded_at)
+SELECT v.year || 'A', v.year, make_date(v.year, 1, 1), 'loaded before releases', '', 'loaded before releases', '',
+       v.version, v.loaded_at
+FROM staging.reference_versions AS v
+ON CONFLICT DO NOTHING;
+DROP TABLE staging.reference_versions;
 
 -- Engine-owned: each run's live progress and final summary (stages, metrics, alerts) as JSON, in the
 -- source database every run can reach; `claims-etl report`, `dashboard` and `export` read it.

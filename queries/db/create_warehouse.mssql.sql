@@ -82,4 +82,33 @@ CREATE TABLE warehouse.etl_run_alerts (
     value      float NOT NULL,
     threshold  float NOT NULL,
     message    varchar(255) NOT NULL
-)
+);
+
+-- Added with reference releases (docs/spec.md §7): which release and which conversion factor priced
+-- each line; null on lines priced before. `db init` adds them to an existing table.
+IF COL_LENGTH(N'warehouse.priced_claim_lines', N'rvu_release') IS NULL
+ALTER TABLE warehouse.priced_claim_lines ADD rvu_release varchar(16) NULL;
+IF COL_LENGTH(N'warehouse.priced_claim_lines', N'cf_kind') IS NULL
+ALTER TABLE warehouse.priced_claim_lines ADD cf_kind varchar(8) NULL;
+
+-- Lines a `reprice` replaced, with the run that replaced them (docs/spec.md §7).
+IF OBJECT_ID(N'warehouse.priced_claim_line_history', N'U') IS NULL
+CREATE TABLE warehouse.priced_claim_line_history (
+    claim_id             bigint NOT NULL,
+    line_number          smallint NOT NULL,
+    procedure_code       varchar(5) NOT NULL,
+    modifier_1           varchar(2) NULL,
+    units                int NOT NULL,
+    charge               decimal(12, 2) NOT NULL,
+    facility             tinyint NOT NULL,
+    fee_schedule_amount  decimal(12, 2) NOT NULL,
+    adjustment_factor    decimal(9, 5) NOT NULL,
+    allowed_amount       decimal(12, 2) NOT NULL,
+    pricing_note         varchar(16) NOT NULL,
+    run_id               varchar(64) NOT NULL,
+    rvu_release          varchar(16) NULL,
+    cf_kind              varchar(8) NULL,
+    replaced_by_run      varchar(64) NOT NULL,
+    replaced_at          datetime2(6) NOT NULL,
+    CONSTRAINT pk_priced_claim_line_history PRIMARY KEY (claim_id, line_number, replaced_by_run)
+);

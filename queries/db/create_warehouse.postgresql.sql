@@ -73,4 +73,30 @@ CREATE TABLE IF NOT EXISTS warehouse.etl_run_alerts (
     value      double precision NOT NULL,
     threshold  double precision NOT NULL,
     message    varchar(255) NOT NULL
-)
+);
+
+-- Added with reference releases (docs/spec.md §7): which release and which conversion factor priced
+-- each line; null on lines priced before. `db init` adds them to an existing table.
+ALTER TABLE warehouse.priced_claim_lines ADD COLUMN IF NOT EXISTS rvu_release varchar(16);
+ALTER TABLE warehouse.priced_claim_lines ADD COLUMN IF NOT EXISTS cf_kind varchar(8);
+
+-- Lines a `reprice` replaced, with the run that replaced them (docs/spec.md §7).
+CREATE TABLE IF NOT EXISTS warehouse.priced_claim_line_history (
+    claim_id             bigint NOT NULL,
+    line_number          smallint NOT NULL,
+    procedure_code       varchar(5) NOT NULL,
+    modifier_1           varchar(2),
+    units                integer NOT NULL,
+    charge               numeric(12, 2) NOT NULL,
+    facility             smallint NOT NULL,
+    fee_schedule_amount  numeric(12, 2) NOT NULL,
+    adjustment_factor    numeric(9, 5) NOT NULL,
+    allowed_amount       numeric(12, 2) NOT NULL,
+    pricing_note         varchar(16) NOT NULL,
+    run_id               varchar(64) NOT NULL,
+    rvu_release          varchar(16),
+    cf_kind              varchar(8),
+    replaced_by_run      varchar(64) NOT NULL,
+    replaced_at          timestamp(6) NOT NULL,
+    PRIMARY KEY (claim_id, line_number, replaced_by_run)
+);

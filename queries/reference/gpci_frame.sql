@@ -1,5 +1,6 @@
--- GPCI rows for the pricing joins, indices as integers scaled by 10^4 (exact; see price.py).
-SELECT year::integer AS year,
+-- GPCI rows of every release for the pricing joins, indices as integers scaled by 10^4 (exact).
+SELECT release,
+       year::integer AS year,
        mac,
        locality,
        (pw_gpci * 10000)::bigint AS pw_gpci_e4,

@@ -1,5 +1,7 @@
--- RVU rows for the pricing joins, numbers as integers scaled by 10^4 (exact; see price.py).
-SELECT year::integer AS year,
+-- RVU rows of every release for the pricing joins, numbers as integers scaled by 10^4 (exact; see
+-- stages/price.py).
+SELECT release,
+       year::integer AS year,
        hcpcs,
        modifier,
        status_code,
@@ -8,6 +10,7 @@ SELECT year::integer AS year,
        (facility_pe_rvu * 10000)::bigint AS facility_pe_rvu_e4,
        (mp_rvu * 10000)::bigint AS mp_rvu_e4,
        (conv_factor * 10000)::bigint AS conv_factor_e4,
+       (qp_conv_factor * 10000)::bigint AS qp_conv_factor_e4,
        pctc_ind,
        mult_proc,
        bilat_surg,

@@ -1,6 +1,8 @@
 """Exactly once under crashes: `claims-etl run` really SIGKILLs itself at an injected point
 (claims_etl/dev/fault_hooks.py), a plain rerun repairs, and the warehouse and the source are checked row by
-row against a run that never crashed (the pure stages on the same source rows)."""
+row against a run that never crashed (the pure stages on the same source rows). After every repair
+`claims-etl reconcile` finds no difference; after a crash between a chunk's commit and its mark, it
+finds the claims in the warehouse that are still pending."""
 
 from __future__ import annotations
 
@@ -10,6 +12,7 @@ import signal
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import polars as pl
 import pytest
@@ -38,6 +41,23 @@ def run_cli(
 ) -> subprocess.CompletedProcess[str]:
     extra = {"CLAIMS_ETL_LOAD_CONNECTIONS": str(load_connections)} | ({"CLAIMS_ETL_FAULT": fault} if fault else {})
     return db.run_cli(cli_env(settings, **extra))
+
+
+def reconcile(settings: Settings) -> tuple[int, dict[str, Any]]:
+    """`claims-etl reconcile --json` in its own process: its exit code and report."""
+    result = subprocess.run(
+        [sys.executable, "-m", "claims_etl", "reconcile", "--json"],
+        env=db.cli_env(settings), capture_output=True, text=True, timeout=300, check=False,
+    )  # fmt: skip
+    assert result.returncode in (0, 1) and result.stderr.strip() == "", result.stderr
+    report: dict[str, Any] = json.loads(result.stdout)
+    return result.returncode, report
+
+
+def assert_reconciled(settings: Settings, claims: int = CLAIMS) -> None:
+    code, report = reconcile(settings)
+    assert (code, report["consistent"]) == (0, True), report["differences"]
+    assert sum(report["warehouse_rows"].values()) == claims and report["in_flight"] == 0
 
 
 def assert_exactly_once_and_exact(settings: Settings, read_target: Reader, claims: int = CLAIMS) -> None:
@@ -80,11 +100,19 @@ def seeded(settings: Settings, tmp_path: Path) -> Settings:
 def test_sigkill_at_each_point_then_rerun_is_exactly_once(seeded: Settings, read_target: Reader, fault: str) -> None:
     crashed = run_cli(seeded, fault)
     assert crashed.returncode == -signal.SIGKILL, crashed.stderr
+    if fault.startswith(("after_commit", "during_mark")):  # committed in the warehouse, still pending
+        code, report = reconcile(seeded)
+        found = {d["check"]: d["count"] for d in report["differences"] if d["count"]}
+        assert code == 1 and set(found) == {"pending_in_warehouse_not_in_flight"}, report
+        # the chunk committed and not marked, and the one before it if its marking (which overlaps the
+        # next chunk's write) had not committed yet
+        assert 0 < found["pending_in_warehouse_not_in_flight"] <= 2 * CHUNK
     repaired = run_cli(seeded)
     assert repaired.returncode == 0, repaired.stderr
     summary = json.loads(repaired.stdout)
     assert summary["status"] == "succeeded"
     assert_exactly_once_and_exact(seeded, read_target)
+    assert_reconciled(seeded)
 
 
 @pytest.mark.parametrize("fault", ["during_write:2", "after_commit:3"])
@@ -100,6 +128,7 @@ def test_sigkill_in_a_writer_process_then_rerun_is_exactly_once(
     assert repaired.returncode == 0, repaired.stderr
     assert json.loads(repaired.stdout)["claims_recovered"] > 0
     assert_exactly_once_and_exact(seeded, read_target)
+    assert_reconciled(seeded)
 
 
 @pytest.mark.parametrize(
@@ -122,6 +151,7 @@ def test_sigkill_in_a_later_range_then_rerun_is_exactly_once(
     assert repaired.returncode == 0, repaired.stderr
     assert json.loads(repaired.stdout)["claims_read"] == CLAIMS - marked  # the rest, and only the rest
     assert_exactly_once_and_exact(seeded, read_target)
+    assert_reconciled(seeded)
 
 
 @pytest.mark.slow
@@ -138,6 +168,7 @@ def test_randomized_crash_trials(seeded: Settings, read_target: Reader, trial: i
         assert run_cli(seeded, fault, writers.choice([1, 2])).returncode == -signal.SIGKILL
     assert run_cli(seeded, load_connections=writers.choice([1, 2])).returncode == 0
     assert_exactly_once_and_exact(seeded, read_target)
+    assert_reconciled(seeded)
 
 
 def test_two_runs_started_together_share_the_work(seeded: Settings, read_target: Reader) -> None:
@@ -150,3 +181,4 @@ def test_two_runs_started_together_share_the_work(seeded: Settings, read_target:
     read = [json.loads(out)["claims_read"] for out, _ in outputs]
     assert sum(read) == CLAIMS and max(read) == 700  # disjoint: one got its 700, the other the rest
     assert_exactly_once_and_exact(seeded, read_target)
+    assert_reconciled(seeded)

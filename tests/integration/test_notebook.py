@@ -127,6 +127,13 @@ def test_notebook_summaries_by_place_and_procedure(executed: Any) -> None:
     assert "shape: (10, 5)" in top
 
 
+def test_notebook_shows_the_release_and_factor_that_priced_each_line(executed: Any) -> None:
+    assert "2026A" in _text(_cell(executed, "reference")) and "2025A" in _text(_cell(executed, "reference"))
+    by_release = _text(_cell(executed, "by-release"))
+    assert "rvu_release" in by_release and "cf_kind" in by_release
+    assert "2025A" in by_release and "2026A" in by_release and "non_qp" in by_release
+
+
 def test_notebook_is_read_only_and_shows_no_patient_ids(executed: Any) -> None:
     with psycopg.connect(NOTEBOOK_URL) as connection:
         statuses = connection.execute("SELECT status, count(*) FROM staging.claims GROUP BY status").fetchall()

@@ -25,6 +25,7 @@ from pydantic import SecretStr
 from claims_etl.dev.seed import code_pool, seed, write_reference_files
 from claims_etl.engine import pipeline
 from claims_etl.ops.metrics import SCALAR_METRICS
+from claims_etl.reference import FRAME_SCHEMAS
 from claims_etl.reference.cache import KEY_PREFIX, clear_in_process
 from claims_etl.reference.store import load_year
 from claims_etl.settings import Settings
@@ -66,7 +67,7 @@ def test_cold_run_fills_redis_warm_run_does_not_read_reference_tables(
     with_redis = seeded.model_copy(update={"redis_url": SecretStr(REDIS_URL), "limit": 600})
     cold = pipeline.run(with_redis)
     assert cold.metrics.cache["source"] == "database"
-    assert len(redis_db.keys(f"{KEY_PREFIX}:*")) == 2
+    assert len(redis_db.keys(f"{KEY_PREFIX}:*")) == len(FRAME_SCHEMAS)  # one key per reference frame
     clear_in_process()  # a new process: only Redis can serve the frames now
     _rename_reference(to_hidden=True)  # reading staging.rvu/gpci would now fail the run
     try:
@@ -87,7 +88,7 @@ def test_reference_reload_invalidates_the_cache(seeded: Settings, redis_db: redi
     load_year(seeded, rvu, gpci, 2026)
     reloaded = pipeline.run(with_redis)
     assert reloaded.metrics.cache["source"] == "database"
-    assert len(redis_db.keys(f"{KEY_PREFIX}:*")) == 4  # the old version's keys age out; never read again
+    assert len(redis_db.keys(f"{KEY_PREFIX}:*")) == 2 * len(FRAME_SCHEMAS)  # the old version's age out, unread
 
 
 @pytest.mark.parametrize("target_name", ["mysql"], indirect=True)

@@ -1,21 +1,35 @@
 """The row-at-a-time baseline (benchmarks/row_at_a_time.py) is an independent, plain-Python
-implementation of docs/spec.md §4 and 5: on the same claims it must produce exactly the engine's rows."""
+implementation of docs/spec.md §4, 5 and 7: on the same claims, with a mid-year release and a QP list
+loaded, it must produce exactly the engine's rows."""
 
 from __future__ import annotations
 
+from datetime import date
+from decimal import Decimal
 from pathlib import Path
 
+import polars as pl
 import pytest
 
 from benchmarks import row_at_a_time
-from claims_etl.dev.seed import seed
+from claims_etl.dev.seed import code_pool, seed, write_rvu_file
+from claims_etl.reference.store import ReleaseFiles, load_qp_list, load_release
 from claims_etl.settings import Settings
+from tests.db import read_source
 from tests.integration.test_pipeline import Reader, expected_outputs
 
 
 @pytest.mark.parametrize("target_name", ["mysql"], indirect=True)
 def test_row_at_a_time_agrees_with_the_engine(settings: Settings, read_target: Reader, tmp_path: Path) -> None:
     seed(settings, 400, seed=21, invalid_rate=0.2, directory=tmp_path)
+    revised = tmp_path / "PPRRVU26_B.csv"  # every work RVU 0.37 higher from April 1
+    write_rvu_file(revised, code_pool(21).with_columns(pl.col("work") + 37), 2026)
+    load_release(settings, ReleaseFiles(rvu=revised), year=2026, release="2026B", effective=date(2026, 4, 1),
+                 qp_cf=Decimal("33.5675"))  # fmt: skip
+    read_source("SELECT DISTINCT coalesce(rendering_npi, billing_npi) AS npi FROM staging.claims LIMIT 60").write_csv(
+        tmp_path / "qp.csv"
+    )
+    load_qp_list(settings, tmp_path / "qp.csv", 2026)
     expected_lines, expected_rejected = expected_outputs(settings)
     result = row_at_a_time.run(settings, limit=10_000)
     assert (result["claims"], result["rejected"]) == (400, expected_rejected.height)
@@ -23,7 +37,13 @@ def test_row_at_a_time_agrees_with_the_engine(settings: Settings, read_target: R
     assert rejected.rows() == expected_rejected.select("claim_id", "rule_ids").sort("claim_id").rows()
     lines = read_target(
         "SELECT claim_id, line_number, CAST(allowed_amount * 100 AS SIGNED) AS allowed_cents, "
-        "CAST(fee_schedule_amount * 100 AS SIGNED) AS fee_cents, pricing_note FROM priced_claim_lines"
+        "CAST(fee_schedule_amount * 100 AS SIGNED) AS fee_cents, pricing_note, rvu_release, cf_kind "
+        "FROM priced_claim_lines"
     ).sort("claim_id", "line_number")
-    want = expected_lines.select("claim_id", "line_number", "allowed_cents", "fee_schedule_cents", "pricing_note")
+    want = expected_lines.select(
+        "claim_id", "line_number", "allowed_cents", "fee_schedule_cents", "pricing_note", "rvu_release", "cf_kind"
+    )
     assert lines.rows() == want.rows()
+    assert {("2025A", "non_qp"), ("2026A", "qp"), ("2026B", "qp"), ("2026B", "non_qp")} <= set(
+        lines.select("rvu_release", "cf_kind").iter_rows()
+    )

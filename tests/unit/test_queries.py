@@ -11,7 +11,7 @@ import pytest
 
 from claims_etl.db import sql
 from claims_etl.db.connections import Target
-from claims_etl.stages.load import LOAD_SCHEMAS
+from claims_etl.stages.load import HISTORY_SCHEMA, LOAD_SCHEMAS
 
 PACKAGE = Path(__file__).resolve().parents[2] / "claims_etl"
 STATEMENT = re.compile(
@@ -47,13 +47,14 @@ def test_no_statement_text_in_the_package() -> None:
     assert offenders == {}
 
 
-@pytest.mark.parametrize("table", sorted(LOAD_SCHEMAS))
+@pytest.mark.parametrize("table", [*sorted(LOAD_SCHEMAS), "priced_claim_line_history"])
 def test_warehouse_inserts_bind_the_load_schema_in_order(table: str) -> None:
+    schema = LOAD_SCHEMAS.get(table, HISTORY_SCHEMA)
     statement = sql.with_identifiers(f"warehouse/insert_{table}", **{table: table})
     columns = re.search(r"\(([^?]*?)\)\s*VALUES", statement, re.S)
     assert columns is not None
-    assert [c.strip() for c in columns.group(1).split(",")] == LOAD_SCHEMAS[table].names
-    assert statement.count("?") == len(LOAD_SCHEMAS[table].names)
+    assert [c.strip() for c in columns.group(1).split(",")] == schema.names
+    assert statement.count("?") == len(schema.names)
 
 
 @pytest.mark.parametrize(("dialect", "qualified"), [("mysql", "etl_runs"), ("mssql", "warehouse.etl_runs")])

@@ -23,7 +23,7 @@ def _rewrite(path: Path, old: str, new: str, count: int = 1) -> Path:
 
 
 def test_synthetic_files_parse_in_the_cms_layout(files: tuple[Path, Path]) -> None:
-    rvu, gpci = parse_rvu(files[0]), parse_gpci(files[1])
+    rvu, gpci = parse_rvu(files[0], 2026), parse_gpci(files[1], 2026)
     assert rvu.height >= 40 and set(rvu.get_column("modifier").unique()) <= {"", "26", "TC", "53"}
     assert rvu.get_column("conv_factor").unique().to_list() == ["33.4009"]
     assert gpci.height == 12 and gpci.get_column("mac").str.len_chars().unique().to_list() == [5]
@@ -31,16 +31,16 @@ def test_synthetic_files_parse_in_the_cms_layout(files: tuple[Path, Path]) -> No
 
 def test_gpci_keys_are_zero_padded(tmp_path: Path, files: tuple[Path, Path]) -> None:
     gpci = _rewrite(files[1], "01112,CA,05,", "1112,CA,5,")
-    assert ("01112", "05") in parse_gpci(gpci).select("mac", "locality").rows()
+    assert ("01112", "05") in parse_gpci(gpci, 2026).select("mac", "locality").rows()
 
 
 def test_blank_numeric_cells_mean_zero(files: tuple[Path, Path]) -> None:
     lines = files[0].read_text().splitlines()
     cells = lines[10].split(",")
-    cells[10] = ""  # MP RVU
+    cells[11] = ""  # NON-FACILITY TOTAL (a blank RVU or CF is refused: tests/unit/test_cms_files.py)
     lines[10] = ",".join(cells)
     files[0].write_text("\n".join(lines) + "\n")
-    assert parse_rvu(files[0]).get_column("mp_rvu")[0] == "0"
+    assert parse_rvu(files[0], 2026).get_column("nonfac_total")[0] == "0"
 
 
 @pytest.mark.parametrize(
@@ -52,7 +52,7 @@ def test_blank_numeric_cells_mean_zero(files: tuple[Path, Path]) -> None:
 )
 def test_rvu_header_that_does_not_fit_is_refused(files: tuple[Path, Path], old: str, new: str, message: str) -> None:
     with pytest.raises(ReferenceFileError, match=message):
-        parse_rvu(_rewrite(files[0], old, new))
+        parse_rvu(_rewrite(files[0], old, new), 2026)
 
 
 def test_rvu_non_number_is_refused_naming_the_line(files: tuple[Path, Path]) -> None:
@@ -61,26 +61,26 @@ def test_rvu_non_number_is_refused_naming_the_line(files: tuple[Path, Path]) -> 
     cells[5] = "1.2.3"
     lines[12] = ",".join(cells)
     files[0].write_text("\n".join(lines) + "\n")
-    with pytest.raises(ReferenceFileError, match=r"line 13, column work_rvu: '1.2.3'"):
-        parse_rvu(files[0])
+    with pytest.raises(ReferenceFileError, match=r"line 13, column 6 \(WORK RVU\): '1.2.3'"):
+        parse_rvu(files[0], 2026)
 
 
 def test_rvu_duplicate_key_is_refused(files: tuple[Path, Path]) -> None:
     lines = files[0].read_text().splitlines()
     files[0].write_text("\n".join([*lines, lines[-1]]) + "\n")
-    with pytest.raises(ReferenceFileError, match="repeat a key"):
-        parse_rvu(files[0])
+    with pytest.raises(ReferenceFileError, match="repeats the key of line"):
+        parse_rvu(files[0], 2026)
 
 
 def test_gpci_header_that_does_not_fit_is_refused(files: tuple[Path, Path]) -> None:
     with pytest.raises(ReferenceFileError, match="header column 6"):
-        parse_gpci(_rewrite(files[1], "2026 PE GPCI", "2026 XX GPCI"))
+        parse_gpci(_rewrite(files[1], "2026 PE GPCI", "2026 XX GPCI"), 2026)
 
 
 def test_a_file_that_is_not_csv_at_all_is_refused(tmp_path: Path) -> None:
     junk = tmp_path / "junk.csv"
     junk.write_bytes(b"\x00\x01\x02 not a fee schedule")
     with pytest.raises(ReferenceFileError, match="not a CMS"):
-        parse_rvu(junk)
+        parse_rvu(junk, 2026)
     with pytest.raises(ReferenceFileError, match="cannot read"):
-        parse_rvu(tmp_path / "missing.csv")
+        parse_rvu(tmp_path / "missing.csv", 2026)

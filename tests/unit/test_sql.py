@@ -12,8 +12,9 @@ from claims_etl.db import sql
 @pytest.mark.parametrize(
     ("value", "literal"),
     [
-        ("x' OR '1'='1", "'x'' OR ''1''=''1'"),
-        ("a\\b", "'a\\b'"),
+        ("x' OR '1'='1", "E'x'' OR ''1''=''1'"),
+        ("a\\b", "E'a\\\\b'"),
+        ("x\\' OR 1=1 --", "E'x\\\\'' OR 1=1 --'"),
         (None, "NULL"),
         (42, "42"),
         (date(2026, 2, 28), "DATE '2026-02-28'"),
@@ -33,8 +34,8 @@ def test_quote_refuses_nul_and_booleans() -> None:
 def test_render_ignores_placeholders_in_comments() -> None:
     """A value with a newline must not escape a `--` comment that mentions its placeholder."""
     rendered = sql.render("extract/pending_claims", batch_id="x\nDROP TABLE staging.claims --", limit=5)
-    assert "DROP TABLE" not in rendered.replace("'x\nDROP TABLE staging.claims --'", "")
-    assert "--" not in rendered.replace("'x\nDROP TABLE staging.claims --'", "")
+    assert "DROP TABLE" not in rendered.replace("E'x\nDROP TABLE staging.claims --'", "")
+    assert "--" not in rendered.replace("E'x\nDROP TABLE staging.claims --'", "")
 
 
 def test_render_requires_every_placeholder() -> None:

@@ -1,0 +1,2 @@
+-- The NPIs priced with the QP conversion factor, per service year.
+SELECT year::integer AS year, npi FROM staging.qp_npis
