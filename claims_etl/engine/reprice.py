@@ -162,28 +162,51 @@ def reprice(settings: Settings, release: str, *, dry_run: bool = False) -> Repri
             raise ConfigurationError("another reprice is running; try again when it has finished")
         valid_from, valid_until = _window(source, release)
         window = {"valid_from": valid_from, "valid_until": valid_until}
-        low, high, count = source.execute(sql.load("source/processed_bounds"), window).fetchone()  # type: ignore[misc]
+        chunks = source.execute(
+            sql.load("source/reprice_chunks"), window | {"claims_per_chunk": settings.load_chunk_claims}
+        ).fetchall()
         source.commit()
         target = None if dry_run else connect_target(settings)
         try:
-            written = 0
             if target is not None:
                 run_records.record_start(target, result.run_id, started, {"reprice": release})
-            for chunk_low in range(low or 0, (high or -1) + 1, max(1, settings.load_chunk_claims)):
-                chunk_high = min(chunk_low + settings.load_chunk_claims - 1, high)
-                extracted = repriced(settings, valid_from, valid_until, chunk_low, chunk_high)
-                result.claims_read += extracted.claims.height
-                if _chunk(settings, target, result, extracted, started):
-                    written += 1
-                    fault_hooks.point(settings, "reprice_after_commit", chunk=written)
+            _work(settings, target, result, chunks, (valid_from, valid_until), started)
+        except BaseException:
+            if target is not None:
+                _record(target, result, "failed", clock)
+            raise
+        else:
+            if target is not None:
+                _record(target, result, "succeeded", clock)
+        finally:
             result.seconds = time.perf_counter() - clock
             if target is not None:
-                counts = (result.claims_read, result.claims_changed, 0)
-                run_records.record_finish(
-                    target, result.run_id, finished_at=datetime.now(UTC), status="succeeded", counts=counts, stages=[]
-                )
-        finally:
-            if target is not None:
                 target.close()
-    log.info("reprice %s: %d of %d claims changed", release, result.claims_changed, count)
+    log.info("reprice %s: %d of %d claims changed", release, result.claims_changed, result.claims_read)
     return result
+
+
+def _work(
+    settings: Settings,
+    target: Target | None,
+    result: RepriceResult,
+    chunks: list[tuple[int, int, int]],
+    window: tuple[date, date],
+    at: datetime,
+) -> None:
+    written = 0
+    for low, high, _ in chunks:
+        extracted = repriced(settings, *window, low, high)
+        result.claims_read += extracted.claims.height
+        if _chunk(settings, target, result, extracted, at):
+            written += 1
+            fault_hooks.point(settings, "reprice_after_commit", chunk=written)
+
+
+def _record(target: Target, result: RepriceResult, status: str, clock: float) -> None:
+    """The reprice's row in etl_runs: claims read, claims replaced (as priced), its wall time."""
+    result.seconds = time.perf_counter() - clock
+    counts = (result.claims_read, result.claims_changed, 0)
+    run_records.record_finish(
+        target, result.run_id, finished_at=datetime.now(UTC), status=status, counts=counts, stages=[]
+    )

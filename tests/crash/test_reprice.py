@@ -28,7 +28,7 @@ CLAIMS, SEED = 400, 41
 def _reprice(settings: Settings, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "claims_etl", "reprice", "--release", "2026B", "--json", *args],
-        env=db.cli_env(settings, CLAIMS_ETL_LOAD_CHUNK_CLAIMS="60", **env),
+        env=db.cli_env(settings, CLAIMS_ETL_LOAD_CHUNK_CLAIMS="20", **env),
         capture_output=True,
         text=True,
         timeout=300,
