@@ -1,5 +1,5 @@
 -- `reprice` works the processed claims with a line in a release's window in chunks of at most
--- %(claims_per_chunk)s claims: each chunk's claim_id bounds and its number of such claims.
+-- `claims_per_chunk` claims: each chunk's claim_id bounds and its number of such claims.
 WITH candidates AS (
     SELECT c.claim_id, (row_number() OVER (ORDER BY c.claim_id) - 1) / %(claims_per_chunk)s AS chunk
     FROM staging.claims AS c
