@@ -21,6 +21,8 @@ def test_a_secret_setting_is_read_from_the_file_its_variable_names(
 ) -> None:
     (tmp_path / "source").write_text(f"  {URL}\n")
     (tmp_path / "target").write_text(f"Driver={{X}};UID=etl;PWD={PASSWORD}\n")
+    for variable in ("CLAIMS_ETL_SOURCE_URL", "CLAIMS_ETL_TARGET_ODBC"):  # `make test` exports them
+        monkeypatch.delenv(variable, raising=False)
     monkeypatch.setenv("CLAIMS_ETL_SOURCE_URL_FILE", str(tmp_path / "source"))
     monkeypatch.setenv("CLAIMS_ETL_TARGET_ODBC_FILE", str(tmp_path / "target"))
     settings = Settings()
