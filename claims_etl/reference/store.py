@@ -75,8 +75,8 @@ def _qp_conv_factor(files: ReleaseFiles, year: int, qp_cf: Decimal | None) -> tu
     if qp_cf is not None and files.qp_rvu is not None:
         raise ReferenceFileError("give the QP conversion factor once: --qp-cf or a QP PPRRVU file, not both")
     if qp_cf is not None:
-        if qp_cf <= 0:
-            raise ReferenceFileError(f"--qp-cf {qp_cf}: a conversion factor must be positive")
+        if qp_cf <= 0 or qp_cf.as_tuple().exponent < -4:  # type: ignore[operator]
+            raise ReferenceFileError(f"--qp-cf {qp_cf}: a conversion factor is positive, with at most 4 decimals")
         return qp_cf, f"--qp-cf {qp_cf}"
     if files.qp_rvu is None:
         return None, None

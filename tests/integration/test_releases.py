@@ -132,8 +132,10 @@ def test_claims_no_release_prices_stay_pending_and_the_run_exits_2(seeded: Setti
         (None, ("--effective", "2025-12-31"), "outside 2026"),
         (None, ("--effective", "2026-01-01"), "2026A is already in force from 2026-01-01"),
         (None, ("--release", "B2026"), "label"),
+        (None, ("--qp-cf", "33.56755"), "at most 4 decimals"),
+        (None, ("--qp-cf", "0"), "positive"),
     ],
-    ids=["negative-rvu", "effective-outside-year", "effective-date-taken", "bad-label"],
+    ids=["negative-rvu", "effective-outside-year", "effective-date-taken", "bad-label", "qp-cf-5-decimals", "qp-cf-0"],
 )
 def test_a_refused_load_changes_nothing(
     seeded: Settings, tmp_path: Path, breaks: tuple[str, str] | None, extra: tuple[str, ...], fragment: str
