@@ -3,22 +3,29 @@ for the claim, a query for its lines, validation and pricing in plain Python (`D
 per row into the warehouse, one status UPDATE, one commit. Reference data is preloaded into dicts
 (the old system's in-memory RVU cache). It writes the same rows as the engine, so its output doubles
 as an independent check of the vectorized stages (see tests/integration/test_row_at_a_time.py).
+
+It honours the same rules file as the engine (`settings.rules()`, docs/spec.md §5.1): each rule's
+enabled/severity and parameters are applied here in plain Python; a custom rule's SQL expression is
+evaluated with `polars.sql_expr` on a one-row frame per claim or line (the same parser as the engine,
+but row by row), and warn rules' hits on priced claims are written to claim_warnings.
 """
 
 from __future__ import annotations
 
 import re
 import time
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
+import polars as pl
 import psycopg
 
 from claims_etl.db.connections import connect_target
 from claims_etl.settings import Settings
 from claims_etl.stages.keying import FACILITY_POS, MODIFIER_PATTERN, PRICING_MODIFIERS
 from claims_etl.stages.rules import ICD10_CM, NPI_SHAPE, POS_CODES, PROCEDURE_CODE
+from claims_etl.stages.rules_config import CUSTOM_CLAIM_COLUMNS, CUSTOM_LINE_COLUMNS, RulesConfig
 
 CENT = Decimal("0.01")
 CLAIM_SQL = (
@@ -36,9 +43,11 @@ def _present(value: str | None) -> bool:
     return value is not None and value.strip() != ""
 
 
-def _npi_ok(npi: str | None) -> bool:
+def _npi_ok(npi: str | None, *, luhn: bool = True) -> bool:
     if npi is None or not re.fullmatch(NPI_SHAPE, npi):
         return False
+    if not luhn:
+        return True
     total = 24
     for i, ch in enumerate(npi[:9]):
         d = int(ch)
@@ -66,19 +75,36 @@ def _release(ref: Any, day: date) -> str | None:
     return in_force[-1] if in_force else None
 
 
-def validate_claim(  # noqa: PLR0912  (one branch per rule, as the replaced system had)
-    claim: dict[str, Any], lines: list[dict[str, Any]], ref: Any, run_date: date
-) -> list[str]:
+def _deadline(service: date, days: int) -> date:
+    return _plus_one_year(service) if days == 365 else service + timedelta(days=days)  # 365: a calendar year
+
+
+def _custom_broken(expression: str, row: dict[str, Any], columns: Any) -> bool:
+    """A custom rule on one claim or line: its expression over a one-row frame (null: not broken)."""
+    value = pl.DataFrame([{name: row.get(name) for name in columns}], schema=columns).select(pl.sql_expr(expression))
+    return value.item() is True
+
+
+def validate_claim(  # noqa: PLR0912, PLR0915  (one branch per rule, as the replaced system had)
+    claim: dict[str, Any],
+    lines: list[dict[str, Any]],
+    ref: Any,
+    run_date: date,
+    config: RulesConfig | None = None,
+) -> tuple[list[str], list[str]]:
+    """The ids of the rules the claim breaks that reject it, and of those that only warn."""
+    config = config or RulesConfig()
+    pos_codes = POS_CODES if config.V11.codes is None else tuple(config.V11.codes)
     rvu, gpci = ref[0], ref[1]
     broken: set[str] = set()
-    if not _npi_ok(claim["billing_npi"]):
+    if not _npi_ok(claim["billing_npi"], luhn=config.V01.luhn):
         broken.add("V01")
-    if _present(claim["rendering_npi"]) and not _npi_ok(claim["rendering_npi"]):
+    if _present(claim["rendering_npi"]) and not _npi_ok(claim["rendering_npi"], luhn=config.V02.luhn):
         broken.add("V02")
     diagnoses = [claim[f"diagnosis_{i}"] for i in range(1, 5)]
     if not _present(diagnoses[0]) or any(_present(d) and not re.search(ICD10_CM, d) for d in diagnoses):
         broken.add("V03")
-    if claim["place_of_service"] not in POS_CODES:
+    if claim["place_of_service"] not in pos_codes:
         broken.add("V11")
     if claim["total_charge"] != sum((line["charge"] for line in lines), Decimal(0)):
         broken.add("V13")
@@ -99,16 +125,16 @@ def validate_claim(  # noqa: PLR0912  (one branch per rule, as the replaced syst
             or (has_split and pctc != "1")
         ):
             broken.add("V06")
-        if not 1 <= line["units"] <= 999:
+        if not config.V07.min <= line["units"] <= config.V07.max:
             broken.add("V07")
         if line["charge"] <= 0:
             broken.add("V08")
         dob = claim["patient_dob"]
         if line["service_date"] > run_date or (dob is not None and line["service_date"] < dob):
             broken.add("V09")
-        if claim["received_date"] > _plus_one_year(line["service_date"]):
+        if claim["received_date"] > _deadline(line["service_date"], config.V10.days):
             broken.add("V10")
-        if _present(line["place_of_service"]) and line["place_of_service"] not in POS_CODES:
+        if _present(line["place_of_service"]) and line["place_of_service"] not in pos_codes:
             broken.add("V11")
         key = (code, *[m if _present(m) else None for m in mods], line["service_date"])
         if key in seen:
@@ -116,10 +142,36 @@ def validate_claim(  # noqa: PLR0912  (one branch per rule, as the replaced syst
         seen.add(key)
         if (release, claim["mac"], claim["locality"]) not in gpci:
             broken.add("V14")
-    return sorted(broken)
+    broken = {rule_id for rule_id in broken if config.rule(rule_id).enabled}
+    severity = {rule_id: config.rule(rule_id).severity for rule_id in broken}
+    claim_row = claim | {
+        "total_charge_cents": int(claim["total_charge"] * 100),
+        "line_count": len(lines),
+        "line_charge_cents": sum(int(line["charge"] * 100) for line in lines),
+    }
+    for rule in (c for c in config.custom if c.enabled):
+        if rule.level == "claim":
+            hit = _custom_broken(rule.expression, claim_row, CUSTOM_CLAIM_COLUMNS)
+        else:
+            rows = [
+                line
+                | {"claim_id": claim["claim_id"], "charge_cents": int(line["charge"] * 100)}
+                | {"patient_dob": claim["patient_dob"], "received_date": claim["received_date"]}
+                for line in lines
+            ]
+            hit = any(_custom_broken(rule.expression, row, CUSTOM_LINE_COLUMNS) for row in rows)
+        if hit:
+            broken.add(rule.id)
+            severity[rule.id] = rule.severity
+    return (
+        sorted(rule_id for rule_id in broken if severity[rule_id] == "reject"),
+        sorted(rule_id for rule_id in broken if severity[rule_id] == "warn"),
+    )
 
 
-def price_claim(claim: dict[str, Any], lines: list[dict[str, Any]], ref: Any) -> list[dict[str, Any]]:
+def price_claim(
+    claim: dict[str, Any], lines: list[dict[str, Any]], ref: Any, facility_pos: tuple[str, ...] = FACILITY_POS
+) -> list[dict[str, Any]]:
     rvu, gpci, _, qp = ref
     priced = []
     npi = claim["rendering_npi"] if claim["rendering_npi"] is not None else claim["billing_npi"]
@@ -130,7 +182,7 @@ def price_claim(claim: dict[str, Any], lines: list[dict[str, Any]], ref: Any) ->
         as_qp = (line["service_date"].year, npi) in qp and row["qp_conv_factor"] is not None
         conversion_factor = row["qp_conv_factor"] if as_qp else row["conv_factor"]
         pos = line["place_of_service"] if _present(line["place_of_service"]) else claim["place_of_service"]
-        facility = pos in FACILITY_POS
+        facility = pos in facility_pos
         pe = row["facility_pe_rvu"] if facility else row["nonfac_pe_rvu"]
         fee = ((row["work_rvu"] * g["pw"] + pe * g["pe"] + row["mp_rvu"] * g["mp"]) * conversion_factor).quantize(
             CENT, ROUND_HALF_UP
@@ -189,6 +241,8 @@ def load_reference(connection: psycopg.Connection[Any]) -> tuple[dict[Any, Any],
 def run(settings: Settings, limit: int) -> dict[str, Any]:
     """Process up to `limit` pending claims one at a time; returns counts and claims/s."""
     run_id, run_date = f"row-at-a-time-{int(time.time())}", settings.effective_run_date()
+    config = settings.rules().config
+    facility_pos = FACILITY_POS if config.pricing.facility_pos is None else tuple(config.pricing.facility_pos)
     target = connect_target(settings)
     cursor = target.connection.cursor()
     priced_claims = rejected = 0
@@ -205,7 +259,7 @@ def run(settings: Settings, limit: int) -> dict[str, Any]:
             claim: Any = source.execute(CLAIM_SQL, [claim_id]).fetchone()
             lines = list(source.execute(LINES_SQL, [claim_id]))
             now = datetime.now(UTC).replace(tzinfo=None)
-            rule_ids = validate_claim(claim, lines, ref, run_date)
+            rule_ids, warned = validate_claim(claim, lines, ref, run_date, config)
             if rule_ids:
                 cursor.execute(
                     f"INSERT INTO {target.table('rejected_claims')} VALUES (?, ?, ?, ?, ?)",
@@ -213,7 +267,7 @@ def run(settings: Settings, limit: int) -> dict[str, Any]:
                 )
                 rejected += 1
             else:
-                priced = price_claim(claim, lines, ref)
+                priced = price_claim(claim, lines, ref, facility_pos)
                 total = sum((ln["allowed"] for ln in priced), Decimal(0))
                 cursor.execute(
                     f"INSERT INTO {target.table('priced_claims')} VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -250,6 +304,10 @@ def run(settings: Settings, limit: int) -> dict[str, Any]:
                             ln["release"],
                             "qp" if ln["qp"] else "non_qp",
                         ],
+                    )
+                for rule_id in warned:
+                    cursor.execute(
+                        f"INSERT INTO {target.table('claim_warnings')} VALUES (?, ?, ?)", [claim_id, rule_id, run_id]
                     )
                 priced_claims += 1
             target.connection.commit()

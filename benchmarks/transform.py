@@ -5,7 +5,8 @@
 Seeds fresh databases, reads the pending claims, their lines and the reference frames once (connectorx,
 as a run does), then times `validate` and `price_keyed` (the run's pricing call) in this process,
 `--repeats` times after a warm-up. Reports median/min/max seconds of each, claims/s of both together,
-and CPU seconds (all threads), and writes JSON next to the other results.
+and CPU seconds (all threads), and writes JSON next to the other results. With `CLAIMS_ETL_RULES_FILE`
+set, validate and price run under that rules file (docs/spec.md §5.1), as a run would.
 """
 
 from __future__ import annotations
@@ -31,11 +32,11 @@ def measure(claims: int, repeats: int, seed: int) -> dict[str, Any]:
     harness.fresh_databases("mariadb", claims, seed=seed)
     settings = harness.settings_for("mariadb")
     pending, reference = read_pending(settings), read_frames(settings)
-    run_date = settings.effective_run_date()
+    run_date, rules = settings.effective_run_date(), settings.rules()
     seconds: dict[str, list[float]] = {"validate": [], "price": [], "both": [], "cpu": []}
     for repeat in range(repeats + 1):  # round 0 warms up caches and Polars' thread pool
         cpu, started = time.process_time(), time.perf_counter()
-        validated = validate(pending.claims, pending.lines, reference, run_date=run_date)
+        validated = validate(pending.claims, pending.lines, reference, run_date=run_date, rules=rules.config)
         validated_at = time.perf_counter()
         price_keyed(validated.accepted_claims, validated.accepted_keyed_lines)  # as a run prices
         done = time.perf_counter()
@@ -49,6 +50,8 @@ def measure(claims: int, repeats: int, seed: int) -> dict[str, Any]:
         "claims": pending.claims.height,
         "lines": pending.lines.height,
         "rejected": validated.rejected.height,
+        "warnings": validated.warnings.height,
+        "rules_sha256": rules.sha256,
         "repeats": repeats,
         **{name: harness.spread(values) for name, values in seconds.items()},
         "claims_per_second": pending.claims.height / both,

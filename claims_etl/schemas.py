@@ -87,6 +87,11 @@ REJECTED: Schema = {
     "recovered": pl.Boolean(),
     "rule_ids": pl.String(),
 }
+# validate -> load: a warn-severity rule an accepted claim broke (rules file), a row per claim and rule
+WARNINGS: Schema = {
+    "claim_id": pl.Int64(),
+    "rule_id": pl.String(),
+}
 
 # price -> load
 PRICED_LINES: Schema = {

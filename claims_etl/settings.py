@@ -11,10 +11,11 @@ from datetime import date
 from pathlib import Path
 from typing import Any, Literal, get_args
 
-from pydantic import Field, SecretStr
+from pydantic import Field, PrivateAttr, SecretStr, model_validator
 from pydantic_settings import BaseSettings, EnvSettingsSource, PydanticBaseSettingsSource, SettingsConfigDict
 
 from claims_etl.errors import ConfigurationError
+from claims_etl.stages.rules_config import RuleSet, load_rules
 
 DEFAULT_SOURCE_URL = "postgresql://postgres@127.0.0.1:5432/claims_etl"
 # psqlODBC sends one round trip per row with server-side prepare; without it and with BatchSize=100 it
@@ -117,6 +118,10 @@ class Settings(BaseSettings):
     # Rows per ODBC parameter array round trip (turbodbc `parameter_sets_to_buffer`).
     odbc_parameter_sets: int = Field(default=10_000, ge=1)
     run_date: date | None = None  # V09's "today"; pinned in tests and replays
+    # The payer's rules file (docs/spec.md §5.1), read and checked whole when the settings are built,
+    # so a bad file stops a run before it leases anything; None: the contract's rules V01-V15.
+    rules_file: Path | None = None
+    _rules: RuleSet | None = PrivateAttr(default=None)  # the file as read: pickled to Dask workers with the rest
 
     # Alerts, evaluated at the end of every run. Connection limits are what the DBAs granted the ETL.
     alert_min_claims_per_second: float = 6_667.0  # the replaced system's promise
@@ -154,3 +159,15 @@ class Settings(BaseSettings):
 
     def effective_run_date(self) -> date:
         return self.run_date or date.today()
+
+    @model_validator(mode="after")
+    def _read_rules(self) -> Settings:
+        self._rules = load_rules(self.rules_file)  # ConfigurationError (exit 2) naming the key
+        return self
+
+    def rules(self) -> RuleSet:
+        """The rules in force: the file read when these settings were built (read again only if a
+        `model_copy` changed `rules_file`, which skips validation)."""
+        if self._rules is None or self._rules.path != (None if self.rules_file is None else str(self.rules_file)):
+            self._rules = load_rules(self.rules_file)
+        return self._rules

@@ -72,7 +72,7 @@ def _reset(settings: Settings) -> None:
     with psycopg.connect(SOURCE_URL, autocommit=True) as connection:
         connection.execute(
             "TRUNCATE staging.claim_leases, staging.run_ranges, staging.claim_lines, staging.claims, staging.rvu, "
-            "staging.gpci, staging.reference_releases, staging.qp_npis, staging.qp_lists"
+            "staging.gpci, staging.reference_releases, staging.qp_npis, staging.qp_lists, staging.claim_quarantine"
         )
     target = connections.connect_target(settings, autocommit=True)
     try:  # dropped, not emptied: every test runs against the current DDL

@@ -32,6 +32,7 @@ from claims_etl.ops import progress_log
 from claims_etl.ops import reconcile as reconciliation
 from claims_etl.reference import cms, store
 from claims_etl.settings import Settings
+from claims_etl.stages.rules import rule_table
 
 # No rich tracebacks with locals: they would print claim rows (PHI) and connection strings.
 app = typer.Typer(
@@ -44,6 +45,8 @@ db_app = typer.Typer(help="Database set-up.", no_args_is_help=True)
 reference_app = typer.Typer(help="CMS fee schedule reference data.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(reference_app, name="reference")
+rules_app = typer.Typer(help="Validation rules and the payer's rules file.", no_args_is_help=True)
+app.add_typer(rules_app, name="rules")
 err = Console(stderr=True)
 out = Console()
 
@@ -60,6 +63,14 @@ TargetOdbc = Annotated[
     typer.Option(
         "--target-odbc",
         help="ODBC connection string [env CLAIMS_ETL_TARGET_ODBC, or a file: CLAIMS_ETL_TARGET_ODBC_FILE]",
+        show_default=False,
+    ),
+]
+RulesFile = Annotated[
+    Path | None,
+    typer.Option(
+        "--rules",
+        help="the payer's rules file (TOML, docs/spec.md §5.1) [env CLAIMS_ETL_RULES_FILE; default: V01-V15]",
         show_default=False,
     ),
 ]
@@ -248,6 +259,7 @@ def run_command(
     ] = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="debug logging")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="print the run summary as JSON")] = False,
+    rules: RulesFile = None,
     source_url: SourceUrl = None,
     target_odbc: TargetOdbc = None,
 ) -> None:
@@ -255,6 +267,7 @@ def run_command(
     _logging(verbose)
     settings = _guarded(
         lambda: _settings(
+            rules_file=rules,
             batch_id=batch_id,
             limit=limit,
             partitions=partitions,
@@ -273,6 +286,21 @@ def run_command(
         out.print_json(json.dumps(summary))
     else:
         out.print(render.run_summary(summary))
+
+
+@rules_app.command("list")
+def rules_list(
+    as_json: Annotated[bool, typer.Option("--json", help="JSON instead of a table")] = False,
+    rules: RulesFile = None,
+) -> None:
+    """Every rule as the rules file sets it: id, level, severity, enabled, parameters, description."""
+    settings = _guarded(lambda: _settings(rules_file=rules))
+    rule_set = settings.rules()
+    table = rule_table(rule_set.config)
+    if as_json:
+        out.print_json(json.dumps({"rules_file": rule_set.path, "rules_sha256": rule_set.sha256, "rules": table}))
+    else:
+        out.print(render.rules_table(table, rule_set.sha256))
 
 
 @app.command("reprice")

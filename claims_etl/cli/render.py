@@ -13,6 +13,7 @@ from rich.text import Text
 
 from claims_etl.ops.metrics import SCALAR_METRICS
 from claims_etl.stages import STAGES
+from claims_etl.stages.rules import rule_table
 
 EXPORT_COLUMNS = ["run_id", "started_at", "status", "kind", "name", "labels", "value"]
 
@@ -115,12 +116,15 @@ def _metrics_table(metrics: dict[str, Any]) -> Table:
     return table
 
 
-def _rejections_table(metrics: dict[str, Any]) -> Table:
-    table = Table(title="rejections by rule")
+def _rejections_table(metrics: dict[str, Any], key: str = "rejections_by_rule") -> Table:
+    """Claims per rule id, with the contract rule's description (a custom rule's is in the run's rules file)."""
+    described = {row["id"]: row["description"] for row in rule_table()}
+    table = Table(title=key.replace("_", " "))
     table.add_column("rule")
     table.add_column("claims", justify="right")
-    for rule, count in sorted(metrics.get("rejections_by_rule", {}).items()):
-        table.add_row(rule, f"{count:,}")
+    table.add_column("description")
+    for rule, count in sorted(metrics.get(key, {}).items()):
+        table.add_row(rule, f"{count:,}", described.get(rule, "custom rule"))
     return table
 
 
@@ -136,6 +140,8 @@ def run_summary(summary: dict[str, Any]) -> RenderableType:
     parts: list[RenderableType] = [stage_table(summary)]
     if summary.get("metrics"):
         parts += [_metrics_table(summary["metrics"]), _rejections_table(summary["metrics"])]
+        if summary["metrics"].get("warnings_by_rule"):
+            parts.append(_rejections_table(summary["metrics"], "warnings_by_rule"))
     if "alerts" in summary:
         parts.append(_alerts(summary["alerts"]))
     return Group(*parts)
@@ -229,11 +235,28 @@ def export_rows(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
             )
         for rule, count in metrics.get("rejections_by_rule", {}).items():
             rows.append(base | {"kind": "metric", "name": "rejections", "labels": rule, "value": count})
+        for rule, count in metrics.get("warnings_by_rule", {}).items():
+            rows.append(base | {"kind": "metric", "name": "warnings", "labels": rule, "value": count})
         for alert in run.get("alerts", []):
             rows.append(
                 base | {"kind": "alert", "name": alert["name"], "labels": alert["message"], "value": alert["value"]}
             )
     return rows
+
+
+def rules_table(rules: list[dict[str, Any]], sha256: str) -> Table:
+    """`rules list`: every rule (contract, custom, then pricing's facility set) as a rules file sets it."""
+    table = Table(title=f"rules in force (sha256 {sha256[:12]})")
+    for column in ("id", "level", "severity", "enabled", "parameters", "description"):
+        table.add_column(column, overflow="fold")
+    for rule in rules:
+        parameters = ", ".join(
+            f"{name}={','.join(value) if isinstance(value, list) else value}"
+            for name, value in rule["parameters"].items()
+        )
+        enabled = "yes" if rule["enabled"] else "no"
+        table.add_row(rule["id"], rule["level"], rule["severity"], enabled, parameters, rule["description"])
+    return table
 
 
 def releases_table(releases: list[dict[str, Any]]) -> Table:

@@ -12,6 +12,7 @@ from datetime import datetime
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
+import polars as pl
 import psycopg
 
 from claims_etl.dev import fault_hooks
@@ -49,7 +50,7 @@ class ChunkLoading:
                 number = next(self.chunk_numbers)
                 fault_hooks.point(self.settings, "pause_before_write", chunk=number)
                 started = time.perf_counter()
-                tables = load.chunk_tables(chunk, self.run_id, self.loaded_at)
+                tables = load.chunk_tables(chunk, self.run_id, self.loaded_at, fenced=True)
                 recovering = tables.recovered.num_rows > 0
                 if recovering:
                     converting = time.perf_counter() - started
@@ -72,15 +73,21 @@ class ChunkLoading:
     def _mark_oldest(self) -> None:
         """Wait for the oldest chunk's commit, then mark it (after the previous mark is done)."""
         written = self._writing.popleft()
-        written.writing.result()
+        quarantined = written.writing.result().quarantined
         self.outcome.chunk_seconds.append(written.committed - written.started)
         checkpoint = partial(fault_hooks.point, self.settings, chunk=written.number)
         checkpoint("after_commit")
         self._collect_mark()
-        self._marking = self.marker.submit(self._mark, written.chunk, checkpoint)
+        self._marking = self.marker.submit(self._mark, written.chunk, checkpoint, quarantined)
 
-    def _mark(self, chunk: load.Chunk, checkpoint: load.FaultHook) -> int:
-        done = load.mark_chunk(self.source, chunk, self.run_id, self.loaded_at, checkpoint)
+    def _mark(self, chunk: load.Chunk, checkpoint: load.FaultHook, quarantined: tuple[int, ...]) -> int:
+        done = load.mark_chunk(self.source, chunk, self.run_id, self.loaded_at, checkpoint, quarantined)
+        if quarantined:  # counted as quarantined, not as the priced or rejected claims they were prepared as
+            left_out = pl.Series(quarantined, dtype=pl.Int64).implode()
+            rejected = int(chunk.rejected.get_column("claim_id").is_in(left_out).sum())
+            self.outcome.claims_rejected -= rejected
+            self.outcome.claims_priced -= len(quarantined) - rejected
+            self.outcome.claims_quarantined += len(quarantined)
         self.tally("load", done)  # now, not when the next chunk's commit is back: live progress
         return done
 
@@ -98,11 +105,11 @@ class _Written:
     chunk: load.Chunk
     number: int
     started: float
-    writing: Future[int]
+    writing: Future[load.ChunkWritten]
     committed: float = field(init=False, default=0.0)
 
     def __post_init__(self) -> None:
         self.writing.add_done_callback(self._stamp)  # at once if the write is done already (in-process)
 
-    def _stamp(self, _: Future[int]) -> None:
+    def _stamp(self, _: Future[load.ChunkWritten]) -> None:
         self.committed = time.perf_counter()

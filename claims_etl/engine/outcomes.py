@@ -28,8 +28,9 @@ def merged_stages(outcomes: Iterable[RangeOutcome]) -> list[StageRecord]:
     return list(merged.values())
 
 
-def merged_rejections(outcomes: Iterable[RangeOutcome]) -> dict[str, int]:
+def merged_rejections(outcomes: Iterable[RangeOutcome], *, warnings: bool = False) -> dict[str, int]:
+    """Claims rejected by each rule over the ranges (with `warnings`: priced claims warned by each)."""
     total: Counter[str] = Counter()
     for outcome in outcomes:
-        total.update(outcome.rejections_by_rule)
+        total.update(outcome.warnings_by_rule if warnings else outcome.rejections_by_rule)
     return dict(sorted(total.items()))

@@ -46,6 +46,7 @@ class RunResult:
     claims_priced: int = 0
     claims_rejected: int = 0
     claims_recovered: int = 0
+    claims_quarantined: int = 0  # left out of the warehouse, status quarantined with a reason (docs/spec.md §7)
     claims_unpriceable: dict[int, int] = field(default_factory=dict)  # left pending, by service year
     stages: list[StageRecord] = field(default_factory=list)
     metrics: RunMetrics = field(default_factory=RunMetrics)
@@ -62,7 +63,9 @@ class RunResult:
         self.claims_read = sum(o.claims_read for o in outcomes)
         self.claims_priced = sum(o.claims_priced for o in outcomes)
         self.claims_rejected = sum(o.claims_rejected for o in outcomes)
+        self.claims_quarantined = sum(o.claims_quarantined for o in outcomes)
         self.metrics.rejections_by_rule = merged_rejections(outcomes)
+        self.metrics.warnings_by_rule = merged_rejections(outcomes, warnings=True)
         self.metrics.chunk_seconds = [seconds for o in outcomes for seconds in o.chunk_seconds]
         self.metrics.ranges = [
             {
@@ -83,6 +86,7 @@ class RunResult:
             "claims_priced": self.claims_priced,
             "claims_rejected": self.claims_rejected,
             "claims_recovered": self.claims_recovered,
+            "claims_quarantined": self.claims_quarantined,
             "claims_unpriceable": {str(year): claims for year, claims in self.claims_unpriceable.items()},
             "seconds": round(self.seconds, 4),
             "claims_per_second": round(self.metrics.claims_per_second, 1),
@@ -98,8 +102,9 @@ def new_run_id(now: datetime) -> str:
 
 
 def _options(settings: Settings) -> dict[str, Any]:
-    """What the run was asked to do, for etl_runs.options: never connection strings."""
-    return settings.model_dump(
+    """What the run was asked to do, for etl_runs.options: never connection strings; the rule
+    configuration in force (its file, sha256 and content, docs/spec.md §5.1)."""
+    return settings.rules().record() | settings.model_dump(
         include={
             "engine",
             "batch_id",
@@ -230,6 +235,7 @@ def _stages(settings: Settings, target: Target, timer: StageTimer, result: RunRe
             leased = lease(source, settings, run_id)
             work = planning.plan(source, run_id, settings.range_claims, planning.first_range_claims(settings))
             stage.rows_out = leased.total
+        run_records.fence(target, leased.taken_from, datetime.now(UTC))  # before any write: see load.write_tables
         fault_hooks.point(settings, "after_lease")
         result.claims_recovered = leased.recovered
         with _stage(timer, progress, "reference") as stage:

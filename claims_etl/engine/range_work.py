@@ -49,8 +49,10 @@ class RangeOutcome:
     claims_read: int = 0
     claims_priced: int = 0
     claims_rejected: int = 0
+    claims_quarantined: int = 0  # already in the warehouse from another run (load.write_chunk)
     stages: list[StageRecord] = field(default_factory=list)
     rejections_by_rule: dict[str, int] = field(default_factory=dict)
+    warnings_by_rule: dict[str, int] = field(default_factory=dict)  # warn-severity hits on priced claims
     chunk_seconds: list[float] = field(default_factory=list)
     worker: str = field(default_factory=lambda: f"{socket.gethostname()}:{os.getpid()}")
 
@@ -61,6 +63,8 @@ class Prepared:
 
     priced: Priced
     rejected: pl.DataFrame  # schemas.REJECTED
+    repairs: pl.DataFrame | None = None  # extract.REPAIRS: recovered claims' (claim_id, run_id) to delete first
+    warnings: pl.DataFrame | None = None  # schemas.WARNINGS: warn rules the priced claims broke
 
 
 def prepare(
@@ -71,22 +75,30 @@ def prepare(
     with timer.stage("extract", rows_in=part.claims) as stage:
         extracted = extract(settings, part.run_id, part.low, part.high)
         stage.rows_out = outcome.claims_read = extracted.claims.height
+        repairs = extracted.repairs
     tally("extract", stage.rows_out)
     fault_hooks.point(settings, "after_extract")
     with timer.stage("validate", rows_in=outcome.claims_read) as stage:
-        validated = validate(extracted.claims, extracted.lines, frames, run_date=settings.effective_run_date())
+        validated = validate(
+            extracted.claims,
+            extracted.lines,
+            frames,
+            run_date=settings.effective_run_date(),
+            rules=settings.rules().config,
+        )
         stage.rows_out = validated.accepted_claims.height
     del extracted  # price needs only the accepted frames: free the raw rows before its joins
     tally("validate", outcome.claims_read)
     fault_hooks.point(settings, "after_validate")
     outcome.claims_rejected = validated.rejected.height
     outcome.rejections_by_rule = dict(rejections_by_rule(validated.rejected).iter_rows())
+    outcome.warnings_by_rule = dict(validated.warnings.get_column("rule_id").value_counts().iter_rows())
     with timer.stage("price", rows_in=validated.accepted_claims.height) as stage:
         priced = price_keyed(validated.accepted_claims, validated.accepted_keyed_lines)
         stage.rows_out = outcome.claims_priced = priced.claims.height
     tally("price", outcome.claims_read)
     fault_hooks.point(settings, "after_price")
-    return Prepared(priced=priced, rejected=validated.rejected)
+    return Prepared(priced=priced, rejected=validated.rejected, repairs=repairs, warnings=validated.warnings)
 
 
 def load_range(
@@ -106,7 +118,9 @@ def load_range(
     timer = StageTimer(records=outcome.stages)
     with timer.stage("load", rows_in=outcome.claims_read) as stage:
         loading = ChunkLoading(settings, part.run_id, loaded_at, source, writer, chunk_numbers, tally, outcome)
-        chunks = load.chunks(prepared.rejected, prepared.priced, settings.load_chunk_claims)
+        chunks = load.chunks(
+            prepared.rejected, prepared.priced, settings.load_chunk_claims, prepared.repairs, prepared.warnings
+        )
         stage.rows_out = loading.run(chunks)
     stage.peak_rss_bytes += writer.peak_rss_bytes()
 
@@ -153,5 +167,7 @@ def earlier_rejections(settings: Settings, part: ClaimRange, frames: ReferenceFr
     date) gives the ids it wrote; reading them back from the warehouse is not an option, as turbodbc's
     fetch never returns on the MariaDB ODBC driver (turbodbc issue 158)."""
     earlier = marked_rejected(settings, part.run_id, part.low, part.high)
-    rejected = validate(earlier.claims, earlier.lines, frames, run_date=settings.effective_run_date()).rejected
+    rejected = validate(
+        earlier.claims, earlier.lines, frames, run_date=settings.effective_run_date(), rules=settings.rules().config
+    ).rejected
     return Counter(dict(rejections_by_rule(rejected).iter_rows()))

@@ -128,7 +128,9 @@ def _chunk(
     """Price one chunk of candidates again and, unless a dry run, replace the changed claims; True
     when it wrote."""
     frames, _ = reference_frames(settings)
-    checked = validate(extracted.claims, extracted.lines, frames, run_date=settings.effective_run_date())
+    checked = validate(
+        extracted.claims, extracted.lines, frames, run_date=settings.effective_run_date(), rules=settings.rules().config
+    )
     result.claims_not_priceable += checked.rejected.height
     priced = price_keyed(checked.accepted_claims, checked.accepted_keyed_lines)
     if priced.claims.is_empty():
@@ -145,7 +147,10 @@ def _chunk(
     result.allowed_after_cents += int(replaced.lines["allowed_cents"].sum())
     if target is None:
         return False
-    chunk = load.Chunk(priced=replaced, rejected=checked.rejected.clear(), low=int(changed[0]), high=int(changed[-1]))
+    # The replaced claims' warnings are deleted with their rows (load.WAREHOUSE_TABLES): written again.
+    warnings = checked.warnings.filter(pl.col("claim_id").is_in(changed.implode()))
+    low, high = int(changed[0]), int(changed[-1])
+    chunk = load.Chunk(priced=replaced, rejected=checked.rejected.clear(), low=low, high=high, warnings=warnings)
     tables = load.chunk_tables(chunk, result.run_id, at)
     history = load.arrow_history(_history(old, changed, result.run_id, at))
     load.write_tables(target, load.ChunkTables(tables.tables, tables.recovered, history))

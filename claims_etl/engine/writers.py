@@ -35,14 +35,15 @@ from claims_etl.dev import fault_hooks
 from claims_etl.errors import TargetError
 from claims_etl.ops.timing import peak_rss_bytes
 from claims_etl.settings import Settings
-from claims_etl.stages.load import ChunkTables, write_tables
+from claims_etl.stages.load import ChunkTables, ChunkWritten, write_chunk
 
 
 class Writer(Protocol):
     connections: int
 
-    def submit(self, chunk: ChunkTables, chunk_number: int) -> Future[int]:
-        """Start writing one chunk (one transaction); the future gives the rows written."""
+    def submit(self, chunk: ChunkTables, chunk_number: int) -> Future[ChunkWritten]:
+        """Start writing one chunk (one transaction); the future gives the rows written and the claims
+        quarantined."""
         ...
 
     def peak_rss_bytes(self) -> int:
@@ -59,11 +60,11 @@ class InProcessWriter:
     target: Target
     connections: int = 1
 
-    def submit(self, chunk: ChunkTables, chunk_number: int) -> Future[int]:
-        done: Future[int] = Future()
+    def submit(self, chunk: ChunkTables, chunk_number: int) -> Future[ChunkWritten]:
+        done: Future[ChunkWritten] = Future()
         checkpoint = partial(fault_hooks.point, self.settings, chunk=chunk_number)
         try:
-            done.set_result(write_tables(self.target, chunk, checkpoint))
+            done.set_result(write_chunk(self.settings, self.target, chunk, checkpoint))
         except Exception as error:  # the caller meets it at .result(), as with a writer process
             done.set_exception(error)
         return done
@@ -116,11 +117,11 @@ def _warm_up() -> None:
     _connected()
 
 
-def _write(chunk: ChunkTables, chunk_number: int) -> tuple[int, int, int]:
-    """One chunk in one transaction; returns rows, this process's id and its peak RSS."""
+def _write(chunk: ChunkTables, chunk_number: int) -> tuple[ChunkWritten, int, int]:
+    """One chunk in one transaction; returns what was written, this process's id and its peak RSS."""
     assert _settings is not None, "writer process not started"
-    rows = write_tables(_connected(), chunk, partial(fault_hooks.point, _settings, chunk=chunk_number))
-    return rows, os.getpid(), peak_rss_bytes()
+    written = write_chunk(_settings, _connected(), chunk, partial(fault_hooks.point, _settings, chunk=chunk_number))
+    return written, os.getpid(), peak_rss_bytes()
 
 
 def _writer_died(broken: BrokenProcessPool) -> TargetError:
@@ -155,10 +156,10 @@ class ProcessWriter:
         write connects again and raises it."""
         return [self._pool.submit(_warm_up) for _ in range(self.connections)]
 
-    def submit(self, chunk: ChunkTables, chunk_number: int) -> Future[int]:
-        done: Future[int] = Future()
+    def submit(self, chunk: ChunkTables, chunk_number: int) -> Future[ChunkWritten]:
+        done: Future[ChunkWritten] = Future()
 
-        def settle(writing: Future[tuple[int, int, int]]) -> None:
+        def settle(writing: Future[tuple[ChunkWritten, int, int]]) -> None:
             try:
                 rows, pid, peak = writing.result()
             except BrokenProcessPool as broken:

@@ -104,6 +104,7 @@ class RunMetrics:
     seconds: float = 0.0
     chunk_seconds: list[float] = field(default_factory=list)
     rejections_by_rule: dict[str, int] = field(default_factory=dict)
+    warnings_by_rule: dict[str, int] = field(default_factory=dict)  # warn-severity rules (rules file)
     cache: dict[str, Any] = field(default_factory=dict)
     cpu_percent_max: float = 0.0
     cpu_percent_mean: float = 0.0
@@ -153,6 +154,7 @@ class RunMetrics:
             Sample("claims_etl_cache_seconds", float(self.cache.get("seconds", 0.0))),
         ]
         out += [Sample("claims_etl_rejections", n, {"rule": rule}) for rule, n in self.rejections_by_rule.items()]
+        out += [Sample("claims_etl_warnings", n, {"rule": rule}) for rule, n in self.warnings_by_rule.items()]
         for database, counts in self.connections.items():
             out += [Sample(f"claims_etl_connections_{kind}", n, {"database": database}) for kind, n in counts.items()]
         for part in self.ranges:

@@ -31,8 +31,8 @@ CHECKS = {  # name: what a claim listed under it is
     "rejected_not_in_rejected_claims": "rejected in the source, not in rejected_claims",
     "in_both_warehouse_tables": "in priced_claims and in rejected_claims",
     "pending_in_warehouse_not_in_flight": "pending in the source and in the warehouse, not leased to a live run",
-    "priced_not_processed": "in priced_claims, but rejected (or another status, or no such claim) in the source",
-    "rejected_not_rejected": "in rejected_claims, but processed (or another status, or no such claim) in the source",
+    "priced_not_processed": "in priced_claims, but rejected (or no such claim) in the source",
+    "rejected_not_rejected": "in rejected_claims, but processed (or no such claim) in the source",
 }
 
 
@@ -104,11 +104,12 @@ def compare(
         "pending_in_warehouse_not_in_flight": in_warehouse.filter(
             (pl.col("status") == "pending") & ~pl.col("in_flight")
         ),
+        # A quarantined claim keeps the row an earlier run wrote (docs/spec.md §7): recorded, no difference.
         "priced_not_processed": with_status(priced).filter(
-            pl.col("status").is_null() | ~pl.col("status").is_in(["processed", "pending"])
+            pl.col("status").is_null() | ~pl.col("status").is_in(["processed", "pending", "quarantined"])
         ),
         "rejected_not_rejected": with_status(rejected).filter(
-            pl.col("status").is_null() | ~pl.col("status").is_in(["rejected", "pending"])
+            pl.col("status").is_null() | ~pl.col("status").is_in(["rejected", "pending", "quarantined"])
         ),
     }
     return [

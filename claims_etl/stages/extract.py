@@ -3,7 +3,7 @@ at a time (claims_etl/engine/planning.py), with connectorx in parallel sub-range
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
@@ -20,10 +20,15 @@ from claims_etl.settings import Settings
 class Leased:
     recovered: int  # claims taken over from runs that died
     new: int  # pending claims newly leased
+    taken_from: tuple[str, ...] = ()  # the dead runs whose leases these were: fenced before any write
 
     @property
     def total(self) -> int:
         return self.recovered + self.new
+
+
+# A run's recovered claims: each (claim_id, run_id) whose warehouse rows the load deletes first.
+REPAIRS: dict[str, pl.DataType] = {"claim_id": pl.Int64(), "run_id": pl.String()}
 
 
 @dataclass(frozen=True)
@@ -52,6 +57,21 @@ class Extracted:
 
     claims: pl.DataFrame  # schemas.CLAIMS
     lines: pl.DataFrame  # schemas.LINES
+    # (claim_id, run_id): for each recovered claim, each run whose warehouse rows of it the load deletes
+    # first (the lease's `taken_from`); only a run's own leases have any.
+    repairs: pl.DataFrame = field(default_factory=lambda: pl.DataFrame(schema=REPAIRS))
+
+
+def repair_pairs(claims: pl.DataFrame) -> pl.DataFrame:
+    """(claim_id, run_id) pairs from the leases' `taken_from` (space-separated run ids), in claim order."""
+    if "taken_from" not in claims.columns:
+        return pl.DataFrame(schema=REPAIRS)
+    return (
+        claims.filter(pl.col("taken_from").is_not_null() & (pl.col("taken_from") != ""))
+        .select(pl.col("claim_id").cast(pl.Int64), pl.col("taken_from").cast(pl.String).str.split(" ").alias("run_id"))
+        .explode("run_id")
+        .sort("claim_id")
+    )
 
 
 def lock_run(connection: psycopg.Connection[Any], run_id: str) -> None:
@@ -82,7 +102,7 @@ def lease(connection: psycopg.Connection[Any], settings: Settings, run_id: str) 
     with connection.cursor() as cursor:
         cursor.execute(sql.load("source/lease_lock"))
         cursor.execute(sql.load("source/lease_recover"), {"run_id": run_id})
-        recovered = cursor.rowcount
+        taken = {str(dead): int(claims) for dead, claims in cursor.fetchall()}
         cursor.execute(
             sql.load("source/lease_pending"),
             {
@@ -95,7 +115,7 @@ def lease(connection: psycopg.Connection[Any], settings: Settings, run_id: str) 
         new = cursor.rowcount
         cursor.execute(sql.load("source/ranges_forget"))
     connection.commit()
-    return Leased(recovered=max(recovered, 0), new=max(new, 0))
+    return Leased(recovered=sum(taken.values()), new=max(new, 0), taken_from=tuple(sorted(taken)))
 
 
 def _read(settings: Settings, query: str, *, between: tuple[int, int] | None = None) -> pl.DataFrame:
@@ -130,6 +150,7 @@ def _claims_and_lines(
     return Extracted(
         claims=conform(claims, CLAIMS, name=f"{what} claims").sort("claim_id"),
         lines=conform(lines, LINES, name=f"{what} lines").sort("claim_id", "line_number"),
+        repairs=repair_pairs(claims),
     )
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import functools
 import operator
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import polars as pl
 
@@ -134,7 +134,9 @@ def _localities(reference: ReferenceFrames) -> pl.LazyFrame:
     )
 
 
-def _claim_keys(claims: pl.DataFrame, localities: pl.LazyFrame, *, with_qp_npi: bool) -> pl.LazyFrame:
+def _claim_keys(
+    claims: pl.DataFrame, localities: pl.LazyFrame, *, with_qp_npi: bool, facility_pos: Sequence[str] = FACILITY_POS
+) -> pl.LazyFrame:
     """Per claim, what its lines need of it: dates for V09/V10, whether its place of service is a
     facility (docs/spec.md §4.1), its locality's number (`_localities`; null if the GPCI has none),
     and, when a QP list is loaded, the NPI the list is asked about (rendering, else billing; §7)."""
@@ -145,7 +147,7 @@ def _claim_keys(claims: pl.DataFrame, localities: pl.LazyFrame, *, with_qp_npi: 
             claim_id_sorted_if(claims),
             "patient_dob",
             "received_date",
-            pl.col("place_of_service").is_in(FACILITY_POS).fill_null(False).alias("claim_facility"),
+            pl.col("place_of_service").is_in(facility_pos).fill_null(False).alias("claim_facility"),
             "mac",
             "locality",
             *qp_npi,
@@ -260,27 +262,38 @@ def _look_up(keyed: pl.LazyFrame, table: pl.LazyFrame, *, on: list[str]) -> pl.L
     return keyed.join(table, on=on, how="left", maintain_order="left", validate="m:1")
 
 
-def key_lines(lines: pl.DataFrame, claims: pl.DataFrame, reference: ReferenceFrames) -> pl.DataFrame:
+def key_lines(
+    lines: pl.DataFrame,
+    claims: pl.DataFrame,
+    reference: ReferenceFrames,
+    *,
+    facility_pos: Sequence[str] = FACILITY_POS,
+) -> pl.DataFrame:
     """Lines (every column kept) with what validate and price read of their claim and fee schedule rows:
     `year`, `release_id` and `rvu_release` (the release in force on the service date, docs/spec.md §7),
     `modifier_flags`,
     `is_facility` (§4.1), the RVU row's numbers and flags and `rvu_found` (4.2), the GPCI row's numbers
     and `gpci_found`, `split_allowed` (V06), `qp_listed` (the claim's NPI is on the year's QP list),
     and the claim's `patient_dob` and `received_date`. Validate builds this once; price reuses the
-    accepted part of it."""
+    accepted part of it. `facility_pos`: the facility places of service (a rules file may set them)."""
     releases = _release_numbers(reference)
     codes, localities = _procedure_codes(reference, releases), _localities(reference)
     with_qp = not reference.qp_npis.is_empty()
     line_pos_facility = by_value(
         "place_of_service",
-        lambda pos: pl.when(is_present(pos)).then(pos.is_in(FACILITY_POS)),
+        lambda pos: pl.when(is_present(pos)).then(pos.is_in(facility_pos)),
         null=pl.lit(None, pl.Boolean),
     )
     keyed = (
         _with_modifier_keys(lines.lazy().with_columns(claim_id_sorted_if(lines)))
         .with_columns(pl.col("service_date").dt.year().cast(pl.Int32).alias("year"))
         .pipe(_look_up, _release_of_dates(lines, releases), on=["service_date"])
-        .join(_claim_keys(claims, localities, with_qp_npi=with_qp), on="claim_id", how="left", maintain_order="left")
+        .join(
+            _claim_keys(claims, localities, with_qp_npi=with_qp, facility_pos=facility_pos),
+            on="claim_id",
+            how="left",
+            maintain_order="left",
+        )
         .with_columns(line_pos_facility.fill_null(pl.col("claim_facility")).fill_null(False).alias("is_facility"))
         .pipe(
             _look_up,

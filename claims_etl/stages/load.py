@@ -9,17 +9,19 @@ next run recovers them and deletes their warehouse rows before inserting again, 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
 import polars as pl
 import psycopg
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from claims_etl.db import sql
-from claims_etl.db.connections import Target
-from claims_etl.errors import StageError
+from claims_etl.db.connections import Target, read_target_frame
+from claims_etl.errors import StageError, TargetError
+from claims_etl.settings import Settings
 from claims_etl.stages.keying import present
 from claims_etl.stages.price import Priced
 
@@ -83,8 +85,11 @@ LOAD_SCHEMAS: dict[str, pa.Schema] = {
             ("rejected_at", pa.timestamp("us")),
         ]
     ),
+    # A warn-severity rule (rules file, docs/spec.md §5.1) a priced claim broke.
+    "claim_warnings": pa.schema([("claim_id", pa.int64()), ("rule_id", pa.string()), ("run_id", pa.string())]),
 }
 WAREHOUSE_TABLES = tuple(LOAD_SCHEMAS)  # the tables a chunk writes
+REPAIR_SCHEMA = pa.schema([("claim_id", pa.int64()), ("run_id", pa.string())])  # warehouse/delete_run_claims.sql
 # A repriced claim's previous lines: priced_claim_lines' load schema, and which run replaced them when.
 HISTORY_SCHEMA = pa.schema(
     [*LOAD_SCHEMAS["priced_claim_lines"], ("replaced_by_run", pa.string()), ("replaced_at", pa.timestamp("us"))]
@@ -104,8 +109,11 @@ def arrow_table(frame: pl.DataFrame, table: str) -> pa.Table:
     return arrow.cast(schema).combine_chunks()
 
 
-def warehouse_frames(priced: Priced, rejected: pl.DataFrame, run_id: str, at: datetime) -> dict[str, pl.DataFrame]:
-    """The three warehouse tables' rows for one chunk, in load-schema column names."""
+def warehouse_frames(
+    priced: Priced, rejected: pl.DataFrame, run_id: str, at: datetime, warnings: pl.DataFrame | None = None
+) -> dict[str, pl.DataFrame]:
+    """The warehouse tables' rows for one chunk, in load-schema column names; `warnings`
+    (schemas.WARNINGS) only of the chunk's priced claims."""
     run = pl.lit(run_id)
     stamp = pl.lit(at.replace(tzinfo=None), dtype=pl.Datetime("us"))
     return {
@@ -141,6 +149,9 @@ def warehouse_frames(priced: Priced, rejected: pl.DataFrame, run_id: str, at: da
         "rejected_claims": rejected.select(
             "claim_id", "batch_id", run.alias("run_id"), "rule_ids", stamp.alias("rejected_at")
         ),
+        "claim_warnings": (
+            pl.DataFrame(schema={"claim_id": pl.Int64, "rule_id": pl.String}) if warnings is None else warnings
+        ).select("claim_id", "rule_id", run.alias("run_id")),
     }
 
 
@@ -152,13 +163,21 @@ class Chunk:
     rejected: pl.DataFrame  # schemas.REJECTED
     low: int  # claim_id range of the chunk, inclusive: every claim of the run in it is in the chunk
     high: int
+    # A run's chunk: (claim_id, run_id) of the rows to delete first, those of the runs its recovered
+    # claims' leases were taken from (extract.REPAIRS). None (a reprice): every row of a recovered claim.
+    repairs: pl.DataFrame | None = None
+    warnings: pl.DataFrame | None = None  # schemas.WARNINGS of the chunk's priced claims
 
     @property
     def claim_count(self) -> int:
         return self.priced.claims.height + self.rejected.height
 
     def recovered_ids(self) -> pa.Table:
-        """Claims a dead run may have written already: deleted from the warehouse before inserting."""
+        """What the warehouse deletes before inserting: (claim_id, run_id) pairs of a run's chunk, or
+        the recovered claim ids of a reprice's."""
+        if self.repairs is not None:
+            pairs = self.repairs.select(pl.col("claim_id").cast(pl.Int64), pl.col("run_id").cast(pl.String))
+            return pairs.to_arrow().cast(REPAIR_SCHEMA).combine_chunks()
         ids = pl.concat(
             [
                 self.priced.claims.filter("recovered").select("claim_id"),
@@ -193,9 +212,17 @@ def chunk_spans(claims: int, claims_per_chunk: int) -> Iterator[tuple[int, int]]
         yield body, tail
 
 
-def chunks(rejected: pl.DataFrame, priced: Priced, claims_per_chunk: int) -> Iterator[Chunk]:
+def chunks(
+    rejected: pl.DataFrame,
+    priced: Priced,
+    claims_per_chunk: int,
+    repairs: pl.DataFrame | None = None,
+    warnings: pl.DataFrame | None = None,
+) -> Iterator[Chunk]:
     """Split the run into chunks (`chunk_spans`) by claim_id range (all frames are sorted by
-    claim_id, so each chunk is a slice, not a filter over the whole run)."""
+    claim_id, so each chunk is a slice, not a filter over the whole run). `repairs`: a run's
+    (claim_id, run_id) rows to delete first, sorted by claim_id; `warnings`: the priced claims'
+    warn-rule hits (schemas.WARNINGS), sorted by claim_id."""
     rejected = rejected.sort("claim_id")
     ids = pl.concat([priced.claims.get_column("claim_id"), rejected.get_column("claim_id")]).sort()
     for start, length in chunk_spans(ids.len(), claims_per_chunk):
@@ -206,6 +233,8 @@ def chunks(rejected: pl.DataFrame, priced: Priced, claims_per_chunk: int) -> Ite
             rejected=_range(rejected, low, high),
             low=low,
             high=high,
+            repairs=None if repairs is None else _range(repairs, low, high),
+            warnings=None if warnings is None or warnings.is_empty() else _range(warnings, low, high),
         )
 
 
@@ -222,12 +251,38 @@ class ChunkTables:
     ids to delete first. Picklable, so a writer process can take it (claims_etl/engine/writers.py)."""
 
     tables: dict[str, pa.Table]
-    recovered: pa.Table
+    recovered: pa.Table  # claim_id, or (claim_id, run_id): deleted first (warehouse/delete_[run_]claims.sql)
     history: pa.Table | None = None  # HISTORY_SCHEMA rows kept before a reprice replaces them
+    fence: str | None = None  # a run's chunk: its run_id, checked in etl_runs before the commit
+    claims: int = 0  # the chunk's claims, quarantined ones included
+    low: int = 0  # its claim_id range
+    high: int = 0
 
     @property
     def rows(self) -> int:
         return sum(table.num_rows for table in self.tables.values())
+
+    def claim_ids(self) -> pa.Array:
+        loaded = [self.tables[t].column("claim_id") for t in ("priced_claims", "rejected_claims") if t in self.tables]
+        return pa.chunked_array(loaded, type=pa.int64()).combine_chunks() if loaded else pa.array([], pa.int64())
+
+    def without(self, claim_ids: pa.Array) -> ChunkTables:
+        """The chunk less these claims (each table filtered by claim_id; all in Arrow, no row loop)."""
+
+        def keep(table: pa.Table) -> pa.Table:
+            return table.filter(pc.invert(pc.is_in(table.column("claim_id"), value_set=claim_ids))).combine_chunks()
+
+        tables = {name: keep(table) for name, table in self.tables.items()}
+        kept = {name: table for name, table in tables.items() if table.num_rows}
+        return replace(self, tables=kept, recovered=keep(self.recovered))
+
+
+@dataclass(frozen=True)
+class ChunkWritten:
+    """A chunk committed: rows written, and the claims it left out as quarantined (mark_chunk)."""
+
+    rows: int
+    quarantined: tuple[int, ...] = ()
 
 
 def arrow_history(frame: pl.DataFrame) -> pa.Table:
@@ -235,10 +290,19 @@ def arrow_history(frame: pl.DataFrame) -> pa.Table:
     return frame.select(HISTORY_SCHEMA.names).to_arrow().cast(HISTORY_SCHEMA).combine_chunks()
 
 
-def chunk_tables(chunk: Chunk, run_id: str, at: datetime) -> ChunkTables:
-    frames = warehouse_frames(chunk.priced, chunk.rejected, run_id, at)
+def chunk_tables(chunk: Chunk, run_id: str, at: datetime, *, fenced: bool = False) -> ChunkTables:
+    """The chunk's Arrow tables; `fenced` (a run's chunk): its commit is refused once the run was taken
+    over (write_tables)."""
+    frames = warehouse_frames(chunk.priced, chunk.rejected, run_id, at, chunk.warnings)
     tables = {table: arrow_table(frame, table) for table, frame in frames.items() if frame.height}
-    return ChunkTables(tables=tables, recovered=chunk.recovered_ids())
+    return ChunkTables(
+        tables=tables,
+        recovered=chunk.recovered_ids(),
+        fence=run_id if fenced else None,
+        claims=chunk.claim_count,
+        low=chunk.low,
+        high=chunk.high,
+    )
 
 
 def write_tables(target: Target, chunk: ChunkTables, checkpoint: FaultHook = _no_checkpoint) -> int:
@@ -250,11 +314,15 @@ def write_tables(target: Target, chunk: ChunkTables, checkpoint: FaultHook = _no
             if chunk.history is not None and chunk.history.num_rows:
                 cursor.executemanycolumns(target.statement("warehouse/insert_priced_claim_line_history"), chunk.history)
             if chunk.recovered.num_rows:
+                by_run = "run_id" in chunk.recovered.column_names
+                delete = "warehouse/delete_run_claims" if by_run else "warehouse/delete_claims"
                 for table in WAREHOUSE_TABLES:
-                    cursor.executemanycolumns(target.statement("warehouse/delete_claims", table=table), chunk.recovered)
+                    cursor.executemanycolumns(target.statement(delete, table=table), chunk.recovered)
             for table, arrow in chunk.tables.items():
                 cursor.executemanycolumns(insert_statement(target, table), arrow)
                 checkpoint("during_write")
+            if chunk.fence is not None:
+                _check_fence(target, cursor, chunk, chunk.fence)
             target.connection.commit()
         except BaseException:
             target.rollback_quietly()
@@ -264,12 +332,82 @@ def write_tables(target: Target, chunk: ChunkTables, checkpoint: FaultHook = _no
     return chunk.rows
 
 
+def _check_fence(target: Target, cursor: Any, chunk: ChunkTables, run_id: str) -> None:
+    """The fencing token, checked inside the chunk's warehouse transaction, last before its commit:
+    the run's etl_runs row must still say `running` (it also counts the chunk in). A run that took this
+    run's leases over set it `failed` (run_records.fence) before writing anything, so this run commits
+    nothing after that; and a takeover's fence waits for this row lock, so a chunk that passed here
+    commits before the taking-over run deletes its rows (docs/design.md, Exactly once)."""
+    counts = [
+        chunk.claims,
+        chunk.tables["priced_claims"].num_rows if "priced_claims" in chunk.tables else 0,
+        chunk.tables["rejected_claims"].num_rows if "rejected_claims" in chunk.tables else 0,
+        run_id,
+    ]
+    from turbodbc.exceptions import Error as TurbodbcError  # noqa: PLC0415  (optional driver)
+
+    try:
+        cursor.execute(target.statement("warehouse/run_fence_chunk"), counts)
+    except TurbodbcError as error:
+        if "state: 23" not in str(error):  # not the NOT NULL violation of a fenced run: the driver's own
+            raise
+        fenced = True
+    else:
+        fenced = target.dialect == "mysql" and cursor.rowcount == 0  # a non-strict sql_mode stores 0 instead
+    if fenced:
+        raise StageError("load", f"run {run_id} was taken over by another run (its lock was lost): chunk not committed")
+
+
+QUARANTINE_REASON = "claim_id already in the warehouse from another run"
+
+
+def write_chunk(
+    settings: Settings, target: Target, chunk: ChunkTables, checkpoint: FaultHook = _no_checkpoint
+) -> ChunkWritten:
+    """`write_tables`, and for a run's chunk whose insert failed: its claims already in the warehouse
+    from another run (a claim reset to pending by hand, a reused claim_id; the repair deletes only the
+    dead runs' rows) are found by one read of the chunk's range, left out, and quarantined; the rest
+    is written again. A failure that no such claim explains is the run's."""
+    try:
+        return ChunkWritten(write_tables(target, chunk, checkpoint))
+    except TargetError:
+        if chunk.fence is None:
+            raise
+        taken = _loaded_by_other_runs(settings, chunk)
+        if not len(taken):
+            raise
+    return ChunkWritten(write_tables(target, chunk.without(taken), checkpoint), tuple(taken.to_pylist()))
+
+
+def _loaded_by_other_runs(settings: Settings, chunk: ChunkTables) -> pa.Array:
+    """The chunk's claims with a warehouse row that its repair does not delete (another run's)."""
+    bounds = [str(chunk.low), str(chunk.high)] * 2
+    found = read_target_frame(settings, "warehouse/claims_between", stage="load", parameters=bounds)
+    found = found.select(pl.col("claim_id").cast(pl.Int64), pl.col("run_id").cast(pl.String))
+    ours = pl.from_arrow(pa.table({"claim_id": chunk.claim_ids()}))
+    assert isinstance(ours, pl.DataFrame)
+    found = found.join(ours, on="claim_id", how="semi")
+    if "run_id" in chunk.recovered.column_names:
+        repairs = pl.from_arrow(chunk.recovered)
+        assert isinstance(repairs, pl.DataFrame)
+        found = found.join(repairs, on=["claim_id", "run_id"], how="anti")
+    return found.get_column("claim_id").unique().sort().to_arrow()
+
+
 def mark_chunk(
-    source: psycopg.Connection[Any], chunk: Chunk, run_id: str, at: datetime, checkpoint: FaultHook = _no_checkpoint
+    source: psycopg.Connection[Any],
+    chunk: Chunk,
+    run_id: str,
+    at: datetime,
+    checkpoint: FaultHook = _no_checkpoint,
+    quarantined: tuple[int, ...] = (),
 ) -> int:
-    """Flip the chunk's claims to rejected/processed and release their leases, in one commit."""
-    rejected_ids = chunk.rejected.get_column("claim_id").to_list()
-    priced_ids = chunk.priced.claims.get_column("claim_id").to_list()
+    """Flip the chunk's claims to rejected/processed (`quarantined` ones to quarantined, with their
+    reason) and release their leases, in one commit."""
+    left_out = pl.Series("claim_id", quarantined, dtype=pl.Int64).implode()
+    rejected, priced = chunk.rejected.get_column("claim_id"), chunk.priced.claims.get_column("claim_id")
+    rejected_ids = rejected.filter(~rejected.is_in(left_out)).to_list()
+    priced_ids = priced.filter(~priced.is_in(left_out)).to_list()
     parameters = {
         "rejected_ids": rejected_ids,
         "priced_ids": priced_ids,
@@ -277,17 +415,21 @@ def mark_chunk(
         "processed_at": at.astimezone(UTC),
         "low": chunk.low,
         "high": chunk.high,
+        "quarantined_ids": list(quarantined),
+        "reason": QUARANTINE_REASON,
     }
-    expected = [len(rejected_ids), len(priced_ids), chunk.claim_count]  # rejected, processed, leases released
+    # rejected, processed, leases released (and quarantined, reasons recorded)
+    expected = [len(rejected_ids), len(priced_ids), chunk.claim_count] + [len(quarantined)] * 2 * bool(quarantined)
     with source.cursor() as cursor:
         done = []
-        for statement in sql.statements("source/mark_claims"):
+        marking = sql.statements("source/mark_claims")
+        for statement in marking + (sql.statements("source/mark_quarantined") if quarantined else []):
             cursor.execute(statement, parameters)
             done.append(cursor.rowcount)
         checkpoint("during_mark")
     if done != expected:  # another run took over our leases: never mark what we do not hold
         source.rollback()
-        missing = chunk.claim_count - min(done[0] + done[1], done[2])
+        missing = chunk.claim_count - min(done[0] + done[1] + len(quarantined), done[2])
         raise StageError("load", f"lost the lease on {missing} claims in [{chunk.low}, {chunk.high}]")
     source.commit()
     checkpoint("after_mark")

@@ -14,7 +14,9 @@ import polars as pl
 
 from claims_etl.reference import ReferenceFrames
 from claims_etl.schemas import CLAIMS, LINES, PRICED_CLAIMS, PRICED_LINES, conform
-from claims_etl.stages.keying import has_modifier, key_lines
+from claims_etl.stages.keying import FACILITY_POS, has_modifier, key_lines
+from claims_etl.stages.rules import facility_pos
+from claims_etl.stages.rules_config import RulesConfig
 
 FACTOR_ONE = 100_000  # 1.0 at scale 10^5
 BILATERAL = 150_000
@@ -154,7 +156,9 @@ def price_keyed_lines(keyed: pl.DataFrame) -> pl.DataFrame:
     return conform(_in_claim_line_order(priced), PRICED_LINES, name="priced_lines")
 
 
-def price(claims: pl.DataFrame, lines: pl.DataFrame, reference: ReferenceFrames) -> Priced:
+def price(
+    claims: pl.DataFrame, lines: pl.DataFrame, reference: ReferenceFrames, *, rules: RulesConfig | None = None
+) -> Priced:
     """Price accepted claims: lines per docs/spec.md §4.1-4.6, claim totals per 4.7; no I/O.
 
     Each line's fee is (work RVU x work GPCI + PE RVU x PE GPCI + MP RVU x MP GPCI) x conversion
@@ -173,6 +177,9 @@ def price(claims: pl.DataFrame, lines: pl.DataFrame, reference: ReferenceFrames)
         Their lines with the `schemas.LINES` columns (`Validated.accepted_lines`).
     reference : ReferenceFrames
         The fee schedule years the lines were validated against.
+    rules : RulesConfig, optional
+        The rules file the claims were validated with: its `pricing.facility_pos` decides which
+        places of service are facilities (§4.1); without it, the contract's set.
 
     Returns
     -------
@@ -209,7 +216,8 @@ def price(claims: pl.DataFrame, lines: pl.DataFrame, reference: ReferenceFrames)
     """
     claims = conform(claims, CLAIMS, name="claims")
     lines = conform(lines, LINES, name="lines")
-    return price_keyed(claims, key_lines(lines, claims, reference))
+    places = FACILITY_POS if rules is None else facility_pos(rules)
+    return price_keyed(claims, key_lines(lines, claims, reference, facility_pos=places))
 
 
 def price_keyed(claims: pl.DataFrame, keyed: pl.DataFrame) -> Priced:

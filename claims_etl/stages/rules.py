@@ -5,13 +5,14 @@ their line aggregates. Nulls never pass a rule silently.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
-from typing import Literal
+from typing import Any, Literal
 
 import polars as pl
 
 from claims_etl.stages.keying import (
+    FACILITY_POS,
     MALFORMED_MODIFIER,
     MODIFIERS,
     by_value,
@@ -20,6 +21,7 @@ from claims_etl.stages.keying import (
     modifier_number,
     per_distinct,
 )
+from claims_etl.stages.rules_config import RulesConfig
 
 POS_CODES = tuple(
     f"{code:02d}"
@@ -38,11 +40,17 @@ class Rule:
     level: Literal["claim", "line"]
     description: str
     broken: pl.Expr
-    severity: Literal["error"] = "error"  # every contract rule rejects; warn tiers would go here
+    severity: Literal["reject", "warn"] = "reject"  # warn: reported, never rejects (rules file)
 
 
-def invalid_npi(npi: pl.Expr) -> pl.Expr:
-    """True where the NPI is not 10 digits starting 1 or 2 with a valid Luhn check digit."""
+DEFAULT_CONFIG = RulesConfig()
+
+
+def invalid_npi(npi: pl.Expr, *, luhn: bool = True) -> pl.Expr:
+    """True where the NPI is not 10 digits starting 1 or 2 with a valid Luhn check digit (with `luhn`
+    off, where it is not 10 digits starting 1 or 2)."""
+    if not luhn:
+        return ~npi.str.contains(NPI_SHAPE).fill_null(False)
     digit = [npi.str.slice(i, 1).cast(pl.Int32, strict=False) for i in range(10)]
     doubled = [(d * 2 - 9 * (d >= 5).cast(pl.Int32)) for d in digit[0:9:2]]  # 2d, minus 9 past 9
     total = pl.sum_horizontal(*doubled, *digit[1:9:2]) + NPI_PREFIX_LUHN_SUM
@@ -55,23 +63,25 @@ def _malformed_if_present(column: str, pattern: str) -> pl.Expr:
     return per_distinct(column, lambda value: is_present(value) & ~value.str.contains(pattern).fill_null(False))
 
 
-def _not_pos(column: str) -> pl.Expr:
-    return ~pl.col(column).is_in(POS_CODES).fill_null(False)
+def _not_pos(column: str, codes: tuple[str, ...]) -> pl.Expr:
+    return ~pl.col(column).is_in(codes).fill_null(False)
 
 
-def _line_pos_not_pos() -> pl.Expr:
-    """V11 on a line: its place of service, when present, is not a CMS POS code."""
-    return per_distinct("place_of_service", lambda pos: is_present(pos) & ~pos.is_in(POS_CODES).fill_null(False))
+def _line_pos_not_pos(codes: tuple[str, ...]) -> pl.Expr:
+    """V11 on a line: its place of service, when present, is not a CMS POS code (or not in `codes`)."""
+    return per_distinct("place_of_service", lambda pos: is_present(pos) & ~pos.is_in(codes).fill_null(False))
 
 
 def _malformed_procedure_code() -> pl.Expr:
     return per_distinct("procedure_code", lambda code: ~code.str.contains(PROCEDURE_CODE).fill_null(False))
 
 
-def _filed_late() -> pl.Expr:
-    """V10: received more than a year after service (29 Feb + 1 year = 28 Feb), one offset per date."""
-    a_year_on = by_value("service_date", lambda service: service.dt.offset_by("1y"), null=pl.lit(None, pl.Date))
-    return (pl.col("received_date") > a_year_on).fill_null(True)
+def _filed_late(days: int = 365) -> pl.Expr:
+    """V10: received more than a year after service (29 Feb + 1 year = 28 Feb), or with a payer's
+    `days` other than 365, more than that many days after; one offset per distinct date."""
+    span = "1y" if days == 365 else f"{days}d"  # 365: the contract's calendar year
+    deadline = by_value("service_date", lambda service: service.dt.offset_by(span), null=pl.lit(None, pl.Date))
+    return (pl.col("received_date") > deadline).fill_null(True)
 
 
 def _modifier_broken() -> pl.Expr:
@@ -88,13 +98,46 @@ def _duplicate_line() -> pl.Expr:
     return pl.struct("claim_id", "procedure_code", *modifiers, "service_date").is_duplicated()
 
 
-def line_rules(run_date: date) -> list[Rule]:
+def pos_codes(config: RulesConfig) -> tuple[str, ...]:
+    """V11's place-of-service codes: the rules file's, else CMS's."""
+    return POS_CODES if config.V11.codes is None else tuple(config.V11.codes)
+
+
+def facility_pos(config: RulesConfig) -> tuple[str, ...]:
+    """§4.1's facility places of service: the rules file's `pricing.facility_pos`, else the contract's."""
+    return FACILITY_POS if config.pricing.facility_pos is None else tuple(config.pricing.facility_pos)
+
+
+def configured(rules: list[Rule], config: RulesConfig, level: Literal["claim", "line"]) -> list[Rule]:
+    """The contract's `rules` as the rules file sets them (disabled ones left out, severities set),
+    then the file's enabled custom rules of `level`."""
+    kept = []
+    for rule in rules:
+        settings = config.rule(rule.id)
+        if settings.enabled:
+            kept.append(rule if settings.severity == rule.severity else replace(rule, severity=settings.severity))
+    custom = [
+        Rule(c.id, c.level, c.description, c.broken(), c.severity)
+        for c in config.custom
+        if c.enabled and c.level == level
+    ]
+    return kept + custom
+
+
+def line_rules(run_date: date, config: RulesConfig = DEFAULT_CONFIG) -> list[Rule]:
+    """The line rules in force: V04-V12 and V14 with the rules file's settings, and its custom line rules."""
     service = pl.col("service_date")
-    return [
+    units = config.V07
+    contract = [
         Rule("V04", "line", "procedure_code well-formed", _malformed_procedure_code()),
         Rule("V05", "line", "RVU row exists for year, HCPCS and pricing modifier", ~pl.col("rvu_found")),
         Rule("V06", "line", "modifiers well-formed and consistent with PCTC IND", _modifier_broken()),
-        Rule("V07", "line", "units between 1 and 999", ~pl.col("units").is_between(1, 999).fill_null(False)),
+        Rule(
+            "V07",
+            "line",
+            "units between min and max (1 and 999 unless a rules file sets them)",
+            ~pl.col("units").is_between(units.min, units.max).fill_null(False),
+        ),
         Rule("V08", "line", "charge > 0", ~(pl.col("charge_cents") > 0).fill_null(False)),
         Rule(
             "V09",
@@ -105,18 +148,19 @@ def line_rules(run_date: date) -> list[Rule]:
         Rule(
             "V10",
             "line",
-            "received within one year of service (timely filing)",
-            _filed_late(),
+            "received within one year of service, or a rules file's days (timely filing)",
+            _filed_late(config.V10.days),
         ),
         Rule(
             "V11",
             "line",
-            "line place of service, when present, is a CMS POS code",
-            _line_pos_not_pos(),
+            "line place of service, when present, is a CMS POS code (or in the rules file's codes)",
+            _line_pos_not_pos(pos_codes(config)),
         ),
         Rule("V12", "line", "no duplicate procedure, modifiers and date within a claim", _duplicate_line()),
         Rule("V14", "line", "GPCI row exists for year, MAC and locality", ~pl.col("gpci_found")),
     ]
+    return configured(contract, config, "line")
 
 
 def _diagnosis_broken() -> pl.Expr:
@@ -126,19 +170,21 @@ def _diagnosis_broken() -> pl.Expr:
     return first | pl.any_horizontal(others)
 
 
-def claim_rules() -> list[Rule]:
-    return [
+def claim_rules(config: RulesConfig = DEFAULT_CONFIG) -> list[Rule]:
+    """The claim rules in force: V01-V03, V11, V13, V15 with the rules file's settings, and its custom
+    claim rules."""
+    contract = [
         Rule(
             "V01",
             "claim",
             "billing_npi valid (10 digits, 1/2, Luhn with 80840)",
-            per_distinct("billing_npi", invalid_npi),
+            per_distinct("billing_npi", lambda npi: invalid_npi(npi, luhn=config.V01.luhn)),
         ),
         Rule(
             "V02",
             "claim",
             "rendering_npi, when present, valid",
-            per_distinct("rendering_npi", lambda npi: is_present(npi) & invalid_npi(npi)),
+            per_distinct("rendering_npi", lambda npi: is_present(npi) & invalid_npi(npi, luhn=config.V02.luhn)),
         ),
         Rule(
             "V03",
@@ -146,7 +192,9 @@ def claim_rules() -> list[Rule]:
             "diagnosis_1 present; every diagnosis well-formed ICD-10-CM",
             _diagnosis_broken(),
         ),
-        Rule("V11", "claim", "claim place of service is a CMS POS code", _not_pos("place_of_service")),
+        Rule(
+            "V11", "claim", "claim place of service is a CMS POS code", _not_pos("place_of_service", pos_codes(config))
+        ),
         Rule(
             "V13",
             "claim",
@@ -155,3 +203,57 @@ def claim_rules() -> list[Rule]:
         ),
         Rule("V15", "claim", "at least one line", pl.col("line_count") == 0),
     ]
+    return configured(contract, config, "claim")
+
+
+def parameters(config: RulesConfig, rule_id: str) -> dict[str, Any]:
+    """A contract rule's parameters in force (`claims-etl rules list`), defaults resolved."""
+    if rule_id in ("V01", "V02"):
+        return {"luhn": (config.V01 if rule_id == "V01" else config.V02).luhn}
+    if rule_id == "V07":
+        return {"min": config.V07.min, "max": config.V07.max}
+    if rule_id == "V10":
+        return {"days": config.V10.days}
+    if rule_id == "V11":
+        return {"codes": list(pos_codes(config))}
+    return {}
+
+
+def rule_table(config: RulesConfig = DEFAULT_CONFIG) -> list[dict[str, Any]]:
+    """Every rule, contract and custom, enabled or not: id, level, severity, enabled, parameters,
+    description (`claims-etl rules list`), in id order; `pricing` last, with the facility set."""
+    every = [*claim_rules(RulesConfig()), *line_rules(date(2000, 1, 1), RulesConfig())]
+    rows: dict[str, dict[str, Any]] = {}
+    for rule in every:
+        settings = config.rule(rule.id)
+        row = rows.setdefault(
+            rule.id,
+            {
+                "id": rule.id,
+                "level": rule.level,
+                "severity": settings.severity,
+                "enabled": settings.enabled,
+                "parameters": parameters(config, rule.id),
+                "description": rule.description,
+            },
+        )
+        if row["level"] != rule.level:
+            row["level"] = "claim+line"
+    for custom in config.custom:
+        rows[custom.id] = {
+            "id": custom.id,
+            "level": custom.level,
+            "severity": custom.severity,
+            "enabled": custom.enabled,
+            "parameters": {"expression": custom.expression},
+            "description": custom.description,
+        }
+    pricing = {
+        "id": "pricing",
+        "level": "line",
+        "severity": "",
+        "enabled": True,
+        "parameters": {"facility_pos": list(facility_pos(config))},
+        "description": "facility places of service (docs/spec.md §4.1); changing them changes prices",
+    }
+    return [*(rows[rule_id] for rule_id in sorted(rows)), pricing]

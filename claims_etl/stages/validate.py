@@ -9,15 +9,16 @@ from __future__ import annotations
 import functools
 import operator
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 
 import polars as pl
 
 from claims_etl.reference import ReferenceFrames
-from claims_etl.schemas import CLAIMS, LINES, REJECTED, conform
+from claims_etl.schemas import CLAIMS, LINES, REJECTED, WARNINGS, conform
 from claims_etl.stages.keying import by_value, claim_id_sorted_if, key_lines
-from claims_etl.stages.rules import Rule, claim_rules, line_rules
+from claims_etl.stages.rules import DEFAULT_CONFIG, Rule, claim_rules, facility_pos, line_rules
+from claims_etl.stages.rules_config import RulesConfig
 
 _MASK = pl.Int32  # a bit per rule id: 15 in the contract, room for 31
 
@@ -42,6 +43,9 @@ class Validated:
     accepted_keyed_lines : polars.DataFrame
         The accepted lines as `keying.key_lines` joined them to their claims and fee schedule rows,
         so that the run's pricing (`price_keyed`) need not join them again.
+    warnings : polars.DataFrame
+        The warn-severity rules (a rules file's) the accepted claims broke, in the `schemas.WARNINGS`
+        columns, a row per claim and rule, sorted by claim_id; empty without warn rules.
 
     Examples
     --------
@@ -60,6 +64,7 @@ class Validated:
     rejected: pl.DataFrame  # schemas.REJECTED
     # The accepted lines as keying.key_lines joined them, so that price need not join them again.
     accepted_keyed_lines: pl.DataFrame
+    warnings: pl.DataFrame = field(default_factory=lambda: pl.DataFrame(schema=WARNINGS))
 
     @property
     def rejected_ids(self) -> pl.Series:
@@ -106,7 +111,28 @@ def rule_ids_text(bits: dict[str, int]) -> Callable[[pl.Expr], pl.Expr]:
     return text
 
 
-def validate(claims: pl.DataFrame, lines: pl.DataFrame, reference: ReferenceFrames, *, run_date: date) -> Validated:
+def _warnings(accepted: pl.DataFrame, warn_bits: dict[str, int]) -> pl.DataFrame:
+    """(claim_id, rule_id) for each warn rule bit set in an accepted claim's `warning_mask`: one
+    filter per warn rule, not per row; sorted by claim_id as the load's chunks slice it."""
+    if not warn_bits:
+        return pl.DataFrame(schema=WARNINGS)
+    hits = [
+        accepted.lazy()
+        .filter((pl.col("warning_mask") & bit) != 0)
+        .select("claim_id", pl.lit(rule_id, pl.String).alias("rule_id"))
+        for rule_id, bit in sorted(warn_bits.items())
+    ]
+    return conform(pl.concat(hits).sort("claim_id", "rule_id").collect(), WARNINGS, name="warnings")
+
+
+def validate(
+    claims: pl.DataFrame,
+    lines: pl.DataFrame,
+    reference: ReferenceFrames,
+    *,
+    run_date: date,
+    rules: RulesConfig | None = None,
+) -> Validated:
     """Split claims into accepted (with their lines) and rejected (with the ids of the rules broken).
 
     Every rule V01-V15 (docs/spec.md §5) is evaluated in one pass over claims and lines; no I/O.
@@ -125,6 +151,10 @@ def validate(claims: pl.DataFrame, lines: pl.DataFrame, reference: ReferenceFram
         The fee schedule years to look each line's RVU and GPCI rows up in (V05, V06, V14).
     run_date : datetime.date
         V09's "today": a service date after it is in the future.
+    rules : RulesConfig, optional
+        A rules file's content (`rules_config.load_rules(path).config`, docs/spec.md §5.1): rules
+        disabled, set to warn, their parameters, the facility places of service, custom rules.
+        Without it, the contract's rules V01-V15 exactly.
 
     Returns
     -------
@@ -156,9 +186,19 @@ def validate(claims: pl.DataFrame, lines: pl.DataFrame, reference: ReferenceFram
     """
     claims = conform(claims, CLAIMS, name="claims")
     lines = conform(lines, LINES, name="lines")
-    keyed = key_lines(lines, claims, reference)
-    rules_on_claims, rules_on_lines = claim_rules(), line_rules(run_date)
-    bits = rule_bits([*rules_on_claims, *rules_on_lines])
+    config = DEFAULT_CONFIG if rules is None else rules
+    keyed = key_lines(lines, claims, reference, facility_pos=facility_pos(config))
+    rules_on_claims, rules_on_lines = claim_rules(config), line_rules(run_date, config)
+    every = [*rules_on_claims, *rules_on_lines]
+    bits = rule_bits(every)
+    warned = {rule.id for rule in every if rule.severity == "warn"}
+    warn_bits = {rule_id: bit for rule_id, bit in bits.items() if rule_id in warned}
+    reject_bits = {rule_id: bit for rule_id, bit in bits.items() if rule_id not in warned}
+    # Warn rules' bits move to `warning_mask`; `rule_mask` keeps those of the rules that reject.
+    split = [
+        (pl.col("rule_mask") & pl.lit(functools.reduce(operator.or_, group.values(), 0), _MASK)).alias(name)
+        for name, group in (("rule_mask", reject_bits), ("warning_mask", warn_bits))
+    ]
     per_claim = _line_flags(keyed, rules_on_lines, bits)
     judged = (
         claims.lazy()
@@ -166,16 +206,19 @@ def validate(claims: pl.DataFrame, lines: pl.DataFrame, reference: ReferenceFram
         .join(per_claim.lazy(), on="claim_id", how="left", maintain_order="left")
         .with_columns(pl.col("line_count", "line_charge_cents", "line_rule_mask").fill_null(0))
         .with_columns((pl.col("line_rule_mask") | _rule_mask(rules_on_claims, bits)).alias("rule_mask"))
-        .with_columns(by_value("rule_mask", rule_ids_text(bits), null=pl.lit("")).alias("rule_ids"))
+        .pipe(lambda frame: frame.with_columns(split) if warn_bits else frame)
+        .with_columns(by_value("rule_mask", rule_ids_text(reject_bits), null=pl.lit("")).alias("rule_ids"))
         .collect()
     )
     is_rejected = pl.col("rule_mask") != 0
     rejected = conform(judged.filter(is_rejected), REJECTED, name="rejected")
-    accepted_claims = conform(judged.filter(~is_rejected), CLAIMS, name="accepted_claims")
+    accepted = judged.filter(~is_rejected)
+    accepted_claims = conform(accepted, CLAIMS, name="accepted_claims")
     accepted_keyed_lines = keyed.filter(~pl.col("claim_id").is_in(rejected.get_column("claim_id").implode()))
     return Validated(
         accepted_claims=accepted_claims,
         accepted_lines=conform(accepted_keyed_lines, LINES, name="accepted_lines"),
         rejected=rejected,
         accepted_keyed_lines=accepted_keyed_lines,
+        warnings=_warnings(accepted, warn_bits),
     )

@@ -55,6 +55,19 @@ CREATE TABLE IF NOT EXISTS staging.claim_leases (
 );
 DROP INDEX IF EXISTS staging.claim_leases_run_idx;
 ALTER TABLE staging.claim_leases DROP CONSTRAINT IF EXISTS claim_leases_claim_id_fkey;
+-- The runs whose warehouse rows a recovered lease's claim may have (source/lease_recover.sql appends the
+-- dead owner, source/range_recover.sql this run): the repair deletes only their rows (docs/design.md).
+ALTER TABLE staging.claim_leases ADD COLUMN IF NOT EXISTS taken_from text[];
+
+-- Engine-owned: claims a run could not load for a reason other than a rule (docs/spec.md §7), e.g. a
+-- claim_id already in the warehouse from another run. Their status is `quarantined`: never leased again.
+CREATE TABLE IF NOT EXISTS staging.claim_quarantine (
+    claim_id        bigint NOT NULL,
+    run_id          text NOT NULL,
+    reason          text NOT NULL,
+    quarantined_at  timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (claim_id, run_id)
+);
 
 -- Reference tables: the CMS files' content as published (indicators kept as text, numbers exact),
 -- one set of rows per release (docs/spec.md §7); `year` is the service year the release prices.

@@ -40,7 +40,7 @@ CREATE TABLE warehouse.rejected_claims (
     claim_id     bigint NOT NULL PRIMARY KEY,
     batch_id     nvarchar(max) NOT NULL,
     run_id       varchar(64) NOT NULL,
-    rule_ids     varchar(64) NOT NULL,
+    rule_ids     varchar(512) NOT NULL,
     rejected_at  datetime2(6) NOT NULL
 );
 
@@ -112,3 +112,16 @@ CREATE TABLE warehouse.priced_claim_line_history (
     replaced_at          datetime2(6) NOT NULL,
     CONSTRAINT pk_priced_claim_line_history PRIMARY KEY (claim_id, line_number, replaced_by_run)
 );
+
+-- Warn-severity rules (a rules file, docs/spec.md §5.1) a priced claim broke: a row per claim and rule,
+-- written in the chunk's transaction with its priced_claims row.
+IF OBJECT_ID(N'warehouse.claim_warnings', N'U') IS NULL
+CREATE TABLE warehouse.claim_warnings (
+    claim_id  bigint NOT NULL,
+    rule_id   varchar(16) NOT NULL,
+    run_id    varchar(64) NOT NULL,
+    CONSTRAINT pk_claim_warnings PRIMARY KEY (claim_id, rule_id)
+);
+-- rule_ids was varchar(64), too short once custom rules add their ids: widened in place.
+IF COL_LENGTH(N'warehouse.rejected_claims', N'rule_ids') < 512
+ALTER TABLE warehouse.rejected_claims ALTER COLUMN rule_ids varchar(512) NOT NULL;

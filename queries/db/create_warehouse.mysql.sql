@@ -36,7 +36,7 @@ CREATE TABLE IF NOT EXISTS rejected_claims (
     claim_id     bigint PRIMARY KEY,
     batch_id     text NOT NULL,
     run_id       varchar(64) NOT NULL,
-    rule_ids     varchar(64) NOT NULL,
+    rule_ids     varchar(512) NOT NULL,
     rejected_at  datetime(6) NOT NULL
 ) ENGINE = InnoDB DEFAULT CHARSET = utf8mb4;
 
@@ -101,3 +101,14 @@ CREATE TABLE IF NOT EXISTS priced_claim_line_history (
     replaced_at          datetime(6) NOT NULL,
     PRIMARY KEY (claim_id, line_number, replaced_by_run)
 ) ENGINE = InnoDB DEFAULT CHARSET = utf8mb4;
+
+-- Warn-severity rules (a rules file, docs/spec.md §5.1) a priced claim broke: a row per claim and rule,
+-- written in the chunk's transaction with its priced_claims row.
+CREATE TABLE IF NOT EXISTS claim_warnings (
+    claim_id  bigint NOT NULL,
+    rule_id   varchar(16) NOT NULL,
+    run_id    varchar(64) NOT NULL,
+    PRIMARY KEY (claim_id, rule_id)
+) ENGINE = InnoDB DEFAULT CHARSET = utf8mb4;
+-- rule_ids was varchar(64), too short once custom rules add their ids: widened in place.
+ALTER TABLE rejected_claims MODIFY rule_ids varchar(512) NOT NULL;

@@ -35,7 +35,7 @@ CREATE TABLE IF NOT EXISTS warehouse.rejected_claims (
     claim_id     bigint PRIMARY KEY,
     batch_id     text NOT NULL,
     run_id       varchar(64) NOT NULL,
-    rule_ids     varchar(64) NOT NULL,
+    rule_ids     varchar(512) NOT NULL,
     rejected_at  timestamp NOT NULL
 );
 
@@ -100,3 +100,14 @@ CREATE TABLE IF NOT EXISTS warehouse.priced_claim_line_history (
     replaced_at          timestamp(6) NOT NULL,
     PRIMARY KEY (claim_id, line_number, replaced_by_run)
 );
+
+-- Warn-severity rules (a rules file, docs/spec.md §5.1) a priced claim broke: a row per claim and rule,
+-- written in the chunk's transaction with its priced_claims row.
+CREATE TABLE IF NOT EXISTS warehouse.claim_warnings (
+    claim_id  bigint NOT NULL,
+    rule_id   varchar(16) NOT NULL,
+    run_id    varchar(64) NOT NULL,
+    PRIMARY KEY (claim_id, rule_id)
+);
+-- rule_ids was varchar(64), too short once custom rules add their ids: widened in place.
+ALTER TABLE warehouse.rejected_claims ALTER COLUMN rule_ids TYPE varchar(512);

@@ -151,3 +151,13 @@ def test_notebook_is_read_only_and_shows_no_patient_ids(executed: Any) -> None:
     assert patients is not None
     assert not [patient for patient in patients[0] if patient in shown]
     assert list(Path(executed.metadata.test_workdir).iterdir()) == []  # no files left where the kernel ran
+
+
+def test_notebook_shows_a_rules_file_changing_the_rejection_table(executed: Any) -> None:
+    """The rules-file cell: the payer file's rejections are what the API gives under the same file."""
+    text = _text(_cell(executed, "rules-file"))
+    counts = re.search(r"rejected: (\d+) without the file, (\d+) with it; warnings on accepted claims: (\d+)", text)
+    assert counts
+    without, with_file, warnings = map(int, counts.groups())
+    assert without != with_file and warnings > 0
+    assert "payer file" in text and "BIG_UNITS" in text
