@@ -30,7 +30,7 @@ from claims_etl.engine import reprice as repricing
 from claims_etl.errors import ClaimsEtlError, ConfigurationError, carries_password, scrub
 from claims_etl.ops import progress_log
 from claims_etl.ops import reconcile as reconciliation
-from claims_etl.reference import cms, store
+from claims_etl.reference import cms_zip, store
 from claims_etl.settings import Settings
 from claims_etl.stages.rules import rule_table
 
@@ -178,7 +178,7 @@ def _release_files(
         raise ConfigurationError("give the PPRRVU file as exactly one of --rvu FILE or --rvu-zip ZIP")
     if rvu is not None:
         return store.ReleaseFiles(rvu=rvu, gpci=gpci)
-    found = cms.rvu_files_in_zip(rvu_zip, unpacked, choose)  # type: ignore[arg-type]
+    found = cms_zip.rvu_files_in_zip(rvu_zip, unpacked, choose)  # type: ignore[arg-type]
     return store.ReleaseFiles(rvu=found.non_qp, qp_rvu=found.qp, gpci=gpci or found.gpci)
 
 

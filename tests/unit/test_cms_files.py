@@ -1,4 +1,4 @@
-"""Strict checks of CMS files and the CMS RVU zip (claims_etl/reference/cms.py, issue 18 items 2 and 5):
+"""Strict checks of CMS files and the CMS RVU zip (claims_etl/reference/cms.py and cms_zip.py, issue 18 items 2 and 5):
 each malformed file is refused whole with one ReferenceFileError naming the file, the line and the column;
 seeded files (claims_etl/dev/seed.py) still parse for their year. Pure: files are written to tmp_path."""
 
@@ -16,8 +16,9 @@ import pytest
 
 from claims_etl.dev.seed import YEARS, code_pool, write_gpci_file, write_rvu_file
 from claims_etl.errors import ReferenceFileError
-from claims_etl.reference import cms
-from claims_etl.reference.cms import CmsZipFiles, parse_gpci, parse_qp_list, parse_rvu, rvu_files_in_zip
+from claims_etl.reference import cms, cms_zip
+from claims_etl.reference.cms import parse_gpci, parse_qp_list, parse_rvu
+from claims_etl.reference.cms_zip import CmsZipFiles, rvu_files_in_zip
 
 RVU_FIRST_DATA_LINE = 11  # seed writes 9 preamble lines, then the header row (line 10)
 GPCI_HEADER_LINE = 3  # title, a blank line, then the header row
@@ -520,8 +521,8 @@ def test_a_damaged_member_is_refused_and_not_left_behind(tmp_path: Path, members
 def test_a_member_over_the_size_limit_is_refused(
     tmp_path: Path, members: dict[str, bytes], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    assert cms.MAX_MEMBER_BYTES == 200 * 1024 * 1024
-    monkeypatch.setattr(cms, "MAX_MEMBER_BYTES", len(members["rvu"]) - 1)
+    assert cms_zip.MAX_MEMBER_BYTES == 200 * 1024 * 1024
+    monkeypatch.setattr(cms_zip, "MAX_MEMBER_BYTES", len(members["rvu"]) - 1)
     path = _zip(tmp_path / "RVU26A.zip", {"PPRRVU26.csv": members["rvu"]})
     with pytest.raises(ReferenceFileError) as caught:
         rvu_files_in_zip(path, tmp_path / "out")
