@@ -3,12 +3,16 @@ SHELL := /bin/bash
 VENV ?= .venv
 BIN := $(VENV)/bin
 CLAIMS ?= 100000
-# Local defaults; override in the environment (CLAIMS_ETL_SOURCE_URL, CLAIMS_ETL_TARGET_ODBC).
+# Local defaults; override in the environment (CLAIMS_ETL_SOURCE_URL, CLAIMS_ETL_TARGET_ODBC or _URL).
+# TARGET: mariadb (ODBC), postgres (a PostgreSQL warehouse by URL, loaded by COPY) or postgres-odbc (psqlODBC).
 export CLAIMS_ETL_SOURCE_URL ?= postgresql://postgres@127.0.0.1:5432/claims_etl
 MARIADB_ODBC := Driver={MariaDB Unicode};Server=127.0.0.1;Port=3306;Database=claims_warehouse;User=claims_etl;Password=;
 POSTGRES_ODBC := Driver={PostgreSQL Unicode};Server=127.0.0.1;Port=5432;Database=claims_etl;Uid=postgres;UseServerSidePrepare=0;BatchSize=100;CommLog=0
+POSTGRES_URL := postgresql://postgres@127.0.0.1:5432/claims_etl
 TARGET ?= mariadb
 ifeq ($(TARGET),postgres)
+export CLAIMS_ETL_TARGET_URL ?= $(POSTGRES_URL)
+else ifeq ($(TARGET),postgres-odbc)
 export CLAIMS_ETL_TARGET_ODBC ?= $(POSTGRES_ODBC)
 else
 export CLAIMS_ETL_TARGET_ODBC ?= $(MARIADB_ODBC)

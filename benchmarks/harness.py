@@ -35,7 +35,10 @@ TARGETS = {
         f"Driver={{PostgreSQL Unicode}};Server=127.0.0.1;Port=5432;Database={BENCH_DB};Uid=postgres;"
         "UseServerSidePrepare=0;BatchSize=100;CommLog=0"
     ),
+    # The same PostgreSQL warehouse by URL: loaded by COPY (claims_etl/db/pg_target.py), not over ODBC.
+    "postgresql-copy": SOURCE_URL,
 }
+URL_TARGETS = {"postgresql-copy"}  # TARGETS given as CLAIMS_ETL_TARGET_URL; the others are ODBC strings
 
 
 RESULTS = Path(__file__).parent / "results"
@@ -52,16 +55,20 @@ def spread(values: list[float]) -> dict[str, float]:
 
 
 def env_for(target: str) -> dict[str, str]:
-    return {"CLAIMS_ETL_SOURCE_URL": SOURCE_URL, "CLAIMS_ETL_TARGET_ODBC": TARGETS[target]}
+    variable = "CLAIMS_ETL_TARGET_URL" if target in URL_TARGETS else "CLAIMS_ETL_TARGET_ODBC"
+    return {"CLAIMS_ETL_SOURCE_URL": SOURCE_URL, variable: TARGETS[target]}
 
 
 def settings_for(target: str) -> Settings:
-    return Settings(source_url=SOURCE_URL, target_odbc=TARGETS[target])
+    if target in URL_TARGETS:
+        return Settings(source_url=SOURCE_URL, target_url=TARGETS[target])
+    return Settings(source_url=SOURCE_URL, target_odbc=TARGETS[target], target_url=None)
 
 
 def cli(env: dict[str, str], *args: str) -> str:
+    inherited = {key: value for key, value in os.environ.items() if key != "CLAIMS_ETL_TARGET_URL"}  # env picks it
     done = subprocess.run(
-        [sys.executable, "-m", "claims_etl", *args], env=os.environ | env, capture_output=True, text=True, check=False
+        [sys.executable, "-m", "claims_etl", *args], env=inherited | env, capture_output=True, text=True, check=False
     )
     if done.returncode != 0:
         raise SystemExit(f"claims-etl {' '.join(args)} failed: {done.stderr.strip()}")
@@ -103,9 +110,10 @@ def fresh_databases(target: str, claims: int, seed: int, history: int = 0) -> in
 
 
 def sink_floor(target: str) -> float:
-    """Seconds turbodbc takes to insert the run's output rows alone, with the engine's options, load
-    schema, chunking and writer processes (connected before the clock starts): the write a run cannot
-    avoid. Leaves the warehouse empty again."""
+    """Seconds the target's bulk path (turbodbc, or COPY for a URL target) takes to insert the run's
+    output rows alone, with the engine's options, load schema, chunking and writer processes
+    (connected before the clock starts): the write a run cannot avoid. Leaves the warehouse empty
+    again."""
     settings = settings_for(target)
     pending = read_pending(settings)
     frames = read_frames(settings)

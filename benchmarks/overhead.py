@@ -2,7 +2,9 @@
 
     python benchmarks/overhead.py --claims 1000000 --pairs 2
 Each trial resets the claims to pending and empties the warehouse (cheaper than seeding anew), then
-times `claims-etl run` with CLAIMS_ETL_MONITORING=true or false. Reports the median of each side.
+times `claims-etl run` with CLAIMS_ETL_MONITORING=true or false. The monitored side also logs JSON lines
+(a stage event per stage and range) and writes the Prometheus textfile; the other logs console lines at
+WARNING and writes none. Reports the median of each side.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import argparse
 import json
 import statistics
 import sys
+import tempfile
 from pathlib import Path
 
 import psycopg
@@ -37,10 +40,19 @@ def main() -> None:
     args = parser.parse_args()
     harness.fresh_databases(args.target, args.claims, seed=5)
     seconds: dict[str, list[float]] = {"on": [], "off": []}
+    textfile = Path(tempfile.mkdtemp(prefix="claims-etl-overhead-")) / "claims_etl.prom"
+    sides = {
+        "on": {
+            "CLAIMS_ETL_MONITORING": "true",
+            "CLAIMS_ETL_LOG_FORMAT": "json",
+            "CLAIMS_ETL_METRICS_TEXTFILE": str(textfile),
+        },
+        "off": {"CLAIMS_ETL_MONITORING": "false", "CLAIMS_ETL_LOG_FORMAT": "console"},
+    }
     for pair in range(args.pairs):
         for side in ("on", "off") if pair % 2 == 0 else ("off", "on"):
             reset(args.target)
-            env = harness.env_for(args.target) | {"CLAIMS_ETL_MONITORING": "true" if side == "on" else "false"}
+            env = harness.env_for(args.target) | sides[side]
             summary = json.loads(harness.cli(env, "run", "--json"))
             seconds[side].append(summary["seconds"])
     on, off = statistics.median(seconds["on"]), statistics.median(seconds["off"])

@@ -14,32 +14,95 @@ The nightly run's stages, usable one by one on your own frames (e.g. in a notebo
     ce.validate(pending.claims, pending.lines, reference, run_date=date.today(), rules=payer.config)
 
 Money columns are integer cents (`*_cents`), adjustment factors integers x 10^5 (`*_e5`).
+
+A whole run, or a dry run (counts and dollars, nothing leased or written), from Python (an Airflow
+PythonOperator, a Dagster op), with the command line's settings, config file and profile::
+
+    settings = ce.Settings(config=Path("/etc/claims-etl.toml"), profile="prod")
+    ce.dry_run(settings).as_dict()  # {"claims_read": ..., "allowed": "1234.56", ...}
+    result = ce.run(settings)  # a RunResult: result.status, result.claims_priced, result.alerts
 """
 
-from claims_etl.reference import ReferenceFrames
-from claims_etl.reference.store import read_frames as load_reference
-from claims_etl.settings import Settings
-from claims_etl.stages.extract import Extracted, read_pending
-from claims_etl.stages.price import Priced, price
-from claims_etl.stages.rules_config import RulesConfig, RuleSet, load_rules, parse_rules
-from claims_etl.stages.summary import allowed_vs_charge, rejections_by_rule
-from claims_etl.stages.validate import Validated, validate
+from __future__ import annotations
 
-__version__ = "0.1.0"
+import importlib
+from importlib.metadata import PackageNotFoundError, version
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from claims_etl.engine.dry_run import DryRun, dry_run
+    from claims_etl.engine.pipeline import RunResult, run
+    from claims_etl.reference import ReferenceFrames
+    from claims_etl.reference.store import read_frames as load_reference
+    from claims_etl.settings import Settings
+    from claims_etl.stages.extract import Extracted, read_pending
+    from claims_etl.stages.price import Priced, price
+    from claims_etl.stages.rules_config import RulesConfig, RuleSet, load_rules, parse_rules
+    from claims_etl.stages.summary import allowed_vs_charge, rejections_by_rule
+    from claims_etl.stages.validate import Validated, validate
+
+try:
+    __version__ = version("claims-etl")  # the installed distribution's: one source, pyproject.toml
+except PackageNotFoundError:  # pragma: no cover  (a source tree on sys.path, not installed)
+    __version__ = "0+unknown"
+
+# Each public name and the module that defines it, imported on first use (PEP 562): `import claims_etl`
+# and the command line's light commands (--version, --help, config show) then load no Polars, Arrow or
+# drivers, and `claims-etl run` imports only what its path needs (docs/performance.md, cold start).
+_EXPORTS = {
+    "DryRun": "claims_etl.engine.dry_run",
+    "dry_run": "claims_etl.engine.dry_run",
+    "RunResult": "claims_etl.engine.pipeline",
+    "run": "claims_etl.engine.pipeline",
+    "ReferenceFrames": "claims_etl.reference",
+    "load_reference": "claims_etl.reference.store:read_frames",
+    "Settings": "claims_etl.settings",
+    "Extracted": "claims_etl.stages.extract",
+    "read_pending": "claims_etl.stages.extract",
+    "Priced": "claims_etl.stages.price",
+    "price": "claims_etl.stages.price",
+    "RulesConfig": "claims_etl.stages.rules_config",
+    "RuleSet": "claims_etl.stages.rules_config",
+    "load_rules": "claims_etl.stages.rules_config",
+    "parse_rules": "claims_etl.stages.rules_config",
+    "allowed_vs_charge": "claims_etl.stages.summary",
+    "rejections_by_rule": "claims_etl.stages.summary",
+    "Validated": "claims_etl.stages.validate",
+    "validate": "claims_etl.stages.validate",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'claims_etl' has no attribute {name!r}")
+    module, _, attribute = _EXPORTS[name].partition(":")
+    value = getattr(importlib.import_module(module), attribute or name)
+    globals()[name] = value  # once imported, a plain module attribute
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_EXPORTS])
+
+
 __all__ = [
+    "DryRun",
     "Extracted",
     "Priced",
     "ReferenceFrames",
     "RuleSet",
     "RulesConfig",
+    "RunResult",
     "Settings",
     "Validated",
     "allowed_vs_charge",
+    "dry_run",
     "load_reference",
     "load_rules",
     "parse_rules",
     "price",
     "read_pending",
     "rejections_by_rule",
+    "run",
     "validate",
 ]

@@ -3,9 +3,10 @@
     ClaimsEtlError
     ├── ConfigurationError        bad settings or usage                    exit 2
     ├── ReferenceFileError        a CMS file that does not fit its layout  exit 1, nothing loaded
+    ├── AlertError                a run succeeded but an alert fired       exit 3, with --fail-on-alert
     └── StageError                a stage failed                           exit 1
         ├── SourceError           PostgreSQL staging (connectorx, psycopg)
-        └── TargetError           the ODBC warehouse (turbodbc)
+        └── TargetError           the warehouse (turbodbc; psycopg for a URL)
 
 `transient` marks errors worth retrying (connection dropped, deadlock); terminal ones never are.
 Messages never carry credentials (see `scrub`) or PHI (messages name claim ids and rule ids only).
@@ -62,6 +63,9 @@ class ClaimsEtlError(Exception):
 
     exit_code = 1
     transient = False
+    # Where it happened, for the failure log line (ops/logs.failed): set as it leaves a stage or a run.
+    run_id: str | None = None
+    stage: str | None = None
 
 
 class ConfigurationError(ClaimsEtlError):
@@ -70,12 +74,20 @@ class ConfigurationError(ClaimsEtlError):
     exit_code = 2
 
 
+class AlertError(ClaimsEtlError):
+    """`run --fail-on-alert`: the run succeeded (everything loaded and marked) but an alert fired."""
+
+    exit_code = 3
+
+
 class ReferenceFileError(ClaimsEtlError):
     """A CMS reference file that does not fit its published layout; nothing was loaded."""
 
 
 class StageError(ClaimsEtlError):
     """A stage failed; `stage` names it."""
+
+    stage: str
 
     def __init__(self, stage: str, message: str, *, transient: bool = False) -> None:
         super().__init__(f"{stage}: {message}")
@@ -91,4 +103,4 @@ class SourceError(StageError):
 
 
 class TargetError(StageError):
-    """The ODBC warehouse failed or could not be reached."""
+    """The warehouse (ODBC, or PostgreSQL by URL) failed or could not be reached."""

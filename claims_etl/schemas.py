@@ -27,6 +27,9 @@ CLAIMS: Schema = {
     "total_charge_cents": pl.Int64(),
     "received_date": pl.Date(),
     "recovered": pl.Boolean(),
+    # V16: the source held a value no reader or warehouse can (read as null, or batch_id truncated):
+    # staging.etl_claims; null (a frame built by hand) is false.
+    "unrepresentable": pl.Boolean(),
 }
 LINES: Schema = {
     "claim_id": pl.Int64(),
@@ -40,6 +43,7 @@ LINES: Schema = {
     "units": pl.Int64(),
     "charge_cents": pl.Int64(),
     "place_of_service": pl.String(),
+    "unrepresentable": pl.Boolean(),  # V16, as on CLAIMS: staging.etl_claim_lines
 }
 
 # reference -> validate, price

@@ -1,5 +1,6 @@
-"""The one settings object: every value the engine needs, from `CLAIMS_ETL_*` variables or CLI flags.
-A secret (a connection string) can also come from a file: `CLAIMS_ETL_<NAME>_FILE` names it.
+"""The one settings object: every value the engine needs, from CLI flags, `CLAIMS_ETL_*` variables, a
+secret's file (`CLAIMS_ETL_<NAME>_FILE`, or one per setting in `CLAIMS_ETL_SECRETS_DIR`) or a TOML
+config file (`claims-etl.toml` with named profiles), in that order of precedence, else the default.
 
 Nothing else in the package reads the environment.
 """
@@ -7,12 +8,22 @@ Nothing else in the package reads the environment.
 from __future__ import annotations
 
 import os
+import tomllib
 from datetime import date
 from pathlib import Path
 from typing import Any, Literal, get_args
 
 from pydantic import Field, PrivateAttr, SecretStr, model_validator
-from pydantic_settings import BaseSettings, EnvSettingsSource, PydanticBaseSettingsSource, SettingsConfigDict
+from pydantic_settings import (
+    BaseSettings,
+    DotEnvSettingsSource,
+    EnvSettingsSource,
+    InitSettingsSource,
+    PydanticBaseSettingsSource,
+    SecretsSettingsSource,
+    SettingsConfigDict,
+    SettingsError,
+)
 
 from claims_etl.errors import ConfigurationError
 from claims_etl.stages.rules_config import RuleSet, load_rules
@@ -52,6 +63,87 @@ class _SecretFiles(EnvSettingsSource):
         return values
 
 
+DEFAULT_CONFIG = Path("claims-etl.toml")  # read from the working directory when no file is named
+# Where to find the config file and the secrets: settable by flag or variable, not in the file itself.
+_LOCATING = ("config", "profile")
+
+
+class _ConfigFile(InitSettingsSource):
+    """The TOML config file (docs/operations.md): its top-level keys, with the `[profiles.<name>]`
+    table of the chosen profile over them. Keys are Settings field names; any other key, a profile the
+    file lacks or a file that cannot be read is a ConfigurationError (exit 2) naming it and the file."""
+
+    def __init__(self, settings_cls: type[BaseSettings], path: Path | None, profile: str | None) -> None:
+        self.path, self.profile, self.from_profile = path, profile, set[str]()
+        values: dict[str, Any] = {}
+        if path is None and profile is not None:
+            raise ConfigurationError(f"profile {profile!r} given but no config file (--config or CLAIMS_ETL_CONFIG)")
+        if path is not None:
+            document = _read_toml(path)
+            profiles = document.pop("profiles", {})
+            values = _checked(settings_cls, document, path, "")
+            if profile is not None:
+                if not isinstance(profiles, dict) or not isinstance(profiles.get(profile), dict):
+                    known = ", ".join(sorted(profiles)) if isinstance(profiles, dict) else ""
+                    raise ConfigurationError(f"{path}: no profile {profile!r} (profiles: {known or 'none'})")
+                overrides = _checked(settings_cls, profiles[profile], path, f" in [profiles.{profile}]")
+                self.from_profile = set(overrides)
+                values |= overrides
+        self.values = values
+        super().__init__(settings_cls, values | ({"config": path} if path else {}))  # the default file, if read
+
+    def origin(self, name: str) -> str:
+        if name == "config":
+            return "default"  # ./claims-etl.toml, found (a named file's origin is its flag or variable)
+        return f"file:{self.profile}" if name in self.from_profile else "file"
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as handle:
+            return tomllib.load(handle)
+    except OSError as error:
+        raise ConfigurationError(f"config file {path}: cannot read it: {error.strerror}") from None
+    except tomllib.TOMLDecodeError as error:  # names the line and column, never the value
+        raise ConfigurationError(f"config file {path}: not valid TOML: {error}") from None
+
+
+def _checked(settings_cls: type[BaseSettings], table: dict[str, Any], path: Path, where: str) -> dict[str, Any]:
+    """The table's keys, each a settable field name, with aliased fields (ODBCSYSINI) under their alias."""
+    fields = settings_cls.model_fields
+    for key in table:
+        if key not in fields or key in _LOCATING:
+            raise ConfigurationError(f"{path}: unknown setting {key!r}{where}")
+    return {_alias(settings_cls, key): value for key, value in table.items()}
+
+
+def _alias(settings_cls: type[BaseSettings], name: str) -> str:
+    alias = settings_cls.model_fields[name].validation_alias
+    return alias if isinstance(alias, str) else name
+
+
+def _secrets_dir(settings_cls: type[BaseSettings], directory: str | Path) -> SecretsSettingsSource:
+    """One file per setting, named by the setting (`source_url`, `target_odbc`), its content stripped:
+    pydantic-settings' secrets directory, checked here because it only warns of a missing one."""
+    path = Path(directory)
+    if not path.is_dir():
+        raise ConfigurationError(f"secrets directory {path} is not a directory")
+    return SecretsSettingsSource(settings_cls, secrets_dir=path, env_prefix="")
+
+
+def _origin(source: PydanticBaseSettingsSource, name: str) -> str:
+    """Where a value from this source came from, as `claims-etl config show` names it."""
+    if isinstance(source, _ConfigFile):
+        return source.origin(name)
+    if isinstance(source, _SecretFiles):
+        return "env (_FILE)"
+    if isinstance(source, SecretsSettingsSource):
+        return "secrets dir"
+    if isinstance(source, EnvSettingsSource):
+        return "env"
+    return "flag"
+
+
 class Settings(BaseSettings):
     """Connection strings, run options and tuning knobs, from `CLAIMS_ETL_*` variables or arguments.
 
@@ -64,7 +156,9 @@ class Settings(BaseSettings):
     **values
         Any field below by name, e.g. ``source_url``, ``target_odbc``, ``batch_id``, ``limit``,
         ``partitions``, ``load_chunk_claims``; unset fields come from ``CLAIMS_ETL_<NAME>`` (the
-        README's settings table lists each with its default and meaning), else the default.
+        README's settings table lists each with its default and meaning), its ``_FILE``, the secrets
+        directory, the config file (``config=``/``CLAIMS_ETL_CONFIG``, its ``profile=`` over its top
+        level: docs/operations.md), else the default. A bad config file raises `ConfigurationError`.
 
     Examples
     --------
@@ -84,6 +178,9 @@ class Settings(BaseSettings):
 
     source_url: SecretStr = SecretStr(DEFAULT_SOURCE_URL)
     target_odbc: SecretStr = SecretStr(DEFAULT_TARGET_ODBC)
+    # A PostgreSQL warehouse by URL (postgresql://...), loaded by COPY over psycopg
+    # (claims_etl/db/pg_target.py); when set it is the warehouse and target_odbc is not used.
+    target_url: SecretStr | None = None
     # Override for targets reached through a DSN whose driver name does not reveal the DBMS.
     target_dialect: str | None = Field(default=None, pattern="^(mssql|postgresql|mysql)$")
     # Where unixODBC's system configuration is (its own variables, unprefixed): the engine connects with
@@ -92,6 +189,26 @@ class Settings(BaseSettings):
     odbc_instini: str = Field(default="odbcinst.ini", validation_alias="ODBCINSTINI")
     redis_url: SecretStr | None = None
     redis_timeout_seconds: float = Field(default=0.5, gt=0.0, le=30.0)  # a slow cache is worse than none
+    # Timeouts (docs/operations.md, "Timeouts"): every wait on either database is bounded, so a server,
+    # a lock or a network path that stops answering fails the run (exit 1) instead of hanging it. 0: none.
+    # Source (PostgreSQL, psycopg and connectorx): connecting; the server's statement_timeout and
+    # lock_timeout (advisory locks too: a retried range waits for its earlier attempt's at most that long);
+    # the client's bound on one call's reply (one statement with its results; one connectorx read
+    # whole), longer than the statement timeout so the server's own error normally comes first.
+    source_connect_timeout_seconds: int = Field(default=10, ge=0, le=3600)
+    source_statement_timeout_seconds: int = Field(default=300, ge=0)
+    source_lock_timeout_seconds: int = Field(default=60, ge=0)
+    source_reply_timeout_seconds: int = Field(default=600, ge=0)
+    # TCP keepalives on every PostgreSQL connection (source, psqlODBC warehouse), both ends: a dead peer
+    # is found after idle + interval x count seconds. Idle 0: keepalives off.
+    tcp_keepalives_idle_seconds: int = Field(default=30, ge=0, le=7200)
+    tcp_keepalives_interval_seconds: int = Field(default=10, ge=1, le=600)
+    tcp_keepalives_count: int = Field(default=3, ge=1, le=100)
+    # Warehouse (ODBC): the login timeout, and the longest a statement may wait for its reply (MariaDB:
+    # the driver's READ/WRITE_TIMEOUT; psqlODBC: the server's statement_timeout; reads: arrow-odbc's
+    # query timeout). Per driver in docs/operations.md.
+    target_connect_timeout_seconds: int = Field(default=15, ge=0, le=3600)
+    target_query_timeout_seconds: int = Field(default=300, ge=0)
 
     # How a run is worked: in this process (local), or one task per claim_id range on a Dask cluster
     # (claims_etl/engine/dask_engine.py): the cluster at `scheduler`, or without it a LocalCluster of
@@ -119,7 +236,7 @@ class Settings(BaseSettings):
     odbc_parameter_sets: int = Field(default=10_000, ge=1)
     run_date: date | None = None  # V09's "today"; pinned in tests and replays
     # The payer's rules file (docs/spec.md §5.1), read and checked whole when the settings are built,
-    # so a bad file stops a run before it leases anything; None: the contract's rules V01-V15.
+    # so a bad file stops a run before it leases anything; None: the contract's rules V01-V16.
     rules_file: Path | None = None
     _rules: RuleSet | None = PrivateAttr(default=None)  # the file as read: pickled to Dask workers with the rest
 
@@ -136,10 +253,18 @@ class Settings(BaseSettings):
     # Live progress, resource sampling, the run log and alerts. Off only to measure their overhead.
     monitoring: bool = True
     metrics_textfile: str | None = None  # Prometheus node_exporter textfile to (over)write after a run
+    # Log lines on stderr (claims_etl/ops/logs.py): JSON objects or console lines; auto is console on
+    # a terminal and JSON otherwise (cron, Airflow, a pipe).
+    log_format: Literal["auto", "json", "console"] = "auto"
     # Crash tests only (claims_etl/dev/fault_hooks.py): a point where the run SIGKILLs itself, and a pause length.
     fault: str | None = Field(default=None, pattern=r"^[a-z_]+(:\d+)?$")
     fault_pause: float = Field(default=0.0, ge=0.0, le=600.0)
     fault_once_file: str | None = None
+    # Where more settings are read from (docs/operations.md): the TOML config file (default
+    # ./claims-etl.toml when there is one) and its profile, and a directory of one file per setting.
+    config: Path | None = None
+    profile: str | None = None
+    secrets_dir: Path | None = None
 
     @classmethod
     def settings_customise_sources(
@@ -150,8 +275,50 @@ class Settings(BaseSettings):
         dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
-        """Arguments (flags), then `CLAIMS_ETL_*` variables, then `CLAIMS_ETL_*_FILE` secret files."""
-        return init_settings, env_settings, _SecretFiles(settings_cls), dotenv_settings, file_secret_settings
+        """Arguments (flags), then `CLAIMS_ETL_*` variables, then `CLAIMS_ETL_*_FILE` secret files, then
+        the secrets directory, then the config file (its profile over its top level); else the default."""
+        assert isinstance(init_settings, InitSettingsSource) and isinstance(env_settings, EnvSettingsSource)
+
+        def given(name: str) -> Any:
+            """A locating setting from an argument, else its variable (the config file cannot set these)."""
+            value = init_settings.init_kwargs.get(name)
+            variable = env_settings._apply_case_sensitive(f"{env_settings.env_prefix}{name}")
+            return value if value is not None else env_settings.env_vars.get(variable) or None
+
+        path = given("config") or (DEFAULT_CONFIG if DEFAULT_CONFIG.is_file() else None)
+        config_file = _ConfigFile(settings_cls, None if path is None else Path(path), given("profile"))
+        directory = given("secrets_dir") or config_file.values.get("secrets_dir")
+        secrets = (_secrets_dir(settings_cls, directory),) if directory else ()
+        return init_settings, env_settings, _SecretFiles(settings_cls), *secrets, config_file
+
+    @classmethod
+    def origins(cls, **arguments: Any) -> dict[str, str]:
+        """Where each field's value comes from when built with these arguments: `flag` (an argument),
+        `env`, `env (_FILE)`, `secrets dir`, `file` or `file:<profile>`, else `default`."""
+        sources = cls.settings_customise_sources(
+            cls,
+            InitSettingsSource(cls, arguments),
+            EnvSettingsSource(cls),
+            DotEnvSettingsSource(cls),
+            SecretsSettingsSource(cls),
+        )
+        names = {_alias(cls, name): name for name in cls.model_fields}
+        found: dict[str, str] = {}
+        for source in sources:
+            for key, value in source().items():
+                if value is not None:
+                    found.setdefault(names.get(key, key), _origin(source, names.get(key, key)))
+        return {name: found.get(name, "default") for name in cls.model_fields}
+
+    @classmethod
+    def log_format_asked(cls) -> str | None:
+        """`CLAIMS_ETL_LOG_FORMAT` alone, read before the other settings: a bad one among those is
+        still reported in the format asked for (cli/app.py). None when unset or unreadable."""
+        try:
+            value = EnvSettingsSource(cls)().get("log_format")
+        except (SettingsError, ValueError):
+            return None
+        return value if isinstance(value, str) else None
 
     def task_partitions(self) -> int:
         """connectorx readers per Dask task: one unless PARTITIONS was set (the tasks are the parallelism)."""
@@ -159,6 +326,15 @@ class Settings(BaseSettings):
 
     def effective_run_date(self) -> date:
         return self.run_date or date.today()
+
+    @model_validator(mode="after")
+    def _reply_outlasts_statement(self) -> Settings:
+        """The client's reply bound must leave the server's statement timeout room to fire first: its
+        error names the cause, a client-side timeout only says nothing came back."""
+        reply, statement = self.source_reply_timeout_seconds, self.source_statement_timeout_seconds
+        if reply and statement and reply <= statement:
+            raise ValueError("source_reply_timeout_seconds must be longer than source_statement_timeout_seconds")
+        return self
 
     @model_validator(mode="after")
     def _read_rules(self) -> Settings:

@@ -11,8 +11,10 @@ command -v "$PYTHON" >/dev/null || PYTHON=python3
 
 SUDO=""
 [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+# chromium and its fonts: tests/integration/test_html_report.py renders the HTML run report headless.
 packages=(make python3-venv python3-dev unixodbc unixodbc-dev odbc-postgresql odbc-mariadb tdsodbc
-          libboost-dev g++ pkg-config postgresql postgresql-client mariadb-server mariadb-client redis-server)
+          libboost-dev g++ pkg-config postgresql postgresql-client mariadb-server mariadb-client redis-server
+          chromium fonts-dejavu-core)
 missing=()
 for package in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")

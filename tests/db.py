@@ -1,6 +1,7 @@
-"""Fixtures and helpers that reach the real databases: PostgreSQL (source, and target over psqlODBC) and
-MariaDB (target over its ODBC driver), for tests/integration and tests/crash (their conftest.py files
-register the fixtures; tests/unit cannot see them). Connection settings come from the environment with local
+"""Fixtures and helpers that reach the real databases: PostgreSQL (source, and target over psqlODBC or,
+as `postgresql-copy`, by URL through psycopg's COPY) and MariaDB (target over its ODBC driver), for
+tests/integration and tests/crash (their conftest.py files register the fixtures; tests/unit cannot
+see them). Connection settings come from the environment with local
 defaults; each test gets freshly emptied tables in databases of its own (claims_etl_test). Importing this
 module connects to nothing: only the fixtures do, when a test asks for them."""
 
@@ -35,7 +36,11 @@ TARGETS = {
     "mysql": (
         f"Driver={{MariaDB Unicode}};Server={MARIADB_HOST};Port=3306;Database={TEST_DB};User=claims_etl;Password=;"
     ),
+    "postgresql-copy": SOURCE_URL,  # a target URL (CLAIMS_ETL_TARGET_URL), not an ODBC string
 }
+# The targets most tests run on; the crash trials, the fault tests and a few pipeline tests take every one.
+TARGET_NAMES = ["postgresql", "mysql"]
+ALL_TARGET_NAMES = [*TARGET_NAMES, "postgresql-copy"]
 
 
 def _mariadb_available() -> bool:
@@ -54,13 +59,14 @@ def databases() -> dict[str, bool]:
         exists = admin.execute("SELECT 1 FROM pg_database WHERE datname = %s", [TEST_DB]).fetchone()
         if not exists:
             admin.execute(f"CREATE DATABASE {TEST_DB}")
-    return {"postgresql": True, "mysql": _mariadb_available()}
+    return {"postgresql": True, "mysql": _mariadb_available(), "postgresql-copy": True}
 
 
 def make_settings(target: str = "postgresql", **overrides: Any) -> Settings:
     values: dict[str, Any] = {
         "source_url": SOURCE_URL,
-        "target_odbc": TARGETS[target],
+        "target_odbc": TARGETS["postgresql"] if target == "postgresql-copy" else TARGETS[target],
+        "target_url": TARGETS[target] if target == "postgresql-copy" else None,  # None: whatever the environment says
         "run_date": RUN_DATE,
         "partitions": 2,
     } | overrides
@@ -90,12 +96,19 @@ def _reset(settings: Settings) -> None:
     connections.init_target(settings)
 
 
-@pytest.fixture(params=["postgresql", "mysql"])
-def target_name(request: pytest.FixtureRequest, databases: dict[str, bool]) -> str:
+def reachable(request: pytest.FixtureRequest, databases: dict[str, bool]) -> str:
+    """The target the test is parametrised with, or a skip if its database cannot be reached."""
     name: str = request.param
     if not databases[name]:
         pytest.skip(f"{name} target not reachable")
     return name
+
+
+@pytest.fixture(params=TARGET_NAMES)
+def target_name(request: pytest.FixtureRequest, databases: dict[str, bool]) -> str:
+    """The target kind (a test module can take every one: parametrize `target_name` with
+    ALL_TARGET_NAMES, indirect=True)."""
+    return reachable(request, databases)
 
 
 @pytest.fixture
@@ -132,13 +145,17 @@ def read_source(query: str) -> pl.DataFrame:
 
 
 def cli_env(settings: Settings, **extra: str) -> dict[str, str]:
-    """The environment of a `claims-etl` subprocess on the test databases (pinned run date)."""
-    return {
+    """The environment of a `claims-etl` subprocess on the test databases (pinned run date; console log
+    lines, which a captured stderr would otherwise get as JSON: tests/integration/test_logs_metrics.py)."""
+    url = {"CLAIMS_ETL_TARGET_URL": settings.target_url.get_secret_value()} if settings.target_url else {}
+    env = {
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
         "CLAIMS_ETL_SOURCE_URL": settings.source_url.get_secret_value(),
         "CLAIMS_ETL_TARGET_ODBC": settings.target_odbc.get_secret_value(),
         "CLAIMS_ETL_RUN_DATE": RUN_DATE.isoformat(),
-    } | extra
+        "CLAIMS_ETL_LOG_FORMAT": "console",
+    }
+    return env | url | extra
 
 
 def run_cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import csv
 import json
-import logging
-import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
@@ -16,19 +14,22 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Annotated, Any
 
+import click
 import pydantic
 import typer
 from rich.console import Console
 from rich.live import Live
 from rich.markup import escape
 
-from claims_etl.cli import render
+from claims_etl.cli import config_cmd, render
+from claims_etl.cli import options as opt
 from claims_etl.db import connections
 from claims_etl.dev import seed as seeding
+from claims_etl.engine import dry_run as dry_running
 from claims_etl.engine import pipeline
 from claims_etl.engine import reprice as repricing
-from claims_etl.errors import ClaimsEtlError, ConfigurationError, carries_password, scrub
-from claims_etl.ops import progress_log
+from claims_etl.errors import AlertError, ClaimsEtlError, ConfigurationError, carries_password, scrub
+from claims_etl.ops import html_report, logs, progress_log
 from claims_etl.ops import reconcile as reconciliation
 from claims_etl.reference import cms_zip, store
 from claims_etl.settings import Settings
@@ -66,11 +67,30 @@ TargetOdbc = Annotated[
         show_default=False,
     ),
 ]
+TargetUrl = Annotated[
+    str | None,
+    typer.Option(
+        "--target-url",
+        help="a PostgreSQL warehouse's URL, loaded by COPY; set, it is used instead of the ODBC string "
+        "[env CLAIMS_ETL_TARGET_URL, or a file: CLAIMS_ETL_TARGET_URL_FILE]",
+        show_default=False,
+    ),
+]
 RulesFile = Annotated[
     Path | None,
     typer.Option(
         "--rules",
-        help="the payer's rules file (TOML, docs/spec.md §5.1) [env CLAIMS_ETL_RULES_FILE; default: V01-V15]",
+        help="the payer's rules file (TOML, docs/spec.md §5.1) [env CLAIMS_ETL_RULES_FILE; default: V01-V16]",
+        show_default=False,
+    ),
+]
+LogFormatFlag = Annotated[
+    str | None,
+    typer.Option(
+        "--log-format",
+        click_type=click.Choice(["auto", "json", "console"]),
+        help="log lines on stderr: json, console, or auto: console on a terminal, else JSON "
+        "[env CLAIMS_ETL_LOG_FORMAT; default: auto]",
         show_default=False,
     ),
 ]
@@ -80,26 +100,34 @@ RulesFile = Annotated[
 _SECRET_FLAGS = {
     "source_url": ("--source-url", "CLAIMS_ETL_SOURCE_URL"),
     "target_odbc": ("--target-odbc", "CLAIMS_ETL_TARGET_ODBC"),
+    "target_url": ("--target-url", "CLAIMS_ETL_TARGET_URL"),
+    "redis_url": ("--redis-url", "CLAIMS_ETL_REDIS_URL"),
 }
 
 
 def _settings(**flags: Any) -> Settings:
-    """Settings from the environment, overridden by the flags that were given. A flag that carries a
-    password (which any user can read in the process list) gets one warning line, without it."""
-    given = {key: value for key, value in flags.items() if value is not None}
+    """Settings from the flags that were given (the shared ones before the command too), else the
+    environment, a secret's file, the config file. A flag that carries a password (which any user can
+    read in the process list) gets one warning line, without it; so does a password in the config file."""
+    given = config_cmd.arguments(**flags)
     for name, (flag, variable) in _SECRET_FLAGS.items():
         if name in given and carries_password(given[name]):
-            err.print(
-                f"[yellow]warning:[/yellow] {flag} carries a password, which other users can read in the process "
-                f"list; give it in {variable} or in a file named by {variable}_FILE instead",
-                highlight=False,
-                soft_wrap=True,
+            _warning(
+                f"{flag} carries a password, which other users can read in the process "
+                f"list; give it in {variable} or in a file named by {variable}_FILE instead"
             )
     try:
-        return Settings(**given)
+        settings = Settings(**given)
     except pydantic.ValidationError as error:
         problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'settings'}: {e['msg']}" for e in error.errors())
         raise ConfigurationError(f"bad configuration: {problems}") from None
+    in_file = config_cmd.file_passwords(settings, given)
+    if in_file:
+        _warning(
+            f"{', '.join(in_file)} in {settings.config} carries a password: keep the file "
+            "readable by the ETL's user only, or move it to a CLAIMS_ETL_*_FILE or the secrets directory"
+        )
+    return settings
 
 
 @contextmanager
@@ -109,8 +137,19 @@ def _one_line_errors(*secrets: str) -> Iterator[None]:
         yield
     except ClaimsEtlError as error:
         one_line = " ".join(scrub(str(error), *secrets).split())  # driver messages span lines
-        err.print(f"[red]error:[/red] {escape(one_line)}", highlight=False, soft_wrap=True)
+        if logs.current_format() == "json":  # a log stack's failure line: run id, stage, error class, exit code
+            logs.failed(error, one_line)
+        else:
+            err.print(f"[red]error:[/red] {escape(one_line)}", highlight=False, soft_wrap=True)
         raise typer.Exit(code=error.exit_code) from None
+
+
+def _warning(text: str) -> None:
+    """A warning line: a log line in the JSON format (every stderr line one JSON object), else `warning: ...`."""
+    if logs.current_format() == "json":
+        logs.log.warning(text)
+    else:
+        err.print(f"[yellow]warning:[/yellow] {escape(text)}", highlight=False, soft_wrap=True)
 
 
 def _guarded(build: Callable[[], Settings]) -> Settings:
@@ -119,14 +158,18 @@ def _guarded(build: Callable[[], Settings]) -> Settings:
     raise AssertionError("unreachable")  # pragma: no cover  (mypy: the context manager may swallow)
 
 
+config_cmd.register(app, _settings, _one_line_errors, out)  # --config, --profile, --secrets-dir, --version; config show
+
+
 def _secrets(settings: Settings) -> tuple[str, ...]:
-    return (settings.source_url.get_secret_value(), settings.target_odbc.get_secret_value())
+    url = settings.target_url.get_secret_value() if settings.target_url is not None else ""
+    return (settings.source_url.get_secret_value(), settings.target_odbc.get_secret_value(), url)
 
 
 @db_app.command("init")
-def db_init(source_url: SourceUrl = None, target_odbc: TargetOdbc = None) -> None:
+def db_init(source_url: SourceUrl = None, target_odbc: TargetOdbc = None, target_url: TargetUrl = None) -> None:
     """Create the staging, reference and warehouse tables where missing."""
-    settings = _guarded(lambda: _settings(source_url=source_url, target_odbc=target_odbc))
+    settings = _guarded(lambda: _settings(source_url=source_url, target_odbc=target_odbc, target_url=target_url))
     with _one_line_errors(*_secrets(settings)):
         connections.init_source(settings)
         dialect = connections.init_target(settings)
@@ -238,17 +281,26 @@ def seed_command(
 
 @app.command("run")
 def run_command(
-    batch_id: Annotated[str | None, typer.Option(help="only this submission batch")] = None,
-    limit: Annotated[int | None, typer.Option(min=1, help="at most N claims")] = None,
-    partitions: Annotated[
-        int | None, typer.Option(min=1, max=64, help="parallel extract partitions [default: cores]")
-    ] = None,
-    engine: Annotated[
-        str | None, typer.Option(help="local (this process) or dask (one task per claim range) [default: local]")
-    ] = None,
-    scheduler: Annotated[
-        str | None, typer.Option(help="Dask scheduler address, tcp://host:8786 [default: a LocalCluster]")
-    ] = None,
+    batch_id: opt.BatchId = None,
+    limit: opt.Limit = None,
+    partitions: opt.Partitions = None,
+    engine: opt.Engine = None,
+    scheduler: opt.Scheduler = None,
+    dry_run: opt.DryRun = False,
+    fail_on_alert: opt.FailOnAlert = False,
+    config: opt.ConfigFile = None,
+    profile: opt.Profile = None,
+    secrets_dir: opt.SecretsDir = None,
+    dask_workers: opt.DaskWorkers = None,
+    range_claims: opt.RangeClaims = None,
+    load_chunk_claims: opt.LoadChunkClaims = None,
+    load_connections: opt.LoadConnections = None,
+    odbc_parameter_sets: opt.OdbcParameterSets = None,
+    run_date: opt.RunDate = None,
+    target_dialect: opt.TargetDialect = None,
+    redis_url: opt.RedisUrl = None,
+    metrics_textfile: opt.MetricsTextfile = None,
+    monitoring: opt.Monitoring = None,
     skip_unpriceable: Annotated[
         bool | None,
         typer.Option(
@@ -258,13 +310,15 @@ def run_command(
         ),
     ] = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="debug logging")] = False,
+    log_format: LogFormatFlag = None,
     as_json: Annotated[bool, typer.Option("--json", help="print the run summary as JSON")] = False,
     rules: RulesFile = None,
     source_url: SourceUrl = None,
     target_odbc: TargetOdbc = None,
+    target_url: TargetUrl = None,
 ) -> None:
-    """Process pending claims end to end: extract, validate, price, load, mark."""
-    _logging(verbose)
+    """Process pending claims end to end: extract, validate, price, load, mark (--dry-run: count only)."""
+    _logging(verbose, log_format)
     settings = _guarded(
         lambda: _settings(
             rules_file=rules,
@@ -273,12 +327,36 @@ def run_command(
             partitions=partitions,
             engine=engine,
             scheduler=scheduler,
+            config=config,
+            profile=profile,
+            secrets_dir=secrets_dir,
+            dask_workers=dask_workers,
+            range_claims=range_claims,
+            load_chunk_claims=load_chunk_claims,
+            load_connections=load_connections,
+            odbc_parameter_sets=odbc_parameter_sets,
+            run_date=run_date.date() if run_date else None,
+            target_dialect=target_dialect,
+            redis_url=redis_url,
+            metrics_textfile=metrics_textfile,
+            monitoring=monitoring,
             skip_unpriceable=skip_unpriceable or None,
             source_url=source_url,
             target_odbc=target_odbc,
+            target_url=target_url,
+            log_format=log_format,
         )
     )
-    show_bars = not as_json and err.is_terminal
+    _logging(verbose, settings.log_format)
+    if dry_run:
+        with _one_line_errors(*_secrets(settings)):
+            counted = dry_running.dry_run(settings).as_dict()
+        if as_json:
+            out.print_json(json.dumps(counted))
+        else:
+            out.print(render.dry_run_summary(counted))
+        return
+    show_bars = not as_json and err.is_terminal and logs.current_format() == "console"
     with _one_line_errors(*_secrets(settings)), render.StageBars(err, enabled=show_bars) as bars:
         result = pipeline.run(settings, listeners=[bars.update])
     summary = result.as_dict()
@@ -286,6 +364,10 @@ def run_command(
         out.print_json(json.dumps(summary))
     else:
         out.print(render.run_summary(summary))
+    if fail_on_alert and result.alerts:
+        with _one_line_errors():
+            fired = ", ".join(alert.name for alert in result.alerts)
+            raise AlertError(f"run {result.run_id} succeeded, but alerts fired (--fail-on-alert): {fired}")
 
 
 @rules_app.command("list")
@@ -311,12 +393,17 @@ def reprice_command(
     ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="print the result as JSON")] = False,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="debug logging")] = False,
+    log_format: LogFormatFlag = None,
     source_url: SourceUrl = None,
     target_odbc: TargetOdbc = None,
+    target_url: TargetUrl = None,
 ) -> None:
     """Price processed claims in a release's window again; replace those whose amounts change (history kept)."""
-    _logging(verbose)
-    settings = _guarded(lambda: _settings(source_url=source_url, target_odbc=target_odbc))
+    _logging(verbose, log_format)
+    settings = _guarded(
+        lambda: _settings(source_url=source_url, target_odbc=target_odbc, target_url=target_url, log_format=log_format)
+    )
+    _logging(verbose, settings.log_format)
     with _one_line_errors(*_secrets(settings)):
         result = repricing.reprice(settings, release, dry_run=dry_run)
     summary = result.as_dict()
@@ -334,7 +421,16 @@ def reprice_command(
 @app.command("report")
 def report_command(
     run_id: Annotated[str | None, typer.Argument(help="a run id [default: the latest run]")] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="print the report as JSON")] = False,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="print the report as JSON, the HTML charts' data under `charts`")
+    ] = False,
+    html: Annotated[
+        Path | None,
+        typer.Option("--html", help="also write the report as one self-contained HTML file", show_default=False),
+    ] = None,
+    runs: Annotated[
+        int, typer.Option(min=1, max=1000, help="runs in the history charts: the last N up to this one")
+    ] = 20,
     source_url: SourceUrl = None,
 ) -> None:
     """A finished run's stage timings, throughput, rejections by rule, cache, resources and alerts."""
@@ -343,10 +439,16 @@ def report_command(
         found = progress_log.recent(settings, limit=1, run_id=run_id)
         if not found:
             raise ConfigurationError(f"no run {run_id!r} recorded" if run_id else "no runs recorded yet")
+        run = found[0]
+        charts = html_report.chart_data(run, progress_log.recent(settings, limit=runs, until=run["run_id"]))
+        if html is not None:
+            html_report.write(html, run, charts)
     if as_json:
-        out.print_json(json.dumps(found[0], default=str))
+        out.print_json(json.dumps(run | {"charts": charts}, default=str))
+    elif html is not None:
+        out.print(f"wrote the report of run {run['run_id']} to {html}", highlight=False, soft_wrap=True)
     else:
-        out.print(render.run_summary(found[0]))
+        out.print(render.run_summary(run))
 
 
 @app.command("dashboard")
@@ -376,9 +478,10 @@ def reconcile_command(
     as_json: Annotated[bool, typer.Option("--json", help="print the comparison as JSON")] = False,
     source_url: SourceUrl = None,
     target_odbc: TargetOdbc = None,
+    target_url: TargetUrl = None,
 ) -> None:
     """Source statuses against warehouse rows: counts, and the claim ids that differ. Exit 1 on any difference."""
-    settings = _guarded(lambda: _settings(source_url=source_url, target_odbc=target_odbc))
+    settings = _guarded(lambda: _settings(source_url=source_url, target_odbc=target_odbc, target_url=target_url))
     with _one_line_errors(*_secrets(settings)):
         found = reconciliation.reconcile(settings)
     report = found.as_dict()
@@ -410,10 +513,8 @@ def export_command(
     out.print(f"wrote {len(rows)} rows to {file}")
 
 
-def _logging(verbose: bool) -> None:
-    """key=value log lines on stderr; messages never carry claim data (only counts and ids of runs)."""
-    logging.basicConfig(
-        level=logging.DEBUG if verbose else logging.WARNING,
-        stream=sys.stderr,
-        format='ts=%(asctime)s level=%(levelname)s logger=%(name)s msg="%(message)s"',
-    )
+def _logging(verbose: bool, log_format: str | None) -> None:
+    """Log lines on stderr as JSON or console lines (claims_etl/ops/logs.py); messages never carry
+    claim data (only counts and ids of runs, claims and rules). Called with the flag before the
+    settings are read (so a bad setting is reported in the format asked for), then with the setting."""
+    logs.configure(log_format or Settings.log_format_asked(), verbose=verbose)

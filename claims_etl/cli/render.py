@@ -3,6 +3,7 @@ Everything renders from a run summary dict (RunResult.as_dict, as stored in stag
 
 from __future__ import annotations
 
+from decimal import Decimal
 from types import TracebackType
 from typing import Any
 
@@ -276,4 +277,29 @@ def releases_table(releases: list[dict[str, Any]]) -> Table:
             f"{r['qp_source'] or '-'}; {r['qp_npis']:,} NPIs",
             f"{r['loaded_at']:%Y-%m-%d %H:%M}",
         )
+    return table
+
+
+def dry_run_summary(summary: dict[str, Any]) -> Table:
+    """`run --dry-run`: what a run would do now; nothing was leased or written."""
+    table = Table("", title="dry run: nothing leased or written")
+    for column in ("claims", "lines", "charge", "allowed"):
+        table.add_column(column, justify="right")
+
+    def money(text: str) -> str:
+        return f"{Decimal(text):,}"
+
+    table.add_row("read", f"{summary['claims_read']:,}", f"{summary['lines_read']:,}", "", "")
+    table.add_row(
+        "priced",
+        f"{summary['claims_priced']:,}",
+        f"{summary['lines_priced']:,}",
+        money(summary["charge"]),
+        money(summary["allowed"]),
+    )
+    table.add_row("rejected", f"{summary['claims_rejected']:,}", "", money(summary["rejected_charge"]), "")
+    for rule, claims in summary["rejections_by_rule"].items():
+        table.add_row(f"  {rule}", f"{claims:,}", "", "", "")
+    for year, claims in summary["claims_unpriceable"].items():
+        table.add_row(f"left pending ({year})", f"{claims:,}", "", "", "")
     return table

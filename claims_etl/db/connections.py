@@ -1,7 +1,9 @@
 """Connections to both sides, opened on demand (never at import), with driver errors mapped once.
 
 - source: PostgreSQL staging through psycopg (leases, status updates, COPY) and connectorx (reads);
-- target: the ODBC warehouse through turbodbc; its SQL dialect comes from the ODBC driver in use.
+- target: the ODBC warehouse through turbodbc (its SQL dialect from the ODBC driver in use), or, with
+  a `postgresql://` target URL, a PostgreSQL warehouse through psycopg and COPY (db/pg_target.py):
+  `connect_target` chooses, and both are a `Target`.
 """
 
 from __future__ import annotations
@@ -15,19 +17,25 @@ import re
 import sys
 import tempfile
 import threading
+import urllib.parse
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any, Literal, ParamSpec, TypeVar
+from typing import IO, TYPE_CHECKING, Any, Literal, ParamSpec, TypeVar
 
 import polars as pl
 import psycopg
 import tenacity
+from psycopg.abc import PQGen
+from psycopg.rows import TupleRow
 
 from claims_etl.db import odbc_config, sql
 from claims_etl.errors import ConfigurationError, SourceError, TargetError, scrub
 from claims_etl.settings import Settings
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 log = logging.getLogger(__name__)
 Dialect = Literal["mssql", "postgresql", "mysql"]
@@ -86,7 +94,10 @@ def _driver_defaults(settings: Settings, dialect: Dialect, present: dict[str, st
 
 
 def target_dialect(settings: Settings) -> Dialect:
-    """The warehouse's SQL dialect: the explicit setting, else the ODBC driver's name."""
+    """The warehouse's SQL dialect: PostgreSQL for a target URL, the explicit setting, else the ODBC
+    driver's name."""
+    if settings.target_url is not None:
+        return "postgresql"
     if settings.target_dialect:
         return settings.target_dialect  # type: ignore[return-value]  # pattern-checked by Settings
     attributes = odbc_attributes(settings.target_odbc.get_secret_value())
@@ -100,11 +111,45 @@ def target_dialect(settings: Settings) -> Dialect:
     )
 
 
+def _set_by_user(settings: Settings, present: dict[str, str], *keys: str) -> bool:
+    """Whether the connection string or its DSN sets any of `keys` (case-folded)."""
+    dsn = present.get("dsn", "")
+    return any(key in present or _dsn_setting(settings, dsn, key) for key in keys)
+
+
+def _timeout_attributes(settings: Settings, dialect: Dialect, present: dict[str, str]) -> dict[str, str]:
+    """Connection-string attributes bounding the driver's waits, where the string or its DSN does not
+    set them (docs/operations.md, Timeouts). turbodbc exposes neither SQL_ATTR_LOGIN_TIMEOUT nor
+    SQL_ATTR_QUERY_TIMEOUT, so each driver gets its own keywords.
+    - MariaDB Connector/ODBC ignores both attributes; its C connector's socket timeouts (seconds without
+      a byte from the server, while reading a reply or sending a statement) are what it has.
+    - ODBC Driver for SQL Server: `ConnectTimeout` (18.7 and later) is the login timeout; no keyword
+      bounds a statement (its own keepalives, 30 s idle by default, find a dead server).
+    - psqlODBC connects through libpq, and passes `pqopt` to it whole: libpq's connect timeout and
+      keepalives, and the server's statement timeout (a KeepaliveTime/KeepaliveInterval the user set
+      is the driver's own spelling of the same libpq setting: left out, or libpq refuses the conflict)."""
+    login, query = str(settings.target_connect_timeout_seconds), str(settings.target_query_timeout_seconds)
+    if dialect == "mysql":
+        wanted = {"CONN_TIMEOUT": login, "READ_TIMEOUT": query, "WRITE_TIMEOUT": query}
+        return {key: value for key, value in wanted.items() if not _set_by_user(settings, present, key.lower())}
+    if dialect == "mssql":
+        return {} if _set_by_user(settings, present, "connecttimeout") else {"ConnectTimeout": login}
+    if _set_by_user(settings, present, "pqopt", "d5"):
+        return {}
+    libpq = {"connect_timeout": login} | _client_keepalives(settings, rust=False)
+    if _set_by_user(settings, present, "keepalivetime", "d1"):
+        libpq.pop("keepalives_idle", None)
+    if _set_by_user(settings, present, "keepaliveinterval", "d2"):
+        libpq.pop("keepalives_interval", None)
+    parameters = [f"{key}={value}" for key, value in libpq.items()]
+    return {"pqopt": "{" + " ".join([*parameters, f"options='-c statement_timeout={query}s'"]) + "}"}
+
+
 def target_connection_string(settings: Settings, dialect: Dialect) -> str:
-    """The configured ODBC string, plus the driver defaults the user did not set."""
+    """The configured ODBC string, plus the driver defaults and timeouts the user did not set."""
     text = settings.target_odbc.get_secret_value().strip().rstrip(";")
     present = odbc_attributes(text)
-    defaults = _driver_defaults(settings, dialect, present)
+    defaults = _driver_defaults(settings, dialect, present) | _timeout_attributes(settings, dialect, present)
     extra = [f"{key}={value}" for key, value in defaults.items() if key.lower() not in present]
     return ";".join([text, *extra])
 
@@ -228,6 +273,46 @@ class Target:
             finally:
                 cursor.close()
 
+    def commit(self) -> None:
+        self.connection.commit()
+
+    # A chunk's writes, in the open transaction (stages/load.write_tables), raising the driver's errors
+    # (the caller maps them with `errors`). Column-wise Arrow parameter arrays here; COPY in PgTarget.
+
+    def insert_rows(self, table: str, rows: pa.Table) -> None:
+        """Rows in a single-chunk Arrow table whose columns are warehouse/insert_<table>.sql's, in order."""
+        self._columns([self.statement(f"warehouse/insert_{table}")], rows)
+
+    def delete_claims(self, tables: Sequence[str], keys: pa.Table) -> None:
+        """Each table's rows of the keys: (claim_id, run_id) pairs, or claim ids alone (a reprice's)."""
+        name = "warehouse/delete_run_claims" if "run_id" in keys.column_names else "warehouse/delete_claims"
+        self._columns([self.statement(name, table=table) for table in tables], keys)
+
+    def fenced(self, counts: list[Any]) -> bool:
+        """warehouse/run_fence_chunk; True when it says the run was fenced (stages/load._check_fence):
+        its NOT NULL violation, or on MariaDB in a non-strict sql_mode, no row updated (0 stored)."""
+        from turbodbc.exceptions import Error as TurbodbcError  # noqa: PLC0415  (optional driver)
+
+        cursor = self.connection.cursor()
+        try:
+            cursor.execute(self.statement("warehouse/run_fence_chunk"), counts)
+            return bool(self.dialect == "mysql" and cursor.rowcount == 0)
+        except TurbodbcError as error:
+            if "state: 23" not in str(error):  # not the NOT NULL violation of a fenced run: the driver's own
+                raise
+            return True
+        finally:
+            cursor.close()
+
+    def _columns(self, statements: Sequence[str], rows: pa.Table) -> None:
+        """Each statement over the rows as column-wise parameter arrays, on one cursor."""
+        cursor = self.connection.cursor()
+        try:
+            for statement in statements:
+                cursor.executemanycolumns(statement, rows)
+        finally:
+            cursor.close()
+
     @contextmanager
     def errors(self, what: str) -> Iterator[None]:
         """Map turbodbc's errors to TargetError with the connection string scrubbed out."""
@@ -236,7 +321,7 @@ class Target:
         try:
             yield
         except TurbodbcError as error:
-            message = scrub(str(error), self.secret)
+            message = _named_timeout(scrub(str(error), self.secret), _TARGET_TIMEOUTS)
             raise TargetError("load", f"{what}: {message}", transient=_is_transient(message)) from None
 
 
@@ -264,7 +349,12 @@ def _is_transient(message: str) -> bool:
 
 
 def connect_target(settings: Settings, *, autocommit: bool = False) -> Target:
-    """A turbodbc connection to the warehouse, tuned for column-wise parameter arrays."""
+    """The warehouse session: with a target URL a psycopg one that loads by COPY (db/pg_target.py),
+    else a turbodbc connection over the ODBC string, tuned for column-wise parameter arrays."""
+    if settings.target_url is not None:
+        from claims_etl.db import pg_target  # noqa: PLC0415  (it builds on this module)
+
+        return pg_target.connect(settings, autocommit=autocommit)
     import turbodbc  # noqa: PLC0415  (heavy import, only where the warehouse is reached)
 
     dialect = target_dialect(settings)
@@ -283,7 +373,8 @@ def connect_target(settings: Settings, *, autocommit: bool = False) -> Target:
     try:
         connection = connect(connection_string=target_connection_string(settings, dialect), turbodbc_options=options)
     except turbodbc.exceptions.Error as error:
-        raise TargetError("connect", f"cannot reach the warehouse: {scrub(str(error), secret)}") from None
+        message = _named_timeout(scrub(str(error), secret), _TARGET_TIMEOUTS)
+        raise TargetError("connect", f"cannot reach the warehouse: {message}") from None
     return Target(connection=connection, dialect=dialect, secret=secret)
 
 
@@ -292,7 +383,12 @@ def read_target_frame(
 ) -> pl.DataFrame:
     """Warehouse query `name` (its `{slot}`s qualified tables, as `Target.statement` fills them) read
     into Polars by arrow-odbc over the same connection string and driver defaults as the writes:
-    turbodbc's fetch hangs on the MariaDB driver (NOTES.md). Errors become one scrubbed TargetError."""
+    turbodbc's fetch hangs on the MariaDB driver (NOTES.md). Errors become one scrubbed TargetError.
+    With a target URL, read over psycopg instead (`pg_target.read_frame`)."""
+    if settings.target_url is not None:
+        from claims_etl.db import pg_target  # noqa: PLC0415
+
+        return pg_target.read_frame(settings, name, stage=stage, parameters=parameters, **tables)
     import pyarrow as pa  # noqa: PLC0415  (only where the warehouse is read)
     from arrow_odbc import Error as ArrowOdbcError  # noqa: PLC0415
     from arrow_odbc import read_arrow_batches_from_odbc  # noqa: PLC0415
@@ -309,18 +405,148 @@ def read_target_frame(
             connection_string=target_connection_string(settings, dialect),
             batch_size=100_000,
             parameters=list(parameters) or None,  # bound as text: ? markers, never SQL text
+            # SQL_ATTR_LOGIN_TIMEOUT: SQL Server's drivers before 18.7 have no keyword for it; psqlODBC
+            # refuses it beside pqopt's connect_timeout, MariaDB's ignores it (both: the string's).
+            login_timeout_sec=(settings.target_connect_timeout_seconds or None) if dialect == "mssql" else None,
+            # SQL_ATTR_QUERY_TIMEOUT: psqlODBC sets statement_timeout, SQL Server's cancels client-side;
+            # MariaDB's ignores it (its READ_TIMEOUT in the string bounds the read).
+            query_timeout_sec=settings.target_query_timeout_seconds or None,
         )
         frame = pl.from_arrow(pa.Table.from_batches(list(reader), schema=reader.schema))
     except ArrowOdbcError as error:
-        raise TargetError(stage, scrub(str(error), secret), transient=_is_transient(str(error))) from None
+        message = _named_timeout(scrub(str(error), secret), _TARGET_TIMEOUTS)
+        raise TargetError(stage, message, transient=_is_transient(str(error))) from None
     assert isinstance(frame, pl.DataFrame)
     return frame
 
 
-@_retry_connecting(lambda error: isinstance(error, psycopg.OperationalError))
-def connect_source(url: str, autocommit: bool) -> psycopg.Connection[Any]:
+# A timeout's words in a driver's message, and the setting that bounds that wait (the drivers name none).
+_SOURCE_TIMEOUTS = (
+    ("statement timeout", "CLAIMS_ETL_SOURCE_STATEMENT_TIMEOUT_SECONDS"),
+    ("lock timeout", "CLAIMS_ETL_SOURCE_LOCK_TIMEOUT_SECONDS"),
+    ("connection timeout expired", "CLAIMS_ETL_SOURCE_CONNECT_TIMEOUT_SECONDS"),
+    ("timeout waiting for server", "CLAIMS_ETL_SOURCE_CONNECT_TIMEOUT_SECONDS"),
+)
+_TARGET_TIMEOUTS = (
+    # MariaDB: its READ/WRITE_TIMEOUT expiring and a server closing the connection read alike (2013)
+    ("lost connection to server during query", "no reply within CLAIMS_ETL_TARGET_QUERY_TIMEOUT_SECONDS, or closed"),
+    ("at 'handshake", "CLAIMS_ETL_TARGET_CONNECT_TIMEOUT_SECONDS"),
+    ("statement timeout", "CLAIMS_ETL_TARGET_QUERY_TIMEOUT_SECONDS"),
+    ("query timeout expired", "CLAIMS_ETL_TARGET_QUERY_TIMEOUT_SECONDS"),
+    ("login timeout expired", "CLAIMS_ETL_TARGET_CONNECT_TIMEOUT_SECONDS"),
+    ("timeout expired", "CLAIMS_ETL_TARGET_CONNECT_TIMEOUT_SECONDS"),
+)
+_REPLY_TIMEOUT = "CLAIMS_ETL_SOURCE_REPLY_TIMEOUT_SECONDS"
+
+
+def _named_timeout(message: str, causes: Sequence[tuple[str, str]] = _SOURCE_TIMEOUTS) -> str:
+    """A driver's message, with the setting that bounds the wait when it is a timeout's."""
+    lowered = message.lower()
+    for cause, setting in causes:
+        if cause in lowered:
+            return f"{message} ({setting})"
+    return message
+
+
+def _server_options(settings: Settings) -> str:
+    """Settings every source session starts with (libpq's and rust-postgres' `options`): the statement
+    and lock timeouts, and the server's own keepalives towards the client, so a session whose client
+    vanished (a lost Dask worker's, holding its range lock) ends within a minute, not the OS's two hours."""
+    options = {
+        "statement_timeout": f"{settings.source_statement_timeout_seconds}s",
+        "lock_timeout": f"{settings.source_lock_timeout_seconds}s",
+    }
+    if settings.tcp_keepalives_idle_seconds:
+        options |= {
+            "tcp_keepalives_idle": str(settings.tcp_keepalives_idle_seconds),
+            "tcp_keepalives_interval": str(settings.tcp_keepalives_interval_seconds),
+            "tcp_keepalives_count": str(settings.tcp_keepalives_count),
+        }
+    return " ".join(f"-c {name}={value}" for name, value in options.items())
+
+
+def _client_keepalives(settings: Settings, *, rust: bool) -> dict[str, str]:
+    """TCP keepalives on the client's socket, with TCP_USER_TIMEOUT at the same total, so unacknowledged
+    data ends the connection as soon as an idle one would. rust-postgres (connectorx) names the count
+    `keepalives_retries` and takes tcp_user_timeout in seconds; libpq `keepalives_count`, milliseconds."""
+    idle = settings.tcp_keepalives_idle_seconds
+    if not idle:
+        return {"keepalives": "0"}
+    total = idle + settings.tcp_keepalives_interval_seconds * settings.tcp_keepalives_count
+    return {
+        "keepalives": "1",
+        "keepalives_idle": str(idle),
+        "keepalives_interval": str(settings.tcp_keepalives_interval_seconds),
+        "keepalives_retries" if rust else "keepalives_count": str(settings.tcp_keepalives_count),
+        "tcp_user_timeout": str(total if rust else total * 1000),
+    }
+
+
+def _source_parameters(settings: Settings, *, rust: bool) -> dict[str, str]:
+    return {
+        "connect_timeout": str(settings.source_connect_timeout_seconds),
+        "options": _server_options(settings),
+    } | _client_keepalives(settings, rust=rust)
+
+
+def _merged(given: dict[str, str], ours: dict[str, str]) -> dict[str, str]:
+    """The URL's parameters plus ours it does not set; `options` joined, the URL's last (they win)."""
+    merged = ours | given
+    if "options" in given:
+        merged["options"] = f"{ours['options']} {given['options']}"
+    return merged
+
+
+def source_conninfo(settings: Settings) -> str:
+    """The source URL as psycopg's conninfo, with the timeouts and keepalives it does not set itself."""
+    given = psycopg.conninfo.conninfo_to_dict(settings.source_url.get_secret_value())
+    parameters = _merged({key: str(value) for key, value in given.items()}, _source_parameters(settings, rust=False))
     # application_name lets operators (and the fault tests) find the run's sessions in pg_stat_activity
-    return psycopg.connect(url, autocommit=autocommit, connect_timeout=10, application_name="claims-etl")
+    return psycopg.conninfo.make_conninfo("", **parameters, application_name="claims-etl")
+
+
+def connectorx_url(settings: Settings) -> str:
+    """The source URL for connectorx (rust-postgres parses its query), with the timeouts and keepalives
+    it does not set itself. The URL's own parameters are passed on as written."""
+    url = settings.source_url.get_secret_value()
+    base, _, query = url.partition("?")
+    pairs = [pair.partition("=") for pair in query.split("&") if pair]
+    given = {key: urllib.parse.unquote(value) for key, _, value in pairs}
+    ours = _merged(given, _source_parameters(settings, rust=True))
+    kept = [f"{key}={value}" for key, _, value in pairs if key != "options"]
+    kept_keys = {key for key, _, _ in pairs} - {"options"}
+    added = [f"{key}={urllib.parse.quote(value, safe='')}" for key, value in ours.items() if key not in kept_keys]
+    return f"{base}?{'&'.join(kept + added)}"
+
+
+class SourceConnection(psycopg.Connection[TupleRow]):
+    """A psycopg connection whose every wait for the server is bounded by `reply_timeout` seconds (None:
+    unbounded). Past it the connection is closed (where the protocol stood is unknown) and an
+    OperationalError names the setting. This is what ends a call on a path that went silent without
+    closing (a hung proxy or pooler, a route that drops packets while something still acknowledges
+    them): the server's own timeouts fire but their error never arrives, and TCP keepalives are
+    answered by whatever holds the socket."""
+
+    reply_timeout: float | None = None
+
+    def wait(self, gen: PQGen[_R], interval: float = 0.1, timeout: float | None = None) -> _R:
+        try:
+            return super().wait(gen, interval, self.reply_timeout if timeout is None else timeout)
+        except psycopg.errors._WaitTimeout:  # psycopg's own, for the timeout Connection.wait takes
+            if timeout is not None:  # the caller's own deadline (notifies), not ours
+                raise
+            self.pgconn.finish()
+            raise psycopg.OperationalError(
+                f"no reply from the source within {self.reply_timeout:g} s ({_REPLY_TIMEOUT}); connection closed"
+            ) from None
+
+
+@_retry_connecting(lambda error: isinstance(error, psycopg.OperationalError))
+def connect_source(settings: Settings, *, autocommit: bool) -> SourceConnection:
+    """A psycopg session on the source with every timeout of the settings (docs/operations.md, Timeouts)."""
+    connection = SourceConnection.connect(source_conninfo(settings), autocommit=autocommit)
+    connection.reply_timeout = settings.source_reply_timeout_seconds or None
+    return connection
 
 
 @contextmanager
@@ -328,9 +554,10 @@ def source_connection(settings: Settings, *, autocommit: bool = False) -> Iterat
     """A psycopg connection to the staging database; errors mapped to SourceError, scrubbed."""
     url = settings.source_url.get_secret_value()
     try:
-        connection = connect_source(url, autocommit)
+        connection = connect_source(settings, autocommit=autocommit)
     except (psycopg.Error, ValueError) as error:
-        raise SourceError("connect", f"cannot reach the source database: {scrub(str(error), url)}") from None
+        message = _named_timeout(scrub(str(error), url))
+        raise SourceError("connect", f"cannot reach the source database: {message}") from None
     try:
         with source_errors(url, "source"):
             yield connection
@@ -343,9 +570,38 @@ def source_errors(url: str, stage: str) -> Iterator[None]:
     try:
         yield
     except psycopg.OperationalError as error:
-        raise SourceError(stage, scrub(str(error), url), transient=True) from None
+        raise SourceError(stage, _named_timeout(scrub(str(error), url)), transient=True) from None
     except psycopg.Error as error:
         raise SourceError(stage, scrub(str(error), url)) from None
+
+
+class _AbandonedError(Exception):
+    """A bounded call did not return in time (`_within`)."""
+
+
+def _within(seconds: float | None, call: Callable[[], _R]) -> _R:
+    """`call()` on a daemon thread, waited for at most `seconds` (None: for as long as it takes); its
+    result, or its exception (a BaseException too) raised here. Past the bound `_AbandonedError` is raised
+    and the thread left behind, blocked in the driver: connectorx has no timeout of its own for a
+    silent connection, and a daemon thread does not keep the process from exiting."""
+    outcome: list[tuple[bool, Any]] = []
+
+    def run() -> None:
+        try:
+            outcome.append((True, call()))
+        except BaseException as error:  # handed to the waiting thread, raised there
+            outcome.append((False, error))
+
+    thread = threading.Thread(target=run, name="claims-etl-source-read", daemon=True)
+    thread.start()
+    thread.join(seconds)
+    if not outcome:
+        raise _AbandonedError
+    returned, value = outcome[0]
+    if not returned:
+        raise value
+    result: _R = value
+    return result
 
 
 def read_frame(settings: Settings, query: str, *, stage: str, **partitioning: Any) -> pl.DataFrame:
@@ -353,19 +609,24 @@ def read_frame(settings: Settings, query: str, *, stage: str, **partitioning: An
     arguments). connectorx raises RuntimeError, or panics, with the URL inside the text: every failure
     becomes one scrubbed SourceError here. A panic (pyo3's PanicException, say on a column type it
     cannot convert) derives from BaseException, not Exception, so it is caught as one; Ctrl-C and
-    exits pass through. The panic's own report to stderr is kept off it (`_NativeStderr`)."""
+    exits pass through. The panic's own report to stderr is kept off it (`_NativeStderr`). The read
+    as a whole is bounded by the reply timeout (`_within`), each of its statements by the server's."""
     import connectorx as cx  # noqa: PLC0415  (Rust extension, only where the source is read)
 
-    url = settings.source_url.get_secret_value()
+    url, reader_url = settings.source_url.get_secret_value(), connectorx_url(settings)
+    bound = settings.source_reply_timeout_seconds or None
     try:
-        with _NATIVE_STDERR.captured(url):
-            table = cx.read_sql(url, query, return_type="arrow", **partitioning)
+        with _NATIVE_STDERR.captured(url, reader_url):
+            table = _within(bound, lambda: cx.read_sql(reader_url, query, return_type="arrow", **partitioning))
     except (KeyboardInterrupt, SystemExit, GeneratorExit):
         raise
+    except _AbandonedError:
+        message = f"no reply from the source within {bound} s ({_REPLY_TIMEOUT}); the read was abandoned"
+        raise SourceError(stage, message, transient=True) from None
     except Exception as error:
-        raise SourceError(stage, scrub(str(error), url), transient=True) from None
+        raise SourceError(stage, _named_timeout(scrub(str(error), url, reader_url)), transient=True) from None
     except BaseException as error:  # a Rust panic
-        raise SourceError(stage, f"the reader panicked: {scrub(str(error), url)}") from None
+        raise SourceError(stage, f"the reader panicked: {scrub(str(error), url, reader_url)}") from None
     frame = pl.from_arrow(table, rechunk=False)
     assert isinstance(frame, pl.DataFrame)
     return frame

@@ -6,7 +6,9 @@ chunk k (1-based): `during_write:k` (some tables inserted, not committed), `afte
 committed, source not yet marked), `during_mark:k` (statuses updated, not committed), `after_mark:k`.
 `reprice_after_commit:k`: a reprice's chunk k of changed claims committed in the warehouse.
 `pause_before_write:k` sleeps `CLAIMS_ETL_FAULT_PAUSE` seconds instead, so a test can break a
-connection from outside. With `CLAIMS_ETL_FAULT_ONCE_FILE`, only the first process to create that
+connection from outside; `pause_after_read` sleeps after each extract read of the source (with the
+once file, after the first: the file appears when the pause starts), so a test can commit a producer's
+change between reads. With `CLAIMS_ETL_FAULT_ONCE_FILE`, only the first process to create that
 file fires (a Dask worker dies once; the retried task on another worker does not).
 Unset (always, outside tests): every call is a no-op.
 """

@@ -73,21 +73,29 @@ class ChunkLoading:
     def _mark_oldest(self) -> None:
         """Wait for the oldest chunk's commit, then mark it (after the previous mark is done)."""
         written = self._writing.popleft()
-        quarantined = written.writing.result().quarantined
+        committed = written.writing.result()
         self.outcome.chunk_seconds.append(written.committed - written.started)
         checkpoint = partial(fault_hooks.point, self.settings, chunk=written.number)
         checkpoint("after_commit")
         self._collect_mark()
-        self._marking = self.marker.submit(self._mark, written.chunk, checkpoint, quarantined)
+        self._marking = self.marker.submit(self._mark, written.chunk, checkpoint, committed)
 
-    def _mark(self, chunk: load.Chunk, checkpoint: load.FaultHook, quarantined: tuple[int, ...]) -> int:
-        done = load.mark_chunk(self.source, chunk, self.run_id, self.loaded_at, checkpoint, quarantined)
+    def _mark(self, chunk: load.Chunk, checkpoint: load.FaultHook, committed: load.ChunkWritten) -> int:
+        started_at, started = time.time(), time.perf_counter()
+        quarantined = committed.quarantined  # left out of the commit: to status quarantined, with reasons
+        done = load.mark_chunk(
+            self.source, chunk, self.run_id, self.loaded_at, checkpoint, quarantined, committed.reasons
+        )
+        self.outcome.marks.append((started_at, time.perf_counter() - started))
+        priced = chunk.priced.claims
         if quarantined:  # counted as quarantined, not as the priced or rejected claims they were prepared as
             left_out = pl.Series(quarantined, dtype=pl.Int64).implode()
             rejected = int(chunk.rejected.get_column("claim_id").is_in(left_out).sum())
             self.outcome.claims_rejected -= rejected
             self.outcome.claims_priced -= len(quarantined) - rejected
             self.outcome.claims_quarantined += len(quarantined)
+            priced = priced.filter(~pl.col("claim_id").is_in(left_out))
+        self.outcome.count_loaded(priced)
         self.tally("load", done)  # now, not when the next chunk's commit is back: live progress
         return done
 

@@ -3,6 +3,7 @@ range k loads, so memory is two ranges' frames whatever the run's size."""
 
 from __future__ import annotations
 
+import contextvars
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import nullcontext
 from datetime import UTC, datetime
@@ -40,7 +41,9 @@ def work_locally(
 
         def start_preparing(part: ClaimRange) -> tuple[RangeOutcome, Future[Prepared]]:
             outcome = RangeOutcome(number=part.number)
-            return outcome, preparer.submit(prepare, settings, part, frames, outcome, tally)
+            # In a copy of this context: the run's log fields and trace span reach the prepare thread.
+            context = contextvars.copy_context()
+            return outcome, preparer.submit(context.run, prepare, settings, part, frames, outcome, tally)
 
         upcoming = start_preparing(work[0]) if work else None
         # Writer processes only now: starting them waits for the fork server's imports, which the

@@ -18,7 +18,8 @@ def merged_stages(outcomes: Iterable[RangeOutcome]) -> list[StageRecord]:
         for record in outcome.stages:
             total = merged[record.stage]
             if total.outcome == "not run":
-                total.outcome = "ok"
+                total.outcome, total.started_at = "ok", record.started_at
+            total.started_at = min(total.started_at, record.started_at)  # the first range's start
             total.seconds += record.seconds
             total.rows_in += record.rows_in
             total.rows_out += record.rows_out
@@ -34,3 +35,15 @@ def merged_rejections(outcomes: Iterable[RangeOutcome], *, warnings: bool = Fals
     for outcome in outcomes:
         total.update(outcome.warnings_by_rule if warnings else outcome.rejections_by_rule)
     return dict(sorted(total.items()))
+
+
+def merged_places_of_service(outcomes: Iterable[RangeOutcome]) -> list[dict[str, int | str]]:
+    """Claims loaded priced, charge and allowed cents per place of service over the ranges, by POS."""
+    total: dict[str, list[int]] = {}
+    for outcome in outcomes:
+        for pos, counts in outcome.by_place_of_service.items():
+            total[pos] = [a + b for a, b in zip(total.get(pos, [0, 0, 0]), counts, strict=True)]
+    return [
+        {"place_of_service": pos, "claims": claims, "charge_cents": charge, "allowed_cents": allowed}
+        for pos, (claims, charge, allowed) in sorted(total.items())
+    ]

@@ -12,7 +12,6 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from pathlib import Path
 from types import ModuleType
 from typing import Any
 
@@ -22,13 +21,22 @@ from claims_etl.db.connections import Target, connect_target, source_connection
 from claims_etl.dev import fault_hooks
 from claims_etl.engine import planning
 from claims_etl.engine.local import work_locally
-from claims_etl.engine.outcomes import merged_rejections, merged_stages
+from claims_etl.engine.outcomes import merged_places_of_service, merged_rejections, merged_stages
 from claims_etl.engine.range_work import RangeOutcome
 from claims_etl.engine.writers import writer_processes
 from claims_etl.errors import ClaimsEtlError, ConfigurationError
-from claims_etl.ops import run_records
-from claims_etl.ops.metrics import Alert, ResourceSampler, RunMetrics, evaluate_alerts
-from claims_etl.ops.progress_log import ProgressLog, mark_killed
+from claims_etl.ops import logs, run_records
+from claims_etl.ops.metrics import (
+    LAST_SUCCESS,
+    Alert,
+    ResourceSampler,
+    RunMetrics,
+    Sample,
+    evaluate_alerts,
+    previous_value,
+    write_textfile,
+)
+from claims_etl.ops.progress_log import ProgressLog, last_success, mark_killed
 from claims_etl.ops.timing import StageRecord, StageTimer
 from claims_etl.reference.cache import reference_frames
 from claims_etl.settings import Settings
@@ -52,6 +60,9 @@ class RunResult:
     metrics: RunMetrics = field(default_factory=RunMetrics)
     alerts: list[Alert] = field(default_factory=list)
     seconds: float = 0.0  # wall time, start to end; on Dask less than the stages' summed worker-seconds
+    started_at: float = 0.0  # wall clock at the start (epoch seconds): the ranges' stage offsets count from it
+    # Claims loaded priced, charge and allowed cents, per place of service (the HTML report's chart).
+    places_of_service: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def ranges(self) -> list[dict[str, Any]]:
@@ -67,6 +78,7 @@ class RunResult:
         self.metrics.rejections_by_rule = merged_rejections(outcomes)
         self.metrics.warnings_by_rule = merged_rejections(outcomes, warnings=True)
         self.metrics.chunk_seconds = [seconds for o in outcomes for seconds in o.chunk_seconds]
+        self.places_of_service = merged_places_of_service(outcomes)
         self.metrics.ranges = [
             {
                 "range": o.number,
@@ -74,6 +86,9 @@ class RunResult:
                 "attempt": o.attempt,
                 "claims": o.claims_read,
                 "seconds": {s.stage: round(s.seconds, 4) for s in o.stages},
+                # Seconds since the run's start: each stage's start, each chunk's marking [start, seconds].
+                "started": {s.stage: round(s.started_at - self.started_at, 4) for s in o.stages},
+                "marks": [[round(at - self.started_at, 4), round(seconds, 4)] for at, seconds in o.marks],
             }
             for o in outcomes
         ]
@@ -94,6 +109,7 @@ class RunResult:
             "metrics": self.metrics.as_dict(),
             "alerts": [alert.__dict__ for alert in self.alerts],
             "ranges": self.ranges,
+            "places_of_service": self.places_of_service,
         }
 
 
@@ -126,7 +142,7 @@ def run(settings: Settings, listeners: Sequence[Progress] = ()) -> RunResult:
     started_at, clock = datetime.now(UTC), time.perf_counter()
     # One "today" for V09 across every range and worker, even for a run that crosses midnight.
     settings = settings.model_copy(update={"run_date": settings.effective_run_date()})
-    result = RunResult(run_id=new_run_id(started_at))
+    result = RunResult(run_id=new_run_id(started_at), started_at=started_at.timestamp())
     progress_log = ProgressLog(settings, result.run_id, started_at)
 
     def progress(stage: str, done: int, total: int) -> None:
@@ -134,23 +150,24 @@ def run(settings: Settings, listeners: Sequence[Progress] = ()) -> RunResult:
         for listener in listeners:
             listener(stage, done, total)
 
-    target = connect_target(settings)
-    try:
-        run_records.record_start(target, result.run_id, started_at, _options(settings))
-        with ResourceSampler(enabled=settings.monitoring) as sampler:
-            try:
-                _stages(settings, target, StageTimer(records=result.stages), result, progress)
-                result.status = "succeeded"
-            except BaseException:  # an unexpected error or Ctrl-C fails the run just the same
-                result.status = "failed"
-                raise
-            finally:
-                result.seconds = time.perf_counter() - clock
-                sampler.stop()
-                _finish(settings, target, result, sampler, progress_log)
-    finally:
-        progress_log.close()
-        target.close()
+    with logs.run_context(result.run_id), _metrics_textfile(settings, result):
+        target = connect_target(settings)
+        try:
+            run_records.record_start(target, result.run_id, started_at, _options(settings))
+            with ResourceSampler(enabled=settings.monitoring) as sampler:
+                try:
+                    _stages(settings, target, StageTimer(records=result.stages), result, progress)
+                    result.status = "succeeded"
+                except BaseException:  # an unexpected error or Ctrl-C fails the run just the same
+                    result.status = "failed"
+                    raise
+                finally:
+                    result.seconds = time.perf_counter() - clock
+                    sampler.stop()
+                    _finish(settings, target, result, sampler, progress_log)
+        finally:
+            progress_log.close()
+            target.close()
     return result
 
 
@@ -178,9 +195,41 @@ def _finish(
         log.info("alert %s: %s", alert.name, alert.message)  # shown in the summary; stderr stays one line on failure
     _record_finish(settings, target, result)
     progress_log.finish(result.status, result.as_dict())
-    if settings.metrics_textfile:
-        samples = metrics.samples(result.stages)
-        Path(settings.metrics_textfile).write_text("".join(f"{sample.prometheus()}\n" for sample in samples))
+
+
+def _samples(result: RunResult, *, succeeded: bool) -> list[Sample]:
+    """The run's metric samples: what etl_run_metrics stores and the textfile holds."""
+    claims = {
+        "priced": result.claims_priced,
+        "rejected": result.claims_rejected,
+        "quarantined": result.claims_quarantined,
+        "recovered": result.claims_recovered,
+    }
+    return result.metrics.samples(result.stages, succeeded=succeeded, claims=claims)
+
+
+@contextmanager
+def _metrics_textfile(settings: Settings, result: RunResult) -> Iterator[None]:
+    """After every run, also one that failed before it recorded anything: the Prometheus textfile
+    (`CLAIMS_ETL_METRICS_TEXTFILE`), with the last success's time, this run's or, for a failed run, the
+    newest of the run log's and the file's. A run that raised failed, even one whose stages all
+    succeeded (its records could not be written). Best effort: a file not written is a warning."""
+    succeeded = False
+    try:
+        yield
+        succeeded = result.status == "succeeded"
+    finally:
+        path = settings.metrics_textfile
+        if path:
+            if succeeded:
+                last: float | None = time.time()
+            else:
+                last = max(filter(None, (last_success(settings), previous_value(path, LAST_SUCCESS))), default=None)
+            extra = [] if last is None else [Sample(LAST_SUCCESS, last)]
+            try:
+                write_textfile(path, [*_samples(result, succeeded=succeeded), *extra])
+            except OSError as error:
+                log.warning("metrics textfile not written: %s", error.strerror or type(error).__name__)
 
 
 def _record_finish(settings: Settings, target: Target, result: RunResult) -> None:
@@ -196,7 +245,7 @@ def _record_finish(settings: Settings, target: Target, result: RunResult) -> Non
             status=result.status,
             counts=counts,
             stages=result.stages,
-            samples=result.metrics.samples(result.stages),
+            samples=_samples(result, succeeded=result.status == "succeeded"),
             alerts=result.alerts,
         )
 
@@ -231,7 +280,7 @@ def _stages(settings: Settings, target: Target, timer: StageTimer, result: RunRe
         lock_run(source, run_id)
         _mark_killed_runs(source, target, run_id)
         with _stage(timer, progress, "lease") as stage:
-            result.claims_unpriceable = _preflight(source, settings)
+            result.claims_unpriceable = preflight(source, settings)
             leased = lease(source, settings, run_id)
             work = planning.plan(source, run_id, settings.range_claims, planning.first_range_claims(settings))
             stage.rows_out = leased.total
@@ -254,7 +303,7 @@ def _stages(settings: Settings, target: Target, timer: StageTimer, result: RunRe
             timer.records.extend(merged_stages(outcomes))
 
 
-def _preflight(source: psycopg.Connection[Any], settings: Settings) -> dict[int, int]:
+def preflight(source: psycopg.Connection[Any], settings: Settings) -> dict[int, int]:
     """Before leasing: pending claims no loaded release can price stop the run (exit 2), or with
     `skip_unpriceable` stay pending (one warning). Either way none is leased or rejected."""
     unpriceable = unpriceable_years(source, settings)

@@ -18,6 +18,7 @@ from typing import Any
 import psycopg
 
 from claims_etl.db import sql
+from claims_etl.errors import SourceError
 from claims_etl.settings import Settings
 
 
@@ -55,6 +56,20 @@ class Attempt:
     number: int  # 1 the first time the range is worked in this run
     priced_before: int = 0  # claims an earlier attempt already marked, by status
     rejected_before: int = 0
+    quarantined_before: int = 0
+
+
+def _lock(cursor: psycopg.Cursor[Any], part: ClaimRange, bounds: dict[str, Any]) -> None:
+    """Take the range's lock (source/range_lock.sql), waiting at most the session's lock_timeout for an
+    earlier attempt's session to end (settings.source_lock_timeout_seconds): a retry never blocks for ever."""
+    try:
+        cursor.execute(sql.load("source/range_lock"), bounds)
+    except psycopg.errors.LockNotAvailable:
+        raise SourceError(
+            "extract",
+            f"range {part.number} is still locked by an earlier attempt's session after the lock timeout "
+            "(CLAIMS_ETL_SOURCE_LOCK_TIMEOUT_SECONDS): that session has not ended; the next run recovers the range",
+        ) from None
 
 
 @contextmanager
@@ -63,15 +78,15 @@ def claimed(source: psycopg.Connection[Any], part: ClaimRange) -> Iterator[Attem
     bounds = {"run_id": part.run_id, "low": part.low, "high": part.high}
     try:
         with source.cursor() as cursor:
-            cursor.execute(sql.load("source/range_lock"), bounds)
+            _lock(cursor, part, bounds)
             cursor.execute(sql.load("source/range_start"), bounds)
             number = int(cursor.fetchone()[0])  # type: ignore[index]
             attempt = Attempt(number)
             if number > 1:
                 cursor.execute(sql.load("source/range_recover"), bounds)
                 cursor.execute(sql.load("source/range_done"), bounds)
-                priced, rejected = cursor.fetchone()  # type: ignore[misc]
-                attempt = Attempt(number, priced, rejected)
+                priced, rejected, quarantined = cursor.fetchone()  # type: ignore[misc]
+                attempt = Attempt(number, priced, rejected, quarantined)
         source.commit()
         yield attempt
     finally:

@@ -28,9 +28,9 @@ from claims_etl.ops.timing import StageRecord, StageTimer
 from claims_etl.reference import ReferenceFrames
 from claims_etl.settings import Settings
 from claims_etl.stages import load
-from claims_etl.stages.extract import extract, marked_rejected
+from claims_etl.stages.extract import extract, marked_rejected, quarantine_unreadable
 from claims_etl.stages.price import Priced, price_keyed
-from claims_etl.stages.summary import rejections_by_rule
+from claims_etl.stages.summary import rejections_by_rule, totals_by_place_of_service
 from claims_etl.stages.validate import validate
 
 Tally = Callable[[str, int], None]  # (stage, rows just done): live progress
@@ -49,12 +49,24 @@ class RangeOutcome:
     claims_read: int = 0
     claims_priced: int = 0
     claims_rejected: int = 0
-    claims_quarantined: int = 0  # already in the warehouse from another run (load.write_chunk)
+    # Left out with a reason (docs/spec.md §7): unreadable in the source (extract), refused by the
+    # warehouse, or already in it from another run (load.write_chunk).
+    claims_quarantined: int = 0
     stages: list[StageRecord] = field(default_factory=list)
     rejections_by_rule: dict[str, int] = field(default_factory=dict)
     warnings_by_rule: dict[str, int] = field(default_factory=dict)  # warn-severity hits on priced claims
     chunk_seconds: list[float] = field(default_factory=list)
     worker: str = field(default_factory=lambda: f"{socket.gethostname()}:{os.getpid()}")
+    # Each chunk's source marking: (wall clock at its start in epoch seconds, seconds): the report's timeline.
+    marks: list[tuple[float, float]] = field(default_factory=list)
+    # Claims loaded priced, by the claim's place of service: [claims, charge cents, allowed cents].
+    by_place_of_service: dict[str, list[int]] = field(default_factory=dict)
+
+    def count_loaded(self, priced_claims: pl.DataFrame) -> None:
+        """Add a marked chunk's priced claims (quarantined ones left out) to the per-POS totals."""
+        for pos, totals in totals_by_place_of_service(priced_claims).items():
+            before = self.by_place_of_service.get(pos, [0, 0, 0])
+            self.by_place_of_service[pos] = [a + b for a, b in zip(before, totals, strict=True)]
 
 
 @dataclass(frozen=True)
@@ -65,6 +77,7 @@ class Prepared:
     rejected: pl.DataFrame  # schemas.REJECTED
     repairs: pl.DataFrame | None = None  # extract.REPAIRS: recovered claims' (claim_id, run_id) to delete first
     warnings: pl.DataFrame | None = None  # schemas.WARNINGS: warn rules the priced claims broke
+    unreadable: pl.DataFrame | None = None  # extract.UNREADABLE: quarantined before the range loads
 
 
 def prepare(
@@ -74,8 +87,9 @@ def prepare(
     timer = StageTimer(records=outcome.stages)
     with timer.stage("extract", rows_in=part.claims) as stage:
         extracted = extract(settings, part.run_id, part.low, part.high)
-        stage.rows_out = outcome.claims_read = extracted.claims.height
-        repairs = extracted.repairs
+        stage.rows_out = extracted.claims.height
+        outcome.claims_read = extracted.claims.height + extracted.unreadable.height  # every leased claim
+        repairs, unreadable = extracted.repairs, extracted.unreadable
     tally("extract", stage.rows_out)
     fault_hooks.point(settings, "after_extract")
     with timer.stage("validate", rows_in=outcome.claims_read) as stage:
@@ -98,7 +112,9 @@ def prepare(
         stage.rows_out = outcome.claims_priced = priced.claims.height
     tally("price", outcome.claims_read)
     fault_hooks.point(settings, "after_price")
-    return Prepared(priced=priced, rejected=validated.rejected, repairs=repairs, warnings=validated.warnings)
+    return Prepared(
+        priced=priced, rejected=validated.rejected, repairs=repairs, warnings=validated.warnings, unreadable=unreadable
+    )
 
 
 def load_range(
@@ -117,6 +133,11 @@ def load_range(
     `chunk_numbers` numbers chunks for fault injection (the local engine counts across the run)."""
     timer = StageTimer(records=outcome.stages)
     with timer.stage("load", rows_in=outcome.claims_read) as stage:
+        if prepared.unreadable is not None and prepared.unreadable.height:
+            # They have no warehouse rows: quarantined in the source alone, before any chunk is marked.
+            outcome.claims_quarantined += quarantine_unreadable(
+                source, part.run_id, prepared.unreadable, low=part.low, high=part.high
+            )
         loading = ChunkLoading(settings, part.run_id, loaded_at, source, writer, chunk_numbers, tally, outcome)
         chunks = load.chunks(
             prepared.rejected, prepared.priced, settings.load_chunk_claims, prepared.repairs, prepared.warnings
@@ -150,11 +171,13 @@ def process_range(
         outcome.attempt = attempt.number
         earlier_by_rule = earlier_rejections(settings, part, frames) if attempt.rejected_before else Counter()
         prepared = prepare(settings, part, frames, outcome)
-        expect_leases(part, outcome.claims_read, done_before=attempt.priced_before + attempt.rejected_before)
+        done_before = attempt.priced_before + attempt.rejected_before + attempt.quarantined_before
+        expect_leases(part, outcome.claims_read, done_before=done_before)
         writer = InProcessWriter(settings, target)  # a Dask worker cannot start processes; workers are the parallelism
         load_range(settings, part, prepared, loaded_at, outcome, source=source, writer=writer, chunk_numbers=count(1))
     # An earlier attempt's marked claims count with this one's.
-    outcome.claims_read += attempt.priced_before + attempt.rejected_before
+    outcome.claims_read += done_before
+    outcome.claims_quarantined += attempt.quarantined_before
     outcome.claims_priced += attempt.priced_before
     outcome.claims_rejected += attempt.rejected_before
     outcome.rejections_by_rule = dict(Counter(outcome.rejections_by_rule) + earlier_by_rule)

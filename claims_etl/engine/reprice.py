@@ -25,7 +25,7 @@ from claims_etl.db.connections import Target, connect_target, read_target_frame,
 from claims_etl.dev import fault_hooks
 from claims_etl.engine.pipeline import new_run_id
 from claims_etl.errors import ConfigurationError
-from claims_etl.ops import run_records
+from claims_etl.ops import logs, run_records
 from claims_etl.ops.timing import StageRecord
 from claims_etl.reference.cache import reference_frames
 from claims_etl.settings import Settings
@@ -162,7 +162,7 @@ def reprice(settings: Settings, release: str, *, dry_run: bool = False) -> Repri
     chunk, those whose amounts change; with `dry_run`, only count them and their dollars."""
     started, clock = datetime.now(UTC), time.perf_counter()
     result = RepriceResult(run_id=f"reprice-{new_run_id(started)}", release=release, dry_run=dry_run)
-    with source_connection(settings) as source:
+    with logs.run_context(result.run_id, "reprice"), source_connection(settings) as source:
         if not source.execute(sql.load("source/reprice_lock")).fetchone()[0]:  # type: ignore[index]
             raise ConfigurationError("another reprice is running; try again when it has finished")
         valid_from, valid_until = _window(source, release)
@@ -187,7 +187,13 @@ def reprice(settings: Settings, release: str, *, dry_run: bool = False) -> Repri
             result.seconds = time.perf_counter() - clock
             if target is not None:
                 target.close()
-    log.info("reprice %s: %d of %d claims changed", release, result.claims_changed, result.claims_read)
+    log.info(
+        "reprice %s: %d of %d claims changed",
+        release,
+        result.claims_changed,
+        result.claims_read,
+        extra={"run_id": result.run_id},  # after its context: the run id by hand
+    )
     return result
 
 

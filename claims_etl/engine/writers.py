@@ -3,7 +3,8 @@ session each (`CLAIMS_ETL_LOAD_CONNECTIONS`).
 
 Why processes: turbodbc holds the GIL for a whole `executemanycolumns` call, so two threads never
 write at once, while a MariaDB or SQL Server session ingests on one server core; two processes write
-side by side.
+side by side. A PostgreSQL target given by URL (COPY over psycopg, claims_etl/db/pg_target.py) is
+written the same way: each writer process holds its own session.
 
 When it pays: where the warehouse has cores of its own (production). Where the databases and the run
 share a few cores, more writer sessions take the cores the next range's extract and the source's

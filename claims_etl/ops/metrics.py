@@ -1,20 +1,53 @@
-"""Run metrics (Prometheus-style names), resource sampling with psutil, and alert evaluation.
+"""Run metrics (Prometheus names), resource sampling with psutil, and alert evaluation.
 
 Every number here is derived from what the run recorded; alerts are evaluated once, at the end of a
-run, against thresholds from Settings, and stored with the run.
+run, against thresholds from Settings, and stored with the run. One list of samples per run is both
+what `warehouse.etl_run_metrics` stores and what the Prometheus textfile holds (`write_textfile`,
+prometheus_client's registry and atomic writer: HELP and TYPE on each metric, values exact).
 """
 
 from __future__ import annotations
 
 import statistics
 import threading
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any
 
 import psutil
+from prometheus_client import CollectorRegistry, Gauge, write_to_textfile
+from prometheus_client.parser import text_string_to_metric_families
 
 from claims_etl.ops.timing import StageRecord
 from claims_etl.settings import Settings
+
+LAST_SUCCESS = "claims_etl_last_success_timestamp_seconds"
+# The HELP line of every metric (all gauges: the textfile describes the last run).
+HELP = {
+    "claims_etl_run_success": "1 if the last run succeeded, 0 if it failed",
+    LAST_SUCCESS: "Unix time the last successful run finished (a failed run keeps the previous one's)",
+    "claims_etl_run_claims": "Claims of the last run by outcome (recovered claims are also priced or rejected)",
+    "claims_etl_claims_total": "Claims the last run read",
+    "claims_etl_run_seconds": "Wall time of the last run, start to end",
+    "claims_etl_claims_per_second": "Claims read per second of wall time",
+    "claims_etl_rejection_rate": "Share of the claims read that were rejected",
+    "claims_etl_cpu_percent_max": "Highest system CPU percent sampled during the run",
+    "claims_etl_cpu_percent_mean": "Mean system CPU percent sampled during the run",
+    "claims_etl_memory_percent_max": "Highest system memory percent sampled during the run",
+    "claims_etl_rss_bytes_max": "Highest resident set size of the run's process",
+    "claims_etl_stage_seconds": "Seconds per stage (range stages summed over ranges; worker-seconds on Dask)",
+    "claims_etl_stage_rows": "Rows out of each stage",
+    "claims_etl_stage_rows_per_second": "Rows out per second of each stage",
+    "claims_etl_chunk_seconds": "Load chunk latency at the 50th, 95th and 99th percentile",
+    "claims_etl_cache_hit_rate": "Reference cache hit rate",
+    "claims_etl_cache_seconds": "Seconds spent getting the reference frames",
+    "claims_etl_rejections": "Claims rejected by each rule (a claim counts once per rule it broke)",
+    "claims_etl_warnings": "Priced claims warned by each warn-severity rule",
+    "claims_etl_connections_used": "Database sessions the run used",
+    "claims_etl_connections_configured": "Database sessions granted to the ETL (the alert's limit)",
+    "claims_etl_range_stage_seconds": "Seconds per stage of each claim_id range",
+}
 
 
 @dataclass(frozen=True)
@@ -23,9 +56,38 @@ class Sample:
     value: float
     labels: dict[str, str] = field(default_factory=dict)
 
-    def prometheus(self) -> str:
-        labels = ",".join(f'{key}="{value}"' for key, value in sorted(self.labels.items()))
-        return f"{self.name}{{{labels}}} {self.value:.6g}" if labels else f"{self.name} {self.value:.6g}"
+
+def registry(samples: Sequence[Sample]) -> CollectorRegistry:
+    """The samples as prometheus_client gauges, one metric family per name."""
+    families: dict[str, list[Sample]] = {}
+    for sample in samples:
+        families.setdefault(sample.name, []).append(sample)
+    collected = CollectorRegistry(auto_describe=False)
+    for name, group in families.items():
+        labelnames = sorted({key for sample in group for key in sample.labels})
+        gauge = Gauge(name, HELP[name], labelnames, registry=collected)
+        for sample in group:
+            child = gauge.labels(**{key: sample.labels.get(key, "") for key in labelnames}) if labelnames else gauge
+            child.set(sample.value)
+    return collected
+
+
+def write_textfile(path: str, samples: Sequence[Sample]) -> None:
+    """Write the node_exporter textfile atomically (a temporary file renamed over it): the collector
+    never reads half a file."""
+    write_to_textfile(path, registry(samples))
+
+
+def previous_value(path: str, name: str) -> float | None:
+    """A metric's value in the textfile as it is (None if absent or unreadable): what a failed run
+    that cannot reach the run log keeps as its last success time."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+        families = list(text_string_to_metric_families(text))
+    except (OSError, UnicodeDecodeError, ValueError):
+        return None
+    values = [sample.value for family in families for sample in family.samples if sample.name == name]
+    return values[0] if values else None
 
 
 @dataclass(frozen=True)
@@ -137,8 +199,11 @@ class RunMetrics:
             "claims_per_second": self.claims_per_second,
         }
 
-    def samples(self, stages: list[StageRecord]) -> list[Sample]:
-        out = [Sample("claims_etl_claims_total", self.claims_read), Sample("claims_etl_run_seconds", self.seconds)]
+    def samples(self, stages: list[StageRecord], *, succeeded: bool, claims: Mapping[str, int]) -> list[Sample]:
+        """The run's samples: `claims` by outcome (priced, rejected, quarantined, recovered)."""
+        out = [Sample("claims_etl_run_success", 1.0 if succeeded else 0.0)]
+        out += [Sample("claims_etl_run_claims", n, {"outcome": outcome}) for outcome, n in claims.items()]
+        out += [Sample("claims_etl_claims_total", self.claims_read), Sample("claims_etl_run_seconds", self.seconds)]
         out += [Sample(f"claims_etl_{name}", float(getattr(self, name))) for name in SCALAR_METRICS]
         for stage in stages:
             labels = {"stage": stage.stage}

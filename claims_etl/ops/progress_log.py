@@ -12,6 +12,7 @@ import psycopg
 
 from claims_etl.db import sql
 from claims_etl.db.connections import connect_source, source_connection
+from claims_etl.errors import ClaimsEtlError
 from claims_etl.settings import Settings
 from claims_etl.stages.extract import live_runs
 
@@ -42,7 +43,8 @@ class ProgressLog:
         for attempt in (1, 2):
             try:
                 if self._connection is None or self._connection.closed:
-                    self._connection = connect_source(self.settings.source_url.get_secret_value(), autocommit=True)
+                    self._connection = connect_source(self.settings, autocommit=True)
+                    self._connection.execute(sql.load("progress/hold_log_lock"), {"run_id": self.run_id})
                 self._connection.execute(sql.load("progress/publish"), row)
                 return
             except psycopg.Error as error:
@@ -67,28 +69,61 @@ class ProgressLog:
             self._connection.close()
 
 
+def _log_lock(run_id: str) -> str:
+    """The name whose run-lock key is the run's log lock (progress/hold_log_lock.sql)."""
+    return f"{run_id}:log"
+
+
+def dead_runs(connection: psycopg.Connection[Any], asking: str = "") -> list[str]:
+    """Runs the log shows `running` whose process is gone: no session holds their run lock (taken
+    before their first progress row) nor their log lock (held until their last status is written).
+    Asking takes no lock. `asking`, a run holding its own locks, is left out."""
+    running = [str(row[0]) for row in connection.execute(sql.load("progress/running_runs"), {"run_id": asking})]
+    alive = live_runs(connection, [*running, *map(_log_lock, running)])
+    return [each for each in running if each not in alive and _log_lock(each) not in alive]
+
+
 def mark_killed(connection: psycopg.Connection[Any], run_id: str) -> list[str]:
-    """Runs the log still shows `running` whose run is gone (no session holds its run lock: the
-    process was SIGKILLed, or the machine lost) become `failed` with the note `killed`, in one commit;
-    their run ids are returned. Run `run_id` (the caller, holding its own lock) is never one of them.
-    A run publishes its first progress only once it holds its lock, so a run starting is never taken
-    for dead; one whose lock is released just before its final status is marked, then overwritten
-    by that status."""
-    running = [str(row[0]) for row in connection.execute(sql.load("progress/running_runs"), {"run_id": run_id})]
-    alive = live_runs(connection, running)
-    dead = [each for each in running if each not in alive]
+    """Runs the log still shows `running` whose process is gone (SIGKILLed, or the machine lost:
+    `dead_runs`) become `failed` with the note `killed`, in one commit; their run ids are returned.
+    Run `run_id` (the caller, holding its own lock) is never one of them. A run publishes its first
+    progress only once it holds its run lock, and holds its log lock until its final status is
+    written, so neither a run starting nor one finishing is taken for dead."""
+    dead = dead_runs(connection, run_id)
     killed = connection.execute(sql.load("progress/mark_killed"), {"run_ids": dead}).fetchall() if dead else []
     connection.commit()
     return [str(row[0]) for row in killed]
 
 
-def recent(settings: Settings, limit: int = 10, run_id: str | None = None) -> list[dict[str, Any]]:
-    """Newest runs first (or one run): each its summary plus run_id, status, started_at, updated_at."""
-    query, values = ("progress/one_run", {"run_id": run_id}) if run_id else ("progress/recent", {"limit": limit})
+def recent(
+    settings: Settings, limit: int = 10, run_id: str | None = None, *, until: str | None = None
+) -> list[dict[str, Any]]:
+    """Newest runs first (or one run; with `until`, the runs started no later than that one): each its
+    summary plus run_id, status, started_at, updated_at.
+
+    A run the log shows `running` whose process is gone shows as `failed` with the note `killed` at
+    once, before the next run marks it so in the log (`mark_killed`). The dead are found before the
+    rows are read: a run that finishes in between was alive, and shows its own final status."""
+    values: dict[str, Any] = {"run_id": run_id} if run_id else {"limit": limit, "until": until}
+    query = "progress/one_run" if run_id else "progress/recent"
     with source_connection(settings) as connection:
+        dead = set(dead_runs(connection))
         rows = connection.execute(sql.load(query), values).fetchall()
-    return [
-        summary
-        | {"run_id": rid, "status": status, "started_at": started.isoformat(), "updated_at": updated.isoformat()}
-        for rid, status, started, updated, summary in rows
-    ]
+    runs = []
+    for rid, status, started, updated, summary in rows:
+        run = summary | {"run_id": rid, "status": status, "started_at": started.isoformat()}
+        if status == "running" and rid in dead:
+            run |= {"status": "failed", "note": "killed"}
+        runs.append(run | {"updated_at": updated.isoformat()})
+    return runs
+
+
+def last_success(settings: Settings) -> float | None:
+    """When the newest successful run finished (Unix seconds), or None: none recorded, or the log
+    unreachable (a failed run asks, and its failure may be the source's)."""
+    try:
+        with source_connection(settings) as connection:
+            row = connection.execute(sql.load("progress/last_success")).fetchone()
+    except ClaimsEtlError:
+        return None
+    return None if row is None or row[0] is None else float(row[0])

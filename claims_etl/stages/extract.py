@@ -1,10 +1,15 @@
 """Extract stage: lease pending claims to the run, then read them and their lines, one claim_id range
-at a time (claims_etl/engine/planning.py), with connectorx in parallel sub-ranges straight into Arrow and Polars."""
+at a time (claims_etl/engine/planning.py), with connectorx in parallel sub-ranges straight into Arrow and Polars.
+
+A range's claims and lines are read in one statement, so from one snapshot (queries/extract/range.sql).
+A range whose read fails on a value (not a lost connection) is read again in halves until the claims
+that cannot be read are found: those are quarantined (`quarantine_unreadable`), the rest go on.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from datetime import date
+from dataclasses import dataclass, field, replace
+from datetime import UTC, date, datetime
 from typing import Any
 
 import polars as pl
@@ -12,6 +17,8 @@ import psycopg
 
 from claims_etl.db import sql
 from claims_etl.db.connections import read_frame
+from claims_etl.dev import fault_hooks
+from claims_etl.errors import SourceError, StageError
 from claims_etl.schemas import CLAIMS, LINES, conform
 from claims_etl.settings import Settings
 
@@ -29,6 +36,11 @@ class Leased:
 
 # A run's recovered claims: each (claim_id, run_id) whose warehouse rows the load deletes first.
 REPAIRS: dict[str, pl.DataType] = {"claim_id": pl.Int64(), "run_id": pl.String()}
+# Claims of a range whose source rows cannot be read, and why (no value in the reason: no PHI).
+UNREADABLE: dict[str, pl.DataType] = {"claim_id": pl.Int64(), "reason": pl.String()}
+# More unreadable claims than this in one range is not a few bad rows but something wrong with the
+# source as a whole (a column type the reader does not know): the run fails rather than quarantine it.
+MAX_UNREADABLE = 100
 
 
 @dataclass(frozen=True)
@@ -60,6 +72,8 @@ class Extracted:
     # (claim_id, run_id): for each recovered claim, each run whose warehouse rows of it the load deletes
     # first (the lease's `taken_from`); only a run's own leases have any.
     repairs: pl.DataFrame = field(default_factory=lambda: pl.DataFrame(schema=REPAIRS))
+    # (claim_id, reason) of the range's claims that cannot be read (`extract`): quarantined, not loaded.
+    unreadable: pl.DataFrame = field(default_factory=lambda: pl.DataFrame(schema=UNREADABLE))
 
 
 def repair_pairs(claims: pl.DataFrame) -> pl.DataFrame:
@@ -131,22 +145,59 @@ def _read(settings: Settings, query: str, *, between: tuple[int, int] | None = N
             "partition_range": (between[0], between[1] + 1),
             "partition_num": min(settings.partitions, between[1] - between[0] + 1),
         }
-    return read_frame(settings, query, stage="extract", **partitioning)
+    frame = read_frame(settings, query, stage="extract", **partitioning)
+    fault_hooks.point(settings, "pause_after_read")  # tests/integration/test_consistent_reads.py commits here
+    return frame
 
 
-def _claims_and_lines(
-    settings: Settings,
-    queries: tuple[str, str],
-    values: dict[str, sql.SqlValue],
-    *,
-    what: str,
-    between: tuple[int, int] | None = None,
-) -> Extracted:
-    """A claims query and its lines query, read and conformed to the stage-boundary schemas, in
-    claim and line order. `what` names them in schema errors ("extracted claims")."""
-    claims_query, lines_query = queries
-    claims = _read(settings, sql.render(claims_query, **values), between=between)
-    lines = _read(settings, sql.render(lines_query, **values), between=between)
+# A one-statement read (queries/extract/range.sql and its siblings) gives a row per claim and per
+# line, told apart by `is_line`, the two kinds sharing columns of one type (t* text, d* date, n* bigint):
+# each stage-boundary column and the read's column it comes from.
+_CLAIM_COLUMNS = {
+    "claim_id": "claim_id",
+    "batch_id": "t1",
+    "patient_dob": "d1",
+    "billing_npi": "t2",
+    "rendering_npi": "t3",
+    "mac": "t4",
+    "locality": "t5",
+    "place_of_service": "t6",
+    "diagnosis_1": "t7",
+    "diagnosis_2": "t8",
+    "diagnosis_3": "t9",
+    "diagnosis_4": "t10",
+    "total_charge_cents": "n1",
+    "received_date": "d2",
+    "recovered": "recovered",
+    "unrepresentable": "unrepresentable",
+    "taken_from": "t11",  # the lease's dead owners (repair_pairs), not a stage column
+}
+_LINE_COLUMNS = {
+    "claim_id": "claim_id",
+    "line_number": "line_number",
+    "service_date": "d1",
+    "procedure_code": "t1",
+    "modifier_1": "t2",
+    "modifier_2": "t3",
+    "modifier_3": "t4",
+    "modifier_4": "t5",
+    "units": "n1",
+    "charge_cents": "n2",
+    "place_of_service": "t6",
+    "unrepresentable": "unrepresentable",
+}
+
+
+def split_rows(rows: pl.DataFrame, *, what: str) -> Extracted:
+    """Claims and lines read together by one statement, apart again: conformed to the stage-boundary
+    schemas, in claim and line order. `what` names them in schema errors ("extracted claims")."""
+    is_line = pl.col("is_line")
+    claims, lines = pl.collect_all(
+        [
+            rows.lazy().filter(~is_line).select(pl.col(read).alias(name) for name, read in _CLAIM_COLUMNS.items()),
+            rows.lazy().filter(is_line).select(pl.col(read).alias(name) for name, read in _LINE_COLUMNS.items()),
+        ]
+    )
     return Extracted(
         claims=conform(claims, CLAIMS, name=f"{what} claims").sort("claim_id"),
         lines=conform(lines, LINES, name=f"{what} lines").sort("claim_id", "line_number"),
@@ -154,26 +205,138 @@ def _claims_and_lines(
     )
 
 
+def _claims_with_lines(
+    settings: Settings,
+    query: str,
+    values: dict[str, sql.SqlValue],
+    *,
+    what: str,
+    between: tuple[int, int] | None = None,
+) -> Extracted:
+    """Claims and their lines read by ONE statement (one snapshot: a claim and its lines are never seen
+    from two moments), split into the stage-boundary frames (`split_rows`)."""
+    return split_rows(_read(settings, sql.render(query, **values), between=between), what=what)
+
+
+_CONNECTION_HINTS = (
+    "connect",
+    "fatal",
+    "terminating",
+    "timed out",
+    "timeout",
+    "closed",
+    "broken pipe",
+    "reset by peer",
+    "canceling statement",
+    "shutting down",
+    "starting up",
+    "recovery",
+)
+
+
+def unreadable_reason(error: SourceError) -> str | None:
+    """Why a read failed on a value, for claim_quarantine.reason (a fixed text: a driver's message may
+    quote the value itself); None when the failure is the connection's or the server's (the run fails)."""
+    message = error.message.lower()
+    if any(hint in message for hint in _CONNECTION_HINTS):
+        return None
+    if "panicked" in message:
+        return "unreadable in the source: a value the reader cannot convert"
+    return "unreadable in the source: a value the database cannot compute or send"
+
+
+def _leased_rows(settings: Settings, run_id: str, low: int, high: int) -> pl.DataFrame:
+    values: dict[str, sql.SqlValue] = {"run_id": run_id, "low": low, "high": high}
+    return _read(settings, sql.render("extract/range", **values), between=(low, high))
+
+
+def _isolate_unreadable(
+    settings: Settings, run_id: str, low: int, high: int, failure: SourceError
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """The rows of [low, high] that can be read, and (claim_id, reason) of the claims that cannot, by
+    reading halves of the failing claim_id range again, down to single claims: a few reads of the range
+    over for a few bad claims. Raises `failure` when the read fails without any row (the query or the
+    source, not a value), and a StageError past MAX_UNREADABLE claims."""
+    try:  # the same statement, partitioned alike, for a run that leases nothing: does it work without rows?
+        empty = _leased_rows(settings, "", low, high)
+    except SourceError:
+        raise failure from None
+    pieces, unreadable = [], []
+    failing = [(low, high, unreadable_reason(failure))]
+    while failing:
+        start, stop, reason = failing.pop()
+        if start == stop:
+            unreadable.append((start, reason))
+            if len(unreadable) > MAX_UNREADABLE:
+                many = f"more than {MAX_UNREADABLE} unreadable claims in [{low}, {high}]"
+                raise StageError("extract", f"{many}: {failure.message}")
+            continue
+        middle = start + (stop - start) // 2
+        for half_low, half_high in ((start, middle), (middle + 1, stop)):
+            try:
+                pieces.append(_leased_rows(settings, run_id, half_low, half_high))
+            except SourceError as error:
+                if unreadable_reason(error) is None:
+                    raise
+                failing.append((half_low, half_high, unreadable_reason(error)))
+    rows = pl.concat([empty, *pieces], how="vertical_relaxed")
+    return rows, pl.DataFrame(unreadable, schema=UNREADABLE, orient="row")
+
+
 def extract(settings: Settings, run_id: str, low: int, high: int) -> Extracted:
-    """The claims the run leased in claim_id range [low, high], and their lines."""
-    bounds: dict[str, sql.SqlValue] = {"run_id": run_id, "low": low, "high": high}
-    queries = ("extract/claims", "extract/lines")
-    return _claims_and_lines(settings, queries, bounds, what="extracted", between=(low, high))
+    """The claims the run leased in claim_id range [low, high], and their lines, read in one statement
+    per partition (queries/extract/range.sql). Claims whose rows cannot be read (a read failing on a
+    value, not on the connection) come back in `unreadable` instead (`_isolate_unreadable`)."""
+    try:
+        return split_rows(_leased_rows(settings, run_id, low, high), what="extracted")
+    except SourceError as error:
+        if unreadable_reason(error) is None:
+            raise
+        rows, unreadable = _isolate_unreadable(settings, run_id, low, high, error)
+    return replace(split_rows(rows, what="extracted"), unreadable=unreadable)
+
+
+def quarantine_unreadable(
+    source: psycopg.Connection[Any], run_id: str, unreadable: pl.DataFrame, *, low: int, high: int
+) -> int:
+    """Quarantine a range's unreadable claims (`Extracted.unreadable`) in one source transaction: status
+    `quarantined`, their reasons in staging.claim_quarantine, their leases released. They have no
+    warehouse rows (never read), so this needs no warehouse commit first. Returns how many."""
+    ids = unreadable.get_column("claim_id").to_list()
+    if not ids:
+        return 0
+    parameters = {
+        "run_id": run_id,
+        "processed_at": datetime.now(UTC),
+        "low": low,
+        "high": high,
+        "quarantined_ids": ids,
+        "reasons": unreadable.get_column("reason").to_list(),
+    }
+    with source.cursor() as cursor:
+        done = []
+        for statement in sql.statements("source/mark_quarantined") + sql.statements("source/release_leases"):
+            cursor.execute(statement, parameters)
+            done.append(cursor.rowcount)
+    if done != [len(ids)] * len(done):  # another run took over our leases: never mark what we do not hold
+        source.rollback()
+        raise StageError("extract", f"lost the lease on unreadable claims in [{low}, {high}]")
+    source.commit()
+    return len(ids)
 
 
 def marked_rejected(settings: Settings, run_id: str, low: int, high: int) -> Extracted:
     """The claims this run already rejected and marked in claim_id range [low, high], and their lines
-    (a retried range's earlier attempt's, whose rule ids only the warehouse holds)."""
+    (a retried range's earlier attempt's, whose rule ids only the warehouse holds), in one statement."""
     bounds: dict[str, sql.SqlValue] = {"run_id": run_id, "low": low, "high": high}
-    queries = ("extract/marked_rejected_claims", "extract/marked_rejected_lines")
-    return _claims_and_lines(settings, queries, bounds, what="marked")
+    return _claims_with_lines(settings, "extract/marked_rejected", bounds, what="marked")
 
 
 def repriced(settings: Settings, valid_from: date, valid_until: date, low: int, high: int) -> Extracted:
     """Processed claims in claim_id range [low, high] with a line served in [valid_from, valid_until),
-    and all their lines, each claim flagged `recovered` (its warehouse rows are replaced)."""
+    and all their lines, each claim flagged `recovered` (its warehouse rows are replaced), in one statement."""
     values: dict[str, sql.SqlValue] = {"valid_from": valid_from, "valid_until": valid_until, "low": low, "high": high}
-    return _claims_and_lines(settings, ("extract/repriced_claims", "extract/repriced_lines"), values, what="repriced")
+    return _claims_with_lines(settings, "extract/repriced", values, what="repriced")
 
 
 def read_pending(settings: Settings, *, batch_id: str | None = None, limit: int | None = None) -> Extracted:
@@ -209,5 +372,17 @@ def read_pending(settings: Settings, *, batch_id: str | None = None, limit: int 
     (True, True)
     """
     values: dict[str, sql.SqlValue] = {"batch_id": batch_id, "limit": limit}
-    queries = ("extract/pending_claims", "extract/pending_lines")
-    return _claims_and_lines(settings, queries, values, what="pending")
+    return _claims_with_lines(settings, "extract/pending", values, what="pending")
+
+
+def runnable_pending(settings: Settings, *, after: int | None, page: int) -> Extracted:
+    """Read-only, for a dry run: the next `page` pending claims after claim_id `after` (None: from the
+    first) that a run would lease now (`settings.batch_id` and `skip_unpriceable` applied, none leased
+    to a run), and their lines, in claim_id order, in one statement. Leases nothing and changes no status."""
+    values: dict[str, sql.SqlValue] = {
+        "after": after,
+        "page": page,
+        "batch_id": settings.batch_id,
+        "skip_unpriceable": int(settings.skip_unpriceable),
+    }
+    return _claims_with_lines(settings, "extract/runnable", values, what="pending")

@@ -1,5 +1,6 @@
 """Load stage: priced and rejected claims into the warehouse with turbodbc's column-wise Arrow
-inserts, one target transaction per chunk of claims, then their source status flipped.
+inserts (or COPY, for a PostgreSQL warehouse given by URL), one target transaction per chunk of
+claims, then their source status flipped.
 
 Order and repair: a chunk's warehouse rows commit first, then its claims are marked in the source
 (and their leases released). A crash between the two leaves those claims leased by a dead run; the
@@ -94,12 +95,6 @@ REPAIR_SCHEMA = pa.schema([("claim_id", pa.int64()), ("run_id", pa.string())])  
 HISTORY_SCHEMA = pa.schema(
     [*LOAD_SCHEMAS["priced_claim_lines"], ("replaced_by_run", pa.string()), ("replaced_at", pa.timestamp("us"))]
 )
-
-
-def insert_statement(target: Target, table: str) -> str:
-    """INSERT for a warehouse table (queries/warehouse/insert_<table>.sql), its columns in
-    LOAD_SCHEMAS order; every value is bound."""
-    return target.statement(f"warehouse/insert_{table}")
 
 
 def arrow_table(frame: pl.DataFrame, table: str) -> pa.Table:
@@ -283,6 +278,7 @@ class ChunkWritten:
 
     rows: int
     quarantined: tuple[int, ...] = ()
+    reasons: tuple[str, ...] = ()  # each quarantined claim's (stages/isolate.py); none: QUARANTINE_REASON
 
 
 def arrow_history(frame: pl.DataFrame) -> pa.Table:
@@ -305,34 +301,34 @@ def chunk_tables(chunk: Chunk, run_id: str, at: datetime, *, fenced: bool = Fals
     )
 
 
-def write_tables(target: Target, chunk: ChunkTables, checkpoint: FaultHook = _no_checkpoint) -> int:
+def write_tables(
+    target: Target, chunk: ChunkTables, checkpoint: FaultHook = _no_checkpoint, *, commit: bool = True
+) -> int:
     """Write one chunk in one target transaction; returns rows written. Rolls back on failure.
-    `checkpoint` is called at named points (fault injection in crash tests)."""
+    `checkpoint` is called at named points (fault injection in crash tests). The target inserts by
+    its own bulk path (ODBC parameter arrays, or COPY on a PostgreSQL URL: db/pg_target.py)."""
     with target.errors("warehouse insert failed"):
-        cursor = target.connection.cursor()
         try:
             if chunk.history is not None and chunk.history.num_rows:
-                cursor.executemanycolumns(target.statement("warehouse/insert_priced_claim_line_history"), chunk.history)
+                target.insert_rows("priced_claim_line_history", chunk.history)
             if chunk.recovered.num_rows:
-                by_run = "run_id" in chunk.recovered.column_names
-                delete = "warehouse/delete_run_claims" if by_run else "warehouse/delete_claims"
-                for table in WAREHOUSE_TABLES:
-                    cursor.executemanycolumns(target.statement(delete, table=table), chunk.recovered)
+                target.delete_claims(WAREHOUSE_TABLES, chunk.recovered)
             for table, arrow in chunk.tables.items():
-                cursor.executemanycolumns(insert_statement(target, table), arrow)
+                target.insert_rows(table, arrow)
                 checkpoint("during_write")
+            if not commit:  # a trial write (stages/isolate.py): only whether the warehouse takes the rows
+                target.rollback_quietly()
+                return chunk.rows
             if chunk.fence is not None:
-                _check_fence(target, cursor, chunk, chunk.fence)
-            target.connection.commit()
+                _check_fence(target, chunk, chunk.fence)
+            target.commit()
         except BaseException:
             target.rollback_quietly()
             raise
-        finally:
-            cursor.close()
     return chunk.rows
 
 
-def _check_fence(target: Target, cursor: Any, chunk: ChunkTables, run_id: str) -> None:
+def _check_fence(target: Target, chunk: ChunkTables, run_id: str) -> None:
     """The fencing token, checked inside the chunk's warehouse transaction, last before its commit:
     the run's etl_runs row must still say `running` (it also counts the chunk in). A run that took this
     run's leases over set it `failed` (run_records.fence) before writing anything, so this run commits
@@ -344,17 +340,7 @@ def _check_fence(target: Target, cursor: Any, chunk: ChunkTables, run_id: str) -
         chunk.tables["rejected_claims"].num_rows if "rejected_claims" in chunk.tables else 0,
         run_id,
     ]
-    from turbodbc.exceptions import Error as TurbodbcError  # noqa: PLC0415  (optional driver)
-
-    try:
-        cursor.execute(target.statement("warehouse/run_fence_chunk"), counts)
-    except TurbodbcError as error:
-        if "state: 23" not in str(error):  # not the NOT NULL violation of a fenced run: the driver's own
-            raise
-        fenced = True
-    else:
-        fenced = target.dialect == "mysql" and cursor.rowcount == 0  # a non-strict sql_mode stores 0 instead
-    if fenced:
+    if target.fenced(counts):
         raise StageError("load", f"run {run_id} was taken over by another run (its lock was lost): chunk not committed")
 
 
@@ -367,15 +353,19 @@ def write_chunk(
     """`write_tables`, and for a run's chunk whose insert failed: its claims already in the warehouse
     from another run (a claim reset to pending by hand, a reused claim_id; the repair deletes only the
     dead runs' rows) are found by one read of the chunk's range, left out, and quarantined; the rest
-    is written again. A failure that no such claim explains is the run's."""
+    is written again. Else, when the warehouse refused a value (a data error, not a lost connection),
+    the claims it refuses are found and quarantined, the rest written (`isolate.write_isolating`).
+    A failure that no such claim explains is the run's."""
     try:
         return ChunkWritten(write_tables(target, chunk, checkpoint))
-    except TargetError:
+    except TargetError as failure:
         if chunk.fence is None:
             raise
         taken = _loaded_by_other_runs(settings, chunk)
         if not len(taken):
-            raise
+            from claims_etl.stages import isolate  # noqa: PLC0415  (it builds on this module)
+
+            return isolate.write_isolating(target, chunk, checkpoint, failure)
     return ChunkWritten(write_tables(target, chunk.without(taken), checkpoint), tuple(taken.to_pylist()))
 
 
@@ -401,9 +391,10 @@ def mark_chunk(
     at: datetime,
     checkpoint: FaultHook = _no_checkpoint,
     quarantined: tuple[int, ...] = (),
+    reasons: tuple[str, ...] = (),
 ) -> int:
     """Flip the chunk's claims to rejected/processed (`quarantined` ones to quarantined, with their
-    reason) and release their leases, in one commit."""
+    `reasons`, QUARANTINE_REASON where none is given) and release their leases, in one commit."""
     left_out = pl.Series("claim_id", quarantined, dtype=pl.Int64).implode()
     rejected, priced = chunk.rejected.get_column("claim_id"), chunk.priced.claims.get_column("claim_id")
     rejected_ids = rejected.filter(~rejected.is_in(left_out)).to_list()
@@ -416,7 +407,7 @@ def mark_chunk(
         "low": chunk.low,
         "high": chunk.high,
         "quarantined_ids": list(quarantined),
-        "reason": QUARANTINE_REASON,
+        "reasons": list(reasons) or [QUARANTINE_REASON] * len(quarantined),
     }
     # rejected, processed, leases released (and quarantined, reasons recorded)
     expected = [len(rejected_ids), len(priced_ids), chunk.claim_count] + [len(quarantined)] * 2 * bool(quarantined)

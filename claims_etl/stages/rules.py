@@ -1,4 +1,4 @@
-"""Validation rules V01-V15 (docs/spec.md §5) as data: each a frozen record whose expression is true
+"""Validation rules V01-V16 (docs/spec.md §5) as data: each a frozen record whose expression is true
 where a row breaks it. Line rules run on keyed lines (keying.key_lines), claim rules on claims with
 their line aggregates. Nulls never pass a rule silently.
 """
@@ -44,6 +44,10 @@ class Rule:
 
 
 DEFAULT_CONFIG = RulesConfig()
+UNREPRESENTABLE = (
+    "every value representable: dates within 0001-01-01..9999-12-31, money finite and under 10^10, "
+    "batch_id at most 65,535 UTF-8 bytes"
+)
 
 
 def invalid_npi(npi: pl.Expr, *, luhn: bool = True) -> pl.Expr:
@@ -98,6 +102,12 @@ def _duplicate_line() -> pl.Expr:
     return pl.struct("claim_id", "procedure_code", *modifiers, "service_date").is_duplicated()
 
 
+def _unrepresentable() -> pl.Expr:
+    """V16 at one level: the source row held a value the extract could not hand on (a date outside
+    0001-9999, non-finite or oversized money, an oversized batch_id: staging.etl_claims flags them)."""
+    return pl.col("unrepresentable").fill_null(False)
+
+
 def pos_codes(config: RulesConfig) -> tuple[str, ...]:
     """V11's place-of-service codes: the rules file's, else CMS's."""
     return POS_CODES if config.V11.codes is None else tuple(config.V11.codes)
@@ -125,7 +135,7 @@ def configured(rules: list[Rule], config: RulesConfig, level: Literal["claim", "
 
 
 def line_rules(run_date: date, config: RulesConfig = DEFAULT_CONFIG) -> list[Rule]:
-    """The line rules in force: V04-V12 and V14 with the rules file's settings, and its custom line rules."""
+    """The line rules in force: V04-V12, V14 and V16 with the rules file's settings, and its custom line rules."""
     service = pl.col("service_date")
     units = config.V07
     contract = [
@@ -159,6 +169,7 @@ def line_rules(run_date: date, config: RulesConfig = DEFAULT_CONFIG) -> list[Rul
         ),
         Rule("V12", "line", "no duplicate procedure, modifiers and date within a claim", _duplicate_line()),
         Rule("V14", "line", "GPCI row exists for year, MAC and locality", ~pl.col("gpci_found")),
+        Rule("V16", "line", UNREPRESENTABLE, _unrepresentable()),
     ]
     return configured(contract, config, "line")
 
@@ -171,8 +182,8 @@ def _diagnosis_broken() -> pl.Expr:
 
 
 def claim_rules(config: RulesConfig = DEFAULT_CONFIG) -> list[Rule]:
-    """The claim rules in force: V01-V03, V11, V13, V15 with the rules file's settings, and its custom
-    claim rules."""
+    """The claim rules in force: V01-V03, V11, V13, V15, V16 with the rules file's settings, and its
+    custom claim rules."""
     contract = [
         Rule(
             "V01",
@@ -202,6 +213,7 @@ def claim_rules(config: RulesConfig = DEFAULT_CONFIG) -> list[Rule]:
             (pl.col("total_charge_cents") != pl.col("line_charge_cents")).fill_null(True),
         ),
         Rule("V15", "claim", "at least one line", pl.col("line_count") == 0),
+        Rule("V16", "claim", UNREPRESENTABLE, _unrepresentable()),
     ]
     return configured(contract, config, "claim")
 

@@ -20,17 +20,23 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from claims_etl.errors import ConfigurationError
 from claims_etl.schemas import CLAIMS, LINES, Schema
 
-CONTRACT_RULE_IDS = tuple(f"V{number:02d}" for number in range(1, 16))
-RESERVED_RULE_IDS = frozenset((*CONTRACT_RULE_IDS, "V16"))  # custom ids never take these
-MAX_RULES = 31  # validate's rule mask is an Int32, a bit per rule id
+CONTRACT_RULE_IDS = tuple(f"V{number:02d}" for number in range(1, 17))
+RESERVED_RULE_IDS = frozenset(CONTRACT_RULE_IDS)  # custom ids never take these
+MAX_RULES = 32  # 16 contract rules and at most 16 custom ones: a bit each in validate's rule mask
 Severity = Literal["reject", "warn"]
 PosCode = Annotated[str, Field(pattern=r"^[0-9]{2}$")]
 
 # What a custom rule's expression may read (docs/spec.md §5.1): a line rule sees the line and its
 # claim's dates, a claim rule the claim and its line aggregates.
-CUSTOM_LINE_COLUMNS: Schema = {**LINES, "patient_dob": pl.Date(), "received_date": pl.Date()}
+# The engine's own flags (`recovered`, V16's `unrepresentable`) are not theirs to read.
+_FLAGS = ("recovered", "unrepresentable")
+CUSTOM_LINE_COLUMNS: Schema = {
+    **{name: dtype for name, dtype in LINES.items() if name not in _FLAGS},
+    "patient_dob": pl.Date(),
+    "received_date": pl.Date(),
+}
 CUSTOM_CLAIM_COLUMNS: Schema = {
-    **{name: dtype for name, dtype in CLAIMS.items() if name != "recovered"},
+    **{name: dtype for name, dtype in CLAIMS.items() if name not in _FLAGS},
     "line_count": pl.UInt32(),
     "line_charge_cents": pl.Int64(),
 }
@@ -48,7 +54,8 @@ class RuleSettings(_Strict):
 
 
 class RequiredRule(_Strict):
-    """V05, V14, V15: pricing needs a fee schedule row, a GPCI row and a line, so these always reject."""
+    """V05, V14, V15, V16: pricing needs a fee schedule row, a GPCI row and a line, and the warehouse
+    values it can hold, so these always reject."""
 
     enabled: Literal[True] = True
     severity: Literal["reject"] = "reject"
@@ -133,6 +140,7 @@ class RulesConfig(_Strict):
     V13: RuleSettings = RuleSettings()
     V14: RequiredRule = RequiredRule()
     V15: RequiredRule = RequiredRule()
+    V16: RequiredRule = RequiredRule()
     pricing: PricingSettings = PricingSettings()
     custom: list[CustomRule] = Field(default_factory=list)
 

@@ -80,3 +80,30 @@ def allowed_vs_charge(priced_lines: pl.DataFrame, by: Sequence[str] = ("procedur
         .with_columns((pl.col("allowed") / pl.col("charge")).alias("allowed_share"))
         .sort(list(by))
     )
+
+
+def totals_by_place_of_service(priced_claims: pl.DataFrame) -> dict[str, tuple[int, int, int]]:
+    """Claims, charge cents and allowed cents per place of service of priced claims, exact integers
+    (a few dozen POS codes: the loop is over groups, not claims).
+
+    Parameters
+    ----------
+    priced_claims : polars.DataFrame
+        Priced claims (`Priced.claims`); only ``place_of_service``, ``total_charge_cents`` and
+        ``total_allowed_cents`` are read.
+
+    Examples
+    --------
+    >>> import polars as pl
+    >>> claims = pl.DataFrame(
+    ...     {"place_of_service": ["11", "22", "11"], "total_charge_cents": [5, 9, 1], "total_allowed_cents": [3, 4, 1]}
+    ... )
+    >>> totals_by_place_of_service(claims)
+    {'11': (2, 6, 4), '22': (1, 9, 4)}
+    """
+    grouped = (
+        priced_claims.group_by("place_of_service")
+        .agg(pl.len(), pl.col("total_charge_cents").sum(), pl.col("total_allowed_cents").sum())
+        .sort("place_of_service")
+    )
+    return {str(pos): (int(claims), int(charge), int(allowed)) for pos, claims, charge, allowed in grouped.iter_rows()}

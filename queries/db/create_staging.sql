@@ -193,10 +193,16 @@ CREATE INDEX IF NOT EXISTS etl_run_log_started_idx ON staging.etl_run_log (start
 -- Engine-owned: the source rows as the stages read them, in one place for every extract query.
 -- patient_id is never selected (the engine does not need it, so it cannot leak it); money is integer
 -- cents, since numeric(12,2) x 100 is exact and binary floats are not.
+-- Rule V16 (docs/spec.md §5): a value no reader or warehouse can hold never leaves the database. A date
+-- outside 0001-01-01..9999-12-31 (infinity, year 300000: connectorx fails past 262142, Polars panics
+-- offsetting near its limit), money that is not a finite amount under 10^10 (numeric holds NaN and
+-- Infinity; decimal(12,2) in the warehouse) is read as NULL, and a batch_id over 65,535 UTF-8 bytes
+-- (MariaDB's text) as its first 16,383 characters (at most 4 bytes each: the rejected_claims row stays
+-- writable); `unrepresentable` flags the row, and V16 rejects its claim.
 CREATE OR REPLACE VIEW staging.etl_claims AS
 SELECT c.claim_id,
-       c.batch_id,
-       c.patient_dob,
+       CASE WHEN octet_length(c.batch_id) <= 65535 THEN c.batch_id ELSE left(c.batch_id, 16383) END AS batch_id,
+       CASE WHEN c.patient_dob BETWEEN DATE '0001-01-01' AND DATE '9999-12-31' THEN c.patient_dob END AS patient_dob,
        c.billing_npi,
        c.rendering_npi,
        c.mac,
@@ -206,23 +212,31 @@ SELECT c.claim_id,
        c.diagnosis_2,
        c.diagnosis_3,
        c.diagnosis_4,
-       (c.total_charge * 100)::bigint AS total_charge_cents,
-       c.received_date,
-       c.status
+       CASE WHEN abs(c.total_charge) < 10000000000 THEN (c.total_charge * 100)::bigint END AS total_charge_cents,
+       CASE WHEN c.received_date BETWEEN DATE '0001-01-01' AND DATE '9999-12-31' THEN c.received_date END
+           AS received_date,
+       c.status,
+       coalesce(octet_length(c.batch_id) > 65535
+                OR c.patient_dob NOT BETWEEN DATE '0001-01-01' AND DATE '9999-12-31'
+                OR c.received_date NOT BETWEEN DATE '0001-01-01' AND DATE '9999-12-31'
+                OR NOT abs(c.total_charge) < 10000000000, false) AS unrepresentable
 FROM staging.claims AS c;
 
 CREATE OR REPLACE VIEW staging.etl_claim_lines AS
 SELECT cl.claim_id,
        cl.line_number::integer AS line_number,
-       cl.service_date,
+       CASE WHEN cl.service_date BETWEEN DATE '0001-01-01' AND DATE '9999-12-31' THEN cl.service_date END
+           AS service_date,
        cl.procedure_code,
        cl.modifier_1,
        cl.modifier_2,
        cl.modifier_3,
        cl.modifier_4,
        cl.units::bigint AS units,
-       (cl.charge * 100)::bigint AS charge_cents,
-       cl.place_of_service
+       CASE WHEN abs(cl.charge) < 10000000000 THEN (cl.charge * 100)::bigint END AS charge_cents,
+       cl.place_of_service,
+       coalesce(cl.service_date NOT BETWEEN DATE '0001-01-01' AND DATE '9999-12-31'
+                OR NOT abs(cl.charge) < 10000000000, false) AS unrepresentable
 FROM staging.claim_lines AS cl;
 
 -- One row per claim_id range a run has started (claims_etl/engine/planning.py). A range started a second

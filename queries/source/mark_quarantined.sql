@@ -1,6 +1,8 @@
--- A chunk's quarantined claims (their claim_id is in the warehouse from another run), in the chunk's
--- marking transaction (stages/load.mark_chunk), only when it has any: status `quarantined`, never
--- leased again, and the reason recorded. Their leases are released by source/mark_claims.sql.
+-- Quarantined claims (their claim_id is in the warehouse from another run, the warehouse refused their
+-- values, or the source cannot deliver them: docs/spec.md §7), in the chunk's marking transaction
+-- (stages/load.mark_chunk) only when it has any, or before the range loads (stages/extract.
+-- quarantine_unreadable): status `quarantined`, never leased again, and each one's reason recorded.
+-- Their leases are released by source/mark_claims.sql or source/release_leases.sql.
 
 -- 1. Their status.
 UPDATE staging.claims
@@ -11,5 +13,5 @@ WHERE claim_id = ANY(%(quarantined_ids)s::bigint[])
 
 -- 2. Their reason.
 INSERT INTO staging.claim_quarantine (claim_id, run_id, reason, quarantined_at)
-SELECT id, %(run_id)s, %(reason)s, %(processed_at)s
-FROM unnest(%(quarantined_ids)s::bigint[]) AS id
+SELECT q.id, %(run_id)s, q.reason, %(processed_at)s
+FROM unnest(%(quarantined_ids)s::bigint[], %(reasons)s::text[]) AS q (id, reason)

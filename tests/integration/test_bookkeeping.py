@@ -10,6 +10,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +21,7 @@ from claims_etl.db import connections
 from claims_etl.dev.seed import seed
 from claims_etl.settings import Settings
 from tests.crash.test_crash import CLAIMS, assert_reconciled, cli_env, reconcile, run_cli
-from tests.db import SOURCE_URL, read_source
+from tests.db import PG_ADMIN_URL, SOURCE_URL, TEST_DB, read_source
 from tests.integration.test_pipeline import Reader
 
 PATIENT_ID = "PHI-PATIENT-5521"
@@ -97,6 +98,86 @@ def test_a_run_still_alive_is_not_marked_killed(seeded: Settings) -> None:
     assert paused.returncode == 0, err
     assert _run_log(paused_id)[0] == "succeeded"
     assert "note" not in _run_log(paused_id)[1]
+
+
+def _forget_runs() -> None:
+    with psycopg.connect(SOURCE_URL, autocommit=True) as connection:
+        connection.execute("TRUNCATE staging.etl_run_log")
+
+
+@pytest.fixture
+def pg_seeded(pg_settings: Settings, tmp_path: Path) -> Iterator[Settings]:
+    """Seeded claims and an empty run log, emptied again after the test: a killed run it leaves
+    `running` (no next run marks it) must not look like another test's run."""
+    seed(pg_settings, CLAIMS, seed=81, invalid_rate=0.1, directory=tmp_path)
+    _forget_runs()
+    yield pg_settings
+    _forget_runs()
+
+
+def _sessions(lock_mode: str | None = None) -> list[int]:
+    """The engine's sessions on the test database; with `lock_mode`, those holding an advisory lock so."""
+    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as admin:
+        rows = admin.execute(
+            "SELECT DISTINCT a.pid FROM pg_stat_activity AS a LEFT JOIN pg_locks AS l ON l.pid = a.pid "
+            "AND l.locktype = 'advisory' AND l.granted WHERE a.datname = %s AND a.application_name = 'claims-etl' "
+            "AND (%s::text IS NULL OR l.mode = %s::text)",
+            [TEST_DB, lock_mode, lock_mode],
+        ).fetchall()
+    return [int(row[0]) for row in rows]
+
+
+def _status(settings: Settings, run_id: str) -> tuple[str, str | None]:
+    report = _cli(settings, "report", run_id, "--json")
+    assert report.returncode == 0, report.stderr
+    shown = json.loads(report.stdout)
+    return shown["status"], shown.get("note")
+
+
+def test_a_killed_run_shows_failed_killed_at_once_before_any_next_run(pg_seeded: Settings) -> None:
+    crashed = run_cli(pg_seeded, "during_write:2")  # SIGKILLed mid-load
+    assert crashed.returncode == -signal.SIGKILL, crashed.stderr
+    killed_id = read_source("SELECT run_id FROM staging.etl_run_log WHERE status = 'running'").get_column("run_id")
+    deadline = time.monotonic() + 30
+    while _sessions():  # the server ends a dead client's sessions, and frees their locks, on its own time
+        assert time.monotonic() < deadline, "the killed run's sessions never ended"
+        time.sleep(0.1)
+
+    assert _status(pg_seeded, killed_id.item()) == ("failed", "killed")
+    latest = json.loads(_cli(pg_seeded, "report", "--json").stdout)
+    assert (latest["run_id"], latest["status"], latest["note"]) == (killed_id.item(), "failed", "killed")
+    dashboard = _cli(pg_seeded, "dashboard", "--once")
+    assert dashboard.returncode == 0 and "failed (killed)" in dashboard.stdout, dashboard.stdout
+    assert "runs in progress: 0" in dashboard.stdout
+    assert _run_log(killed_id.item())[0] == "running"  # shown at read time; the next run marks the log
+
+
+def test_a_run_that_lost_its_run_lock_but_lives_shows_running_then_its_own_end(pg_seeded: Settings) -> None:
+    """Its log lock (held until its last status is written) tells a live run from a killed one: so
+    a run between its source session's end and its final status never shows as killed."""
+    env = cli_env(pg_seeded, CLAIMS_ETL_FAULT="pause_before_write:1", CLAIMS_ETL_FAULT_PAUSE="10")
+    paused = subprocess.Popen(
+        [sys.executable, "-m", "claims_etl", "run", "--json"],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 120
+        priced = "SELECT run_id FROM staging.etl_run_log WHERE status = 'running' AND summary->'progress' ? 'price'"
+        while (run_id := read_source(priced).get_column("run_id")).is_empty():  # its one range priced: it pauses
+            assert paused.poll() is None and time.monotonic() < deadline, "the run never priced its range"
+            time.sleep(0.1)
+        paused.send_signal(signal.SIGSTOP)  # in its pause: alive, and held there however slow the machine
+        run_lock = _sessions("ShareLock")
+        assert len(run_lock) == 1, run_lock
+        with psycopg.connect(PG_ADMIN_URL, autocommit=True) as admin:
+            admin.execute("SELECT pg_terminate_backend(%s)", [run_lock[0]])
+        assert _status(pg_seeded, run_id.item()) == ("running", None)
+        assert "runs in progress: 1" in _cli(pg_seeded, "dashboard", "--once").stdout
+    finally:
+        paused.send_signal(signal.SIGCONT)
+        _, err = paused.communicate(timeout=120)
+    assert paused.returncode == 1, err  # its source session is gone: the run fails, and says so itself
+    assert _status(pg_seeded, run_id.item()) == ("failed", None)
 
 
 def _plant_both_tables(settings: Settings, claim_id: int) -> None:

@@ -17,8 +17,10 @@ import pytest
 from claims_etl.dev.seed import seed
 from claims_etl.settings import Settings
 from tests.crash.test_crash import CHUNK, CLAIMS, assert_exactly_once_and_exact, cli_env, run_cli
-from tests.db import MARIADB_HOST, PG_ADMIN_URL, RUN_DATE, TEST_DB
+from tests.db import ALL_TARGET_NAMES, MARIADB_HOST, PG_ADMIN_URL, RUN_DATE, TEST_DB, read_source
 from tests.integration.test_pipeline import Reader
+
+pytestmark = pytest.mark.parametrize("target_name", ALL_TARGET_NAMES, indirect=True)  # every target (issue 22)
 
 PASSWORD = "Sup3r-S3cret_pw"
 PATIENT_ID = "PHI-PATIENT-7734"
@@ -68,7 +70,13 @@ def test_connections_broken_mid_run_fail_cleanly_and_a_rerun_completes(
     process = subprocess.Popen(
         [sys.executable, "-m", "claims_etl", "run"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     )
-    time.sleep(2.5)  # inside the pause before chunk 3 (chunks 1-2 are written and marked by then)
+    # in the pause before chunk 3 (4 s), reached soon after chunk 1 is marked: waited for, not slept, as
+    # a loaded machine starts the run late
+    deadline = time.monotonic() + 240
+    while read_source("SELECT count(*) FROM staging.claims WHERE status <> 'pending'").item() < CHUNK:
+        assert process.poll() is None and time.monotonic() < deadline, "the run never marked its first chunk"
+        time.sleep(0.1)
+    time.sleep(1)
     _break_connections(target_name)
     _, stderr = process.communicate(timeout=120)
     assert process.returncode == 1, stderr
@@ -87,6 +95,8 @@ def password_settings(seeded: Settings, target_name: str) -> dict[str, str]:
     MariaDB gets a user that needs it)."""
     source = f"postgresql://postgres:{PASSWORD}@127.0.0.1:5432/{TEST_DB}"
     target = seeded.target_odbc.get_secret_value()
+    if target_name == "postgresql-copy":
+        return {"CLAIMS_ETL_SOURCE_URL": source, "CLAIMS_ETL_TARGET_URL": source}
     if target_name == "mysql":
         subprocess.run(
             ["mysql", "-h", MARIADB_HOST, "-uclaims_etl", "-e",
@@ -118,21 +128,18 @@ def test_passwords_and_patient_data_never_appear_in_output(seeded: Settings, pas
 
     ok = cli("run", "--verbose", "--json")
     assert ok.returncode == 0, ok.stderr
+    # the target's variable, and the text that names its host and its database (a URL or an ODBC string)
+    key, host, database = (
+        ("CLAIMS_ETL_TARGET_URL", "@127.0.0.1:", f"/{TEST_DB}")
+        if "CLAIMS_ETL_TARGET_URL" in password_settings
+        else ("CLAIMS_ETL_TARGET_ODBC", "Server=127.0.0.1", "Database=")
+    )
+    target = password_settings[key]
     failures = [
-        cli(
-            "run",
-            "--verbose",
-            CLAIMS_ETL_TARGET_ODBC=password_settings["CLAIMS_ETL_TARGET_ODBC"].replace(
-                "Server=127.0.0.1", "Server=127.0.0.9"
-            ),
-        ),
+        cli("run", "--verbose", **{key: target.replace(host, host.replace("127.0.0.1", "127.0.0.9"))}),
         cli("run", CLAIMS_ETL_SOURCE_URL=password_settings["CLAIMS_ETL_SOURCE_URL"].replace("5432", "1")),
         cli("run", CLAIMS_ETL_SOURCE_URL=password_settings["CLAIMS_ETL_SOURCE_URL"].replace(TEST_DB, "no_such_db")),
-        cli(
-            "db",
-            "init",
-            CLAIMS_ETL_TARGET_ODBC=password_settings["CLAIMS_ETL_TARGET_ODBC"].replace("Database=", "Database=nope_"),
-        ),
+        cli("db", "init", **{key: target.replace(database, database.replace("/", "/nope_").replace("=", "=nope_"))}),
     ]
     assert all(f.returncode == 1 for f in failures), [f.stderr for f in failures]
     output = _all_output(ok, *failures)

@@ -1,4 +1,5 @@
-"""End to end on the real databases: PostgreSQL source, each ODBC target (psqlODBC, MariaDB)."""
+"""End to end on the real databases: PostgreSQL source, each ODBC target (psqlODBC, MariaDB), and the
+PostgreSQL target by URL (COPY) for the main run."""
 
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ from claims_etl.stages import load
 from claims_etl.stages.extract import extract, lease, lock_run
 from claims_etl.stages.price import price
 from claims_etl.stages.validate import validate
-from tests.db import RUN_DATE, read_source
+from tests.db import ALL_TARGET_NAMES, RUN_DATE, read_source
 
 Reader = Callable[[str], pl.DataFrame]
 CLAIMS = 1_500
@@ -56,6 +57,7 @@ def _assert_exactly_once(read_target: Reader) -> None:
     [(100_000, 1, [CLAIMS]), (400, 1, [100, 400, 400, 400, 200]), (400, 2, [100, 400, 400, 400, 200])],
     ids=["one-range", "five-ranges", "five-ranges-two-writer-processes"],
 )
+@pytest.mark.parametrize("target_name", ALL_TARGET_NAMES, indirect=True)
 def test_run_loads_every_claim_once_with_exact_prices(
     seeded: Settings, read_target: Reader, range_claims: int, load_connections: int, planned: list[int]
 ) -> None:

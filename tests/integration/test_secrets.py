@@ -79,14 +79,19 @@ def test_a_connectorx_panic_is_one_scrubbed_source_error(settings: Settings, cap
 
 @pytest.mark.parametrize("target_name", ["mysql"], indirect=True)
 def test_a_run_whose_reader_panics_exits_1_with_one_line_without_the_password(seeded: Settings) -> None:
-    """A column of a type connectorx cannot convert appears in the staging view (a DBA's change)."""
+    """A column the run reads turns into a type connectorx cannot convert in the staging view (a DBA's
+    change). Not a poison row: every read fails, rows or none, so the run fails (stages/extract.py)."""
     with psycopg.connect(SOURCE_URL, autocommit=True) as connection:
         definition = connection.execute("SELECT pg_get_viewdef('staging.etl_claims')").fetchone()
         assert definition is not None
         body = definition[0].rstrip().rstrip(";")
-        connection.execute(
-            f"CREATE OR REPLACE VIEW staging.etl_claims AS SELECT v.*, point(1, 2) AS drift FROM ({body}) v"
-        )
+        columns = connection.execute(
+            "SELECT column_name FROM information_schema.columns WHERE table_schema = 'staging' "
+            "AND table_name = 'etl_claims' ORDER BY ordinal_position"
+        ).fetchall()
+        drifted = ", ".join("point(1, 2) AS diagnosis_4" if c == "diagnosis_4" else f"v.{c}" for (c,) in columns)
+        connection.execute("DROP VIEW staging.etl_claims")
+        connection.execute(f"CREATE VIEW staging.etl_claims AS SELECT {drifted} FROM ({body}) v")
     try:
         env = cli_env(seeded, CLAIMS_ETL_SOURCE_URL=f"postgresql://postgres:{PASSWORD}@127.0.0.1:5432/{TEST_DB}")
         result = run_cli(env)
@@ -111,6 +116,7 @@ def test_connection_strings_from_files_run_without_any_in_the_environment(
     env = {
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
         "CLAIMS_ETL_RUN_DATE": RUN_DATE.isoformat(),
+        "CLAIMS_ETL_LOG_FORMAT": "console",
         "CLAIMS_ETL_SOURCE_URL_FILE": str(source),
         "CLAIMS_ETL_TARGET_ODBC_FILE": str(target),
     }

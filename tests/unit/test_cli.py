@@ -13,7 +13,11 @@ PASSWORD = "s3cr3t-Pa55"
 
 
 def cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    environment = {"PATH": "/usr/bin:/bin", "CLAIMS_ETL_RUN_DATE": RUN_DATE.isoformat()} | (env or {})
+    environment = {
+        "PATH": "/usr/bin:/bin",
+        "CLAIMS_ETL_RUN_DATE": RUN_DATE.isoformat(),
+        "CLAIMS_ETL_LOG_FORMAT": "console",  # `error: ...` lines (a captured stderr gets JSON by default)
+    } | (env or {})
     return subprocess.run(
         [sys.executable, "-m", "claims_etl", *args],
         capture_output=True,

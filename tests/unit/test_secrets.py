@@ -59,6 +59,7 @@ def test_a_missing_secret_file_is_a_usage_error_on_the_command_line(tmp_path: Pa
             "--target-odbc",
             f"Driver={{X}};PWD={PASSWORD}",
         ),
+        (["db", "init", "--source-url", "postgresql://etl@127.0.0.1:1/x"], "--target-url", URL),
     ],
 )
 def test_a_password_in_a_flag_gets_one_warning_without_it(command: list[str], flag: str, value: str) -> None:
@@ -66,7 +67,11 @@ def test_a_password_in_a_flag_gets_one_warning_without_it(command: list[str], fl
     assert result.returncode == 1, result.stderr  # the source is unreachable: one error line after the warning
     lines = [line for line in result.stderr.splitlines() if line.strip()]
     warnings = [line for line in lines if line.startswith("warning:")]
-    variable = {"--source-url": "CLAIMS_ETL_SOURCE_URL", "--target-odbc": "CLAIMS_ETL_TARGET_ODBC"}[flag]
+    variable = {
+        "--source-url": "CLAIMS_ETL_SOURCE_URL",
+        "--target-odbc": "CLAIMS_ETL_TARGET_ODBC",
+        "--target-url": "CLAIMS_ETL_TARGET_URL",
+    }[flag]
     assert len(warnings) == 1 and flag in warnings[0] and f"{variable}_FILE" in warnings[0], result.stderr
     assert len(lines) == 2 and lines[1].startswith("error:"), result.stderr
     assert PASSWORD not in result.stdout + result.stderr

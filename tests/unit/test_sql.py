@@ -33,11 +33,11 @@ def test_quote_refuses_nul_and_booleans() -> None:
 
 def test_render_ignores_placeholders_in_comments() -> None:
     """A value with a newline must not escape a `--` comment that mentions its placeholder."""
-    rendered = sql.render("extract/pending_claims", batch_id="x\nDROP TABLE staging.claims --", limit=5)
+    rendered = sql.render("extract/pending", batch_id="x\nDROP TABLE staging.claims --", limit=5)
     assert "DROP TABLE" not in rendered.replace("E'x\nDROP TABLE staging.claims --'", "")
     assert "--" not in rendered.replace("E'x\nDROP TABLE staging.claims --'", "")
 
 
 def test_render_requires_every_placeholder() -> None:
     with pytest.raises(KeyError, match="limit"):
-        sql.render("extract/pending_claims", batch_id=None)
+        sql.render("extract/pending", batch_id=None)

@@ -1,0 +1,95 @@
+"""Claims the warehouse refuses. When a run's chunk fails to write on a value (SQLSTATE class 22, a
+data exception such as a string too long for its column, or 23, an integrity constraint; never a lost
+connection), the claims that cause it are found by writing halves of the chunk in transactions that
+are rolled back, down to single claims. Those are quarantined with a reason naming the SQLSTATE (and
+the column, when the driver names one; never a value: no PHI), and the rest of the chunk is written
+in one transaction as before, so a chunk is still one commit (docs/design.md).
+
+A few refused claims cost a few trial writes of the chunk over; a chunk whose claims are refused
+wholesale (a warehouse column narrower than the contract's) is the run's failure, not the claims'.
+"""
+
+from __future__ import annotations
+
+import re
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from claims_etl.db.connections import Target
+from claims_etl.errors import TargetError
+from claims_etl.stages import load
+
+# More refused claims than this in one chunk is something wrong with the warehouse, not a few claims.
+MAX_REFUSED = 100
+_STATE = re.compile(r"state: ?([0-9A-Z]{5})")  # turbodbc's text: "state: 22001"
+_COLUMN = re.compile(r"column '([A-Za-z_][A-Za-z0-9_]*)'")  # MariaDB names the column, quoted
+
+
+def refused_state(error: TargetError) -> str | None:
+    """The SQLSTATE of a write the warehouse refused on a value (class 22 or 23), else None: a lost
+    connection, a deadlock or a timeout is no claim's fault.
+
+    >>> refused_state(TargetError("load", "insert failed: ODBC error\\nstate: 22001\\nmessage: Data too long"))
+    '22001'
+    >>> refused_state(TargetError("load", "insert failed: ODBC error\\nstate: 08S01\\nmessage: lost"))
+    """
+    driver = error.__context__  # the driver's own error, kept as context by Target.errors
+    state = getattr(driver, "sqlstate", None)  # psycopg's (a PostgreSQL warehouse by URL)
+    if not isinstance(state, str):
+        found = _STATE.search(error.message)
+        state = found.group(1) if found else None
+    return state if state is not None and state[:2] in ("22", "23") else None
+
+
+def refusal_reason(error: TargetError) -> str:
+    """claim_quarantine.reason for a refused claim: the SQLSTATE and, where named, the column."""
+    column = _COLUMN.search(error.message)
+    where = f", column {column.group(1)}" if column else ""
+    return f"refused by the warehouse: a value it cannot store (SQLSTATE {refused_state(error)}{where})"
+
+
+def _trial(target: Target, chunk: load.ChunkTables, claims: pa.Array) -> TargetError | None:
+    """Write only `claims` of the chunk and roll back: the error if the warehouse refuses a value."""
+    every = chunk.claim_ids()
+    only = chunk.without(pc.filter(every, pc.invert(pc.is_in(every, value_set=claims))))
+    trial = load.ChunkTables(tables=only.tables, recovered=only.recovered, claims=len(claims))  # unfenced
+    try:
+        load.write_tables(target, trial, commit=False)
+    except TargetError as error:
+        if refused_state(error) is None:
+            raise
+        return error
+    return None
+
+
+def write_isolating(
+    target: Target, chunk: load.ChunkTables, checkpoint: load.FaultHook, failure: TargetError
+) -> load.ChunkWritten:
+    """After `failure` writing `chunk`: its refused claims found (halves tried, rolled back) and left
+    out as quarantined, the rest written in one transaction (fenced as the chunk is). Raises `failure`
+    when it is not a refused value, or when no single claim is refused (the failure was not theirs),
+    and a TargetError past MAX_REFUSED claims."""
+    if refused_state(failure) is None:
+        raise failure
+    refused: dict[int, str] = {}
+    every = chunk.claim_ids()
+    failing = [(pc.take(every, pc.sort_indices(every)), failure)]
+    while failing:
+        claims, error = failing.pop()
+        if len(claims) == 1:
+            refused[claims[0].as_py()] = refusal_reason(error)
+            if len(refused) > MAX_REFUSED:
+                many = f"the warehouse refuses over {MAX_REFUSED} claims of chunk [{chunk.low}, {chunk.high}]"
+                raise TargetError("load", f"{many}: {failure.message}")
+            continue
+        half = len(claims) // 2
+        for piece in (claims.slice(0, half), claims.slice(half)):
+            trial_error = _trial(target, chunk, piece)
+            if trial_error is not None:
+                failing.append((piece, trial_error))
+    if not refused:
+        raise failure
+    ids = sorted(refused)
+    rows = load.write_tables(target, chunk.without(pa.array(ids, pa.int64())), checkpoint)
+    return load.ChunkWritten(rows, tuple(ids), tuple(refused[claim] for claim in ids))
