@@ -18,7 +18,7 @@ else
 export CLAIMS_ETL_TARGET_ODBC ?= $(MARIADB_ODBC)
 endif
 
-.PHONY: setup services demo test test-unit lint typecheck check bench bench-quick bench-gate bench-transform profile
+.PHONY: setup services demo test test-unit lint typecheck check bench bench-quick bench-gate bench-transform bench-cold profile
 
 $(BIN)/claims-etl: pyproject.toml scripts/bootstrap.sh scripts/build_turbodbc.sh
 	bash scripts/bootstrap.sh
@@ -61,6 +61,9 @@ bench-transform: services  ## validate + price alone on 100k real extracted clai
 
 bench-gate: services  ## CI perf regression gate: run/floor ratio vs benchmarks/baseline.json
 	$(BIN)/python benchmarks/gate.py
+
+bench-cold: services  ## time from `claims-etl run` to its first database connection (benchmarks/cold_start.py)
+	$(BIN)/python benchmarks/cold_start.py --repeats 5 --importtime
 
 profile: services  ## CPU seconds per stage of one run on 100k fresh claims, under py-spy (benchmarks/profile.py)
 	$(BIN)/python benchmarks/profile.py --claims $(CLAIMS)

@@ -12,28 +12,24 @@ from contextlib import contextmanager
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import click
 import pydantic
 import typer
 from rich.console import Console
-from rich.live import Live
 from rich.markup import escape
 
-from claims_etl.cli import config_cmd, render
+from claims_etl.cli import config_cmd
 from claims_etl.cli import options as opt
-from claims_etl.db import connections
-from claims_etl.dev import seed as seeding
-from claims_etl.engine import dry_run as dry_running
-from claims_etl.engine import pipeline
-from claims_etl.engine import reprice as repricing
 from claims_etl.errors import AlertError, ClaimsEtlError, ConfigurationError, carries_password, scrub
-from claims_etl.ops import html_report, logs, progress_log
-from claims_etl.ops import reconcile as reconciliation
-from claims_etl.reference import cms_zip, store
+from claims_etl.ops import logs
 from claims_etl.settings import Settings
-from claims_etl.stages.rules import rule_table
+
+# The commands import what they work with when they run, not here: `--help`, `--version` and `config
+# show` then start without Polars, Arrow or the drivers (docs/performance.md, cold start).
+if TYPE_CHECKING:
+    from claims_etl.reference import store
 
 # No rich tracebacks with locals: they would print claim rows (PHI) and connection strings.
 app = typer.Typer(
@@ -169,6 +165,8 @@ def _secrets(settings: Settings) -> tuple[str, ...]:
 @db_app.command("init")
 def db_init(source_url: SourceUrl = None, target_odbc: TargetOdbc = None, target_url: TargetUrl = None) -> None:
     """Create the staging, reference and warehouse tables where missing."""
+    from claims_etl.db import connections
+
     settings = _guarded(lambda: _settings(source_url=source_url, target_odbc=target_odbc, target_url=target_url))
     with _one_line_errors(*_secrets(settings)):
         connections.init_source(settings)
@@ -195,6 +193,8 @@ def reference_load(
     source_url: SourceUrl = None,
 ) -> None:
     """Load a CMS fee schedule release (replaces that release atomically; refused whole if any file is bad)."""
+    from claims_etl.reference import store
+
     settings = _guarded(lambda: _settings(source_url=source_url))
     with _one_line_errors(*_secrets(settings)), tempfile.TemporaryDirectory(prefix="claims-etl-rvu-") as unpacked:
         files = _release_files(rvu, rvu_zip, choose, gpci, Path(unpacked))
@@ -217,6 +217,8 @@ def _release_files(
     rvu: Path | None, rvu_zip: Path | None, choose: str | None, gpci: Path | None, unpacked: Path
 ) -> store.ReleaseFiles:
     """The release's files from `--rvu` or `--rvu-zip` (exactly one), `--gpci` winning over the zip's."""
+    from claims_etl.reference import cms_zip, store
+
     if (rvu is None) == (rvu_zip is None):
         raise ConfigurationError("give the PPRRVU file as exactly one of --rvu FILE or --rvu-zip ZIP")
     if rvu is not None:
@@ -241,6 +243,8 @@ def reference_load_qp(
     source_url: SourceUrl = None,
 ) -> None:
     """Load the NPIs priced with the QP conversion factor for a year (replaces that year's list)."""
+    from claims_etl.reference import store
+
     settings = _guarded(lambda: _settings(source_url=source_url))
     with _one_line_errors(*_secrets(settings)):
         npis = store.load_qp_list(settings, file, year)
@@ -253,6 +257,9 @@ def reference_list(
     source_url: SourceUrl = None,
 ) -> None:
     """The loaded releases: label, year, effective date, files and their sha256, row counts."""
+    from claims_etl.cli import render
+    from claims_etl.reference import store
+
     settings = _guarded(lambda: _settings(source_url=source_url))
     with _one_line_errors(*_secrets(settings)):
         releases = store.list_releases(settings)
@@ -270,6 +277,8 @@ def seed_command(
     source_url: SourceUrl = None,
 ) -> None:
     """Write synthetic CMS-layout reference files, load them, and add N pending claims."""
+    from claims_etl.dev import seed as seeding
+
     settings = _guarded(lambda: _settings(source_url=source_url))
     with _one_line_errors(*_secrets(settings)):
         result = seeding.seed(settings, claims, seed=seed, invalid_rate=invalid_rate)
@@ -318,6 +327,10 @@ def run_command(
     target_url: TargetUrl = None,
 ) -> None:
     """Process pending claims end to end: extract, validate, price, load, mark (--dry-run: count only)."""
+    from claims_etl.cli import render
+    from claims_etl.engine import dry_run as dry_running
+    from claims_etl.engine import pipeline
+
     _logging(verbose, log_format)
     settings = _guarded(
         lambda: _settings(
@@ -376,6 +389,9 @@ def rules_list(
     rules: RulesFile = None,
 ) -> None:
     """Every rule as the rules file sets it: id, level, severity, enabled, parameters, description."""
+    from claims_etl.cli import render
+    from claims_etl.stages.rules import rule_table
+
     settings = _guarded(lambda: _settings(rules_file=rules))
     rule_set = settings.rules()
     table = rule_table(rule_set.config)
@@ -399,6 +415,8 @@ def reprice_command(
     target_url: TargetUrl = None,
 ) -> None:
     """Price processed claims in a release's window again; replace those whose amounts change (history kept)."""
+    from claims_etl.engine import reprice as repricing
+
     _logging(verbose, log_format)
     settings = _guarded(
         lambda: _settings(source_url=source_url, target_odbc=target_odbc, target_url=target_url, log_format=log_format)
@@ -434,6 +452,9 @@ def report_command(
     source_url: SourceUrl = None,
 ) -> None:
     """A finished run's stage timings, throughput, rejections by rule, cache, resources and alerts."""
+    from claims_etl.cli import render
+    from claims_etl.ops import html_report, progress_log
+
     settings = _guarded(lambda: _settings(source_url=source_url))
     with _one_line_errors(*_secrets(settings)):
         found = progress_log.recent(settings, limit=1, run_id=run_id)
@@ -459,6 +480,11 @@ def dashboard_command(
     source_url: SourceUrl = None,
 ) -> None:
     """Live view: runs in progress with their stages, and the last runs. Ctrl-C to leave."""
+    from rich.live import Live
+
+    from claims_etl.cli import render
+    from claims_etl.ops import progress_log
+
     settings = _guarded(lambda: _settings(source_url=source_url))
     with _one_line_errors(*_secrets(settings)):
         if once:
@@ -481,6 +507,9 @@ def reconcile_command(
     target_url: TargetUrl = None,
 ) -> None:
     """Source statuses against warehouse rows: counts, and the claim ids that differ. Exit 1 on any difference."""
+    from claims_etl.cli import render
+    from claims_etl.ops import reconcile as reconciliation
+
     settings = _guarded(lambda: _settings(source_url=source_url, target_odbc=target_odbc, target_url=target_url))
     with _one_line_errors(*_secrets(settings)):
         found = reconciliation.reconcile(settings)
@@ -500,6 +529,9 @@ def export_command(
     source_url: SourceUrl = None,
 ) -> None:
     """Stage timings and run metrics of recent runs as CSV (one row per run and value)."""
+    from claims_etl.cli import render
+    from claims_etl.ops import progress_log
+
     settings = _guarded(lambda: _settings(source_url=source_url))
     with _one_line_errors(*_secrets(settings)):
         rows = render.export_rows(progress_log.recent(settings, limit=runs))

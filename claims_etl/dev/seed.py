@@ -436,6 +436,8 @@ def seed(
         cursor.execute(sql.load("dev/next_claim_id"))
         row: Any = cursor.fetchone()
         first_id = int(row[0])
+        if claims == 0:  # the reference releases alone (numpy's string padding refuses an empty array)
+            return SeedResult(first_claim_id=first_id, claims=0, lines=0, invalid=0)
         claim_frame, line_frame, invalid = generate_claims(claims, seed, first_id, invalid_rate, pool)
         copy_frame(
             cursor,

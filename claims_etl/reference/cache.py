@@ -22,12 +22,9 @@ import io
 import logging
 import time
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import polars as pl
-import redis
-from redis.backoff import ExponentialBackoff
-from redis.retry import Retry
 
 from claims_etl.db import sql
 from claims_etl.db.connections import source_connection
@@ -35,6 +32,9 @@ from claims_etl.reference import FRAME_SCHEMAS, ReferenceFrames
 from claims_etl.reference.store import read_frames
 from claims_etl.schemas import conform
 from claims_etl.settings import Settings
+
+if TYPE_CHECKING:
+    import redis
 
 log = logging.getLogger(__name__)
 KEY_PREFIX = "claims_etl:reference"
@@ -72,6 +72,12 @@ def reference_version(settings: Settings) -> str:
 def _client(settings: Settings) -> redis.Redis | None:
     if settings.redis_url is None:
         return None
+    # Imported here: only a run with a cache pays for redis-py's import, its asyncio client included
+    # (docs/performance.md, cold start).
+    import redis  # noqa: PLC0415
+    from redis.backoff import ExponentialBackoff  # noqa: PLC0415
+    from redis.retry import Retry  # noqa: PLC0415
+
     return redis.Redis.from_url(
         settings.redis_url.get_secret_value(),
         socket_timeout=settings.redis_timeout_seconds,
@@ -143,7 +149,15 @@ def _redis_put(client: redis.Redis, version: str, frames: ReferenceFrames) -> No
         pipe.execute()
 
 
-def _redis_failed(stats: CacheStats, error: redis.RedisError) -> None:
+def _redis_error() -> type[Exception]:
+    """redis-py's base error class. Asked for only when a cache call failed, so once a client exists
+    and redis is imported."""
+    import redis  # noqa: PLC0415
+
+    return redis.RedisError
+
+
+def _redis_failed(stats: CacheStats, error: Exception) -> None:
     stats.redis_errors += 1
     if stats.redis_errors == 1:  # one warning per run, whatever else fails after it
         log.warning("Redis unavailable, reading reference data from the database (%s)", type(error).__name__)
@@ -165,7 +179,7 @@ def reference_frames(settings: Settings) -> tuple[ReferenceFrames, CacheStats]:
             elif corrupt is not None:  # read the database as on a miss; the put below overwrites it
                 stats.corrupt_entries += 1
                 log.warning("Redis reference cache entry corrupt (%s), reading the database", corrupt)
-        except redis.RedisError as error:
+        except _redis_error() as error:
             _redis_failed(stats, error)
             client = None
     if frames is None:
@@ -174,7 +188,7 @@ def reference_frames(settings: Settings) -> tuple[ReferenceFrames, CacheStats]:
         if client is not None:
             try:
                 _redis_put(client, stats.version, frames)
-            except redis.RedisError as error:
+            except _redis_error() as error:
                 _redis_failed(stats, error)
     _IN_PROCESS[stats.version] = frames
     stats.seconds = time.perf_counter() - started

@@ -54,6 +54,18 @@ def test_bad_or_unreachable_target_fails_cleanly(pg_settings: Settings, odbc: st
     assert_one_clear_line(result, code, fragment)
 
 
+def test_seed_of_no_claims_loads_the_reference_releases_and_a_run_has_nothing_to_do(pg_settings: Settings) -> None:
+    env = {"CLAIMS_ETL_SOURCE_URL": SOURCE_URL, "CLAIMS_ETL_TARGET_ODBC": TARGETS["postgresql"]}
+    seeded = cli("seed", "--claims", "0", env=env)
+    assert seeded.returncode == 0, seeded.stderr
+    assert "seeded 0 claims (0 lines, 0 invalid)" in seeded.stdout
+    releases = json.loads(cli("reference", "list", "--json", env=env).stdout)
+    assert {release["year"] for release in releases} == {2025, 2026}
+    result = cli("run", "--json", env=env)
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["claims_read"] == 0
+
+
 def test_run_json_reports_the_run(pg_settings: Settings, tmp_path: Path) -> None:
     env = {"CLAIMS_ETL_SOURCE_URL": SOURCE_URL, "CLAIMS_ETL_TARGET_ODBC": TARGETS["postgresql"]}
     seeded = cli("seed", "--claims", "200", "--seed", "5", env=env)
