@@ -580,10 +580,12 @@ class _AbandonedError(Exception):
 
 
 def _within(seconds: float | None, call: Callable[[], _R]) -> _R:
-    """`call()` on a daemon thread, waited for at most `seconds` (None: for as long as it takes); its
+    """`call()` on a daemon thread, waited for at most `seconds` (None: called here, unbounded); its
     result, or its exception (a BaseException too) raised here. Past the bound `_AbandonedError` is raised
     and the thread left behind, blocked in the driver: connectorx has no timeout of its own for a
     silent connection, and a daemon thread does not keep the process from exiting."""
+    if seconds is None:  # unbounded: no side thread (a Dask worker's reads, engine/dask_engine.py)
+        return call()
     outcome: list[tuple[bool, Any]] = []
 
     def run() -> None:

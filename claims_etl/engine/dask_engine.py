@@ -20,6 +20,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
 
+import dask
 from dask.distributed import Client, LocalCluster, as_completed
 
 from claims_etl.db.connections import connect_target, source_connection
@@ -58,7 +59,12 @@ def cluster_client(settings: Settings) -> Iterator[Client]:
     # shutdown logs "Failed to communicate with scheduler during heartbeat" at ERROR, on a run that
     # succeeded (a known distributed race; seen once in CI). A task's failure or a lost worker still
     # reaches this process as an exception and ends the run with its one-line error.
+    # The workers' statistical profiler off: every 10 ms it calls sys._current_frames(), which on
+    # CPython 3.11 can deadlock with a thread waiting for the GIL on its way back from connectorx (seen in
+    # CI: a worker stuck for good in its profiler's garbage collection, the reader thread waiting for the
+    # GIL). The Nanny hands this configuration to the worker processes it starts.
     with (
+        dask.config.set({"distributed.worker.profile.enabled": False}),
         LocalCluster(
             n_workers=settings.dask_workers,
             threads_per_worker=1,
@@ -83,7 +89,10 @@ def work(
     done so far are there). Progress advances per finished range."""
     if not plan:
         return
-    settings = settings.model_copy(update={"partitions": settings.task_partitions()})
+    # On a worker a read is not bounded on a side thread (source_reply_timeout_seconds 0): a thread
+    # per read returning from connectorx while Dask's profiler samples every stack deadlocks a CPython
+    # 3.11 worker (seen in CI). The server's statement timeout and the keepalives still bound it.
+    settings = settings.model_copy(update={"partitions": settings.task_partitions(), "source_reply_timeout_seconds": 0})
     with cluster_client(settings) as client:
         shared = client.scatter(frames, broadcast=True, hash=False)
         keys = [f"claims-etl-{part.run_id}-range-{part.number}" for part in plan]
