@@ -206,9 +206,10 @@ def test_report_and_export_of_recorded_runs_with_alerts(seeded: Settings, tmp_pa
     assert scalars["claims_per_second"] > 0 and scalars["rss_bytes_max"] > 0
 
 
-def _read_pty(fd: int, seconds: float) -> str:
+def _read_pty(fd: int, seconds: float, until: re.Pattern[str] | None = None) -> str:
+    """What the terminal shows within `seconds`, or, with `until`, up to when that pattern first shows."""
     chunks, deadline = [], time.monotonic() + seconds
-    while time.monotonic() < deadline:
+    while time.monotonic() < deadline and not (until and until.search("".join(chunks))):
         ready, _, _ = select.select([fd], [], [], 0.1)
         if ready:
             try:
@@ -216,6 +217,9 @@ def _read_pty(fd: int, seconds: float) -> str:
             except OSError:
                 break
     return "".join(chunks)
+
+
+_LOADING = re.compile(r"load (300|600)/1,200 .*lease, reference, extract, validate, price, load")
 
 
 def test_dashboard_in_a_terminal_follows_a_run_in_progress(seeded: Settings) -> None:
@@ -239,7 +243,8 @@ def test_dashboard_in_a_terminal_follows_a_run_in_progress(seeded: Settings) -> 
             env | {"TERM": "xterm", "COLUMNS": "160", "LINES": "50"},
         )
     try:
-        during = _read_pty(fd, 2.5)  # inside the pause: chunks 1-2 loaded, the run still in progress
+        # Up to the pause at chunk 3 (chunks 1-2 loaded, the run in progress), however slow the start.
+        during = _read_pty(fd, 60, until=_LOADING)
         run.communicate(timeout=120)
         assert run.returncode == 0
         after = _read_pty(fd, 1.5)
@@ -248,5 +253,5 @@ def test_dashboard_in_a_terminal_follows_a_run_in_progress(seeded: Settings) -> 
         os.waitpid(pid, 0)
         os.close(fd)
     assert "runs in progress: 1" in during, during[-3000:]
-    assert re.search(r"load (300|600)/1,200 .*lease, reference, extract, validate, price, load", during), during[-3000:]
+    assert _LOADING.search(during), during[-3000:]
     assert "runs in progress: 0" in after and "succeeded" in after
