@@ -7,6 +7,7 @@ databases: tests/integration/test_config_orchestration.py."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from importlib.metadata import version
@@ -23,6 +24,15 @@ from claims_etl.engine import pipeline
 from claims_etl.errors import ConfigurationError
 from claims_etl.settings import Settings
 from tests.unit.test_cli import PASSWORD, assert_one_clear_line
+
+
+@pytest.fixture(autouse=True)
+def no_settings_in_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Origins are compared exactly: `make test` exports CLAIMS_ETL_SOURCE_URL and _TARGET_ODBC, which
+    would win over the file here."""
+    for name in [name for name in os.environ if name.startswith("CLAIMS_ETL_") and name != "CLAIMS_ETL_TEST_DB"]:
+        monkeypatch.delenv(name)
+
 
 CONFIG = """
 limit = 40
