@@ -28,10 +28,12 @@ from tests.unit.test_cli import PASSWORD, assert_one_clear_line
 
 @pytest.fixture(autouse=True)
 def no_settings_in_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Origins are compared exactly: `make test` exports CLAIMS_ETL_SOURCE_URL and _TARGET_ODBC, which
-    would win over the file here."""
+    """Origins are compared exactly: `make test` exports CLAIMS_ETL_SOURCE_URL and _TARGET_ODBC, and an
+    earlier run in this process points ODBCSYSINI at its private ODBC files; either would win over the file."""
     for name in [name for name in os.environ if name.startswith("CLAIMS_ETL_") and name != "CLAIMS_ETL_TEST_DB"]:
         monkeypatch.delenv(name)
+    for name in ("ODBCSYSINI", "ODBCINSTINI"):
+        monkeypatch.delenv(name, raising=False)
 
 
 CONFIG = """
