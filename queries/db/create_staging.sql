@@ -239,6 +239,55 @@ SELECT cl.claim_id,
                 OR NOT abs(cl.charge) < 10000000000, false) AS unrepresentable
 FROM staging.claim_lines AS cl;
 
+-- Claims and their lines as rows of one result, in the row shape of extract/range.sql (stages/extract.
+-- split_rows): claim rows (`is_line` false, not recovered, no taken_from) and line rows. The read-only
+-- readers (extract/pending.sql, extract/runnable.sql) choose claims and join this; a run's own read
+-- (extract/range.sql) adds its lease columns itself.
+CREATE OR REPLACE VIEW staging.etl_rows AS
+SELECT c.claim_id,
+       false AS is_line,
+       c.batch_id AS t1,
+       c.billing_npi AS t2,
+       c.rendering_npi AS t3,
+       c.mac AS t4,
+       c.locality AS t5,
+       c.place_of_service AS t6,
+       c.diagnosis_1 AS t7,
+       c.diagnosis_2 AS t8,
+       c.diagnosis_3 AS t9,
+       c.diagnosis_4 AS t10,
+       NULL::text AS t11,
+       c.patient_dob AS d1,
+       c.received_date AS d2,
+       c.total_charge_cents AS n1,
+       NULL::bigint AS n2,
+       NULL::integer AS line_number,
+       false AS recovered,
+       c.unrepresentable
+FROM staging.etl_claims AS c
+UNION ALL
+SELECT cl.claim_id,
+       true,
+       cl.procedure_code,
+       cl.modifier_1,
+       cl.modifier_2,
+       cl.modifier_3,
+       cl.modifier_4,
+       cl.place_of_service,
+       NULL,
+       NULL,
+       NULL,
+       NULL,
+       NULL,
+       cl.service_date,
+       NULL,
+       cl.units,
+       cl.charge_cents,
+       cl.line_number,
+       NULL,
+       cl.unrepresentable
+FROM staging.etl_claim_lines AS cl;
+
 -- One row per claim_id range a run has started (claims_etl/engine/planning.py). A range started a second
 -- time within the same run (a Dask task retried after its worker died) may have committed warehouse
 -- rows already: its leases are then marked recovered so the load deletes before inserting.

@@ -1,13 +1,7 @@
 -- Pending claims for exploration (read-only: no lease) and their lines, in one statement. :batch_id (NULL
 -- for all) and :limit (NULL for no limit) are rendered by claims_etl.db.sql.quote; `chosen` picks the
 -- claims once for both kinds of row.
--- The row shape (stages/extract.split_rows): a claim row (`is_line` false) or a line row (`is_line` true),
--- the two kinds sharing columns of one type so that no row carries the other kind's columns (a narrower
--- result reads faster, benchmarks/LOG.md): t1-t11 text, d1-d2 date, n1-n2 bigint. Claim: t1 batch_id,
--- t2 billing_npi, t3 rendering_npi, t4 mac, t5 locality, t6 place_of_service, t7-t10 diagnosis_1-4,
--- t11 taken_from, d1 patient_dob, d2 received_date, n1 total_charge_cents, recovered. Line: line_number,
--- t1 procedure_code, t2-t5 modifier_1-4, t6 place_of_service, d1 service_date, n1 units, n2 charge_cents.
--- One SELECT around the UNION ALL: connectorx partitions only a single SELECT statement.
+-- The row shape: staging.etl_rows (queries/db/create_staging.sql).
 WITH chosen AS (
     SELECT c.claim_id
     FROM staging.claims AS c
@@ -16,51 +10,6 @@ WITH chosen AS (
     ORDER BY c.claim_id
     LIMIT :limit
 )
-SELECT *
-FROM (
-    SELECT c.claim_id,
-           false AS is_line,
-           c.batch_id AS t1,
-           c.billing_npi AS t2,
-           c.rendering_npi AS t3,
-           c.mac AS t4,
-           c.locality AS t5,
-           c.place_of_service AS t6,
-           c.diagnosis_1 AS t7,
-           c.diagnosis_2 AS t8,
-           c.diagnosis_3 AS t9,
-           c.diagnosis_4 AS t10,
-           NULL::text AS t11,
-           c.patient_dob AS d1,
-           c.received_date AS d2,
-           c.total_charge_cents AS n1,
-           NULL::bigint AS n2,
-           NULL::integer AS line_number,
-           false AS recovered,
-           c.unrepresentable
-    FROM staging.etl_claims AS c
-    JOIN chosen USING (claim_id)
-    UNION ALL
-    SELECT cl.claim_id,
-           true,
-           cl.procedure_code,
-           cl.modifier_1,
-           cl.modifier_2,
-           cl.modifier_3,
-           cl.modifier_4,
-           cl.place_of_service,
-           NULL,
-           NULL,
-           NULL,
-           NULL,
-           NULL,
-           cl.service_date,
-           NULL,
-           cl.units,
-           cl.charge_cents,
-           cl.line_number,
-           NULL,
-           cl.unrepresentable
-    FROM staging.etl_claim_lines AS cl
-    JOIN chosen USING (claim_id)
-) AS claim_rows
+SELECT r.*
+FROM staging.etl_rows AS r
+JOIN chosen USING (claim_id)

@@ -22,51 +22,6 @@ WITH chosen AS (
     ORDER BY p.claim_id
     LIMIT :page
 )
-SELECT *
-FROM (
-    SELECT c.claim_id,
-           false AS is_line,
-           c.batch_id AS t1,
-           c.billing_npi AS t2,
-           c.rendering_npi AS t3,
-           c.mac AS t4,
-           c.locality AS t5,
-           c.place_of_service AS t6,
-           c.diagnosis_1 AS t7,
-           c.diagnosis_2 AS t8,
-           c.diagnosis_3 AS t9,
-           c.diagnosis_4 AS t10,
-           NULL::text AS t11,
-           c.patient_dob AS d1,
-           c.received_date AS d2,
-           c.total_charge_cents AS n1,
-           NULL::bigint AS n2,
-           NULL::integer AS line_number,
-           false AS recovered,
-           c.unrepresentable
-    FROM staging.etl_claims AS c
-    JOIN chosen USING (claim_id)
-    UNION ALL
-    SELECT cl.claim_id,
-           true,
-           cl.procedure_code,
-           cl.modifier_1,
-           cl.modifier_2,
-           cl.modifier_3,
-           cl.modifier_4,
-           cl.place_of_service,
-           NULL,
-           NULL,
-           NULL,
-           NULL,
-           NULL,
-           cl.service_date,
-           NULL,
-           cl.units,
-           cl.charge_cents,
-           cl.line_number,
-           NULL,
-           cl.unrepresentable
-    FROM staging.etl_claim_lines AS cl
-    JOIN chosen USING (claim_id)
-) AS claim_rows
+SELECT r.*
+FROM staging.etl_rows AS r
+JOIN chosen USING (claim_id)

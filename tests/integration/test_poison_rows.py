@@ -62,7 +62,7 @@ CONTRACT_TYPES = (
 def _retype(settings: Settings, statements: tuple[str, ...]) -> None:
     """Column types changed under the engine's views: dropped, altered, created again by db init."""
     with psycopg.connect(SOURCE_URL, autocommit=True) as connection:
-        connection.execute("DROP VIEW IF EXISTS staging.etl_claims, staging.etl_claim_lines")
+        connection.execute("DROP VIEW IF EXISTS staging.etl_rows, staging.etl_claims, staging.etl_claim_lines")
         for statement in statements:
             connection.execute(statement)  # type: ignore[arg-type]
     connections.init_source(settings)

@@ -90,14 +90,14 @@ def test_a_run_whose_reader_panics_exits_1_with_one_line_without_the_password(se
             "AND table_name = 'etl_claims' ORDER BY ordinal_position"
         ).fetchall()
         drifted = ", ".join("point(1, 2) AS diagnosis_4" if c == "diagnosis_4" else f"v.{c}" for (c,) in columns)
-        connection.execute("DROP VIEW staging.etl_claims")
+        connection.execute("DROP VIEW IF EXISTS staging.etl_rows, staging.etl_claims")
         connection.execute(f"CREATE VIEW staging.etl_claims AS SELECT {drifted} FROM ({body}) v")
     try:
         env = cli_env(seeded, CLAIMS_ETL_SOURCE_URL=f"postgresql://postgres:{PASSWORD}@127.0.0.1:5432/{TEST_DB}")
         result = run_cli(env)
     finally:
         with psycopg.connect(SOURCE_URL, autocommit=True) as connection:
-            connection.execute("DROP VIEW staging.etl_claims")
+            connection.execute("DROP VIEW IF EXISTS staging.etl_rows, staging.etl_claims")
         connections.init_source(seeded)
     assert result.returncode == 1, result.stderr
     lines = [line for line in result.stderr.splitlines() if line.strip()]
