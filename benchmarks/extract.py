@@ -33,8 +33,8 @@ def measure(claims: int, repeats: int, seed: int, partitions: int) -> dict[str, 
     settings = harness.settings_for("mariadb").model_copy(update={"partitions": partitions})
     run_id = f"bench-extract-{datetime.now(UTC):%Y%m%dT%H%M%S}"
     with source_connection(settings) as connection:
-        lease(connection, settings, run_id)
-        (whole,) = plan(connection, run_id, claims_per_range=claims)  # one range: every claim
+        lease(connection, settings, run_id, claims_per_range=claims)  # one range: every claim
+        (whole,) = plan(connection, run_id)
     low, high = whole.low, whole.high
     reference, run_date = read_frames(settings), settings.effective_run_date()
     seconds: dict[str, list[float]] = {"extract": [], "validate": [], "both": []}

@@ -10,7 +10,9 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import connectorx as cx
@@ -77,7 +79,7 @@ def _reset(settings: Settings) -> None:
     connections.init_source(settings)
     with psycopg.connect(SOURCE_URL, autocommit=True) as connection:
         connection.execute(
-            "TRUNCATE staging.claim_leases, staging.run_ranges, staging.claim_lines, staging.claims, staging.rvu, "
+            "TRUNCATE staging.range_leases, staging.claim_lines, staging.claims, staging.rvu, "
             "staging.gpci, staging.reference_releases, staging.qp_npis, staging.qp_lists, staging.claim_quarantine"
         )
     target = connections.connect_target(settings, autocommit=True)
@@ -156,6 +158,20 @@ def cli_env(settings: Settings, **extra: str) -> dict[str, str]:
         "CLAIMS_ETL_LOG_FORMAT": "console",
     }
     return env | url | extra
+
+
+def start_paused_run(env: dict[str, str], paused: Path) -> subprocess.Popen[str]:
+    """`claims-etl run --json` started with a pause fault in `env` (CLAIMS_ETL_FAULT=pause_..., its once
+    file `paused`); returns once the run is paused there."""
+    run = subprocess.Popen(
+        [sys.executable, "-m", "claims_etl", "run", "--json"],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    deadline = time.monotonic() + 120
+    while not paused.exists() and run.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert paused.exists(), f"the run never paused at {env['CLAIMS_ETL_FAULT']}"
+    return run
 
 
 def run_cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:

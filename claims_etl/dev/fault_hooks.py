@@ -8,7 +8,8 @@ committed, source not yet marked), `during_mark:k` (statuses updated, not commit
 `pause_before_write:k` sleeps `CLAIMS_ETL_FAULT_PAUSE` seconds instead, so a test can break a
 connection from outside; `pause_after_read` sleeps after each extract read of the source (with the
 once file, after the first: the file appears when the pause starts), so a test can commit a producer's
-change between reads. With `CLAIMS_ETL_FAULT_ONCE_FILE`, only the first process to create that
+change between reads; `pause_after_lease` sleeps once the run's ranges are leased (a producer's late
+claims inside them). With `CLAIMS_ETL_FAULT_ONCE_FILE`, only the first process to create that
 file fires (a Dask worker dies once; the retried task on another worker does not).
 Unset (always, outside tests): every call is a no-op.
 """

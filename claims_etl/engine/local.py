@@ -14,7 +14,7 @@ import psycopg
 
 from claims_etl.db.connections import Target
 from claims_etl.engine.planning import ClaimRange
-from claims_etl.engine.range_work import Prepared, RangeOutcome, Tally, expect_leases, load_range, prepare
+from claims_etl.engine.range_work import Prepared, RangeOutcome, Tally, load_range, prepare
 from claims_etl.engine.writers import InProcessWriter, open_writer
 from claims_etl.reference import ReferenceFrames
 from claims_etl.settings import Settings
@@ -56,7 +56,6 @@ def work_locally(
                     outcome, preparing = upcoming
                     outcomes.append(outcome)  # counted once it is this range's turn; a failure shows its stage
                     prepared = preparing.result()
-                    expect_leases(part, outcome.claims_read)
                     upcoming = start_preparing(work[index + 1]) if index + 1 < len(work) else None
                     load_range(
                         settings,

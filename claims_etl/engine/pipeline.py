@@ -281,11 +281,18 @@ def _stages(settings: Settings, target: Target, timer: StageTimer, result: RunRe
         _mark_killed_runs(source, target, run_id)
         with _stage(timer, progress, "lease") as stage:
             result.claims_unpriceable = preflight(source, settings)
-            leased = lease(source, settings, run_id)
-            work = planning.plan(source, run_id, settings.range_claims, planning.first_range_claims(settings))
+            leased = lease(
+                source,
+                settings,
+                run_id,
+                claims_per_range=settings.range_claims,
+                first_range_claims=planning.first_range_claims(settings),
+            )
+            work = planning.plan(source, run_id)
             stage.rows_out = leased.total
         run_records.fence(target, leased.taken_from, datetime.now(UTC))  # before any write: see load.write_tables
         fault_hooks.point(settings, "after_lease")
+        fault_hooks.point(settings, "pause_after_lease")  # tests/crash/test_range_leases.py commits claims here
         result.claims_recovered = leased.recovered
         with _stage(timer, progress, "reference") as stage:
             frames, cache = reference_frames(settings)

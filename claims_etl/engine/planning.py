@@ -1,11 +1,11 @@
-"""Range planning: a run's leased claims cut into consecutive claim_id ranges, the unit of work both
-engines run, and the lock under which one range is worked.
+"""Range planning: a run's range leases (claim_id intervals, leased by stages/extract.lease), the unit
+of work both engines run, the lock under which one range is worked, and its release.
 
 Exactly once across attempts: a range is worked under its own advisory lock and every attempt is
-counted in staging.run_ranges. A second attempt (its first worker died) waits for the first one's
-session to be gone, then marks the range's remaining leases recovered, so its load deletes whatever
-the first attempt committed before inserting again. Claims the first attempt marked are no longer
-leased and are not read again (docs/design.md).
+counted on its lease row. A second attempt (its first worker died) waits for the first one's session
+to be gone, then marks the range recovered, so its load deletes whatever the first attempt committed
+before inserting again. Claims the first attempt marked are no longer pending and are not read again
+(docs/design.md).
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from typing import Any
 import psycopg
 
 from claims_etl.db import sql
-from claims_etl.errors import SourceError
+from claims_etl.errors import SourceError, StageError
 from claims_etl.settings import Settings
 
 
@@ -26,19 +26,15 @@ from claims_etl.settings import Settings
 class ClaimRange:
     run_id: str
     number: int  # 1-based, in claim_id order
-    low: int  # inclusive claim_id bounds: every claim the run leased in them belongs to this range
+    low: int  # inclusive claim_id bounds of the range's lease: its pending claims (of its batch) are its own
     high: int
-    claims: int  # leased when planned
+    claims: int  # pending when leased or taken over
 
 
-def plan(
-    connection: psycopg.Connection[Any], run_id: str, claims_per_range: int, first_range_claims: int | None = None
-) -> list[ClaimRange]:
-    """Cut the run's leased claims into consecutive ranges of at most `claims_per_range` claims, the
-    first of at most `first_range_claims` (default: `claims_per_range`)."""
-    sizes = {"claims_per_range": claims_per_range, "first_range_claims": first_range_claims or claims_per_range}
+def plan(connection: psycopg.Connection[Any], run_id: str) -> list[ClaimRange]:
+    """The run's range leases in claim_id order (source/plan_ranges.sql)."""
     with connection.cursor() as cursor:
-        cursor.execute(sql.load("source/plan_ranges"), {"run_id": run_id} | sizes)
+        cursor.execute(sql.load("source/plan_ranges"), {"run_id": run_id})
         rows = cursor.fetchall()
     connection.commit()
     return [ClaimRange(run_id, number, low, high, claims) for number, (low, high, claims) in enumerate(rows, start=1)]
@@ -57,6 +53,7 @@ class Attempt:
     priced_before: int = 0  # claims an earlier attempt already marked, by status
     rejected_before: int = 0
     quarantined_before: int = 0
+    finished: bool = False  # an earlier attempt marked every claim and released the range: nothing to do
 
 
 def _lock(cursor: psycopg.Cursor[Any], part: ClaimRange, bounds: dict[str, Any]) -> None:
@@ -72,6 +69,22 @@ def _lock(cursor: psycopg.Cursor[Any], part: ClaimRange, bounds: dict[str, Any])
         ) from None
 
 
+def _earlier_attempt(cursor: psycopg.Cursor[Any], bounds: dict[str, Any], number: int) -> Attempt:
+    """What earlier attempts at the range marked, by status (source/range_done.sql)."""
+    cursor.execute(sql.load("source/range_done"), bounds)
+    priced, rejected, quarantined = cursor.fetchone()  # type: ignore[misc]
+    return Attempt(number, priced, rejected, quarantined, finished=number == 0)
+
+
+def _lost_or_finished(cursor: psycopg.Cursor[Any], part: ClaimRange, bounds: dict[str, Any]) -> Attempt:
+    """No lease of this run for the range: another run's lease over it means this run lost it (stop);
+    none means an earlier attempt finished and released it (source/range_holder.sql)."""
+    cursor.execute(sql.load("source/range_holder"), bounds)
+    if cursor.fetchone() is not None:
+        raise StageError("extract", f"range {part.number} is leased to another run: this run lost its lease")
+    return _earlier_attempt(cursor, bounds, 0)
+
+
 @contextmanager
 def claimed(source: psycopg.Connection[Any], part: ClaimRange) -> Iterator[Attempt]:
     """Hold the range's lock while working it; yields which attempt at the range this is."""
@@ -80,13 +93,14 @@ def claimed(source: psycopg.Connection[Any], part: ClaimRange) -> Iterator[Attem
         with source.cursor() as cursor:
             _lock(cursor, part, bounds)
             cursor.execute(sql.load("source/range_start"), bounds)
-            number = int(cursor.fetchone()[0])  # type: ignore[index]
-            attempt = Attempt(number)
-            if number > 1:
+            started = cursor.fetchone()
+            if started is None:
+                attempt = _lost_or_finished(cursor, part, bounds)
+            elif int(started[0]) > 1:
                 cursor.execute(sql.load("source/range_recover"), bounds)
-                cursor.execute(sql.load("source/range_done"), bounds)
-                priced, rejected, quarantined = cursor.fetchone()  # type: ignore[misc]
-                attempt = Attempt(number, priced, rejected, quarantined)
+                attempt = _earlier_attempt(cursor, bounds, int(started[0]))
+            else:
+                attempt = Attempt(1)
         source.commit()
         yield attempt
     finally:
@@ -94,3 +108,15 @@ def claimed(source: psycopg.Connection[Any], part: ClaimRange) -> Iterator[Attem
             source.rollback()
             source.execute(sql.load("source/range_unlock"), bounds)
             source.commit()
+
+
+def release(source: psycopg.Connection[Any], part: ClaimRange) -> None:
+    """The range done, every claim it read marked: free its interval (source/range_release.sql). No
+    row means another run took the lease over: the run fails rather than report the range done."""
+    with source.cursor() as cursor:
+        cursor.execute(sql.load("source/range_release"), {"run_id": part.run_id, "low": part.low})
+        released = cursor.rowcount
+    if released != 1:
+        source.rollback()
+        raise StageError("load", f"range {part.number} lost its lease to another run before its release")
+    source.commit()

@@ -20,15 +20,15 @@ import psycopg
 
 from claims_etl.db.connections import Target
 from claims_etl.dev import fault_hooks
+from claims_etl.engine import planning
 from claims_etl.engine.chunk_loading import ChunkLoading
 from claims_etl.engine.planning import ClaimRange, claimed
 from claims_etl.engine.writers import InProcessWriter, Writer
-from claims_etl.errors import StageError
 from claims_etl.ops.timing import StageRecord, StageTimer
 from claims_etl.reference import ReferenceFrames
 from claims_etl.settings import Settings
 from claims_etl.stages import load
-from claims_etl.stages.extract import extract, marked_rejected, quarantine_unreadable
+from claims_etl.stages.extract import extract, leave_unpriceable, marked_rejected, quarantine_unreadable
 from claims_etl.stages.price import Priced, price_keyed
 from claims_etl.stages.summary import rejections_by_rule, totals_by_place_of_service
 from claims_etl.stages.validate import validate
@@ -86,9 +86,9 @@ def prepare(
     """Extract, validate and price one range; timings and counts go into `outcome`."""
     timer = StageTimer(records=outcome.stages)
     with timer.stage("extract", rows_in=part.claims) as stage:
-        extracted = extract(settings, part.run_id, part.low, part.high)
+        extracted = leave_unpriceable(extract(settings, part.run_id, part.low, part.high), frames.releases)
         stage.rows_out = extracted.claims.height
-        outcome.claims_read = extracted.claims.height + extracted.unreadable.height  # every leased claim
+        outcome.claims_read = extracted.claims.height + extracted.unreadable.height  # every claim the range holds
         repairs, unreadable = extracted.repairs, extracted.unreadable
     tally("extract", stage.rows_out)
     fault_hooks.point(settings, "after_extract")
@@ -129,8 +129,9 @@ def load_range(
     chunk_numbers: Iterator[int],
     tally: Tally = _no_tally,
 ) -> None:
-    """Write the range's warehouse rows chunk by chunk, each chunk marked in the source once committed.
-    `chunk_numbers` numbers chunks for fault injection (the local engine counts across the run)."""
+    """Write the range's warehouse rows chunk by chunk, each chunk marked in the source once committed,
+    then release the range's lease. `chunk_numbers` numbers chunks for fault injection (the local
+    engine counts across the run)."""
     timer = StageTimer(records=outcome.stages)
     with timer.stage("load", rows_in=outcome.claims_read) as stage:
         if prepared.unreadable is not None and prepared.unreadable.height:
@@ -143,17 +144,8 @@ def load_range(
             prepared.rejected, prepared.priced, settings.load_chunk_claims, prepared.repairs, prepared.warnings
         )
         stage.rows_out = loading.run(chunks)
+        planning.release(source, part)
     stage.peak_rss_bytes += writer.peak_rss_bytes()
-
-
-def expect_leases(part: ClaimRange, read: int, done_before: int = 0) -> None:
-    """Every claim planned in the range must still be leased to the run, or marked by an earlier
-    attempt. Fewer means another run took the leases over (this run's lock was lost, e.g. its
-    sessions were closed by the server): stop rather than report a run that skipped claims."""
-    if read + done_before != part.claims:
-        raise StageError(
-            "extract", f"range {part.number} holds {read + done_before} of its {part.claims} leases: the run lost them"
-        )
 
 
 def process_range(
@@ -170,11 +162,15 @@ def process_range(
     with claimed(source, part) as attempt:
         outcome.attempt = attempt.number
         earlier_by_rule = earlier_rejections(settings, part, frames) if attempt.rejected_before else Counter()
-        prepared = prepare(settings, part, frames, outcome)
         done_before = attempt.priced_before + attempt.rejected_before + attempt.quarantined_before
-        expect_leases(part, outcome.claims_read, done_before=done_before)
-        writer = InProcessWriter(settings, target)  # a Dask worker cannot start processes; workers are the parallelism
-        load_range(settings, part, prepared, loaded_at, outcome, source=source, writer=writer, chunk_numbers=count(1))
+        if not attempt.finished:
+            prepared = prepare(settings, part, frames, outcome)
+            writer = InProcessWriter(
+                settings, target
+            )  # a Dask worker cannot start processes: workers are the parallelism
+            load_range(
+                settings, part, prepared, loaded_at, outcome, source=source, writer=writer, chunk_numbers=count(1)
+            )
     # An earlier attempt's marked claims count with this one's.
     outcome.claims_read += done_before
     outcome.claims_quarantined += attempt.quarantined_before

@@ -1,5 +1,6 @@
-"""Extract stage: lease pending claims to the run, then read them and their lines, one claim_id range
-at a time (claims_etl/engine/planning.py), with connectorx in parallel sub-ranges straight into Arrow and Polars.
+"""Extract stage: lease pending claims to the run as claim_id ranges, then read them and their lines,
+one range at a time (claims_etl/engine/planning.py), with connectorx in parallel sub-ranges straight
+into Arrow and Polars.
 
 A range's claims and lines are read in one statement, so from one snapshot (queries/extract/range.sql).
 A range whose read fails on a value (not a lost connection) is read again in halves until the claims
@@ -70,7 +71,7 @@ class Extracted:
     claims: pl.DataFrame  # schemas.CLAIMS
     lines: pl.DataFrame  # schemas.LINES
     # (claim_id, run_id): for each recovered claim, each run whose warehouse rows of it the load deletes
-    # first (the lease's `taken_from`); only a run's own leases have any.
+    # first (its range lease's `taken_from`); only a run's own leases have any.
     repairs: pl.DataFrame = field(default_factory=lambda: pl.DataFrame(schema=REPAIRS))
     # (claim_id, reason) of the range's claims that cannot be read (`extract`): quarantined, not loaded.
     unreadable: pl.DataFrame = field(default_factory=lambda: pl.DataFrame(schema=UNREADABLE))
@@ -111,8 +112,18 @@ def unpriceable_years(connection: psycopg.Connection[Any], settings: Settings) -
     return {int(year): int(claims) for year, claims in rows}
 
 
-def lease(connection: psycopg.Connection[Any], settings: Settings, run_id: str) -> Leased:
-    """Take over dead runs' leases, then lease pending claims (batch and limit applied), in one commit."""
+def lease(
+    connection: psycopg.Connection[Any],
+    settings: Settings,
+    run_id: str,
+    *,
+    claims_per_range: int,
+    first_range_claims: int | None = None,
+) -> Leased:
+    """Take over dead runs' range leases, then lease pending claims (batch and limit applied) as
+    claim_id intervals of at most `claims_per_range` claims, the first of at most `first_range_claims`
+    (default: `claims_per_range`), in one commit (docs/design.md, Range leases)."""
+    sizes = {"claims_per_range": claims_per_range, "first_range_claims": first_range_claims or claims_per_range}
     with connection.cursor() as cursor:
         cursor.execute(sql.load("source/lease_lock"))
         cursor.execute(sql.load("source/lease_recover"), {"run_id": run_id})
@@ -124,12 +135,12 @@ def lease(connection: psycopg.Connection[Any], settings: Settings, run_id: str) 
                 "batch_id": settings.batch_id,
                 "limit": settings.limit,
                 "skip_unpriceable": settings.skip_unpriceable,
-            },
+            }
+            | sizes,
         )
-        new = cursor.rowcount
-        cursor.execute(sql.load("source/ranges_forget"))
+        new = int(cursor.fetchone()[0])  # type: ignore[index]
     connection.commit()
-    return Leased(recovered=sum(taken.values()), new=max(new, 0), taken_from=tuple(sorted(taken)))
+    return Leased(recovered=sum(taken.values()), new=new, taken_from=tuple(sorted(taken)))
 
 
 def _read(settings: Settings, query: str, *, between: tuple[int, int] | None = None) -> pl.DataFrame:
@@ -296,11 +307,38 @@ def extract(settings: Settings, run_id: str, low: int, high: int) -> Extracted:
     return replace(split_rows(rows, what="extracted"), unreadable=unreadable)
 
 
+def leave_unpriceable(extracted: Extracted, releases: pl.DataFrame) -> Extracted:
+    """The range without its claims that no loaded release prices (a line dated before its year's first
+    release, or in a year without one; `releases` in `schemas.RELEASES`): those stay pending, as the
+    lease would have left them (docs/design.md, Range leases). Recovered claims are kept: the dead run
+    may have loaded them. Lines whose date is unrepresentable (null) are V16's."""
+    first_in_force = releases.lazy().group_by("year").agg(pl.col("effective_from").min().alias("first"))
+    unpriceable_dates = (
+        extracted.lines.lazy()
+        .select(pl.col("service_date").drop_nulls().unique())
+        .with_columns(pl.col("service_date").dt.year().cast(pl.Int32).alias("year"))
+        .join(first_in_force, on="year", how="left")
+        .filter(pl.col("first").is_null() | (pl.col("service_date") < pl.col("first")))
+        .select("service_date")
+    )
+    left_out = (
+        extracted.lines.lazy()
+        .join(unpriceable_dates, on="service_date", how="semi")
+        .join(extracted.claims.lazy().filter(~pl.col("recovered")), on="claim_id", how="semi")
+        .select(pl.col("claim_id").unique())
+        .collect()
+    )
+    if left_out.is_empty():
+        return extracted
+    kept = ~pl.col("claim_id").is_in(left_out.get_column("claim_id").implode())  # a filter keeps the order
+    return replace(extracted, claims=extracted.claims.filter(kept), lines=extracted.lines.filter(kept))
+
+
 def quarantine_unreadable(
     source: psycopg.Connection[Any], run_id: str, unreadable: pl.DataFrame, *, low: int, high: int
 ) -> int:
     """Quarantine a range's unreadable claims (`Extracted.unreadable`) in one source transaction: status
-    `quarantined`, their reasons in staging.claim_quarantine, their leases released. They have no
+    `quarantined`, their reasons in staging.claim_quarantine, under the lease check. They have no
     warehouse rows (never read), so this needs no warehouse commit first. Returns how many."""
     ids = unreadable.get_column("claim_id").to_list()
     if not ids:
@@ -315,10 +353,10 @@ def quarantine_unreadable(
     }
     with source.cursor() as cursor:
         done = []
-        for statement in sql.statements("source/mark_quarantined") + sql.statements("source/release_leases"):
+        for statement in sql.statements("source/lease_check") + sql.statements("source/mark_quarantined"):
             cursor.execute(statement, parameters)
             done.append(cursor.rowcount)
-    if done != [len(ids)] * len(done):  # another run took over our leases: never mark what we do not hold
+    if done != [1, len(ids), len(ids)]:  # another run took over our lease: never mark what we do not hold
         source.rollback()
         raise StageError("extract", f"lost the lease on unreadable claims in [{low}, {high}]")
     source.commit()

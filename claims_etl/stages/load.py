@@ -2,9 +2,9 @@
 inserts (or COPY, for a PostgreSQL warehouse given by URL), one target transaction per chunk of
 claims, then their source status flipped.
 
-Order and repair: a chunk's warehouse rows commit first, then its claims are marked in the source
-(and their leases released). A crash between the two leaves those claims leased by a dead run; the
-next run recovers them and deletes their warehouse rows before inserting again, in one transaction.
+Order and repair: a chunk's warehouse rows commit first, then its claims are marked in the source.
+A crash between the two leaves those claims pending in a dead run's range lease; the next run
+recovers them and deletes their warehouse rows before inserting again, in one transaction.
 """
 
 from __future__ import annotations
@@ -394,7 +394,7 @@ def mark_chunk(
     reasons: tuple[str, ...] = (),
 ) -> int:
     """Flip the chunk's claims to rejected/processed (`quarantined` ones to quarantined, with their
-    `reasons`, QUARANTINE_REASON where none is given) and release their leases, in one commit."""
+    `reasons`, QUARANTINE_REASON where none is given), under the range lease's check, in one commit."""
     left_out = pl.Series("claim_id", quarantined, dtype=pl.Int64).implode()
     rejected, priced = chunk.rejected.get_column("claim_id"), chunk.priced.claims.get_column("claim_id")
     rejected_ids = rejected.filter(~rejected.is_in(left_out)).to_list()
@@ -409,19 +409,22 @@ def mark_chunk(
         "quarantined_ids": list(quarantined),
         "reasons": list(reasons) or [QUARANTINE_REASON] * len(quarantined),
     }
-    # rejected, processed, leases released (and quarantined, reasons recorded)
-    expected = [len(rejected_ids), len(priced_ids), chunk.claim_count] + [len(quarantined)] * 2 * bool(quarantined)
+    # the lease held, then rejected, processed (and quarantined, reasons recorded)
+    expected = [1, len(rejected_ids), len(priced_ids)] + [len(quarantined)] * 2 * bool(quarantined)
     with source.cursor() as cursor:
         done = []
-        marking = sql.statements("source/mark_claims")
+        marking = sql.statements("source/lease_check") + sql.statements("source/mark_claims")
         for statement in marking + (sql.statements("source/mark_quarantined") if quarantined else []):
             cursor.execute(statement, parameters)
             done.append(cursor.rowcount)
+            if done == [0]:  # another run took over our lease: never mark what we do not hold
+                break
         checkpoint("during_mark")
-    if done != expected:  # another run took over our leases: never mark what we do not hold
+    if done != expected:
         source.rollback()
-        missing = chunk.claim_count - min(done[0] + done[1] + len(quarantined), done[2])
-        raise StageError("load", f"lost the lease on {missing} claims in [{chunk.low}, {chunk.high}]")
+        if done == [0]:
+            raise StageError("load", f"lost the lease on claims [{chunk.low}, {chunk.high}] to another run")
+        raise StageError("load", f"claims [{chunk.low}, {chunk.high}] changed status under the run: marked {done[1:]}")
     source.commit()
     checkpoint("after_mark")
     return chunk.claim_count

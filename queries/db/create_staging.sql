@@ -41,23 +41,46 @@ CREATE TABLE IF NOT EXISTS staging.claim_lines (
 -- Pending claims are found through this partial index, not a scan of every processed claim.
 CREATE INDEX IF NOT EXISTS claims_pending_idx ON staging.claims (claim_id) WHERE status = 'pending';
 
--- Engine-owned: which run has a claim in flight. A row exists from lease until the claim's status
--- is flipped, so a crashed run's claims are visible and recoverable (see source/lease_*.sql).
--- No foreign key: leases are only ever inserted from staging.claims, and the per-row RI trigger
--- makes leasing costly. Only the primary key: every read is by claim_id range, and the few by run_id
--- alone scan in-flight leases once per run, while an index on run_id costs every lease a second index
--- insert (benchmarks/LOG.md).
-CREATE TABLE IF NOT EXISTS staging.claim_leases (
-    claim_id   bigint PRIMARY KEY,
-    run_id     text NOT NULL,
-    leased_at  timestamptz NOT NULL DEFAULT now(),
-    recovered  boolean NOT NULL DEFAULT false
+-- Engine-owned: which run has which claims in flight, as claim_id intervals (docs/design.md, Range
+-- leases): one row per range, from its lease until its last chunk is marked. A range holds the pending
+-- claims in [low, high] of its batch (every batch when NULL), decided when it is read. `claims` counts
+-- them when leased or taken over; `attempts` counts the range's starts within its run (Dask retries);
+-- a recovered range's load first deletes the warehouse rows of the runs in `taken_from`.
+CREATE TABLE IF NOT EXISTS staging.range_leases (
+    run_id      text NOT NULL,
+    low         bigint NOT NULL,
+    high        bigint NOT NULL,
+    batch_id    text,
+    claims      integer NOT NULL,
+    attempts    integer NOT NULL DEFAULT 0,
+    recovered   boolean NOT NULL DEFAULT false,
+    taken_from  text[],
+    leased_at   timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (run_id, low),
+    CHECK (low <= high),
+    -- No two runs' intervals overlap, whatever the batches: the lease statement never makes them, and
+    -- should it ever, this fails the lease instead of sharing a claim (a GiST index on a few rows).
+    CONSTRAINT range_leases_disjoint EXCLUDE USING gist (int8range(low, high, '[]') WITH &&)
 );
-DROP INDEX IF EXISTS staging.claim_leases_run_idx;
-ALTER TABLE staging.claim_leases DROP CONSTRAINT IF EXISTS claim_leases_claim_id_fkey;
--- The runs whose warehouse rows a recovered lease's claim may have (source/lease_recover.sql appends the
--- dead owner, source/range_recover.sql this run): the repair deletes only their rows (docs/design.md).
+
+-- Migration from per-claim leases (before range leases): each maximal run of consecutive leases (in
+-- claim_id order) with the same owner, recovered flag and taken_from becomes one interval of every
+-- batch, so the next run recovers a dead run's claims as before; then the old tables go. Upgrade
+-- between runs (docs/design.md). The old table is created empty where missing, so that these plain
+-- statements run on any database.
+CREATE TABLE IF NOT EXISTS staging.claim_leases (claim_id bigint, run_id text, recovered boolean);
 ALTER TABLE staging.claim_leases ADD COLUMN IF NOT EXISTS taken_from text[];
+INSERT INTO staging.range_leases (run_id, low, high, claims, recovered, taken_from)
+SELECT run_id, min(claim_id), max(claim_id), count(*), recovered, taken_from
+FROM (
+    SELECT claim_id, run_id, recovered, taken_from,
+           row_number() OVER (ORDER BY claim_id)
+           - row_number() OVER (PARTITION BY run_id, recovered, taken_from ORDER BY claim_id) AS island
+    FROM staging.claim_leases
+) AS leases
+GROUP BY run_id, recovered, taken_from, island;
+DROP TABLE staging.claim_leases;
+DROP TABLE IF EXISTS staging.run_ranges;
 
 -- Engine-owned: claims a run could not load for a reason other than a rule (docs/spec.md §7), e.g. a
 -- claim_id already in the warehouse from another run. Their status is `quarantined`: never leased again.
@@ -239,6 +262,18 @@ SELECT cl.claim_id,
                 OR NOT abs(cl.charge) < 10000000000, false) AS unrepresentable
 FROM staging.claim_lines AS cl;
 
+-- Service lines that no loaded release prices (docs/spec.md §7): no release of their service year in
+-- force on their service date. Dates outside 0001-9999 are not among them (rule V16 rejects those).
+-- The lease (source/lease_pending.sql) and the dry run (extract/runnable.sql) leave the claims of
+-- these lines pending with --skip-unpriceable; a plain view, so a claim's NOT EXISTS reads its lines only.
+CREATE OR REPLACE VIEW staging.etl_unpriceable_lines AS
+SELECT cl.claim_id, cl.service_date
+FROM staging.claim_lines AS cl
+WHERE cl.service_date BETWEEN DATE '0001-01-01' AND DATE '9999-12-31'
+  AND NOT EXISTS (
+      SELECT 1 FROM staging.reference_releases AS r
+      WHERE r.year = extract(year FROM cl.service_date) AND r.effective_from <= cl.service_date);
+
 -- Claims and their lines as rows of one result, in the row shape of extract/range.sql (stages/extract.
 -- split_rows): claim rows (`is_line` false, not recovered, no taken_from) and line rows. The read-only
 -- readers (extract/pending.sql, extract/runnable.sql) choose claims and join this; a run's own read
@@ -288,13 +323,3 @@ SELECT cl.claim_id,
        cl.unrepresentable
 FROM staging.etl_claim_lines AS cl;
 
--- One row per claim_id range a run has started (claims_etl/engine/planning.py). A range started a second
--- time within the same run (a Dask task retried after its worker died) may have committed warehouse
--- rows already: its leases are then marked recovered so the load deletes before inserting.
-CREATE TABLE IF NOT EXISTS staging.run_ranges (
-    run_id    text NOT NULL,
-    low       bigint NOT NULL,
-    high      bigint NOT NULL,
-    attempts  integer NOT NULL DEFAULT 1,
-    PRIMARY KEY (run_id, low)
-);

@@ -1,5 +1,6 @@
--- Claims leased by this run in one claim_id range AND their service lines, in ONE statement (connectorx;
--- :run_id, :low and :high rendered by claims_etl.db.sql.quote): one statement reads one snapshot, so a
+-- The claims a range lease of this run holds in claim_id range [:low, :high] (pending, of the lease's
+-- batch: docs/design.md, Range leases) AND their service lines, in ONE statement (connectorx; :run_id,
+-- :low and :high rendered by claims_etl.db.sql.quote; a lease lost to another run reads nothing): one statement reads one snapshot, so a
 -- producer's transaction that changes a claim and its lines together (total_charge with a line's charge)
 -- is seen whole or not at all, never half (docs/spec.md §1). connectorx partitions by claim_id, and a
 -- claim and its lines share it, so each partition still reads whole claims. The bounds are repeated on
@@ -9,7 +10,7 @@
 -- the two kinds sharing columns of one type so that no row carries the other kind's columns (a narrower
 -- result reads faster, benchmarks/LOG.md): t1-t11 text, d1-d2 date, n1-n2 bigint. Claim: t1 batch_id,
 -- t2 billing_npi, t3 rendering_npi, t4 mac, t5 locality, t6 place_of_service, t7-t10 diagnosis_1-4,
--- t11 taken_from, d1 patient_dob, d2 received_date, n1 total_charge_cents, recovered. Line: line_number,
+-- t11 the lease's taken_from, d1 patient_dob, d2 received_date, n1 total_charge_cents, recovered. Line: line_number,
 -- t1 procedure_code, t2-t5 modifier_1-4, t6 place_of_service, d1 service_date, n1 units, n2 charge_cents.
 -- One SELECT around the UNION ALL: connectorx partitions only a single SELECT statement.
 SELECT *
@@ -34,11 +35,15 @@ FROM (
            NULL::integer AS line_number,
            l.recovered AS recovered,
            c.unrepresentable
-    FROM staging.etl_claims AS c
-    JOIN staging.claim_leases AS l ON l.claim_id = c.claim_id
+    FROM staging.range_leases AS l
+    JOIN staging.etl_claims AS c ON c.claim_id BETWEEN :low AND :high
     WHERE l.run_id = :run_id
-      AND l.claim_id BETWEEN :low AND :high
-      AND c.claim_id BETWEEN :low AND :high
+      AND l.low <= :low
+      AND l.high >= :high
+      AND c.status = 'pending'
+      -- the raw batch_id: the view's is cut where MariaDB could not hold it (V16)
+      AND (l.batch_id IS NULL OR EXISTS (
+          SELECT 1 FROM staging.claims AS b WHERE b.claim_id = c.claim_id AND b.batch_id = l.batch_id))
     UNION ALL
     SELECT cl.claim_id,
            true,
@@ -60,9 +65,13 @@ FROM (
            cl.line_number,
            NULL,
            cl.unrepresentable
-    FROM staging.etl_claim_lines AS cl
-    JOIN staging.claim_leases AS l ON l.claim_id = cl.claim_id
+    FROM staging.range_leases AS l
+    JOIN staging.claims AS p ON p.claim_id BETWEEN :low AND :high
+    JOIN staging.etl_claim_lines AS cl ON cl.claim_id = p.claim_id
     WHERE l.run_id = :run_id
-      AND l.claim_id BETWEEN :low AND :high
+      AND l.low <= :low
+      AND l.high >= :high
       AND cl.claim_id BETWEEN :low AND :high
+      AND p.status = 'pending'
+      AND (l.batch_id IS NULL OR p.batch_id = l.batch_id)
 ) AS claim_rows

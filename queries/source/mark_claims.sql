@@ -1,13 +1,10 @@
--- Flip the status of one chunk's claims (this run's leases in [low, high]) once their warehouse rows
--- are committed, and release those leases: three statements, one transaction. claims_etl.stages.load.mark_chunk
--- checks each statement's row count and rolls back on any difference. The third is the lease check:
--- if another run took over any of these leases, fewer than the chunk's claims are released.
+-- Flip the status of one chunk's claims once their warehouse rows are committed: two statements, one
+-- transaction, after the lease check (source/lease_check.sql). claims_etl.stages.load.mark_chunk
+-- checks each statement's row count and rolls back on any difference.
 --
--- Why the ids travel, and no statement joins the leases: fresh leases have no statistics yet (the
--- planner estimates a chunk's range of them at a few rows), and a join planned on that estimate may
--- rescan one side for every row of the other, many times slower than reading by id (benchmarks/LOG.md).
--- Here each statement reads one table by its primary key or its pending index: claim_id = ANY(ids) is an index lookup per id, or a
--- hashed filter when the array is a constant, and never a comparison of every claim with every id.
+-- Why the ids travel: each statement reads staging.claims by its primary key: claim_id = ANY(ids) is an
+-- index lookup per id, or a hashed filter when the array is a constant, and never a comparison of every
+-- claim with every id (benchmarks/LOG.md).
 -- The bounds are repeated so that no plan scans all of staging.claims, processed history included.
 
 -- 1. The chunk's rejected claims.
@@ -23,8 +20,3 @@ SET status = 'processed', run_id = %(run_id)s, processed_at = %(processed_at)s
 WHERE claim_id = ANY(%(priced_ids)s::bigint[])
   AND claim_id BETWEEN %(low)s AND %(high)s
   AND status = 'pending';
-
--- 3. Release the range's leases: as many as the chunk has claims, or the run lost some.
-DELETE FROM staging.claim_leases
-WHERE run_id = %(run_id)s
-  AND claim_id BETWEEN %(low)s AND %(high)s

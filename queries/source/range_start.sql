@@ -1,5 +1,7 @@
--- Count this attempt at the range; returns the attempt number (1 the first time).
-INSERT INTO staging.run_ranges AS r (run_id, low, high)
-VALUES (%(run_id)s, %(low)s, %(high)s)
-ON CONFLICT (run_id, low) DO UPDATE SET attempts = r.attempts + 1
+-- Count this attempt at the range on its lease; returns the attempt number (1 the first time), and no
+-- row when the run no longer holds the lease (another run took it over: engine/planning.claimed stops).
+UPDATE staging.range_leases
+SET attempts = attempts + 1
+WHERE run_id = %(run_id)s
+  AND low = %(low)s
 RETURNING attempts

@@ -87,7 +87,7 @@ def assert_exactly_once_and_exact(settings: Settings, read_target: Reader, claim
         rejected.select("claim_id", pl.lit("rejected").alias("want")), on="claim_id", how="left"
     )
     assert statuses.filter(pl.col("status") != pl.col("want").fill_null("processed")).height == 0
-    assert read_source("SELECT count(*) FROM staging.claim_leases").item() == 0
+    assert read_source("SELECT count(*) FROM staging.range_leases").item() == 0
 
 
 @pytest.fixture

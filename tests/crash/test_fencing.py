@@ -54,7 +54,7 @@ def _assert_each_claim_once_and_statuses_agree(read_target: Reader, quarantined:
     joined = statuses.with_columns(pl.col("claim_id").cast(pl.Int64)).join(want, on="claim_id", how="full")
     assert joined.filter(pl.col("status") != pl.col("want")).height == 0
     assert joined.filter(pl.col("status").is_null() | pl.col("want").is_null()).height == 0
-    assert read_source("SELECT count(*) FROM staging.claim_leases").item() == 0
+    assert read_source("SELECT count(*) FROM staging.range_leases").item() == 0
 
 
 def _lock_sessions() -> list[int]:

@@ -111,7 +111,7 @@ def test_read_pending_leases_nothing_and_changes_no_status(seeded: ce.Settings) 
     ce.read_pending(seeded, limit=10)
     ce.read_pending(seeded, batch_id=BATCH, limit=50)
     assert _query(snapshot) == before
-    assert _query("SELECT count(*) FROM staging.claim_leases") == [(0,)]
+    assert _query("SELECT count(*) FROM staging.range_leases") == [(0,)]
     assert _query("SELECT status, count(*) FROM staging.claims GROUP BY status") == [("pending", SEEDED)]
 
 

@@ -182,7 +182,7 @@ def test_a_dry_run_stops_on_unpriceable_claims_or_skips_them_as_the_run_does(see
 
     skipping = seeded.model_copy(update={"skip_unpriceable": True, "limit": 80})
     counted = ce.dry_run(skipping)
-    assert counted.claims_unpriceable == {2025: in_2025} and snapshot()["staging.claim_leases"][0] == 0
+    assert counted.claims_unpriceable == {2025: in_2025} and snapshot()["staging.range_leases"][0] == 0
     run = ce.run(skipping)
     assert (counted.claims_read, counted.claims_priced, counted.claims_rejected) == (
         run.claims_read,

@@ -6,9 +6,6 @@ its lines, as one snapshot saw them. Read in two statements (claims, then lines)
 
 from __future__ import annotations
 
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import polars as pl
@@ -19,7 +16,7 @@ from claims_etl.dev.seed import seed
 from claims_etl.reference.store import read_frames
 from claims_etl.settings import Settings
 from claims_etl.stages.validate import validate
-from tests.db import RUN_DATE, SOURCE_URL, cli_env, read_source
+from tests.db import RUN_DATE, SOURCE_URL, cli_env, read_source, start_paused_run
 from tests.integration.test_pipeline import Reader
 
 CLAIMS = 30
@@ -60,14 +57,7 @@ def test_a_claim_and_its_lines_changed_together_during_the_read_are_priced_consi
         CLAIMS_ETL_FAULT_ONCE_FILE=str(paused),
         CLAIMS_ETL_PARTITIONS=partitions,
     )
-    run = subprocess.Popen(
-        [sys.executable, "-m", "claims_etl", "run", "--json"],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
-    deadline = time.monotonic() + 120
-    while not paused.exists() and run.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert paused.exists(), "the run never paused after its first read"
+    run = start_paused_run(env, paused)
     _correct_claim_and_line(claim_id)  # committed while the run pauses between its reads
     _, stderr = run.communicate(timeout=300)
     assert run.returncode == 0, stderr

@@ -75,7 +75,7 @@ def _assert_every_claim_once(read_target: Reader) -> None:
     ).get_column("claim_id")
     assert ids.len() == CLAIMS and ids.n_unique() == CLAIMS
     assert read_source("SELECT count(*) FROM staging.claims WHERE status = 'pending'").item() == 0
-    assert read_source("SELECT count(*) FROM staging.claim_leases").item() == 0
+    assert read_source("SELECT count(*) FROM staging.range_leases").item() == 0
 
 
 def test_dask_run_loads_the_same_rows_as_a_local_run(

@@ -137,7 +137,7 @@ def test_notebook_shows_the_release_and_factor_that_priced_each_line(executed: A
 def test_notebook_is_read_only_and_shows_no_patient_ids(executed: Any) -> None:
     with psycopg.connect(NOTEBOOK_URL) as connection:
         statuses = connection.execute("SELECT status, count(*) FROM staging.claims GROUP BY status").fetchall()
-        leases = connection.execute("SELECT count(*) FROM staging.claim_leases").fetchone()
+        leases = connection.execute("SELECT count(*) FROM staging.range_leases").fetchone()
         warehouse = connection.execute("SELECT to_regnamespace('warehouse')").fetchone()
         patients = connection.execute("SELECT array_agg(patient_id) FROM staging.claims").fetchone()
     assert statuses == [("pending", SEED_CLAIMS)]

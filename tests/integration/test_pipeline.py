@@ -10,7 +10,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from claims_etl.db.connections import connect_target, source_connection
+from claims_etl.db.connections import connect_target, init_source, source_connection
 from claims_etl.dev.seed import seed
 from claims_etl.engine import pipeline, planning
 from claims_etl.errors import StageError
@@ -49,7 +49,7 @@ def _assert_exactly_once(read_target: Reader) -> None:
     assert both.len() == CLAIMS and both.n_unique() == CLAIMS
     statuses = read_source("SELECT status, count(*) AS n FROM staging.claims GROUP BY status ORDER BY status")
     assert dict(statuses.iter_rows()) == {"processed": priced.height, "rejected": rejected.height}
-    assert read_source("SELECT count(*) AS n FROM staging.claim_leases").item() == 0
+    assert read_source("SELECT count(*) AS n FROM staging.range_leases").item() == 0
 
 
 @pytest.mark.parametrize(
@@ -113,8 +113,8 @@ def test_crash_between_warehouse_commit_and_status_update_is_repaired(seeded: Se
     frames = read_frames(seeded)
     with source_connection(seeded) as source:
         lock_run(source, run_id)
-        lease(source, seeded.model_copy(update={"limit": 600}), run_id)
-        (part,) = planning.plan(source, run_id, claims_per_range=600)
+        lease(source, seeded.model_copy(update={"limit": 600}), run_id, claims_per_range=600)
+        (part,) = planning.plan(source, run_id)
         extracted = extract(seeded, run_id, part.low, part.high)
         validated = validate(extracted.claims, extracted.lines, frames, run_date=RUN_DATE)
         priced = price(validated.accepted_claims, validated.accepted_lines, frames)
@@ -123,6 +123,51 @@ def test_crash_between_warehouse_commit_and_status_update_is_repaired(seeded: Se
             load.write_tables(target, load.chunk_tables(chunk, run_id, datetime.now(UTC)))
         target.close()
     # the session ended without marking: its advisory lock is free, its leases are stale
+    result = pipeline.run(seeded)
+    assert (result.claims_recovered, result.claims_read) == (600, CLAIMS)
+    _assert_exactly_once(read_target)
+
+
+def test_db_init_turns_a_dead_runs_per_claim_leases_into_range_leases_the_next_run_recovers(
+    seeded: Settings, read_target: Reader
+) -> None:
+    """Upgrading over a run of the per-claim-lease version that died after committing chunks: `db init`
+    converts its leases (two owners, interleaved: some taken over by a run that died too) into range leases, drops
+    the old tables, and the next run recovers and loads every claim once."""
+    run_id = "old-version-run"
+    frames = read_frames(seeded)
+    with source_connection(seeded) as source:
+        lease(source, seeded.model_copy(update={"limit": 600}), run_id, claims_per_range=600)
+        (part,) = planning.plan(source, run_id)
+        extracted = extract(seeded, run_id, part.low, part.high)
+        validated = validate(extracted.claims, extracted.lines, frames, run_date=RUN_DATE)
+        target = connect_target(seeded)
+        for chunk in load.chunks(
+            validated.rejected, price(validated.accepted_claims, validated.accepted_lines, frames), 250
+        ):
+            load.write_tables(target, load.chunk_tables(chunk, run_id, datetime.now(UTC)))
+        target.close()
+        source.execute(  # the layout before range leases, with this run's claims leased one row each
+            "CREATE TABLE staging.claim_leases (claim_id bigint PRIMARY KEY, run_id text NOT NULL, "
+            "leased_at timestamptz NOT NULL DEFAULT now(), recovered boolean NOT NULL DEFAULT false, "
+            "taken_from text[])"
+        )
+        source.execute("CREATE TABLE staging.run_ranges (run_id text, low bigint, high bigint, attempts integer)")
+        source.execute(
+            "INSERT INTO staging.claim_leases (claim_id, run_id, recovered, taken_from) "
+            "SELECT claim_id, CASE WHEN claim_id %% 100 = 7 THEN 'other-dead-run' ELSE %s END, "
+            "claim_id %% 100 = 7, CASE WHEN claim_id %% 100 = 7 THEN ARRAY[%s] END "
+            "FROM staging.claims WHERE claim_id BETWEEN %s AND %s",
+            [run_id, run_id, part.low, part.high],
+        )
+        source.execute("DELETE FROM staging.range_leases")
+        source.commit()
+    init_source(seeded)
+    converted = read_source("SELECT run_id, low, high, claims, recovered FROM staging.range_leases ORDER BY low")
+    assert converted.get_column("claims").sum() == 600 and converted.height > 2
+    assert set(converted.get_column("run_id")) == {run_id, "other-dead-run"}
+    gone = "SELECT to_regclass('staging.claim_leases') IS NULL AND to_regclass('staging.run_ranges') IS NULL"
+    assert read_source(gone).item() is True
     result = pipeline.run(seeded)
     assert (result.claims_recovered, result.claims_read) == (600, CLAIMS)
     _assert_exactly_once(read_target)
@@ -138,25 +183,28 @@ def test_batch_and_limit_select_claims(seeded: Settings, read_target: Reader) ->
 
 
 def test_marking_checks_every_lease_and_marks_by_id(pg_settings: Settings, tmp_path: Path) -> None:
-    """A chunk is marked only if the run still holds every one of its leases: one taken over by
-    another run (as recovery does to a run that looks dead) rolls the whole mark back. A chunk whose
-    leases are whole gets exactly its rejected ids rejected and its priced ids processed."""
+    """A chunk is marked only while the run holds its range lease: taken over by another run (as
+    recovery does to a run that looks dead), the mark rolls back whole. A chunk whose lease is held
+    gets exactly its rejected ids rejected and its priced ids processed, and the range's release then
+    frees the interval only for its holder."""
     seed(pg_settings, 400, seed=11, invalid_rate=0.2, directory=tmp_path)
     run_id, frames = "slow-run", read_frames(pg_settings)
     with source_connection(pg_settings) as source:
         lock_run(source, run_id)
-        lease(source, pg_settings, run_id)
-        (part,) = planning.plan(source, run_id, claims_per_range=400)
+        lease(source, pg_settings, run_id, claims_per_range=400)
+        (part,) = planning.plan(source, run_id)
         extracted = extract(pg_settings, run_id, part.low, part.high)
         validated = validate(extracted.claims, extracted.lines, frames, run_date=RUN_DATE)
         priced = price(validated.accepted_claims, validated.accepted_lines, frames)
-        taken, whole, *_ = load.chunks(validated.rejected, priced, 150)
-        source.execute("UPDATE staging.claim_leases SET run_id = 'other-run' WHERE claim_id = %s", [taken.high])
+        whole, taken, *_ = load.chunks(validated.rejected, priced, 150)
+        assert load.mark_chunk(source, whole, run_id, datetime.now(UTC)) == whole.claim_count
+        source.execute("UPDATE staging.range_leases SET run_id = 'other-run' WHERE run_id = %s", [run_id])
         source.commit()
 
-        with pytest.raises(StageError, match=f"lost the lease on 1 claims in \\[{taken.low}, {taken.high}\\]"):
+        with pytest.raises(StageError, match=f"lost the lease on claims \\[{taken.low}, {taken.high}\\] to another"):
             load.mark_chunk(source, taken, run_id, datetime.now(UTC))
-        assert load.mark_chunk(source, whole, run_id, datetime.now(UTC)) == whole.claim_count
+        with pytest.raises(StageError, match="range 1 lost its lease to another run"):
+            planning.release(source, part)
 
     marked = read_source("SELECT claim_id, status FROM staging.claims WHERE status <> 'pending' ORDER BY claim_id")
     expected = pl.concat(
@@ -167,5 +215,5 @@ def test_marking_checks_every_lease_and_marks_by_id(pg_settings: Settings, tmp_p
     ).sort("claim_id")
     assert whole.rejected.height > 0
     assert marked.equals(expected)
-    leases = read_source("SELECT run_id, count(*) AS leases FROM staging.claim_leases GROUP BY run_id ORDER BY run_id")
-    assert leases.rows() == [("other-run", 1), (run_id, 400 - whole.claim_count - 1)]
+    leases = read_source("SELECT run_id, low, high, claims FROM staging.range_leases")
+    assert leases.rows() == [("other-run", part.low, part.high, 400)]

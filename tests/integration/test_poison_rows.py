@@ -78,7 +78,7 @@ def loose(settings: Settings, tmp_path: Path) -> Iterator[Settings]:
         yield settings.model_copy(update={"rules_file": rules, "load_chunk_claims": 16})
     finally:
         with psycopg.connect(SOURCE_URL, autocommit=True) as connection:
-            connection.execute("TRUNCATE staging.claim_leases, staging.claim_lines, staging.claims")
+            connection.execute("TRUNCATE staging.range_leases, staging.claim_lines, staging.claims")
         _retype(settings, CONTRACT_TYPES)
 
 
@@ -159,7 +159,7 @@ def _assert_outcome(
     if "batch-id-70kb" in poisons:  # the rejected row keeps the first 16,383 characters: writable everywhere
         kept = rejected.filter(pl.col("claim_id") == poison_ids[poisons.index("batch-id-70kb")]).item(0, "batch_id")
         assert kept == "b" * 16_383
-    assert read_source("SELECT count(*) FROM staging.claim_leases").item() == 0
+    assert read_source("SELECT count(*) FROM staging.range_leases").item() == 0
 
 
 @pytest.mark.parametrize("poison", sorted(POISONS))

@@ -110,7 +110,7 @@ def test_claims_no_release_prices_stay_pending_and_the_run_exits_2(seeded: Setti
     stopped = run_cli(cli_env(seeded))
     assert_one_clear_line(stopped, 2, f"2025 ({in_2025} claims)")
     assert read_source("SELECT count(*) AS n FROM staging.claims WHERE status = 'pending'").item() == CLAIMS
-    assert read_source("SELECT count(*) AS n FROM staging.claim_leases").item() == 0
+    assert read_source("SELECT count(*) AS n FROM staging.range_leases").item() == 0
 
     skipped = run_cli(cli_env(seeded), "--skip-unpriceable")
     assert skipped.returncode == 0, skipped.stderr
@@ -180,6 +180,7 @@ def test_db_init_migrates_a_database_from_before_releases(pg_settings: Settings,
         source.execute(
             "CREATE TABLE staging.reference_versions AS "
             "SELECT year, version, loaded_at FROM staging.reference_releases; "
+            "DROP VIEW staging.etl_unpriceable_lines; "
             "DROP TABLE staging.reference_releases; "
             "ALTER TABLE staging.rvu DROP CONSTRAINT rvu_pkey, DROP COLUMN release, DROP COLUMN qp_conv_factor; "
             "ALTER TABLE staging.rvu ADD PRIMARY KEY (year, hcpcs, modifier); "

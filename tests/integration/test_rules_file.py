@@ -115,7 +115,7 @@ def test_a_malformed_rules_file_exits_2_with_nothing_leased(
         env["CLAIMS_ETL_RULES_FILE"] = str(path)
     result = cli(*args, env=env)
     assert_one_clear_line(result, 2, fragment)
-    assert read_source("SELECT count(*) AS n FROM staging.claim_leases").item() == 0
+    assert read_source("SELECT count(*) AS n FROM staging.range_leases").item() == 0
     statuses = read_source("SELECT status, count(*) AS n FROM staging.claims GROUP BY status")
     assert statuses.rows() == [("pending", CLAIMS)]
     assert read_target("SELECT count(*) AS n FROM warehouse.etl_runs").item() == 0
