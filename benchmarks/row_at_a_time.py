@@ -25,7 +25,7 @@ from claims_etl.db.connections import connect_target
 from claims_etl.settings import Settings
 from claims_etl.stages.keying import FACILITY_POS, MODIFIER_PATTERN, PRICING_MODIFIERS
 from claims_etl.stages.rules import ICD10_CM, NPI_SHAPE, POS_CODES, PROCEDURE_CODE
-from claims_etl.stages.rules_config import CUSTOM_CLAIM_COLUMNS, CUSTOM_LINE_COLUMNS, RulesConfig
+from claims_etl.stages.rules_config import RulesConfig, custom_columns
 
 CENT = Decimal("0.01")
 CLAIM_SQL = (
@@ -151,7 +151,7 @@ def validate_claim(  # noqa: PLR0912, PLR0915  (one branch per rule, as the repl
     }
     for rule in (c for c in config.custom if c.enabled):
         if rule.level == "claim":
-            hit = _custom_broken(rule.expression, claim_row, CUSTOM_CLAIM_COLUMNS)
+            hit = _custom_broken(rule.expression, claim_row, custom_columns("claim"))
         else:
             rows = [
                 line
@@ -159,7 +159,7 @@ def validate_claim(  # noqa: PLR0912, PLR0915  (one branch per rule, as the repl
                 | {"patient_dob": claim["patient_dob"], "received_date": claim["received_date"]}
                 for line in lines
             ]
-            hit = any(_custom_broken(rule.expression, row, CUSTOM_LINE_COLUMNS) for row in rows)
+            hit = any(_custom_broken(rule.expression, row, custom_columns("line")) for row in rows)
         if hit:
             broken.add(rule.id)
             severity[rule.id] = rule.severity

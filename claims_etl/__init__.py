@@ -26,7 +26,6 @@ PythonOperator, a Dagster op), with the command line's settings, config file and
 from __future__ import annotations
 
 import importlib
-from importlib.metadata import PackageNotFoundError, version
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -40,11 +39,6 @@ if TYPE_CHECKING:
     from claims_etl.stages.rules_config import RulesConfig, RuleSet, load_rules, parse_rules
     from claims_etl.stages.summary import allowed_vs_charge, rejections_by_rule
     from claims_etl.stages.validate import Validated, validate
-
-try:
-    __version__ = version("claims-etl")  # the installed distribution's: one source, pyproject.toml
-except PackageNotFoundError:  # pragma: no cover  (a source tree on sys.path, not installed)
-    __version__ = "0+unknown"
 
 # Each public name and the module that defines it, imported on first use (PEP 562): `import claims_etl`
 # and the command line's light commands (--version, --help, config show) then load no Polars, Arrow or
@@ -72,7 +66,21 @@ _EXPORTS = {
 }
 
 
+def _version() -> str:
+    """The installed distribution's version: one source, pyproject.toml. importlib.metadata is imported
+    only when the version is asked for: it weighs on every command's start (docs/performance.md)."""
+    from importlib.metadata import PackageNotFoundError, version  # noqa: PLC0415
+
+    try:
+        return version("claims-etl")
+    except PackageNotFoundError:  # pragma: no cover  (a source tree on sys.path, not installed)
+        return "0+unknown"
+
+
 def __getattr__(name: str) -> Any:
+    if name == "__version__":
+        globals()[name] = _version()
+        return globals()[name]
     if name not in _EXPORTS:
         raise AttributeError(f"module 'claims_etl' has no attribute {name!r}")
     module, _, attribute = _EXPORTS[name].partition(":")

@@ -21,6 +21,7 @@ import psycopg
 import pytest
 
 from claims_etl.db import connections
+from claims_etl.db.source import init_source
 from claims_etl.settings import Settings
 from claims_etl.stages.load import WAREHOUSE_TABLES
 from tests.factories import RUN_DATE
@@ -76,7 +77,7 @@ def make_settings(target: str = "postgresql", **overrides: Any) -> Settings:
 
 
 def _reset(settings: Settings) -> None:
-    connections.init_source(settings)
+    init_source(settings)
     with psycopg.connect(SOURCE_URL, autocommit=True) as connection:
         connection.execute(
             "TRUNCATE staging.range_leases, staging.claim_lines, staging.claims, staging.rvu, "

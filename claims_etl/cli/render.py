@@ -4,11 +4,9 @@ Everything renders from a run summary dict (RunResult.as_dict, as stored in stag
 from __future__ import annotations
 
 from decimal import Decimal
-from types import TracebackType
 from typing import Any
 
-from rich.console import Console, Group, RenderableType
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
+from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
@@ -17,42 +15,6 @@ from claims_etl.stages import STAGES
 from claims_etl.stages.rules import rule_table
 
 EXPORT_COLUMNS = ["run_id", "started_at", "status", "kind", "name", "labels", "value"]
-
-
-class StageBars:
-    """One progress bar per stage with counts and rates, on stderr while `claims-etl run` works."""
-
-    def __init__(self, console: Console, *, enabled: bool) -> None:
-        self.enabled = enabled
-        self.progress = Progress(
-            TextColumn("{task.description:<9}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TextColumn("{task.fields[rate]}"),
-            TimeElapsedColumn(),
-            console=console,
-            transient=False,
-        )
-        self.tasks: dict[str, TaskID] = {}
-
-    def __enter__(self) -> StageBars:
-        if self.enabled:
-            self.progress.start()
-        return self
-
-    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None, tb: TracebackType | None) -> None:
-        if self.enabled:
-            self.progress.stop()
-
-    def update(self, stage: str, done: int, total: int) -> None:
-        if not self.enabled:
-            return
-        if stage not in self.tasks:
-            self.tasks[stage] = self.progress.add_task(stage, total=max(total, 1), rate="")
-        task = self.tasks[stage]
-        elapsed = self.progress.tasks[task].elapsed or 0.0
-        rate = f"{done / elapsed:>10,.0f}/s" if elapsed > 0 and done else ""
-        self.progress.update(task, completed=done, total=max(total, 1), rate=rate)
 
 
 def run_status(run: dict[str, Any]) -> str:

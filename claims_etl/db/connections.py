@@ -1,6 +1,7 @@
 """Connections to both sides, opened on demand (never at import), with driver errors mapped once.
 
-- source: PostgreSQL staging through psycopg (leases, status updates, COPY) and connectorx (reads);
+- source: PostgreSQL staging through psycopg (leases, status updates, COPY: `claims_etl.db.source`)
+  and connectorx (reads: `read_frame`, here);
 - target: the ODBC warehouse through turbodbc (its SQL dialect from the ODBC driver in use), or, with
   a `postgresql://` target URL, a PostgreSQL warehouse through psycopg and COPY (db/pg_target.py):
   `connect_target` chooses, and both are a `Target`.
@@ -17,7 +18,6 @@ import re
 import sys
 import tempfile
 import threading
-import urllib.parse
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -26,11 +26,17 @@ from typing import IO, TYPE_CHECKING, Any, Literal, ParamSpec, TypeVar
 
 import polars as pl
 import psycopg
-import tenacity
-from psycopg.abc import PQGen
-from psycopg.rows import TupleRow
 
 from claims_etl.db import odbc_config, sql
+from claims_etl.db.source import (
+    REPLY_TIMEOUT_SETTING,
+    client_keepalives,
+    connectorx_url,
+    is_auth_failure,
+    is_transient,
+    named_timeout,
+    retry_connecting,
+)
 from claims_etl.errors import ConfigurationError, SourceError, TargetError, scrub
 from claims_etl.settings import Settings
 
@@ -136,7 +142,7 @@ def _timeout_attributes(settings: Settings, dialect: Dialect, present: dict[str,
         return {} if _set_by_user(settings, present, "connecttimeout") else {"ConnectTimeout": login}
     if _set_by_user(settings, present, "pqopt", "d5"):
         return {}
-    libpq = {"connect_timeout": login} | _client_keepalives(settings, rust=False)
+    libpq = {"connect_timeout": login} | client_keepalives(settings, rust=False)
     if _set_by_user(settings, present, "keepalivetime", "d1"):
         libpq.pop("keepalives_idle", None)
     if _set_by_user(settings, present, "keepaliveinterval", "d2"):
@@ -321,31 +327,8 @@ class Target:
         try:
             yield
         except TurbodbcError as error:
-            message = _named_timeout(scrub(str(error), self.secret), _TARGET_TIMEOUTS)
-            raise TargetError("load", f"{what}: {message}", transient=_is_transient(message)) from None
-
-
-def _retry_connecting(transient: Callable[[BaseException], bool]) -> Callable[[Callable[_P, _R]], Callable[_P, _R]]:
-    """The one retry policy, for connecting to either side: transient failures (a database restarting,
-    a dropped packet) get a few tries with backoff, then the run fails cleanly. Work inside a run is
-    never retried piecemeal: a failed run is repaired by running again (docs/design.md), which keeps
-    every write exactly once."""
-    return tenacity.retry(
-        retry=tenacity.retry_if_exception(transient),
-        stop=tenacity.stop_after_attempt(3),
-        wait=tenacity.wait_exponential(multiplier=0.5, max=4),
-        reraise=True,
-    )
-
-
-def _is_auth_failure(message: str) -> bool:
-    lowered = message.lower()
-    return any(hint in lowered for hint in ("access denied", "password", "authentication", "28000", "28p01"))
-
-
-def _is_transient(message: str) -> bool:
-    lowered = message.lower()
-    return any(hint in lowered for hint in ("deadlock", "connection", "timeout", "server has gone away"))
+            message = named_timeout(scrub(str(error), self.secret), _TARGET_TIMEOUTS)
+            raise TargetError("load", f"{what}: {message}", transient=is_transient(message)) from None
 
 
 def connect_target(settings: Settings, *, autocommit: bool = False) -> Target:
@@ -367,15 +350,27 @@ def connect_target(settings: Settings, *, autocommit: bool = False) -> Target:
         prefer_unicode=dialect == "mssql",
         autocommit=autocommit,
     )
-    connect = _retry_connecting(lambda error: _is_transient(str(error)) and not _is_auth_failure(str(error)))(
+    connect = retry_connecting(lambda error: is_transient(str(error)) and not is_auth_failure(str(error)))(
         turbodbc.connect
     )
     try:
         connection = connect(connection_string=target_connection_string(settings, dialect), turbodbc_options=options)
     except turbodbc.exceptions.Error as error:
-        message = _named_timeout(scrub(str(error), secret), _TARGET_TIMEOUTS)
+        message = named_timeout(scrub(str(error), secret), _TARGET_TIMEOUTS)
         raise TargetError("connect", f"cannot reach the warehouse: {message}") from None
     return Target(connection=connection, dialect=dialect, secret=secret)
+
+
+# A timeout's words in a warehouse driver's message, and the setting that bounds that wait.
+_TARGET_TIMEOUTS = (
+    # MariaDB: its READ/WRITE_TIMEOUT expiring and a server closing the connection read alike (2013)
+    ("lost connection to server during query", "no reply within CLAIMS_ETL_TARGET_QUERY_TIMEOUT_SECONDS, or closed"),
+    ("at 'handshake", "CLAIMS_ETL_TARGET_CONNECT_TIMEOUT_SECONDS"),
+    ("statement timeout", "CLAIMS_ETL_TARGET_QUERY_TIMEOUT_SECONDS"),
+    ("query timeout expired", "CLAIMS_ETL_TARGET_QUERY_TIMEOUT_SECONDS"),
+    ("login timeout expired", "CLAIMS_ETL_TARGET_CONNECT_TIMEOUT_SECONDS"),
+    ("timeout expired", "CLAIMS_ETL_TARGET_CONNECT_TIMEOUT_SECONDS"),
+)
 
 
 def read_target_frame(
@@ -414,165 +409,10 @@ def read_target_frame(
         )
         frame = pl.from_arrow(pa.Table.from_batches(list(reader), schema=reader.schema))
     except ArrowOdbcError as error:
-        message = _named_timeout(scrub(str(error), secret), _TARGET_TIMEOUTS)
-        raise TargetError(stage, message, transient=_is_transient(str(error))) from None
+        message = named_timeout(scrub(str(error), secret), _TARGET_TIMEOUTS)
+        raise TargetError(stage, message, transient=is_transient(str(error))) from None
     assert isinstance(frame, pl.DataFrame)
     return frame
-
-
-# A timeout's words in a driver's message, and the setting that bounds that wait (the drivers name none).
-_SOURCE_TIMEOUTS = (
-    ("statement timeout", "CLAIMS_ETL_SOURCE_STATEMENT_TIMEOUT_SECONDS"),
-    ("lock timeout", "CLAIMS_ETL_SOURCE_LOCK_TIMEOUT_SECONDS"),
-    ("connection timeout expired", "CLAIMS_ETL_SOURCE_CONNECT_TIMEOUT_SECONDS"),
-    ("timeout waiting for server", "CLAIMS_ETL_SOURCE_CONNECT_TIMEOUT_SECONDS"),
-)
-_TARGET_TIMEOUTS = (
-    # MariaDB: its READ/WRITE_TIMEOUT expiring and a server closing the connection read alike (2013)
-    ("lost connection to server during query", "no reply within CLAIMS_ETL_TARGET_QUERY_TIMEOUT_SECONDS, or closed"),
-    ("at 'handshake", "CLAIMS_ETL_TARGET_CONNECT_TIMEOUT_SECONDS"),
-    ("statement timeout", "CLAIMS_ETL_TARGET_QUERY_TIMEOUT_SECONDS"),
-    ("query timeout expired", "CLAIMS_ETL_TARGET_QUERY_TIMEOUT_SECONDS"),
-    ("login timeout expired", "CLAIMS_ETL_TARGET_CONNECT_TIMEOUT_SECONDS"),
-    ("timeout expired", "CLAIMS_ETL_TARGET_CONNECT_TIMEOUT_SECONDS"),
-)
-_REPLY_TIMEOUT = "CLAIMS_ETL_SOURCE_REPLY_TIMEOUT_SECONDS"
-
-
-def _named_timeout(message: str, causes: Sequence[tuple[str, str]] = _SOURCE_TIMEOUTS) -> str:
-    """A driver's message, with the setting that bounds the wait when it is a timeout's."""
-    lowered = message.lower()
-    for cause, setting in causes:
-        if cause in lowered:
-            return f"{message} ({setting})"
-    return message
-
-
-def _server_options(settings: Settings) -> str:
-    """Settings every source session starts with (libpq's and rust-postgres' `options`): the statement
-    and lock timeouts, and the server's own keepalives towards the client, so a session whose client
-    vanished (a lost Dask worker's, holding its range lock) ends within a minute, not the OS's two hours."""
-    options = {
-        "statement_timeout": f"{settings.source_statement_timeout_seconds}s",
-        "lock_timeout": f"{settings.source_lock_timeout_seconds}s",
-    }
-    if settings.tcp_keepalives_idle_seconds:
-        options |= {
-            "tcp_keepalives_idle": str(settings.tcp_keepalives_idle_seconds),
-            "tcp_keepalives_interval": str(settings.tcp_keepalives_interval_seconds),
-            "tcp_keepalives_count": str(settings.tcp_keepalives_count),
-        }
-    return " ".join(f"-c {name}={value}" for name, value in options.items())
-
-
-def _client_keepalives(settings: Settings, *, rust: bool) -> dict[str, str]:
-    """TCP keepalives on the client's socket, with TCP_USER_TIMEOUT at the same total, so unacknowledged
-    data ends the connection as soon as an idle one would. rust-postgres (connectorx) names the count
-    `keepalives_retries` and takes tcp_user_timeout in seconds; libpq `keepalives_count`, milliseconds."""
-    idle = settings.tcp_keepalives_idle_seconds
-    if not idle:
-        return {"keepalives": "0"}
-    total = idle + settings.tcp_keepalives_interval_seconds * settings.tcp_keepalives_count
-    return {
-        "keepalives": "1",
-        "keepalives_idle": str(idle),
-        "keepalives_interval": str(settings.tcp_keepalives_interval_seconds),
-        "keepalives_retries" if rust else "keepalives_count": str(settings.tcp_keepalives_count),
-        "tcp_user_timeout": str(total if rust else total * 1000),
-    }
-
-
-def _source_parameters(settings: Settings, *, rust: bool) -> dict[str, str]:
-    return {
-        "connect_timeout": str(settings.source_connect_timeout_seconds),
-        "options": _server_options(settings),
-    } | _client_keepalives(settings, rust=rust)
-
-
-def _merged(given: dict[str, str], ours: dict[str, str]) -> dict[str, str]:
-    """The URL's parameters plus ours it does not set; `options` joined, the URL's last (they win)."""
-    merged = ours | given
-    if "options" in given:
-        merged["options"] = f"{ours['options']} {given['options']}"
-    return merged
-
-
-def source_conninfo(settings: Settings) -> str:
-    """The source URL as psycopg's conninfo, with the timeouts and keepalives it does not set itself."""
-    given = psycopg.conninfo.conninfo_to_dict(settings.source_url.get_secret_value())
-    parameters = _merged({key: str(value) for key, value in given.items()}, _source_parameters(settings, rust=False))
-    # application_name lets operators (and the fault tests) find the run's sessions in pg_stat_activity
-    return psycopg.conninfo.make_conninfo("", **parameters, application_name="claims-etl")
-
-
-def connectorx_url(settings: Settings) -> str:
-    """The source URL for connectorx (rust-postgres parses its query), with the timeouts and keepalives
-    it does not set itself. The URL's own parameters are passed on as written."""
-    url = settings.source_url.get_secret_value()
-    base, _, query = url.partition("?")
-    pairs = [pair.partition("=") for pair in query.split("&") if pair]
-    given = {key: urllib.parse.unquote(value) for key, _, value in pairs}
-    ours = _merged(given, _source_parameters(settings, rust=True))
-    kept = [f"{key}={value}" for key, _, value in pairs if key != "options"]
-    kept_keys = {key for key, _, _ in pairs} - {"options"}
-    added = [f"{key}={urllib.parse.quote(value, safe='')}" for key, value in ours.items() if key not in kept_keys]
-    return f"{base}?{'&'.join(kept + added)}"
-
-
-class SourceConnection(psycopg.Connection[TupleRow]):
-    """A psycopg connection whose every wait for the server is bounded by `reply_timeout` seconds (None:
-    unbounded). Past it the connection is closed (where the protocol stood is unknown) and an
-    OperationalError names the setting. This is what ends a call on a path that went silent without
-    closing (a hung proxy or pooler, a route that drops packets while something still acknowledges
-    them): the server's own timeouts fire but their error never arrives, and TCP keepalives are
-    answered by whatever holds the socket."""
-
-    reply_timeout: float | None = None
-
-    def wait(self, gen: PQGen[_R], interval: float = 0.1, timeout: float | None = None) -> _R:
-        try:
-            return super().wait(gen, interval, self.reply_timeout if timeout is None else timeout)
-        except psycopg.errors._WaitTimeout:  # psycopg's own, for the timeout Connection.wait takes
-            if timeout is not None:  # the caller's own deadline (notifies), not ours
-                raise
-            self.pgconn.finish()
-            raise psycopg.OperationalError(
-                f"no reply from the source within {self.reply_timeout:g} s ({_REPLY_TIMEOUT}); connection closed"
-            ) from None
-
-
-@_retry_connecting(lambda error: isinstance(error, psycopg.OperationalError))
-def connect_source(settings: Settings, *, autocommit: bool) -> SourceConnection:
-    """A psycopg session on the source with every timeout of the settings (docs/operations.md, Timeouts)."""
-    connection = SourceConnection.connect(source_conninfo(settings), autocommit=autocommit)
-    connection.reply_timeout = settings.source_reply_timeout_seconds or None
-    return connection
-
-
-@contextmanager
-def source_connection(settings: Settings, *, autocommit: bool = False) -> Iterator[psycopg.Connection[Any]]:
-    """A psycopg connection to the staging database; errors mapped to SourceError, scrubbed."""
-    url = settings.source_url.get_secret_value()
-    try:
-        connection = connect_source(settings, autocommit=autocommit)
-    except (psycopg.Error, ValueError) as error:
-        message = _named_timeout(scrub(str(error), url))
-        raise SourceError("connect", f"cannot reach the source database: {message}") from None
-    try:
-        with source_errors(url, "source"):
-            yield connection
-    finally:
-        connection.close()
-
-
-@contextmanager
-def source_errors(url: str, stage: str) -> Iterator[None]:
-    try:
-        yield
-    except psycopg.OperationalError as error:
-        raise SourceError(stage, _named_timeout(scrub(str(error), url)), transient=True) from None
-    except psycopg.Error as error:
-        raise SourceError(stage, scrub(str(error), url)) from None
 
 
 class _AbandonedError(Exception):
@@ -623,23 +463,15 @@ def read_frame(settings: Settings, query: str, *, stage: str, **partitioning: An
     except (KeyboardInterrupt, SystemExit, GeneratorExit):
         raise
     except _AbandonedError:
-        message = f"no reply from the source within {bound} s ({_REPLY_TIMEOUT}); the read was abandoned"
+        message = f"no reply from the source within {bound} s ({REPLY_TIMEOUT_SETTING}); the read was abandoned"
         raise SourceError(stage, message, transient=True) from None
     except Exception as error:
-        raise SourceError(stage, _named_timeout(scrub(str(error), url, reader_url)), transient=True) from None
+        raise SourceError(stage, named_timeout(scrub(str(error), url, reader_url)), transient=True) from None
     except BaseException as error:  # a Rust panic
         raise SourceError(stage, f"the reader panicked: {scrub(str(error), url, reader_url)}") from None
     frame = pl.from_arrow(table, rechunk=False)
     assert isinstance(frame, pl.DataFrame)
     return frame
-
-
-def init_source(settings: Settings) -> None:
-    """Create the staging, lease and reference tables where missing."""
-    with source_connection(settings) as connection:
-        for statement in sql.statements("db/create_staging"):
-            connection.execute(statement)
-        connection.commit()
 
 
 def init_target(settings: Settings) -> Dialect:

@@ -26,7 +26,8 @@ import pyarrow as pa
 import pyarrow.csv as pa_csv
 
 from claims_etl.db import sql
-from claims_etl.db.connections import Target, _is_auth_failure, _retry_connecting
+from claims_etl.db.connections import Target
+from claims_etl.db.source import is_auth_failure, retry_connecting
 from claims_etl.errors import ConfigurationError, TargetError, scrub
 from claims_etl.settings import Settings
 
@@ -123,8 +124,8 @@ class PgTarget(Target):
 def connect(settings: Settings, *, autocommit: bool = False) -> PgTarget:
     """A psycopg session on the warehouse; transient failures retried like every connection."""
     url = target_url(settings)
-    connect_with_retries = _retry_connecting(
-        lambda error: isinstance(error, psycopg.OperationalError) and not _is_auth_failure(str(error))
+    connect_with_retries = retry_connecting(
+        lambda error: isinstance(error, psycopg.OperationalError) and not is_auth_failure(str(error))
     )(psycopg.connect)
     try:
         # application_name: operators (and the fault tests) find the run's sessions by it

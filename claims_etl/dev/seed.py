@@ -16,7 +16,8 @@ import numpy as np
 import polars as pl
 
 from claims_etl.db import sql
-from claims_etl.db.connections import copy_frame, source_connection
+from claims_etl.db.connections import copy_frame
+from claims_etl.db.source import source_connection
 from claims_etl.reference.cms import RVU_HEADER
 from claims_etl.reference.store import ReleaseFiles, load_release
 from claims_etl.settings import Settings

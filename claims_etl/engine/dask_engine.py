@@ -23,7 +23,8 @@ from datetime import datetime
 import dask
 from dask.distributed import Client, LocalCluster, as_completed
 
-from claims_etl.db.connections import connect_target, source_connection
+from claims_etl.db.connections import connect_target
+from claims_etl.db.source import source_connection
 from claims_etl.engine.planning import ClaimRange
 from claims_etl.engine.range_work import RangeOutcome, Tally, process_range
 from claims_etl.errors import ClaimsEtlError, StageError, scrub

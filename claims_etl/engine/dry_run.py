@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from claims_etl.db.connections import source_connection
-from claims_etl.engine.pipeline import preflight
+from claims_etl.db.source import source_connection
+from claims_etl.engine.stages_run import preflight
 from claims_etl.reference.cache import reference_frames
 from claims_etl.settings import Settings
 from claims_etl.stages.extract import Extracted, runnable_pending

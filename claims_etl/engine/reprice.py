@@ -21,7 +21,8 @@ import polars as pl
 import psycopg
 
 from claims_etl.db import sql
-from claims_etl.db.connections import Target, connect_target, read_target_frame, source_connection
+from claims_etl.db.connections import Target, connect_target, read_target_frame
+from claims_etl.db.source import source_connection
 from claims_etl.dev import fault_hooks
 from claims_etl.engine.pipeline import new_run_id
 from claims_etl.errors import ConfigurationError

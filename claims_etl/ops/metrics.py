@@ -13,14 +13,17 @@ import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import psutil
-from prometheus_client import CollectorRegistry, Gauge, write_to_textfile
-from prometheus_client.parser import text_string_to_metric_families
 
 from claims_etl.ops.timing import StageRecord
 from claims_etl.settings import Settings
+
+# prometheus_client is imported where the textfile is written or read, at a run's end, not at its start
+# (docs/performance.md, cold start).
+if TYPE_CHECKING:
+    from prometheus_client import CollectorRegistry
 
 LAST_SUCCESS = "claims_etl_last_success_timestamp_seconds"
 # The HELP line of every metric (all gauges: the textfile describes the last run).
@@ -59,6 +62,8 @@ class Sample:
 
 def registry(samples: Sequence[Sample]) -> CollectorRegistry:
     """The samples as prometheus_client gauges, one metric family per name."""
+    from prometheus_client import CollectorRegistry, Gauge  # noqa: PLC0415 (see the module's imports)
+
     families: dict[str, list[Sample]] = {}
     for sample in samples:
         families.setdefault(sample.name, []).append(sample)
@@ -75,12 +80,16 @@ def registry(samples: Sequence[Sample]) -> CollectorRegistry:
 def write_textfile(path: str, samples: Sequence[Sample]) -> None:
     """Write the node_exporter textfile atomically (a temporary file renamed over it): the collector
     never reads half a file."""
+    from prometheus_client import write_to_textfile  # noqa: PLC0415 (see the module's imports)
+
     write_to_textfile(path, registry(samples))
 
 
 def previous_value(path: str, name: str) -> float | None:
     """A metric's value in the textfile as it is (None if absent or unreadable): what a failed run
     that cannot reach the run log keeps as its last success time."""
+    from prometheus_client.parser import text_string_to_metric_families  # noqa: PLC0415 (see the module's imports)
+
     try:
         text = Path(path).read_text(encoding="utf-8")
         families = list(text_string_to_metric_families(text))

@@ -11,10 +11,9 @@ from typing import Any
 import psycopg
 
 from claims_etl.db import sql
-from claims_etl.db.connections import connect_source, source_connection
+from claims_etl.db.source import connect_source, live_runs, source_connection
 from claims_etl.errors import ClaimsEtlError
 from claims_etl.settings import Settings
-from claims_etl.stages.extract import live_runs
 
 log = logging.getLogger(__name__)
 

@@ -21,9 +21,9 @@ from typing import Any
 import polars as pl
 
 from claims_etl.db import sql
-from claims_etl.db.connections import read_frame, read_target_frame, source_connection
+from claims_etl.db.connections import read_frame, read_target_frame
+from claims_etl.db.source import live_runs, source_connection
 from claims_etl.settings import Settings
-from claims_etl.stages.extract import live_runs
 
 MAX_LISTED = 20  # claim ids listed per difference; the count is always complete
 CHECKS = {  # name: what a claim listed under it is

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 import polars as pl
 
 from claims_etl.db import sql
-from claims_etl.db.connections import source_connection
+from claims_etl.db.source import source_connection
 from claims_etl.reference import FRAME_SCHEMAS, ReferenceFrames
 from claims_etl.reference.store import read_frames
 from claims_etl.schemas import conform

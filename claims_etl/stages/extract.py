@@ -89,21 +89,6 @@ def repair_pairs(claims: pl.DataFrame) -> pl.DataFrame:
     )
 
 
-def lock_run(connection: psycopg.Connection[Any], run_id: str) -> None:
-    """Mark the run alive for as long as this session lasts (see source/lock_run.sql)."""
-    connection.execute(sql.load("source/lock_run"), {"run_id": run_id})
-    connection.commit()
-
-
-def live_runs(connection: psycopg.Connection[Any], run_ids: list[str]) -> set[str]:
-    """Those of `run_ids` whose run lock some session still holds (source/live_runs.sql): asking
-    takes no lock. Leaves the connection's transaction as it was."""
-    if not run_ids:
-        return set()
-    rows = connection.execute(sql.load("source/live_runs"), {"run_ids": run_ids}).fetchall()
-    return {str(row[0]) for row in rows}
-
-
 def unpriceable_years(connection: psycopg.Connection[Any], settings: Settings) -> dict[int, int]:
     """Pending claims (of `settings.batch_id`) with a line that no loaded release prices, counted by
     service year: a missing fee schedule is a configuration error, not the claims' (docs/spec.md §7)."""

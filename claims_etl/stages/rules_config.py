@@ -11,14 +11,21 @@ from __future__ import annotations
 import hashlib
 import tomllib
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
-import polars as pl
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from claims_etl.errors import ConfigurationError
-from claims_etl.schemas import CLAIMS, LINES, Schema
+
+# Polars is imported where a custom rule is checked or applied, not here: the settings check the rules
+# file when a command starts, and a file without custom rules (the default) needs no Polars then
+# (docs/performance.md, cold start).
+if TYPE_CHECKING:
+    import polars as pl
+
+    from claims_etl.schemas import Schema
 
 CONTRACT_RULE_IDS = tuple(f"V{number:02d}" for number in range(1, 17))
 RESERVED_RULE_IDS = frozenset(CONTRACT_RULE_IDS)  # custom ids never take these
@@ -30,16 +37,20 @@ PosCode = Annotated[str, Field(pattern=r"^[0-9]{2}$")]
 # claim's dates, a claim rule the claim and its line aggregates.
 # The engine's own flags (`recovered`, V16's `unrepresentable`) are not theirs to read.
 _FLAGS = ("recovered", "unrepresentable")
-CUSTOM_LINE_COLUMNS: Schema = {
-    **{name: dtype for name, dtype in LINES.items() if name not in _FLAGS},
-    "patient_dob": pl.Date(),
-    "received_date": pl.Date(),
-}
-CUSTOM_CLAIM_COLUMNS: Schema = {
-    **{name: dtype for name, dtype in CLAIMS.items() if name not in _FLAGS},
-    "line_count": pl.UInt32(),
-    "line_charge_cents": pl.Int64(),
-}
+
+
+@cache
+def custom_columns(level: Literal["claim", "line"]) -> Schema:
+    """The columns (and types) a custom rule of `level` reads."""
+    import polars as pl  # noqa: PLC0415 (see the module's imports)
+
+    from claims_etl.schemas import CLAIMS, LINES  # noqa: PLC0415
+
+    if level == "line":
+        lines = {name: dtype for name, dtype in LINES.items() if name not in _FLAGS}
+        return lines | {"patient_dob": pl.Date(), "received_date": pl.Date()}
+    claims = {name: dtype for name, dtype in CLAIMS.items() if name not in _FLAGS}
+    return claims | {"line_count": pl.UInt32(), "line_charge_cents": pl.Int64()}
 
 
 class _Strict(BaseModel):
@@ -102,18 +113,23 @@ class CustomRule(_Strict):
     def _checked(self) -> CustomRule:
         if self.id in RESERVED_RULE_IDS:
             raise ValueError(f"id {self.id} is reserved for the contract's rules (V01-V16)")
-        columns = CUSTOM_LINE_COLUMNS if self.level == "line" else CUSTOM_CLAIM_COLUMNS
-        dtype = expression_type(self.expression, columns)
+        import polars as pl  # noqa: PLC0415 (see the module's imports)
+
+        dtype = expression_type(self.expression, custom_columns(self.level))
         if dtype != pl.Boolean:
             raise ValueError(f"{self.id}: expression gives {dtype}, not true/false")
         return self
 
     def broken(self) -> pl.Expr:
+        import polars as pl  # noqa: PLC0415 (see the module's imports)
+
         return pl.sql_expr(self.expression)
 
 
 def expression_type(expression: str, columns: Schema) -> pl.DataType:
     """The type `expression` gives over an empty frame of `columns`; ValueError naming the problem."""
+    import polars as pl  # noqa: PLC0415 (see the module's imports)
+
     try:
         frame = pl.DataFrame(schema=columns).select(pl.sql_expr(expression).alias("broken"))
     except (pl.exceptions.PolarsError, ValueError, TypeError) as error:

@@ -10,14 +10,15 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from claims_etl.db.connections import connect_target, init_source, source_connection
+from claims_etl.db.connections import connect_target
+from claims_etl.db.source import init_source, lock_run, source_connection
 from claims_etl.dev.seed import seed
 from claims_etl.engine import pipeline, planning
 from claims_etl.errors import StageError
 from claims_etl.reference.store import read_frames
 from claims_etl.settings import Settings
 from claims_etl.stages import load
-from claims_etl.stages.extract import extract, lease, lock_run
+from claims_etl.stages.extract import extract, lease
 from claims_etl.stages.price import price
 from claims_etl.stages.validate import validate
 from tests.db import ALL_TARGET_NAMES, RUN_DATE, read_source

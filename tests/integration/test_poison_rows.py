@@ -14,7 +14,7 @@ import polars as pl
 import psycopg
 import pytest
 
-from claims_etl.db import connections
+from claims_etl.db.source import init_source
 from claims_etl.dev.seed import seed
 from claims_etl.engine import pipeline
 from claims_etl.reference.store import read_frames
@@ -65,7 +65,7 @@ def _retype(settings: Settings, statements: tuple[str, ...]) -> None:
         connection.execute("DROP VIEW IF EXISTS staging.etl_rows, staging.etl_claims, staging.etl_claim_lines")
         for statement in statements:
             connection.execute(statement)  # type: ignore[arg-type]
-    connections.init_source(settings)
+    init_source(settings)
 
 
 @pytest.fixture

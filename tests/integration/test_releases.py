@@ -16,7 +16,7 @@ import polars as pl
 import psycopg
 import pytest
 
-from claims_etl.db.connections import init_source
+from claims_etl.db.source import init_source
 from claims_etl.dev.seed import code_pool, seed, write_reference_files, write_rvu_file
 from claims_etl.reference.store import read_frames
 from claims_etl.settings import Settings

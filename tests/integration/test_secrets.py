@@ -16,8 +16,9 @@ import psycopg
 import pytest
 from pydantic import SecretStr
 
-from claims_etl.db import connections, sql
+from claims_etl.db import sql
 from claims_etl.db.connections import read_frame
+from claims_etl.db.source import init_source
 from claims_etl.dev.seed import seed
 from claims_etl.errors import SourceError
 from claims_etl.settings import Settings
@@ -98,7 +99,7 @@ def test_a_run_whose_reader_panics_exits_1_with_one_line_without_the_password(se
     finally:
         with psycopg.connect(SOURCE_URL, autocommit=True) as connection:
             connection.execute("DROP VIEW IF EXISTS staging.etl_rows, staging.etl_claims")
-        connections.init_source(seeded)
+        init_source(seeded)
     assert result.returncode == 1, result.stderr
     lines = [line for line in result.stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and lines[0].startswith("error:") and "panicked" in lines[0], result.stderr

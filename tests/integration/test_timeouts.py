@@ -18,7 +18,8 @@ import pytest
 from pydantic import SecretStr
 
 from claims_etl.db import sql
-from claims_etl.db.connections import connect_target, read_frame, source_connection
+from claims_etl.db.connections import connect_target, read_frame
+from claims_etl.db.source import source_connection
 from claims_etl.dev.seed import seed
 from claims_etl.engine.planning import ClaimRange, claimed
 from claims_etl.errors import SourceError

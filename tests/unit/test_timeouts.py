@@ -12,13 +12,8 @@ import pydantic
 import pytest
 from pydantic import SecretStr
 
-from claims_etl.db.connections import (
-    Dialect,
-    connectorx_url,
-    odbc_attributes,
-    source_conninfo,
-    target_connection_string,
-)
+from claims_etl.db.connections import Dialect, odbc_attributes, target_connection_string
+from claims_etl.db.source import connectorx_url, source_conninfo
 from claims_etl.settings import Settings
 
 MARIADB = "Driver={MariaDB Unicode};Server=dw;Port=3306;Database=claims;User=etl;Password=;"
