@@ -81,10 +81,13 @@ def named_timeout(message: str, causes: Sequence[tuple[str, str]] = _SOURCE_TIME
 def _server_options(settings: Settings) -> str:
     """Settings every source session starts with (libpq's and rust-postgres' `options`): the statement
     and lock timeouts, and the server's own keepalives towards the client, so a session whose client
-    vanished (a lost Dask worker's, holding its range lock) ends within a minute, not the OS's two hours."""
+    vanished (a lost Dask worker's, holding its range lock) ends within a minute, not the OS's two hours.
+    JIT off: the engine's statements are index range scans whose cost estimates pass the JIT
+    thresholds, and compiling them took longer than running them (docs/performance.md)."""
     options = {
         "statement_timeout": f"{settings.source_statement_timeout_seconds}s",
         "lock_timeout": f"{settings.source_lock_timeout_seconds}s",
+        "jit": "off",
     }
     if settings.tcp_keepalives_idle_seconds:
         options |= {

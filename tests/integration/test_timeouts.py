@@ -166,7 +166,8 @@ def test_every_session_carries_its_timeouts(settings: Settings) -> None:
     with source_connection(settings) as connection:
         assert connection.execute(show + ", current_setting('tcp_keepalives_idle')").fetchone() == ("7s", "5s", "11")
         assert connection.info.get_parameters()["keepalives_idle"] == "11"  # the client's own keepalives
-    assert read_frame(settings, show, stage="test").rows() == [("7s", "5s")]
+        assert connection.execute("SELECT current_setting('jit')").fetchone() == ("off",)
+    assert read_frame(settings, show + ", current_setting('jit') AS jit", stage="test").rows() == [("7s", "5s", "off")]
     target = connect_target(settings)
     try:
         cursor = target.connection.cursor()

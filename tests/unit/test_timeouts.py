@@ -35,8 +35,8 @@ def test_the_source_conninfo_carries_the_timeouts_and_keepalives_and_the_urls_ow
         "60000",  # libpq: milliseconds, idle + interval x count
     )
     assert conninfo["options"] == (
-        "-c statement_timeout=300s -c lock_timeout=60s -c tcp_keepalives_idle=30 -c tcp_keepalives_interval=10 "
-        "-c tcp_keepalives_count=3 -c work_mem=64MB"  # the URL's options last: theirs win
+        "-c statement_timeout=300s -c lock_timeout=60s -c jit=off -c tcp_keepalives_idle=30 "
+        "-c tcp_keepalives_interval=10 -c tcp_keepalives_count=3 -c work_mem=64MB"  # the URL's options last: theirs win
     )
 
 
