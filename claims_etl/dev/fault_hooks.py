@@ -3,7 +3,9 @@ with SIGKILL (no cleanup, no exception handlers, exactly like a power cut) when 
 
 Points, in run order: `after_lease`, `after_extract`, `after_validate`, `after_price`, and per load
 chunk k (1-based): `during_write:k` (some tables inserted, not committed), `after_commit:k` (warehouse
-committed, source not yet marked), `during_mark:k` (statuses updated, not committed), `after_mark:k`.
+committed, source not yet marked), `during_mark:k` (statuses updated, not committed), `after_mark:k`;
+`after_release` once a range's every claim is marked and its lease released (a Dask worker dying there
+leaves a finished range whose task is retried).
 `reprice_after_commit:k`: a reprice's chunk k of changed claims committed in the warehouse.
 `pause_before_write:k` sleeps `CLAIMS_ETL_FAULT_PAUSE` seconds instead, so a test can break a
 connection from outside; `pause_after_read` sleeps after each extract read of the source (with the

@@ -145,6 +145,7 @@ def load_range(
         )
         stage.rows_out = loading.run(chunks)
         planning.release(source, part)
+    fault_hooks.point(settings, "after_release")
     stage.peak_rss_bytes += writer.peak_rss_bytes()
 
 

@@ -143,6 +143,33 @@ def test_a_retried_range_counts_the_rejections_its_dead_attempt_marked(
     _assert_every_claim_once(read_target)
 
 
+def test_a_range_finished_by_a_worker_that_then_died_is_counted_once_and_not_loaded_again(
+    seeded: Settings, cluster: LocalCluster, read_target: Reader, tmp_path: Path
+) -> None:
+    """The worst moment for the retry's bookkeeping: a range's worker marked every claim and released
+    the lease, then was SIGKILLed before handing its outcome to the scheduler. The rerun finds no lease
+    over the range and none of another run: it reports what the dead attempt marked (attempt 0, no stage
+    seconds of its own) and writes nothing, so the run's counts and rows are a clean run's."""
+    expected_run = pipeline.run(seeded)
+    expected = _snapshot(read_target)
+    _start_over(read_target, seeded)
+
+    once = tmp_path / "fault-fired"
+    result = pipeline.run(_on_dask(seeded, cluster, fault="after_release", fault_once_file=str(once)))
+
+    assert once.exists()  # a worker did die with its range finished
+    assert result.status == "succeeded"
+    assert (result.claims_read, result.claims_priced, result.claims_rejected) == (
+        expected_run.claims_read, expected_run.claims_priced, expected_run.claims_rejected,
+    )  # fmt: skip
+    assert result.metrics.rejections_by_rule == expected_run.metrics.rejections_by_rule
+    (finished,) = [r for r in result.ranges if r["attempt"] == 0]
+    assert finished["claims"] > 0 and not finished["seconds"]
+    assert sorted(r["range"] for r in result.ranges) == [1, 2, 3, 4, 5]
+    assert _snapshot(read_target) == expected
+    _assert_every_claim_once(read_target)
+
+
 def _cli(settings: Settings, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
     return run_cli(cli_env(settings, **env), *args)
 
