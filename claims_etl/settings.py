@@ -11,7 +11,7 @@ import os
 import tomllib
 from datetime import date
 from pathlib import Path
-from typing import Any, Literal, get_args
+from typing import TYPE_CHECKING, Any, Literal, get_args
 
 from pydantic import Field, PrivateAttr, SecretStr, model_validator
 from pydantic_settings import (
@@ -26,7 +26,9 @@ from pydantic_settings import (
 )
 
 from claims_etl.errors import ConfigurationError
-from claims_etl.stages.rules_config import RuleSet, load_rules
+
+if TYPE_CHECKING:
+    from claims_etl.stages.rules_config import RuleSet
 
 DEFAULT_SOURCE_URL = "postgresql://postgres@127.0.0.1:5432/claims_etl"
 # psqlODBC sends one round trip per row with server-side prepare; without it and with BatchSize=100 it
@@ -338,12 +340,21 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _read_rules(self) -> Settings:
-        self._rules = load_rules(self.rules_file)  # ConfigurationError (exit 2) naming the key
+        if self.rules_file is not None:  # without a file, the contract's rules are read when first used
+            self._rules = _load_rules(self.rules_file)  # ConfigurationError (exit 2) naming the key
         return self
 
     def rules(self) -> RuleSet:
         """The rules in force: the file read when these settings were built (read again only if a
         `model_copy` changed `rules_file`, which skips validation)."""
         if self._rules is None or self._rules.path != (None if self.rules_file is None else str(self.rules_file)):
-            self._rules = load_rules(self.rules_file)
+            self._rules = _load_rules(self.rules_file)
         return self._rules
+
+
+def _load_rules(path: Path | None) -> RuleSet:
+    """stages.rules_config.load_rules, imported when rules are read: its pydantic models cost a run's
+    cold start (docs/performance.md) and most runs use the contract's rules, read after the first statement."""
+    from claims_etl.stages.rules_config import load_rules  # noqa: PLC0415
+
+    return load_rules(path)

@@ -15,8 +15,6 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import psutil
-
 from claims_etl.ops.timing import StageRecord
 from claims_etl.settings import Settings
 
@@ -117,11 +115,14 @@ class ResourceSampler:
         self.rss: list[int] = []
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="resource-sampler", daemon=True)
+        import psutil  # noqa: PLC0415 (sampling starts after the run's first statement: not in its cold start)
+
+        self._psutil = psutil
         self._process = psutil.Process()
 
     def __enter__(self) -> ResourceSampler:
         if self.enabled:
-            psutil.cpu_percent()  # the first reading is meaningless: it starts the measurement window
+            self._psutil.cpu_percent()  # the first reading is meaningless: it starts the measurement window
             self._thread.start()
         return self
 
@@ -136,8 +137,8 @@ class ResourceSampler:
             self._sample()
 
     def _sample(self) -> None:
-        self.cpu.append(psutil.cpu_percent())
-        self.memory.append(psutil.virtual_memory().percent)
+        self.cpu.append(self._psutil.cpu_percent())
+        self.memory.append(self._psutil.virtual_memory().percent)
         self.rss.append(self._process.memory_info().rss)
 
     def _loop(self) -> None:
