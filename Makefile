@@ -18,7 +18,7 @@ else
 export CLAIMS_ETL_TARGET_ODBC ?= $(MARIADB_ODBC)
 endif
 
-.PHONY: setup services demo test test-unit lint typecheck check bench bench-quick bench-gate bench-transform bench-cold profile
+.PHONY: setup services demo test test-unit lint typecheck check bench bench-quick bench-gate bench-transform bench-cold profile profile-source
 
 $(BIN)/claims-etl: pyproject.toml scripts/bootstrap.sh scripts/build_turbodbc.sh
 	bash scripts/bootstrap.sh
@@ -67,3 +67,6 @@ bench-cold: services  ## time from `claims-etl run` to its first database connec
 
 profile: services  ## CPU seconds per stage of one run on 100k fresh claims, under py-spy (benchmarks/profile.py)
 	$(BIN)/python benchmarks/profile.py --claims $(CLAIMS)
+
+profile-source: services  ## PostgreSQL CPU of each source statement of a run, on 100k fresh claims (benchmarks/source_cpu.py)
+	$(BIN)/python benchmarks/source_cpu.py --claims $(CLAIMS)

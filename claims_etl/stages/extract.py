@@ -359,7 +359,8 @@ def repriced(settings: Settings, valid_from: date, valid_until: date, low: int, 
     """Processed claims in claim_id range [low, high] with a line served in [valid_from, valid_until),
     and all their lines, each claim flagged `recovered` (its warehouse rows are replaced), in one statement."""
     values: dict[str, sql.SqlValue] = {"valid_from": valid_from, "valid_until": valid_until, "low": low, "high": high}
-    return _claims_with_lines(settings, "extract/repriced", values, what="repriced")
+    read = _claims_with_lines(settings, "extract/repriced", values, what="repriced")
+    return replace(read, claims=read.claims.with_columns(recovered=pl.lit(True)))
 
 
 def read_pending(settings: Settings, *, batch_id: str | None = None, limit: int | None = None) -> Extracted:

@@ -6,7 +6,8 @@
 -- claim and its lines share it, so each partition still reads whole claims. The bounds are repeated on
 -- each table: PostgreSQL carries equalities, not ranges, across a join, and without them every range's
 -- read scanned the whole table.
--- The row shape (stages/extract.split_rows): a claim row (`is_line` false) or a line row (`is_line` true),
+-- The row shape of staging.etl_rows, spelled out with the lease's columns (that view's comment says why)
+-- (stages/extract.split_rows): a claim row (`is_line` false) or a line row (`is_line` true),
 -- the two kinds sharing columns of one type so that no row carries the other kind's columns (a narrower
 -- result reads faster, benchmarks/LOG.md): t1-t11 text, d1-d2 date, n1-n2 bigint. Claim: t1 batch_id,
 -- t2 billing_npi, t3 rendering_npi, t4 mac, t5 locality, t6 place_of_service, t7-t10 diagnosis_1-4,

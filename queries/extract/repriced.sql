@@ -1,72 +1,22 @@
 -- Processed claims with a line in a release's window (`reprice`): :valid_from <= service_date <
 -- :valid_until, in claim_id range [:low, :high], and every line of theirs, in one statement. Values
--- rendered by claims_etl.db.sql.quote.
--- The row shape (stages/extract.split_rows): a claim row (`is_line` false) or a line row (`is_line` true),
--- the two kinds sharing columns of one type so that no row carries the other kind's columns (a narrower
--- result reads faster, benchmarks/LOG.md): t1-t11 text, d1-d2 date, n1-n2 bigint. Claim: t1 batch_id,
--- t2 billing_npi, t3 rendering_npi, t4 mac, t5 locality, t6 place_of_service, t7-t10 diagnosis_1-4,
--- t11 taken_from, d1 patient_dob, d2 received_date, n1 total_charge_cents, recovered. Line: line_number,
--- t1 procedure_code, t2-t5 modifier_1-4, t6 place_of_service, d1 service_date, n1 units, n2 charge_cents.
--- One SELECT around the UNION ALL: connectorx partitions only a single SELECT statement.
+-- rendered by claims_etl.db.sql.quote. The rows are staging.etl_rows' (claim rows and line rows, split by
+-- stages/extract.split_rows); stages/extract.repriced flags the claims recovered (their warehouse rows
+-- are replaced).
+-- One SELECT around the view: connectorx partitions only a single SELECT statement.
 SELECT *
 FROM (
-    SELECT c.claim_id,
-           false AS is_line,
-           c.batch_id AS t1,
-           c.billing_npi AS t2,
-           c.rendering_npi AS t3,
-           c.mac AS t4,
-           c.locality AS t5,
-           c.place_of_service AS t6,
-           c.diagnosis_1 AS t7,
-           c.diagnosis_2 AS t8,
-           c.diagnosis_3 AS t9,
-           c.diagnosis_4 AS t10,
-           NULL::text AS t11,
-           c.patient_dob AS d1,
-           c.received_date AS d2,
-           c.total_charge_cents AS n1,
-           NULL::bigint AS n2,
-           NULL::integer AS line_number,
-           true AS recovered,
-           c.unrepresentable
-    FROM staging.etl_claims AS c
-    WHERE c.status = 'processed'
-      AND c.claim_id BETWEEN :low AND :high
-      AND EXISTS (
-          SELECT 1 FROM staging.claim_lines AS l
-          WHERE l.claim_id = c.claim_id AND l.service_date >= :valid_from AND l.service_date < :valid_until
+    SELECT r.*
+    FROM staging.etl_rows AS r
+    WHERE r.claim_id BETWEEN :low AND :high
+      AND r.claim_id IN (
+          SELECT c.claim_id
+          FROM staging.claims AS c
+          WHERE c.status = 'processed'
+            AND c.claim_id BETWEEN :low AND :high
+            AND EXISTS (
+                SELECT 1 FROM staging.claim_lines AS l
+                WHERE l.claim_id = c.claim_id AND l.service_date >= :valid_from AND l.service_date < :valid_until
+            )
       )
-    UNION ALL
-    SELECT cl.claim_id,
-           true,
-           cl.procedure_code,
-           cl.modifier_1,
-           cl.modifier_2,
-           cl.modifier_3,
-           cl.modifier_4,
-           cl.place_of_service,
-           NULL,
-           NULL,
-           NULL,
-           NULL,
-           NULL,
-           cl.service_date,
-           NULL,
-           cl.units,
-           cl.charge_cents,
-           cl.line_number,
-           NULL,
-           cl.unrepresentable
-    FROM staging.etl_claim_lines AS cl
-    WHERE cl.claim_id IN (
-        SELECT c.claim_id
-        FROM staging.claims AS c
-        WHERE c.status = 'processed'
-          AND c.claim_id BETWEEN :low AND :high
-          AND EXISTS (
-              SELECT 1 FROM staging.claim_lines AS l
-              WHERE l.claim_id = c.claim_id AND l.service_date >= :valid_from AND l.service_date < :valid_until
-          )
-    )
 ) AS claim_rows
