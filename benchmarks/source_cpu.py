@@ -3,7 +3,9 @@
 `make profile` counts the whole server's CPU over a run; this says which statement it goes to. On fresh
 databases with N seeded claims (analyzed, as a nightly source is), one psycopg session with the
 engine's `jit=off` runs each statement `--repeats` times and reads that backend's CPU seconds (psutil)
-before and after. Writes are rolled back (and the table vacuumed) so every repeat sees the same rows.
+before and after. Writes are rolled back (and the tables vacuumed) so every repeat sees the same rows.
+Parallel query workers are other processes and are not counted: check with EXPLAIN that the plans at the
+size measured are serial (they are at the default size; a larger seed may gather workers).
 
 - preflight: the unpriceable-claims check before leasing (source/unpriceable_years.sql);
 - lease: the range leases of every pending claim (source/lease_pending.sql);
@@ -37,11 +39,18 @@ from claims_etl.db import sql
 RUN_ID = "source-cpu-bench"
 
 
-def measure(session: psycopg.Connection[Any], statement: Callable[[], object], repeats: int) -> dict[str, Any]:
-    """Backend CPU and wall seconds of `statement`, each repeat rolled back and the claims vacuumed."""
+def measure(
+    session: psycopg.Connection[Any],
+    statement: Callable[[], object],
+    repeats: int,
+    prepare: Callable[[], object] = lambda: None,
+) -> dict[str, Any]:
+    """Backend CPU and wall seconds of `statement` (after `prepare`, untimed, in the same transaction),
+    each repeat rolled back and the tables it wrote vacuumed."""
     backend = psutil.Process(session.info.backend_pid)
     cpu, wall = [], []
     for _ in range(repeats):
+        prepare()
         before, started = backend.cpu_times(), time.perf_counter()
         statement()
         after = backend.cpu_times()
@@ -49,7 +58,7 @@ def measure(session: psycopg.Connection[Any], statement: Callable[[], object], r
         cpu.append(after.user + after.system - before.user - before.system)
         session.rollback()
         session.autocommit = True
-        session.execute("VACUUM staging.claims")
+        session.execute("VACUUM staging.claims, staging.range_leases")
         session.autocommit = False
     return {"cpu_seconds": spread(cpu), "wall_seconds": spread(wall)}
 
@@ -83,20 +92,30 @@ def main() -> None:
         }
         read = f"COPY ({sql.render('extract/range', run_id=RUN_ID, low=low, high=high)}) TO STDOUT (FORMAT binary)"
 
-        def read_range() -> None:
+        def lease_everything() -> None:  # the range read reads what a lease of this run holds
             session.execute("INSERT INTO staging.range_leases (run_id, low, high, claims) VALUES (%s, %s, %s, %s)",
                             [RUN_ID, low, high, args.claims])  # fmt: skip
+
+        def read_range() -> None:
             with session.cursor().copy(read) as copy:
                 for _block in copy:
                     pass
+
+        def mark_chunk() -> None:
+            marked = session.execute(sql.statements("source/mark_claims")[1], marking).rowcount
+            if marked != args.chunk:
+                raise SystemExit(f"the marking updated {marked} claims, not {args.chunk}: ids are not consecutive")
 
         statements: dict[str, Callable[[], object]] = {
             "preflight": lambda: session.execute(sql.load("source/unpriceable_years"), {"batch_id": None}).fetchall(),
             "lease": lambda: session.execute(sql.load("source/lease_pending"), lease).fetchall(),
             "read": read_range,
-            "mark": lambda: session.execute(sql.statements("source/mark_claims")[1], marking),
+            "mark": mark_chunk,
         }
-        results = {name: measure(session, statement, args.repeats) for name, statement in statements.items()}
+        results = {
+            name: measure(session, statement, args.repeats, lease_everything if name == "read" else lambda: None)
+            for name, statement in statements.items()
+        }
     per_100k = 100_000 / args.claims
     mark_per_100k = results["mark"]["cpu_seconds"]["median"] * 100_000 / args.chunk
     summary = {name: round(result["cpu_seconds"]["median"] * per_100k, 3) for name, result in results.items()}

@@ -345,8 +345,9 @@ class Settings(BaseSettings):
         return self
 
     def rules(self) -> RuleSet:
-        """The rules in force: the file read when these settings were built (read again only if a
-        `model_copy` changed `rules_file`, which skips validation)."""
+        """The rules in force: the file read when these settings were built, or the contract's rules
+        read at the first call without one (read again only if a `model_copy` changed `rules_file`,
+        which skips validation)."""
         if self._rules is None or self._rules.path != (None if self.rules_file is None else str(self.rules_file)):
             self._rules = _load_rules(self.rules_file)
         return self._rules

@@ -15,7 +15,6 @@ class StageBars:
     """One progress bar per stage with counts and rates, on stderr while `claims-etl run` works."""
 
     def __init__(self, console: Console, *, enabled: bool) -> None:
-        self.enabled = enabled
         self.progress = _progress(console) if enabled else None
         self.tasks: dict[str, TaskID] = {}
 

@@ -115,14 +115,14 @@ class ResourceSampler:
         self.rss: list[int] = []
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="resource-sampler", daemon=True)
-        import psutil  # noqa: PLC0415 (sampling starts after the run's first statement: not in its cold start)
-
-        self._psutil = psutil
-        self._process = psutil.Process()
 
     def __enter__(self) -> ResourceSampler:
         if self.enabled:
-            self._psutil.cpu_percent()  # the first reading is meaningless: it starts the measurement window
+            # psutil is imported here, not with the module: sampling starts after the run's first
+            # statement, so it stays out of the run's cold start (docs/performance.md).
+            import psutil  # noqa: PLC0415
+
+            psutil.cpu_percent()  # the first reading is meaningless: it starts the measurement window
             self._thread.start()
         return self
 
@@ -137,9 +137,11 @@ class ResourceSampler:
             self._sample()
 
     def _sample(self) -> None:
-        self.cpu.append(self._psutil.cpu_percent())
-        self.memory.append(self._psutil.virtual_memory().percent)
-        self.rss.append(self._process.memory_info().rss)
+        import psutil  # noqa: PLC0415 (imported by __enter__ already: see there)
+
+        self.cpu.append(psutil.cpu_percent())
+        self.memory.append(psutil.virtual_memory().percent)
+        self.rss.append(psutil.Process().memory_info().rss)
 
     def _loop(self) -> None:
         while not self._stop.wait(self.interval):

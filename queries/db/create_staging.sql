@@ -278,8 +278,8 @@ WHERE cl.service_date BETWEEN DATE '0001-01-01' AND DATE '9999-12-31'
 -- split_rows): claim rows (`is_line` false, not recovered, no taken_from) and line rows. The readers other
 -- than a run's own (extract/pending.sql, runnable.sql, repriced.sql, marked_rejected.sql) choose claims
 -- and filter this. A run's read (extract/range.sql) spells the shape out with its lease's columns: filtering
--- this view by the lease joins staging.claims to the claim rows too, 35% more server CPU per range
--- (benchmarks/LOG.md, 2026-12-02).
+-- this view by the lease joins staging.claims to the claim rows too, which costs the server more CPU per
+-- range (docs/performance.md, Reading a range in one statement).
 CREATE OR REPLACE VIEW staging.etl_rows AS
 SELECT c.claim_id,
        false AS is_line,

@@ -165,6 +165,7 @@ def test_a_range_finished_by_a_worker_that_then_died_is_counted_once_and_not_loa
     assert result.metrics.rejections_by_rule == expected_run.metrics.rejections_by_rule
     (finished,) = [r for r in result.ranges if r["attempt"] == 0]
     assert finished["claims"] > 0 and not finished["seconds"]
+    assert sum(r["claims"] for r in result.ranges) == CLAIMS  # the finished range's claims count once
     assert sorted(r["range"] for r in result.ranges) == [1, 2, 3, 4, 5]
     assert _snapshot(read_target) == expected
     _assert_every_claim_once(read_target)
