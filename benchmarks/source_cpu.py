@@ -1,9 +1,10 @@
 """PostgreSQL CPU of each source statement a run sends, measured on the server session itself.
 
 `make profile` counts the whole server's CPU over a run; this says which statement it goes to. On fresh
-databases with N seeded claims (analyzed, as a nightly source is), one psycopg session with the
-engine's `jit=off` runs each statement `--repeats` times and reads that backend's CPU seconds (psutil)
-before and after. Writes are rolled back (and the tables vacuumed) so every repeat sees the same rows.
+databases with N seeded claims (analyzed, as a nightly source is), one session opened as the engine
+opens its own (`db.source.connect_source`: its timeouts and `jit=off`) runs each statement `--repeats`
+times and reads that backend's CPU seconds (psutil) before and after. Writes are rolled back (and the
+tables vacuumed) so every repeat sees the same rows.
 Parallel query workers are other processes and are not counted: check with EXPLAIN that the plans at the
 size measured are serial (they are at the default size; a larger seed may gather workers).
 
@@ -33,8 +34,9 @@ import psycopg
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks.harness import RESULTS, SOURCE_URL, fresh_databases, machine, spread
+from benchmarks.harness import RESULTS, fresh_databases, machine, settings_for, spread
 from claims_etl.db import sql
+from claims_etl.db.source import connect_source
 
 RUN_ID = "source-cpu-bench"
 
@@ -43,7 +45,7 @@ def measure(
     session: psycopg.Connection[Any],
     statement: Callable[[], object],
     repeats: int,
-    prepare: Callable[[], object] = lambda: None,
+    prepare: Callable[[], object],
 ) -> dict[str, Any]:
     """Backend CPU and wall seconds of `statement` (after `prepare`, untimed, in the same transaction),
     each repeat rolled back and the tables it wrote vacuumed."""
@@ -72,7 +74,7 @@ def main() -> None:
     args = parser.parse_args()
 
     fresh_databases("postgresql-copy", args.claims, seed=11)
-    with psycopg.connect(SOURCE_URL, options="-c jit=off") as session:
+    with connect_source(settings_for("postgresql-copy"), autocommit=False) as session:
         low, high = session.execute("SELECT min(claim_id), max(claim_id) FROM staging.claims").fetchone()  # type: ignore[misc]
         lease = {
             "run_id": RUN_ID,
@@ -106,20 +108,32 @@ def main() -> None:
             if marked != args.chunk:
                 raise SystemExit(f"the marking updated {marked} claims, not {args.chunk}: ids are not consecutive")
 
-        statements: dict[str, Callable[[], object]] = {
-            "preflight": lambda: session.execute(sql.load("source/unpriceable_years"), {"batch_id": None}).fetchall(),
-            "lease": lambda: session.execute(sql.load("source/lease_pending"), lease).fetchall(),
-            "read": read_range,
-            "mark": mark_chunk,
+        def nothing() -> None:
+            pass
+
+        # Each statement, what it needs first (untimed), and how many claims one execution covers.
+        statements: dict[str, tuple[Callable[[], object], Callable[[], object], int]] = {
+            "preflight": (
+                lambda: session.execute(sql.load("source/unpriceable_years"), {"batch_id": None}).fetchall(),
+                nothing,
+                args.claims,
+            ),
+            "lease": (
+                lambda: session.execute(sql.load("source/lease_pending"), lease).fetchall(),
+                nothing,
+                args.claims,
+            ),
+            "read": (read_range, lease_everything, args.claims),
+            "mark": (mark_chunk, nothing, args.chunk),
         }
         results = {
-            name: measure(session, statement, args.repeats, lease_everything if name == "read" else lambda: None)
-            for name, statement in statements.items()
+            name: measure(session, statement, args.repeats, prepare)
+            for name, (statement, prepare, _claims) in statements.items()
         }
-    per_100k = 100_000 / args.claims
-    mark_per_100k = results["mark"]["cpu_seconds"]["median"] * 100_000 / args.chunk
-    summary = {name: round(result["cpu_seconds"]["median"] * per_100k, 3) for name, result in results.items()}
-    summary["mark"] = round(mark_per_100k, 3)
+    summary = {
+        name: round(results[name]["cpu_seconds"]["median"] * 100_000 / claims, 3)
+        for name, (_statement, _prepare, claims) in statements.items()
+    }
     for name, result in results.items():
         cpu, wall = result["cpu_seconds"], result["wall_seconds"]
         print(f"{name:10s} CPU {cpu['median']:.3f} s ({cpu['min']:.3f}-{cpu['max']:.3f}), wall {wall['median']:.3f} s")

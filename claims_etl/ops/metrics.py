@@ -122,6 +122,7 @@ class ResourceSampler:
             # statement, so it stays out of the run's cold start (docs/performance.md).
             import psutil  # noqa: PLC0415
 
+            self._process = psutil.Process()
             psutil.cpu_percent()  # the first reading is meaningless: it starts the measurement window
             self._thread.start()
         return self
@@ -141,7 +142,7 @@ class ResourceSampler:
 
         self.cpu.append(psutil.cpu_percent())
         self.memory.append(psutil.virtual_memory().percent)
-        self.rss.append(psutil.Process().memory_info().rss)
+        self.rss.append(self._process.memory_info().rss)
 
     def _loop(self) -> None:
         while not self._stop.wait(self.interval):
