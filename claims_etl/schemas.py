@@ -63,6 +63,11 @@ RVU: Schema = {
     "mult_proc": pl.String(),
     "bilat_surg": pl.String(),
     "co_surg": pl.String(),
+    # The imaging cap (docs/spec.md §4): the PE and MP RVUs CMS uses for the OPPS payment amount, 0 on
+    # rows no cap applies to (and null in frames built by hand without them: no cap either).
+    "opps_nonfac_pe_rvu_e4": pl.Int64(),
+    "opps_facility_pe_rvu_e4": pl.Int64(),
+    "opps_mp_rvu_e4": pl.Int64(),
 }
 GPCI: Schema = {
     "release": pl.String(),

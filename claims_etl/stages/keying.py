@@ -203,13 +203,14 @@ def _gpci_rows(reference: ReferenceFrames, releases: pl.DataFrame, localities: p
 
 
 def _procedure_codes(reference: ReferenceFrames, releases: pl.DataFrame) -> pl.DataFrame:
-    """One row per release and HCPCS with a number for the code, and `split_allowed`: whether the
-    PCTC IND of its row without a modifier is 1 (V06 asks it whether 26/TC may split the code)."""
-    blank_row_pctc = (pl.col("pctc_ind") == "1").fill_null(False) & (pl.col("modifier") == "")
+    """One row per release and HCPCS with a number for the code, and whether the release has a row for
+    it with modifier 26 (`pc_row`) and with TC (`tc_row`): V06 accepts a 26 or TC modifier only where
+    CMS publishes that row (docs/spec.md §5)."""
+    modifier = pl.col("modifier")
     return (
         _by_release(reference.rvu, releases)
         .group_by("release_id", "hcpcs")
-        .agg(blank_row_pctc.any().alias("split_allowed"))
+        .agg((modifier == "26").any().alias("pc_row"), (modifier == "TC").any().alias("tc_row"))
         .sort("release_id", "hcpcs")
         .with_row_index("code_id")
         .collect()
@@ -223,9 +224,27 @@ def _qp_lines(reference: ReferenceFrames) -> pl.LazyFrame:
     )
 
 
+# MULT PROC values the price stage reads (docs/spec.md §4.4, 4a, 4c); any other value is 0, no rule.
+MULTIPLE_PROCEDURE_KINDS = ("2", "3", "4", "5", "6", "7")
+DIAGNOSTIC_MPPR_KINDS = (4, 6, 7)
+_RVUS = ("work_rvu_e4", "nonfac_pe_rvu_e4", "facility_pe_rvu_e4", "mp_rvu_e4")
+_OPPS_RVUS = ("opps_nonfac_pe_rvu_e4", "opps_facility_pe_rvu_e4", "opps_mp_rvu_e4")
+
+
+def _professional_rvus(rows: pl.LazyFrame) -> pl.LazyFrame:
+    """Per code number, the RVUs of its 26 row as `pc_*`, for the diagnostic MPPR's PC/TC split of a
+    global line (docs/spec.md §4a); only codes with a diagnostic MULT PROC need them."""
+    diagnostic = pl.col("mult_proc").is_in([str(kind) for kind in DIAGNOSTIC_MPPR_KINDS])
+    return rows.filter(diagnostic & (pl.col("modifier") == "26")).select(
+        "code_id", *(pl.col(rvu).alias(f"pc_{rvu}") for rvu in _RVUS)
+    )
+
+
 def _fee_schedule_rows(reference: ReferenceFrames, releases: pl.DataFrame, codes: pl.DataFrame) -> pl.LazyFrame:
     """RVU rows by code number and pricing modifier bit, with the numbers and flags pricing reads.
-    Rows with any other modifier are never a line's RVU row (docs/spec.md §4.2), so they are left out."""
+    Rows with any other modifier are never a line's RVU row (docs/spec.md §4.2), so they are left out.
+    A row of a diagnostic MPPR code other than its 26 row carries the 26 row's RVUs (`pc_*`); a row
+    with OPPS RVUs carries them (`opps_*`, null where all are 0: no cap)."""
     pricing_bit = pl.col("modifier").replace_strict(PRICING_MODIFIER_BITS, default=None, return_dtype=_KEY)
     status = pl.col("status_code")
     payable = status.is_in(PAYABLE_STATUS).fill_null(False)
@@ -233,24 +252,30 @@ def _fee_schedule_rows(reference: ReferenceFrames, releases: pl.DataFrame, codes
     rows = reference.rvu.with_columns(pricing_bit.alias("pricing_modifier_bit"), notes.alias("pricing_note"))
     # An Enum of this frame's own notes: lines gather its small integers, not strings.
     note_type = pl.Enum(rows.get_column("pricing_note").drop_nulls().unique().sort())
+    numbered = _by_release(rows, releases).join(codes.lazy(), on=["release_id", "hcpcs"], how="left")
+    capped = pl.any_horizontal(pl.col(_OPPS_RVUS).fill_null(0) != 0)
+    kind = pl.col("mult_proc").replace_strict(
+        MULTIPLE_PROCEDURE_KINDS, [int(k) for k in MULTIPLE_PROCEDURE_KINDS], default=0, return_dtype=pl.Int8
+    )
     return (
-        _by_release(rows, releases)
-        .filter(pl.col("pricing_modifier_bit").is_not_null())
-        .join(codes.lazy(), on=["release_id", "hcpcs"], how="left")
+        numbered.filter(pl.col("pricing_modifier_bit").is_not_null())
+        .join(_professional_rvus(numbered), on="code_id", how="left")
         .select(
             "code_id",
             "pricing_modifier_bit",
-            "work_rvu_e4",
-            "nonfac_pe_rvu_e4",
-            "facility_pe_rvu_e4",
-            "mp_rvu_e4",
+            *_RVUS,
             "conv_factor_e4",
             "qp_conv_factor_e4",
             payable.alias("payable"),
             pl.col("pricing_note").cast(note_type),
             (pl.col("mult_proc") == "2").fill_null(False).alias("multiple_procedure"),
+            kind.alias("multiple_procedure_kind"),
+            # A line of this row may be lowered or noted by §4a-4c: price works those lines apart.
+            (kind.is_in([3, 4, 5, 6, 7]) | capped).alias("medicare_reductions"),
             (pl.col("bilat_surg") == "1").fill_null(False).alias("bilateral_surgery"),
             pl.col("co_surg").is_in(("1", "2")).fill_null(False).alias("co_surgery"),
+            *(pl.when(capped).then(pl.col(rvu).fill_null(0)).alias(rvu) for rvu in _OPPS_RVUS),
+            *(f"pc_{rvu}" for rvu in _RVUS),
             pl.lit(True).alias("rvu_found"),
         )
     )
@@ -273,7 +298,7 @@ def key_lines(
     `year`, `release_id` and `rvu_release` (the release in force on the service date, docs/spec.md §7),
     `modifier_flags`,
     `is_facility` (§4.1), the RVU row's numbers and flags and `rvu_found` (4.2), the GPCI row's numbers
-    and `gpci_found`, `split_allowed` (V06), `qp_listed` (the claim's NPI is on the year's QP list),
+    and `gpci_found`, `pc_row` and `tc_row` (V06), `qp_listed` (the claim's NPI is on the year's QP list),
     and the claim's `patient_dob` and `received_date`. Validate builds this once; price reuses the
     accepted part of it. `facility_pos`: the facility places of service (a rules file may set them)."""
     releases = _release_numbers(reference)
@@ -297,7 +322,7 @@ def key_lines(
         .with_columns(line_pos_facility.fill_null(pl.col("claim_facility")).fill_null(False).alias("is_facility"))
         .pipe(
             _look_up,
-            codes.lazy().select("release_id", pl.col("hcpcs").alias("procedure_code"), "code_id", "split_allowed"),
+            codes.lazy().select("release_id", pl.col("hcpcs").alias("procedure_code"), "code_id", "pc_row", "tc_row"),
             on=["release_id", "procedure_code"],
         )
         .pipe(_look_up, _fee_schedule_rows(reference, releases, codes), on=["code_id", "pricing_modifier_bit"])
@@ -309,7 +334,9 @@ def key_lines(
         else keyed.with_columns(pl.lit(False).alias("qp_listed"))
     )
     return (
-        keyed.with_columns(pl.col("rvu_found", "gpci_found", "split_allowed", "qp_listed").fill_null(False))
+        keyed.with_columns(
+            pl.col("rvu_found", "gpci_found", "pc_row", "tc_row", "qp_listed", "medicare_reductions").fill_null(False)
+        )
         .drop("claim_facility", "locality_id", "code_id")
         .collect()
     )

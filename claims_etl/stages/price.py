@@ -3,7 +3,9 @@
 Scales: RVUs, GPCIs and the conversion factor are integers x 10^4, money is integer cents,
 adjustment factors are integers x 10^5. Every factor the contract names (1.5, 0.16, 0.136, 0.625,
 0.5) has a denominator dividing 2^5 x 5^5 = 10^5, and so has any product of them: x 10^5 holds every
-adjustment factor exactly, and each multiplication by one divides evenly by 10^5.
+adjustment factor exactly, and each multiplication by one divides evenly by 10^5. The diagnostic
+MPPR's shares (50%, 75%, 80%, 95%) are whole percents of whole cents: amounts it touches are kept in
+hundredths of a cent (`*_e2` cents) until the allowed amount is rounded, once.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import polars as pl
 
 from claims_etl.reference import ReferenceFrames
 from claims_etl.schemas import CLAIMS, LINES, PRICED_CLAIMS, PRICED_LINES, conform
-from claims_etl.stages.keying import FACILITY_POS, has_modifier, key_lines
+from claims_etl.stages.keying import DIAGNOSTIC_MPPR_KINDS, FACILITY_POS, MODIFIER_BITS, has_modifier, key_lines
 from claims_etl.stages.rules import facility_pos
 from claims_etl.stages.rules_config import RulesConfig
 
@@ -42,15 +44,38 @@ def _times(factor: pl.Expr, multiplier: int, applies: pl.Expr) -> pl.Expr:
 _PRICED_AS_QP = pl.col("qp_listed") & pl.col("qp_conv_factor_e4").is_not_null()
 
 
-def _fee_schedule_cents() -> pl.Expr:
-    pe_rvu = pl.when(pl.col("is_facility")).then(pl.col("facility_pe_rvu_e4")).otherwise(pl.col("nonfac_pe_rvu_e4"))
-    geographic = (
-        pl.col("work_rvu_e4") * pl.col("pw_gpci_e4")
-        + pe_rvu * pl.col("pe_gpci_e4")
-        + pl.col("mp_rvu_e4") * pl.col("mp_gpci_e4")
-    )
+def _cents_for(work: str, nonfac_pe: str, facility_pe: str, mp: str) -> pl.Expr:
+    """(work x PW GPCI + PE x PE GPCI + MP x MP GPCI) x CF in cents, rounded half up (docs/spec.md §4.3),
+    for the named RVU columns: the facility or non-facility PE by the line's setting, the QP or non-QP
+    conversion factor by its claim's NPI."""
+    pe_rvu = pl.when(pl.col("is_facility")).then(pl.col(facility_pe)).otherwise(pl.col(nonfac_pe))
+    geographic = pl.col(work) * pl.col("pw_gpci_e4") + pe_rvu * pl.col("pe_gpci_e4") + pl.col(mp) * pl.col("mp_gpci_e4")
     conversion_factor = pl.when(_PRICED_AS_QP).then(pl.col("qp_conv_factor_e4")).otherwise(pl.col("conv_factor_e4"))
     return round_half_up_div(geographic * conversion_factor, _FEE_SCALE_TO_CENTS)
+
+
+def _fee_schedule_cents() -> pl.Expr:
+    return _cents_for("work_rvu_e4", "nonfac_pe_rvu_e4", "facility_pe_rvu_e4", "mp_rvu_e4")
+
+
+def _opps_cents() -> pl.Expr:
+    """The OPPS amount of a unit (§4b): the same formula with the PE and MP RVUs CMS uses for the OPPS
+    payment amount; null where the row is not capped."""
+    return _cents_for("work_rvu_e4", "opps_nonfac_pe_rvu_e4", "opps_facility_pe_rvu_e4", "opps_mp_rvu_e4")
+
+
+def _professional_cents() -> pl.Expr:
+    """A unit's professional part PC (§4a): all of a 26 line, none of a TC line, and of any other line
+    the code's 26 row priced for this line (0 without one), never more than the line's fee."""
+    fee, bit = pl.col("fee_schedule_cents"), pl.col("pricing_modifier_bit")
+    global_pc = _cents_for("pc_work_rvu_e4", "pc_nonfac_pe_rvu_e4", "pc_facility_pe_rvu_e4", "pc_mp_rvu_e4")
+    return (
+        pl.when(bit == MODIFIER_BITS["26"])
+        .then(fee)
+        .when(bit == MODIFIER_BITS["TC"])
+        .then(0)
+        .otherwise(pl.min_horizontal(global_pc.fill_null(0), fee))
+    )
 
 
 def _factor_before_multiple_procedure() -> pl.Expr:
@@ -62,6 +87,12 @@ def _factor_before_multiple_procedure() -> pl.Expr:
 
 
 _SAME_DAY = ("claim_id", "service_date")
+# docs/spec.md §4a: per diagnostic MULT PROC, the percent of a further unit's TC and PC that is paid.
+_TC_PAID_PERCENT = {4: 50, 6: 75, 7: 80}
+_PC_PAID_PERCENT = {4: 95}
+_DIAGNOSTIC_NOTES = {4: "MPPR_DI", 6: "MPPR_DC", 7: "MPPR_DO"}
+_NOT_APPLIED_NOTES = {3: "NO_MPPR_3", 5: "NO_MPPR_5"}
+_HUNDRED = 100
 _MPPR_SUBJECT = pl.col("multiple_procedure")
 
 
@@ -82,6 +113,95 @@ def _secondary_procedure_rows(lines: pl.DataFrame) -> pl.Series:
     by_day_best_first = subject.sort([*_SAME_DAY, "rank", "line_number"], descending=[False, False, True, False])
     new_day = pl.any_horizontal(pl.col(key).ne_missing(pl.col(key).shift()) for key in _SAME_DAY)
     return by_day_best_first.filter(~new_day).get_column("row").sort()  # scatter takes them in order
+
+
+def _top_rows(lines: pl.DataFrame, subject: pl.Expr, group: list[str], rank: pl.Expr) -> pl.Series:
+    """Positions of the line with the highest `rank` (ties: lowest line_number) in each `group` of the
+    `subject` lines. Only the subject lines (diagnostic codes: a few of all) are sorted."""
+    candidates = lines.select(
+        pl.int_range(pl.len(), dtype=pl.UInt32).alias("row"),
+        *group,
+        "line_number",
+        rank.alias("rank"),
+        subject.alias("subject"),
+    ).filter("subject")
+    best_first = candidates.sort([*group, "rank", "line_number"], descending=[*(False for _ in group), True, False])
+    new_group = pl.any_horizontal(pl.col(key).ne_missing(pl.col(key).shift()) for key in group)
+    return best_first.filter(new_group).get_column("row").sort()
+
+
+def _flags_at(height: int, rows: pl.Series) -> pl.Series:
+    return pl.repeat(False, height, eager=True).scatter(rows, True)
+
+
+def _diagnostic_tops(lines: pl.DataFrame) -> tuple[pl.Series, pl.Series]:
+    """Whether each line is its group's top TC line and top PC line (§4a): the group is the claim, the
+    service date and the diagnostic MULT PROC; payable lines with a TC (PC) part take part."""
+    kind = pl.col("multiple_procedure_kind")
+    diagnostic = kind.is_in(DIAGNOSTIC_MPPR_KINDS) & pl.col("payable")
+    group = [*_SAME_DAY, "multiple_procedure_kind"]
+    tc, pc = pl.col("fee_schedule_cents") - pl.col("professional_cents"), pl.col("professional_cents")
+    top_tc = _top_rows(lines, diagnostic & (tc > 0), group, tc)
+    top_pc = _top_rows(lines, diagnostic & (pc > 0), group, pc)
+    return _flags_at(lines.height, top_tc), _flags_at(lines.height, top_pc)
+
+
+def _not_applied_rows(lines: pl.DataFrame) -> pl.Series:
+    """Whether each line is a MULT PROC 3 or 5 line sharing its claim and date with another of its
+    indicator (§4c): Medicare would reduce it; the engine does not, and says so."""
+    kind = pl.col("multiple_procedure_kind")
+    group = [*_SAME_DAY, "multiple_procedure_kind"]
+    rows = (
+        lines.select(
+            pl.int_range(pl.len(), dtype=pl.UInt32).alias("row"),
+            *group,
+            kind.is_in(_NOT_APPLIED_NOTES).alias("subject"),
+        )
+        .filter("subject")
+        .filter(pl.len().over(group) > 1)
+        .get_column("row")
+    )
+    return _flags_at(lines.height, rows)
+
+
+def _percent_paid(percents: dict[int, int]) -> pl.Expr:
+    return pl.col("multiple_procedure_kind").replace_strict(percents, default=_HUNDRED, return_dtype=pl.Int64)
+
+
+def _amounts(keyed: pl.DataFrame) -> pl.DataFrame:
+    """Per line, `amount_e2`: what its units are paid before the adjustment factor, in hundredths of a
+    cent (§4a, 4b), and `reduced`/`capped`: whether the diagnostic MPPR or the OPPS cap lowered it.
+    A line neither rule touches is fee x units x 100."""
+    top_tc, top_pc = _diagnostic_tops(keyed)
+    keyed = keyed.with_columns(pl.lit(top_tc).alias("top_tc"), pl.lit(top_pc).alias("top_pc"))
+    fee, units, cap = pl.col("fee_schedule_cents"), pl.col("units"), pl.col("opps_cents") * _HUNDRED
+    tc_cut = (fee - pl.col("professional_cents")) * (_HUNDRED - _percent_paid(_TC_PAID_PERCENT))
+    pc_cut = pl.col("professional_cents") * (_HUNDRED - _percent_paid(_PC_PAID_PERCENT))
+    full = fee * _HUNDRED
+    first_unit = full - pl.when("top_tc").then(0).otherwise(tc_cut) - pl.when("top_pc").then(0).otherwise(pc_cut)
+    other_units = full - tc_cut - pc_cut
+    more = units > 1
+    return keyed.with_columns(
+        (pl.min_horizontal(first_unit, cap) + (units - 1) * pl.min_horizontal(other_units, cap)).alias("amount_e2"),
+        ((first_unit < full) | (more & (other_units < full))).alias("reduced"),
+        (cap.is_not_null() & ((cap < first_unit) | (more & (cap < other_units)))).alias("capped"),
+        pl.lit(_not_applied_rows(keyed)).alias("not_applied"),
+    )
+
+
+def _pricing_note() -> pl.Expr:
+    """docs/spec.md §4.6, 4a-4c: why a line's amount is what it is ("" for an ordinary line); at most 16
+    characters (the warehouse's varchar(16))."""
+    kind, reduced, capped = pl.col("multiple_procedure_kind"), pl.col("reduced"), pl.col("capped")
+    cases = [(~pl.col("payable"), pl.col("pricing_note"))]
+    for code, name in _DIAGNOSTIC_NOTES.items():
+        cases += [
+            (reduced & capped & (kind == code), pl.lit(f"{name}+OPPS_CAP")),
+            (reduced & (kind == code), pl.lit(name)),
+        ]
+    cases.append((capped, pl.lit("OPPS_CAP")))
+    cases += [(pl.col("not_applied") & (kind == code), pl.lit(name)) for code, name in _NOT_APPLIED_NOTES.items()]
+    return pl.coalesce(*(pl.when(condition).then(note) for condition, note in cases), pl.lit(""))
 
 
 def _in_claim_line_order(lines: pl.DataFrame) -> pl.DataFrame:
@@ -133,6 +253,36 @@ def price_lines(claims: pl.DataFrame, lines: pl.DataFrame, reference: ReferenceF
 
 def price_keyed_lines(keyed: pl.DataFrame) -> pl.DataFrame:
     """`price_lines` on lines already keyed to their claims and fee schedule rows (keying.key_lines)."""
+    return conform(_in_claim_line_order(_priced(keyed)), PRICED_LINES, name="priced_lines")
+
+
+def priced_detail(keyed: pl.DataFrame) -> pl.DataFrame:
+    """Keyed lines priced, every intermediate kept beside the `schemas.PRICED_LINES` columns (what
+    `claims-etl explain` shows): `pre_mppr_e5` (the factor before MULT PROC 2), `opps_cents` (the OPPS
+    amount of a unit, null where no cap), `professional_cents` (a unit's PC, §4a), `top_tc`/`top_pc`
+    (the line keeps its first unit's TC/PC in full), `amount_e2` (the units' amount before the
+    adjustment factor, in hundredths of a cent), `reduced`, `capped` and `not_applied`."""
+    return _medicare_reductions(_contract_priced(keyed))
+
+
+def _priced(keyed: pl.DataFrame) -> pl.DataFrame:
+    """`priced_detail` in the PRICED_LINES columns, the run's path: §4.1-4.7 on every line, then §4a-4c
+    only on the lines whose RVU row they can touch (diagnostic MULT PROC, an OPPS cap, MULT PROC 3 or
+    5: a few percent of lines), written back into those lines' allowed amount and note. A group of
+    §4a (claim, date, indicator) lies wholly inside that subset."""
+    priced = _contract_priced(keyed)
+    rows = priced.select(pl.arg_where(pl.col("medicare_reductions"))).to_series()
+    if rows.is_empty():
+        return priced
+    reduced = _medicare_reductions(priced[rows])
+    return priced.with_columns(
+        priced.get_column(column).scatter(rows, reduced.get_column(column))
+        for column in ("allowed_cents", "pricing_note")
+    )
+
+
+def _contract_priced(keyed: pl.DataFrame) -> pl.DataFrame:
+    """§4.1-4.7 without 4a-4c: fee, adjustment factor, allowed = min(charge, fee x units x factor)."""
     missing = keyed.filter(~pl.col("rvu_found") | ~pl.col("gpci_found")).height
     if missing:
         raise ValueError(f"{missing} lines have no RVU or GPCI row: price only validated claims")
@@ -144,7 +294,7 @@ def price_keyed_lines(keyed: pl.DataFrame) -> pl.DataFrame:
         _factor_before_multiple_procedure().alias("pre_mppr_e5")
     )
     secondary = pl.repeat(False, factored.height, eager=True).scatter(_secondary_procedure_rows(factored), True)
-    priced = factored.with_columns(
+    return factored.with_columns(
         _times(pl.col("pre_mppr_e5"), SECONDARY_PROCEDURE, pl.lit(secondary)).alias("adjustment_factor_e5")
     ).with_columns(
         pl.when(payable).then(pl.min_horizontal(pl.col("charge_cents"), allowed)).otherwise(0).alias("allowed_cents"),
@@ -153,7 +303,25 @@ def price_keyed_lines(keyed: pl.DataFrame) -> pl.DataFrame:
         pl.col("rvu_release").cast(pl.String),
         pl.when(_PRICED_AS_QP).then(pl.lit("qp")).otherwise(pl.lit("non_qp")).alias("cf_kind"),
     )
-    return conform(_in_claim_line_order(priced), PRICED_LINES, name="priced_lines")
+
+
+def _medicare_reductions(priced: pl.DataFrame) -> pl.DataFrame:
+    """§4a-4c on lines `_contract_priced` priced: the allowed amount from the units' exact amount after
+    the diagnostic MPPR and the OPPS cap (times the adjustment factor, rounded half up once, at most
+    the charge), and the note saying which decided it. A line neither touches keeps its amount."""
+    amounts = _amounts(
+        priced.with_columns(_opps_cents().alias("opps_cents")).with_columns(
+            _professional_cents().alias("professional_cents")
+        )
+    )
+    exact = round_half_up_div(pl.col("amount_e2") * pl.col("adjustment_factor_e5"), _HUNDRED * FACTOR_ONE)
+    return amounts.with_columns(
+        pl.when(pl.col("payable"))
+        .then(pl.min_horizontal(pl.col("charge_cents"), exact))
+        .otherwise(0)
+        .alias("allowed_cents"),
+        _pricing_note().alias("pricing_note"),
+    )
 
 
 def price(

@@ -89,10 +89,11 @@ def _filed_late(days: int = 365) -> pl.Expr:
 
 
 def _modifier_broken() -> pl.Expr:
-    """V06: malformed modifier, 26 with TC, or 26/TC on a code whose PCTC IND is not 1."""
+    """V06: malformed modifier, 26 with TC, or 26 (TC) on a code the release in force has no 26 (TC)
+    row for: CMS publishes a row for every split it pays (lab interpretation codes have a 26 row only)."""
     malformed = (pl.col("modifier_flags") & MALFORMED_MODIFIER) != 0
     has_26, has_tc = has_modifier("26"), has_modifier("TC")
-    return malformed | (has_26 & has_tc) | ((has_26 | has_tc) & ~pl.col("split_allowed"))
+    return malformed | (has_26 & has_tc) | (has_26 & ~pl.col("pc_row")) | (has_tc & ~pl.col("tc_row"))
 
 
 def _duplicate_line() -> pl.Expr:
@@ -141,7 +142,7 @@ def line_rules(run_date: date, config: RulesConfig = DEFAULT_CONFIG) -> list[Rul
     contract = [
         Rule("V04", "line", "procedure_code well-formed", _malformed_procedure_code()),
         Rule("V05", "line", "RVU row exists for year, HCPCS and pricing modifier", ~pl.col("rvu_found")),
-        Rule("V06", "line", "modifiers well-formed and consistent with PCTC IND", _modifier_broken()),
+        Rule("V06", "line", "modifiers well-formed; 26/TC only where the release has that row", _modifier_broken()),
         Rule(
             "V07",
             "line",

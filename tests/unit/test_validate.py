@@ -77,8 +77,9 @@ def test_a_valid_claim_is_accepted_with_its_lines() -> None:
             "V05,V14",
         ),  # no 2024 schedule
         ({}, {"modifier_1": "2"}, "V06"),
-        ({}, {"modifier_1": "26"}, "V05,V06"),  # 99214 has PCTC IND 0 and no 26 row
-        ({}, {"procedure_code": "G0102", "modifier_1": "26"}, "V06"),  # a 26 row, but PCTC IND 0
+        ({}, {"modifier_1": "26"}, "V05,V06"),  # 99214 has no 26 row
+        ({}, {"procedure_code": "G0102", "modifier_1": "26"}, ""),  # CMS publishes a 26 row: paid (PCTC IND 6 codes)
+        ({}, {"procedure_code": "G0102", "modifier_1": "TC"}, "V05,V06"),  # but no TC row
         ({}, {"procedure_code": "71046", "modifier_1": "26", "modifier_2": "TC"}, "V06"),
         ({}, {"units": 0}, "V07"),
         ({}, {"units": 1000}, "V07"),
