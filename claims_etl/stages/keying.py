@@ -233,11 +233,8 @@ _OPPS_RVUS = ("opps_nonfac_pe_rvu_e4", "opps_facility_pe_rvu_e4", "opps_mp_rvu_e
 
 def _professional_rvus(rows: pl.LazyFrame) -> pl.LazyFrame:
     """Per code number, the RVUs of its 26 row as `pc_*`, for the diagnostic MPPR's PC/TC split of a
-    global line (docs/spec.md §4a); only codes with a diagnostic MULT PROC need them."""
-    diagnostic = pl.col("mult_proc").is_in([str(kind) for kind in DIAGNOSTIC_MPPR_KINDS])
-    return rows.filter(diagnostic & (pl.col("modifier") == "26")).select(
-        "code_id", *(pl.col(rvu).alias(f"pc_{rvu}") for rvu in _RVUS)
-    )
+    global line (docs/spec.md §4a)."""
+    return rows.filter(pl.col("modifier") == "26").select("code_id", *(pl.col(rvu).alias(f"pc_{rvu}") for rvu in _RVUS))
 
 
 def _fee_schedule_rows(reference: ReferenceFrames, releases: pl.DataFrame, codes: pl.DataFrame) -> pl.LazyFrame:
