@@ -183,11 +183,26 @@ def reference_load(
     ] = None,
     choose: Annotated[str | None, typer.Option(help="the non-QP PPRRVU member of a zip holding several")] = None,
     gpci: Annotated[
-        Path | None, typer.Option(help="CMS GPCI CSV [default: the zip's, else the release before's]")
+        Path | None,
+        typer.Option(
+            help="CMS GPCI CSV [default: the zip's, else the release before's]; alone (no --rvu/--rvu-zip, with "
+            "--release and --effective): a GPCI-only release, RVUs from the release before"
+        ),
     ] = None,
-    release: Annotated[str | None, typer.Option(help="release label, e.g. 2026B [default: <year>A]")] = None,
+    work_gpci: Annotated[
+        str | None,
+        typer.Option(
+            click_type=click.Choice(["floor", "no-floor"]),
+            help="the GPCI file's work GPCI where it has two: with or without the 1.0 floor (2026)",
+            show_default=False,
+        ),
+    ] = None,
+    release: Annotated[
+        str | None, typer.Option(help="release label, e.g. 2026B [default: from the file's banner or name]")
+    ] = None,
     effective: Annotated[
-        datetime | None, typer.Option(formats=["%Y-%m-%d"], help="in force from [default: January 1]")
+        datetime | None,
+        typer.Option(formats=["%Y-%m-%d"], help="in force from [default: the release's quarter, from the file]"),
     ] = None,
     qp_cf: Annotated[str | None, typer.Option(help="QP conversion factor [default: the zip's QP PPRRVU file]")] = None,
     source_url: SourceUrl = None,
@@ -205,26 +220,41 @@ def reference_load(
             release=release,
             effective=effective.date() if effective else None,
             qp_cf=_decimal("--qp-cf", qp_cf),
+            work_gpci="floor" if work_gpci == "floor" else "no-floor" if work_gpci else None,
+        )
+    if loaded.inferred is not None:
+        named = [f"release {loaded.release}"] if release is None else []
+        named += [f"in force from {loaded.effective_from}"] if effective is None else []
+        out.print(
+            f"{', '.join(named)}: inferred from {loaded.inferred.source} (--release/--effective override)",
+            highlight=False,
         )
     qp = f", QP conversion factor {loaded.qp_conv_factor}" if loaded.qp_conv_factor is not None else ""
+    work = f", work GPCI {loaded.work_gpci}" if loaded.work_gpci else ""
     out.print(
         f"loaded release {loaded.release} ({loaded.year}, in force from {loaded.effective_from}): "
-        f"{loaded.rvu_rows} RVU rows, {loaded.gpci_rows} GPCI rows ({loaded.gpci_from}){qp}"
+        f"{loaded.rvu_rows} RVU rows ({loaded.rvu_from}), {loaded.gpci_rows} GPCI rows ({loaded.gpci_from}{work}){qp}"
     )
 
 
 def _release_files(
     rvu: Path | None, rvu_zip: Path | None, choose: str | None, gpci: Path | None, unpacked: Path
 ) -> store.ReleaseFiles:
-    """The release's files from `--rvu` or `--rvu-zip` (exactly one), `--gpci` winning over the zip's."""
+    """The release's files from `--rvu` or `--rvu-zip` (at most one), `--gpci` winning over the zip's;
+    `--gpci` alone is a GPCI-only release."""
     from claims_etl.reference import cms_zip, store
 
-    if (rvu is None) == (rvu_zip is None):
-        raise ConfigurationError("give the PPRRVU file as exactly one of --rvu FILE or --rvu-zip ZIP")
-    if rvu is not None:
-        return store.ReleaseFiles(rvu=rvu, gpci=gpci)
-    found = cms_zip.rvu_files_in_zip(rvu_zip, unpacked, choose)  # type: ignore[arg-type]
-    return store.ReleaseFiles(rvu=found.non_qp, qp_rvu=found.qp, gpci=gpci or found.gpci)
+    if rvu is not None and rvu_zip is not None:
+        raise ConfigurationError("give the PPRRVU file as one of --rvu FILE or --rvu-zip ZIP, not both")
+    if rvu_zip is not None:
+        found = cms_zip.rvu_files_in_zip(rvu_zip, unpacked, choose)
+        return store.ReleaseFiles(rvu=found.non_qp, qp_rvu=found.qp, gpci=gpci or found.gpci, zip_name=rvu_zip.name)
+    if rvu is None and gpci is None:
+        raise ConfigurationError(
+            "give the PPRRVU file as --rvu FILE or --rvu-zip ZIP, or a GPCI-only release as --gpci FILE "
+            "with --release and --effective"
+        )
+    return store.ReleaseFiles(rvu=rvu, gpci=gpci)
 
 
 def _decimal(flag: str, text: str | None) -> Decimal | None:

@@ -234,7 +234,7 @@ def releases_table(releases: list[dict[str, Any]]) -> Table:
             str(r["effective_from"]),
             f"{r['rvu_file']} ({r['rvu_sha256'][:12]})",
             f"{r['rvu_rows']:,}",
-            r["gpci_file"],
+            r["gpci_file"] + (f" (work GPCI {r['work_gpci']})" if r.get("work_gpci") else ""),
             f"{r['gpci_rows']:,}",
             f"{r['qp_source'] or '-'}; {r['qp_npis']:,} NPIs",
             f"{r['loaded_at']:%Y-%m-%d %H:%M}",

@@ -18,7 +18,6 @@ import polars as pl
 from claims_etl.db import sql
 from claims_etl.db.connections import copy_frame
 from claims_etl.db.source import source_connection
-from claims_etl.reference.cms import RVU_HEADER
 from claims_etl.reference.store import ReleaseFiles, load_release
 from claims_etl.settings import Settings
 
@@ -79,6 +78,30 @@ def valid_npis(rng: np.random.Generator, n: int) -> np.ndarray:
 
 # ---------------------------------------------------------------- reference files (CMS layouts)
 
+# CMS's five stacked PPRRVU header rows as published for 2025 (../shared/CMS_LAYOUTS.md), trailing
+# spaces included; 2026 inserts PRIC IND after TEAM SURG (`_rvu_header`).
+_RVU_HEADER_2025 = (
+    ",, , ,,,,,,,,,,,,,,,,,,,,,,,,,NON-FACILITY,FACILITY,",
+    ",,,,NOT USED,,,,,,,,,,,,,,,,,,,,,PHYSICIAN,,DIAGNOSTIC,PE USED,PE USED,MP USED",
+    ",,,,FOR,,,NON-FAC,,FACILITY ,,,,,,,,,,,,,,,,SUPERVISION OF,,IMAGING,FOR OPPS,FOR OPPS,FOR OPPS",
+    ",,,STATUS,MEDICARE ,WORK,NON-FAC,NA,FACILITY,NA,MP,NON-FACILITY,FACILITY,PCTC,GLOB,PRE,INTRA,POST,MULT,BILAT,"
+    "ASST,CO-,TEAM,ENDO,CONV,DIAGNOSTIC,CALCULATION,FAMILY,PAYMENT,PAYMENT,PAYMENT",
+    "HCPCS,MOD,DESCRIPTION,CODE,PAYMENT,RVU,PE RVU,INDICATOR,PE RVU,INDICATOR,RVU,TOTAL,TOTAL,IND,DAYS,OP,OP,OP,PROC,"
+    "SURG,SURG,SURG,SURG,BASE,FACTOR,PROCEDURES,FLAG,INDICATOR,AMOUNT,AMOUNT,AMOUNT",
+)
+_PRIC_IND_AT = 23  # 0-based column of PRIC IND in the 2026 layout, right after TEAM SURG
+_RELEASED = {"January": (12, -1), "April": (3, 0), "July": (6, 0), "October": (9, 0)}  # month, year offset
+# PPRRVU rows per code: the global row, PC (26) and TC rows, and the reduced-service (53) row.
+_VARIANTS = pl.DataFrame(
+    {
+        "variant": [0, 1, 2, 3],
+        "modifier": ["", "26", "TC", "53"],
+        "work_share": [1.0, 1.0, 0.0, 0.5],
+        "pe_share": [1.0, 0.25, 0.75, 0.5],
+    }
+)
+DIAGNOSTIC_SEED_OFFSET = 11  # the RNG of the diagnostic reassignments, apart from _code_pool's draws
+
 
 def _code_pool(rng: np.random.Generator, n: int) -> pl.DataFrame:
     letters = np.array(list("ABCDEGHJKLMPQRSTUV"))
@@ -105,142 +128,202 @@ def _code_pool(rng: np.random.Generator, n: int) -> pl.DataFrame:
     )
 
 
-def _rvu_rows(pool: pl.DataFrame, year: int) -> list[list[str]]:
-    """PPRRVU data rows: a blank-MOD row per code, 26/TC split rows where PCTC IND is 1, some 53."""
-    rows: list[list[str]] = []
-    conv_factor = YEARS[year]
+def _with_diagnostic_codes(pool: pl.DataFrame, rng: np.random.Generator) -> pl.DataFrame:
+    """Diagnostic services for the MPPR and OPPS cap (issue 28), drawn from their own RNG so that the
+    pool's other attributes stay those of its seed: of the codes with a PC/TC split, about 15% become
+    imaging (MULT PROC 4), 5% cardiovascular (6) and 5% ophthalmology (7); about one code in 30 (10 of
+    300) becomes a lab interpretation code (PCTC IND 6: a global and a 26 row, payable). Imaging codes
+    carry per-code shares (60-95%) of their PE and MP RVUs that CMS's OPPS amount uses."""
+    n = pool.height
+    roll = pl.Series(rng.random(n))
+    split = pl.col("pctc_ind") == "1"
+    others = np.flatnonzero(pool.get_column("pctc_ind").to_numpy() == "0")
+    labs = rng.choice(others, size=min(others.size, max(1, n // 30)), replace=False)
+    is_lab = pl.Series(np.isin(np.arange(n), labs))
+    return pool.with_columns(
+        pl.when(split & (roll < 0.15))
+        .then(pl.lit("4"))
+        .when(split & (roll < 0.20))
+        .then(pl.lit("6"))
+        .when(split & (roll < 0.25))
+        .then(pl.lit("7"))
+        .when(is_lab)
+        .then(pl.lit("0"))
+        .otherwise("mult_proc")
+        .alias("mult_proc"),
+        pl.when(is_lab).then(pl.lit("6")).otherwise("pctc_ind").alias("pctc_ind"),
+        pl.when(is_lab).then(pl.lit("A")).otherwise("status_code").alias("status_code"),
+        (pl.col("has_53") & ~is_lab).alias("has_53"),
+        pl.Series("opps_pe_share", rng.uniform(0.60, 0.95, n)),
+        pl.Series("opps_mp_share", rng.uniform(0.60, 0.95, n)),
+    )
+
+
+def _hundredths(column: str) -> pl.Expr:
+    """Integer hundredths as CMS prints an RVU: 2 decimals."""
+    value = pl.col(column)
+    return ((value // 100).cast(pl.String) + "." + (value % 100).cast(pl.String).str.zfill(2)).alias(column)
+
+
+def _rvu_values(pool: pl.DataFrame, year: int) -> pl.DataFrame:
+    """One row per PPRRVU row in hundredths of an RVU: a global row per code, 26/TC rows where PCTC IND is
+    1 (26 only where it is 6, lab interpretation), some 53; OPPS PE/MP on imaging codes' global and TC rows."""
     drift = 1.0 if year == max(YEARS) else 0.97
-    for code in pool.iter_rows(named=True):  # the reference file is small: a few hundred codes
-        variants = [("", 1.0, 1.0)]
-        if code["pctc_ind"] == "1":
-            variants += [("26", 1.0, 0.25), ("TC", 0.0, 0.75)]
-        if code["has_53"]:
-            variants.append(("53", 0.5, 0.5))
-        for modifier, work_share, pe_share in variants:
-            work = round(code["work"] * drift * work_share) / 100
-            pe_nonfac = round(code["pe_nonfac"] * drift * pe_share) / 100
-            pe_fac = round(code["pe_fac"] * drift * pe_share) / 100
-            mp = round(code["mp"] * drift * (work_share or 0.2)) / 100
-            rows.append(
-                [
-                    code["hcpcs"],
-                    modifier,
-                    "",
-                    code["status_code"],
-                    "",
-                    f"{work:.2f}",
-                    f"{pe_nonfac:.2f}",
-                    "",
-                    f"{pe_fac:.2f}",
-                    "",
-                    f"{mp:.2f}",
-                    f"{work + pe_nonfac + mp:.2f}",
-                    f"{work + pe_fac + mp:.2f}",
-                    code["pctc_ind"],
-                    "090" if code["mult_proc"] == "2" else "XXX",
-                    "0.10",
-                    "0.80",
-                    "0.10",
-                    code["mult_proc"],
-                    code["bilat_surg"],
-                    code["asst_surg"],
-                    code["co_surg"],
-                    "0",
-                    "",
-                    conv_factor,
-                    "",
-                    "",
-                    "",
-                    "0.00",
-                    "0.00",
-                    "0.00",
-                ]
-            )
+    pctc, variant = pl.col("pctc_ind"), pl.col("variant")
+    rows = (
+        pool.with_row_index("code")
+        .join(_VARIANTS, how="cross")
+        .filter(
+            (variant == 0)
+            | ((variant == 1) & pctc.is_in(["1", "6"]))
+            | ((variant == 2) & (pctc == "1"))
+            | ((variant == 3) & pl.col("has_53"))
+        )
+        .sort("code", "variant")
+    )
+    mp_share = pl.when(pl.col("work_share") == 0).then(0.2).otherwise("work_share")
+    capped = (pl.col("mult_proc") == "4") & variant.is_in([0, 2])
+    return rows.with_columns(
+        (pl.col("work") * drift * pl.col("work_share")).round().cast(pl.Int64).alias("work"),
+        (pl.col("pe_nonfac") * drift * pl.col("pe_share")).round().cast(pl.Int64).alias("pe_nonfac"),
+        (pl.col("pe_fac") * drift * pl.col("pe_share")).round().cast(pl.Int64).alias("pe_fac"),
+        (pl.col("mp") * drift * mp_share).round().cast(pl.Int64).alias("mp"),
+    ).with_columns(
+        *(
+            pl.when(capped).then((pl.col(pe) * pl.col(share)).round().cast(pl.Int64)).otherwise(0).alias(f"opps_{pe}")
+            for pe, share in (("pe_nonfac", "opps_pe_share"), ("pe_fac", "opps_pe_share"), ("mp", "opps_mp_share"))
+        ),
+    )
+
+
+def _rvu_rows(pool: pl.DataFrame, year: int) -> pl.DataFrame:
+    """PPRRVU data rows in CMS's column order for `year` (cells as text, null for an empty cell)."""
+    values = _rvu_values(pool, year).with_columns(
+        (pl.col("work") + pl.col("pe_nonfac") + pl.col("mp")).alias("nonfac_total"),
+        (pl.col("work") + pl.col("pe_fac") + pl.col("mp")).alias("facility_total"),
+    )
+    blank = pl.lit(None, pl.String)
+    imaging = pl.col("mult_proc") == "4"
+    cells = [
+        pl.col("hcpcs"),
+        pl.col("modifier").replace("", None),
+        blank.alias("description"),  # no descriptions (CPT descriptors are AMA copyright)
+        pl.col("status_code"),
+        blank.alias("not_used_for_medicare"),
+        _hundredths("work"),
+        _hundredths("pe_nonfac"),
+        blank.alias("nonfac_na_indicator"),
+        _hundredths("pe_fac"),
+        blank.alias("facility_na_indicator"),
+        _hundredths("mp"),
+        _hundredths("nonfac_total"),
+        _hundredths("facility_total"),
+        pl.col("pctc_ind"),
+        pl.when(pl.col("mult_proc") == "2").then(pl.lit("090")).otherwise(pl.lit("XXX")).alias("glob_days"),
+        pl.lit("0.10").alias("pre_op"),
+        pl.lit("0.80").alias("intra_op"),
+        pl.lit("0.10").alias("post_op"),
+        pl.col("mult_proc"),
+        pl.col("bilat_surg"),
+        pl.col("asst_surg"),
+        pl.col("co_surg"),
+        pl.lit("0").alias("team_surg"),
+        *([pl.lit("0").alias("pric_ind")] if year >= 2026 else []),
+        blank.alias("endo_base"),
+        pl.lit(YEARS[year]).alias("conv_factor"),
+        blank.alias("physician_supervision"),
+        blank.alias("calculation_flag"),
+        pl.when(imaging).then(pl.lit("88")).otherwise(pl.lit("99")).alias("diag_imaging_family"),
+        _hundredths("opps_pe_nonfac"),
+        _hundredths("opps_pe_fac"),
+        _hundredths("opps_mp"),
+    ]
+    return values.select(cells)
+
+
+def _rvu_header(year: int) -> list[list[str]]:
+    rows = [line.split(",") for line in _RVU_HEADER_2025]
+    if year >= 2026:
+        for row, cell in zip(rows, ["", "", "", "PRIC", "IND"], strict=True):
+            row.insert(_PRIC_IND_AT, cell)
     return rows
 
 
-def write_rvu_file(path: Path, pool: pl.DataFrame, year: int) -> None:
-    upper = [
-        "",
-        "",
-        "",
-        "STATUS",
-        "MEDICARE",
-        "WORK",
-        "NON-FAC",
-        "NA",
-        "FACILITY",
-        "NA",
-        "MP",
-        "NON-FACILITY",
-        "FACILITY",
-        "PCTC",
-        "GLOB",
-        "PRE",
-        "INTRA",
-        "POST",
-        "MULT",
-        "BILAT",
-        "ASST",
-        "CO-",
-        "TEAM",
-        "ENDO",
-        "CONV",
-        "DIAGNOSTIC",
-        "CALCULATION",
-        "FAMILY",
-        "PAYMENT",
-        "PAYMENT",
-        "PAYMENT",
+def _rvu_banner(year: int, month: str, width: int) -> list[list[str]]:
+    """CMS's five banner rows, every cell in the third column: title, two notices, one space, RELEASED."""
+    released_month, year_offset = _RELEASED[month]
+    texts = [
+        f"{year} National Physician Fee Schedule Relative Value File {month} Release",
+        "Synthetic file generated by claims-etl: codes of its own; no CPT codes or descriptions.",
+        "Laid out as CMS publishes the PPRRVU file (docs/spec.md section 3); values are not CMS's.",
+        " ",
+        f"RELEASED {released_month:02d}/01/{year + year_offset}",
     ]
-    header = [*RVU_HEADER, "PROCEDURES", "FLAG", "INDICATOR", "AMOUNT", "AMOUNT", "AMOUNT"]
-    preamble = [
-        [f"{year} National Physician Fee Schedule Relative Value File (synthetic, generated by claims-etl seed)"],
-        ["Synthetic HCPCS-style codes; no CPT codes or descriptors."],
-        *([[""]] * 6),
-        upper,
-    ]
+    return [["", "", text, *([""] * (width - 3))] for text in texts]
+
+
+def write_rvu_file(path: Path, pool: pl.DataFrame, year: int, *, month: str = "January") -> None:
+    """A PPRRVU CSV in CMS's layout for `year` (2026 with PRIC IND), CRLF line ends: the banner of the
+    `month` release, the stacked header, the pool's rows, then footnotes and a run of empty rows."""
+    header = _rvu_header(year)
+    width = len(header[-1])
+    footnotes = [["* Synthetic values for testing; not CMS's relative values."], ["** No CPT codes are included."]]
     with path.open("w", newline="", encoding="utf-8") as handle:
-        csv.writer(handle).writerows([*preamble, header, *_rvu_rows(pool, year)])
+        writer = csv.writer(handle, lineterminator="\r\n")
+        writer.writerows([*_rvu_banner(year, month, width), *header])
+        handle.flush()
+        _rvu_rows(pool, year).write_csv(handle, include_header=False, line_terminator="\r\n")
+        writer.writerows([*footnotes, *([[""] * width] * 25)])
 
 
 def write_gpci_file(path: Path, year: int, rng: np.random.Generator) -> None:
+    """Addendum E in CMS's layout: from 2026 two work GPCI columns, without and with the 1.0 floor (the
+    floored value is max(1.0, raw)); footnotes and a run of empty rows after the table."""
+    both = year >= 2026
+    work_columns = [f"{year} PW GPCI (without 1.0 Floor)"] * both + [f"{year} PW GPCI (with 1.0 Floor)"]
     header = [
         "Medicare Administrative Contractor (MAC)",
         "State",
         "Locality Number",
         "Locality Name",
-        f"{year} PW GPCI (with 1.0 Floor)",
+        *work_columns,
         f"{year} PE GPCI",
         f"{year} MP GPCI",
     ]
-    rows = [
-        [
-            mac,
-            state,
-            locality,
-            f"Synthetic locality {state}-{locality}",
-            f"{max(1.0, rng.normal(1.02, 0.03)):.3f}",
-            f"{rng.uniform(0.85, 1.25):.3f}",
-            f"{rng.uniform(0.4, 1.6):.3f}",
-        ]
-        for mac, state, locality in LOCALITIES
-    ]
-    preamble = [
-        [f"ADDENDUM E. FINAL CY {year} GEOGRAPHIC PRACTICE COST INDICES (GPCIs) BY STATE AND LOCALITY"],
-        [""],
-    ]
+    rows = []
+    for mac, state, locality in LOCALITIES:  # a dozen fixed localities; draws in the order they always had
+        work = rng.normal(1.02, 0.03)
+        raw = [f"{work:.3f}"] * both
+        rows.append(
+            [
+                mac,
+                state,
+                locality,
+                f"Synthetic locality {state}-{locality}",
+                *raw,
+                f"{max(1.0, work):.3f}",
+                f"{rng.uniform(0.85, 1.25):.3f}",
+                f"{rng.uniform(0.4, 1.6):.3f}",
+            ]
+        )
+    title = f"ADDENDUM E. FINAL CY {year} GEOGRAPHIC PRACTICE COST INDICES (GPCIs) BY STATE AND MEDICARE LOCALITY"
+    empty = [""] * len(header)
+    footnotes = [["* Synthetic values for testing."], empty, ["** The 1.0 work GPCI floor: see docs/spec.md."]]
     with path.open("w", newline="", encoding="utf-8") as handle:
-        csv.writer(handle).writerows([*preamble, header, *rows, [""], ["* Synthetic values for testing."]])
+        csv.writer(handle, lineterminator="\r\n").writerows(
+            [[title], empty, header, *rows, empty, *footnotes, *([empty] * 5)]
+        )
 
 
 def code_pool(seed: int, codes: int = 300) -> pl.DataFrame:
     """The synthetic codes and their fee schedule attributes for a seed (same for every year)."""
-    return _code_pool(np.random.default_rng(seed), codes)
+    pool = _code_pool(np.random.default_rng(seed), codes)
+    return _with_diagnostic_codes(pool, np.random.default_rng(seed + DIAGNOSTIC_SEED_OFFSET))
 
 
 def write_reference_files(directory: Path, seed: int, pool: pl.DataFrame) -> dict[int, tuple[Path, Path]]:
-    """Write one RVU and one GPCI file per year in CMS's layouts; returns {year: (rvu, gpci)}."""
+    """Write one RVU and one GPCI file per year in CMS's layouts (January releases); returns
+    {year: (rvu, gpci)}."""
     rng = np.random.default_rng(seed + 2)
     directory.mkdir(parents=True, exist_ok=True)
     files = {}
@@ -432,7 +515,9 @@ def seed(
     directory = directory or Path(".local/reference")
     pool = code_pool(seed)
     for year, (rvu, gpci) in write_reference_files(directory, seed, pool).items():
-        load_release(settings, ReleaseFiles(rvu=rvu, gpci=gpci), year=year, qp_cf=QP_CONVERSION_FACTORS.get(year))
+        # January releases: the 2026 work GPCI with the 1.0 floor, in force through January 31.
+        files = ReleaseFiles(rvu=rvu, gpci=gpci)
+        load_release(settings, files, year=year, qp_cf=QP_CONVERSION_FACTORS.get(year), work_gpci="floor")
     with source_connection(settings) as connection, connection.cursor() as cursor:
         cursor.execute(sql.load("dev/next_claim_id"))
         row: Any = cursor.fetchone()

@@ -120,9 +120,14 @@ CREATE TABLE IF NOT EXISTS staging.rvu (
     asst_surg             text,
     co_surg               text,
     team_surg             text,
+    pric_ind              text,
     endo_base             text,
     conv_factor           numeric NOT NULL,
     qp_conv_factor        numeric,
+    diag_imaging_family   text,
+    opps_nonfac_pe_rvu    numeric NOT NULL DEFAULT 0,
+    opps_facility_pe_rvu  numeric NOT NULL DEFAULT 0,
+    opps_mp_rvu           numeric NOT NULL DEFAULT 0,
     PRIMARY KEY (release, hcpcs, modifier)
 );
 
@@ -152,6 +157,7 @@ CREATE TABLE IF NOT EXISTS staging.reference_releases (
     qp_source       text,
     gpci_file       text NOT NULL,
     gpci_sha256     text NOT NULL,
+    work_gpci       text,
     version         uuid NOT NULL,
     loaded_at       timestamptz NOT NULL DEFAULT now(),
     UNIQUE (year, effective_from),
@@ -200,6 +206,15 @@ SELECT v.year || 'A', v.year, make_date(v.year, 1, 1), 'loaded before releases',
 FROM staging.reference_versions AS v
 ON CONFLICT DO NOTHING;
 DROP TABLE staging.reference_versions;
+-- The PPRRVU columns read by name since issue 28 (PRIC IND from 2026, the diagnostic imaging family,
+-- the PE and MP RVUs of the OPPS imaging cap) and a release's work GPCI choice. Rows loaded before hold
+-- 0 OPPS RVUs, i.e. no cap, until their release is loaded again.
+ALTER TABLE staging.rvu ADD COLUMN IF NOT EXISTS pric_ind text;
+ALTER TABLE staging.rvu ADD COLUMN IF NOT EXISTS diag_imaging_family text;
+ALTER TABLE staging.rvu ADD COLUMN IF NOT EXISTS opps_nonfac_pe_rvu numeric NOT NULL DEFAULT 0;
+ALTER TABLE staging.rvu ADD COLUMN IF NOT EXISTS opps_facility_pe_rvu numeric NOT NULL DEFAULT 0;
+ALTER TABLE staging.rvu ADD COLUMN IF NOT EXISTS opps_mp_rvu numeric NOT NULL DEFAULT 0;
+ALTER TABLE staging.reference_releases ADD COLUMN IF NOT EXISTS work_gpci text;
 
 -- Engine-owned: each run's live progress and final summary (stages, metrics, alerts) as JSON, in the
 -- source database every run can reach; `claims-etl report`, `dashboard` and `export` read it.

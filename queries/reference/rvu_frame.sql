@@ -14,5 +14,8 @@ SELECT release,
        pctc_ind,
        mult_proc,
        bilat_surg,
-       co_surg
+       co_surg,
+       (opps_nonfac_pe_rvu * 10000)::bigint AS opps_nonfac_pe_rvu_e4,
+       (opps_facility_pe_rvu * 10000)::bigint AS opps_facility_pe_rvu_e4,
+       (opps_mp_rvu * 10000)::bigint AS opps_mp_rvu_e4
 FROM staging.rvu

@@ -28,7 +28,7 @@ def test_malformed_cms_file_exits_1_and_loads_nothing(pg_settings: Settings, tmp
         "2026",
         env={"CLAIMS_ETL_SOURCE_URL": SOURCE_URL},
     )
-    assert_one_clear_line(result, 1, "header column 2 is 'MODIFIER'")
+    assert_one_clear_line(result, 1, "line 10, header: no column named 'MOD'")
 
 
 @pytest.mark.parametrize(

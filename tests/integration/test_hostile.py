@@ -49,7 +49,7 @@ def hostile_settings(databases: dict[str, bool], tmp_path_factory: pytest.TempPa
     _reset(settings)
     directory = tmp_path_factory.mktemp("reference")
     for year, (rvu, gpci) in write_reference_files(Path(directory), 5, code_pool(5, 30)).items():
-        load_year(settings, rvu, gpci, year)
+        load_year(settings, rvu, gpci, year, work_gpci="floor")
     return settings
 
 

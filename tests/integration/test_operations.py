@@ -85,7 +85,7 @@ def test_reference_reload_invalidates_the_cache(seeded: Settings, redis_db: redi
     assert pipeline.run(with_redis).metrics.cache["source"] == "database"
     assert pipeline.run(with_redis).metrics.cache["source"] == "process"
     rvu, gpci = write_reference_files(tmp_path / "again", 51, code_pool(51))[2026]
-    load_year(seeded, rvu, gpci, 2026)
+    load_year(seeded, rvu, gpci, 2026, work_gpci="floor")
     reloaded = pipeline.run(with_redis)
     assert reloaded.metrics.cache["source"] == "database"
     assert len(redis_db.keys(f"{KEY_PREFIX}:*")) == 2 * len(FRAME_SCHEMAS)  # the old version's age out, unread

@@ -161,9 +161,16 @@ def test_the_cms_zip_loads_both_conversion_factors_and_its_gpci(pg_settings: Set
         bundle.writestr("PPRRVU26_JAN_QPP.csv", rvu.read_text().replace(",33.4009", ",33.5675"))
         bundle.writestr("GPCI2026.csv", gpci.read_text())
         bundle.writestr("RVU26A.pdf", "not a CSV")
-    loaded = _cli(pg_settings, "reference", "load", "--rvu-zip", str(archive), "--year", "2026")
+    refused = _cli(pg_settings, "reference", "load", "--rvu-zip", str(archive), "--year", "2026")
+    assert_one_clear_line(refused, 1, "GPCI2026.csv: line 3, header: it has both")
+    assert "choose one with --work-gpci floor|no-floor" in refused.stderr
+    loaded = _cli(pg_settings, "reference", "load", "--rvu-zip", str(archive), "--year", "2026", "--work-gpci", "floor")
     assert loaded.returncode == 0, loaded.stderr
     assert "QP conversion factor 33.5675" in loaded.stdout
+    assert loaded.stdout.splitlines()[0] == (
+        "release 2026A, in force from 2026-01-01: inferred from the banner of PPRRVU26_JAN_nonQPP.csv "
+        "(January Release) (--release/--effective override)"
+    )
     factors = read_source("SELECT DISTINCT conv_factor::text AS cf, qp_conv_factor::text AS qp FROM staging.rvu")
     assert factors.rows() == [("33.4009", "33.5675")]
     frames = read_frames(pg_settings)
@@ -172,9 +179,9 @@ def test_the_cms_zip_loads_both_conversion_factors_and_its_gpci(pg_settings: Set
 
 def test_db_init_migrates_a_database_from_before_releases(pg_settings: Settings, tmp_path: Path) -> None:
     rvu, gpci = write_reference_files(tmp_path, seed=SEED, pool=code_pool(SEED, codes=30))[2026]
-    assert (
-        _cli(pg_settings, "reference", "load", "--rvu", str(rvu), "--gpci", str(gpci), "--year", "2026").returncode == 0
-    )
+    loaded = _cli(pg_settings, "reference", "load", "--rvu", str(rvu), "--gpci", str(gpci), "--year", "2026",
+                  "--work-gpci", "floor")  # fmt: skip
+    assert loaded.returncode == 0, loaded.stderr
     want = read_frames(pg_settings)
     with psycopg.connect(SOURCE_URL, autocommit=True) as source:  # back to the layout before releases
         source.execute(
@@ -193,3 +200,53 @@ def test_db_init_migrates_a_database_from_before_releases(pg_settings: Settings,
     assert migrated.releases.rows() == want.releases.rows()
     assert migrated.rvu.sort("hcpcs", "modifier").equals(want.rvu.sort("hcpcs", "modifier"))
     assert read_source("SELECT to_regclass('staging.reference_versions') IS NULL AS gone").item() is True
+
+
+def test_db_init_adds_the_columns_read_by_name_to_an_older_database(pg_settings: Settings, tmp_path: Path) -> None:
+    rvu, gpci = write_reference_files(tmp_path, seed=SEED, pool=code_pool(SEED, codes=30))[2025]
+    assert (
+        _cli(pg_settings, "reference", "load", "--rvu", str(rvu), "--gpci", str(gpci), "--year", "2025").returncode == 0
+    )
+    with psycopg.connect(SOURCE_URL, autocommit=True) as source:  # back to the tables before issue 28
+        source.execute(
+            "ALTER TABLE staging.rvu DROP COLUMN pric_ind, DROP COLUMN diag_imaging_family, "
+            "DROP COLUMN opps_nonfac_pe_rvu, DROP COLUMN opps_facility_pe_rvu, DROP COLUMN opps_mp_rvu; "
+            "ALTER TABLE staging.reference_releases DROP COLUMN work_gpci"
+        )
+    init_source(pg_settings)
+    frames = read_frames(pg_settings)
+    assert frames.rvu.select(pl.sum_horizontal(pl.col("^opps_.*_e4$")).sum()).item() == 0  # no cap until reloaded
+    assert [row["work_gpci"] for row in _releases(pg_settings)] == ["None"]
+
+
+@pytest.mark.parametrize(
+    ("args", "fragment"),
+    [
+        ((), "give the PPRRVU file as --rvu FILE or --rvu-zip ZIP, or a GPCI-only release as --gpci FILE"),
+        (("--gpci", "GPCI2026.csv", "--release", "2026A2"), "a GPCI-only release needs its label and date"),
+        (("--gpci", "GPCI2026.csv", "--work-gpci", "both"), "'both' is not one of 'floor', 'no-floor'"),
+    ],
+)
+def test_reference_load_usage_errors_exit_2(pg_settings: Settings, args: tuple[str, ...], fragment: str) -> None:
+    refused = _cli(pg_settings, "reference", "load", "--year", "2026", *args)
+    assert refused.returncode == 2 and refused.stdout == "", refused.stdout
+    assert fragment in refused.stderr, refused.stderr
+
+
+def test_the_2026_floor_recipe_on_the_command_line(pg_settings: Settings, tmp_path: Path) -> None:
+    """docs/operations.md: 2026A with the floored work GPCI, then a GPCI-only release from February 1 without."""
+    rvu, gpci = write_reference_files(tmp_path, seed=SEED, pool=code_pool(SEED, codes=30))[2026]
+    january = _cli(pg_settings, "reference", "load", "--rvu", str(rvu), "--gpci", str(gpci), "--year", "2026",
+                   "--work-gpci", "floor")  # fmt: skip
+    assert january.returncode == 0, january.stderr
+    assert "inferred from the banner of PPRRVU26_synthetic.csv (January Release)" in january.stdout
+    february = _cli(pg_settings, "reference", "load", "--gpci", str(gpci), "--work-gpci", "no-floor", "--year", "2026",
+                    "--release", "2026A2", "--effective", "2026-02-01")  # fmt: skip
+    assert february.returncode == 0, february.stderr
+    assert february.stdout.strip() == (
+        "loaded release 2026A2 (2026, in force from 2026-02-01): 44 RVU rows (from 2026A), 12 GPCI rows "
+        "(GPCI2026_synthetic.csv, work GPCI no-floor)"
+    )
+    releases = {row["release"]: row for row in _releases(pg_settings)}
+    assert (releases["2026A"]["work_gpci"], releases["2026A2"]["work_gpci"]) == ("floor", "no-floor")
+    assert releases["2026A2"]["rvu_file"] == "from 2026A" and releases["2026A2"]["effective_from"] == "2026-02-01"

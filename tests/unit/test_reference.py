@@ -23,7 +23,7 @@ def _rewrite(path: Path, old: str, new: str, count: int = 1) -> Path:
 
 
 def test_synthetic_files_parse_in_the_cms_layout(files: tuple[Path, Path]) -> None:
-    rvu, gpci = parse_rvu(files[0], 2026), parse_gpci(files[1], 2026)
+    rvu, gpci = parse_rvu(files[0], 2026), parse_gpci(files[1], 2026, "floor")
     assert rvu.height >= 40 and set(rvu.get_column("modifier").unique()) <= {"", "26", "TC", "53"}
     assert rvu.get_column("conv_factor").unique().to_list() == ["33.4009"]
     assert gpci.height == 12 and gpci.get_column("mac").str.len_chars().unique().to_list() == [5]
@@ -31,7 +31,7 @@ def test_synthetic_files_parse_in_the_cms_layout(files: tuple[Path, Path]) -> No
 
 def test_gpci_keys_are_zero_padded(tmp_path: Path, files: tuple[Path, Path]) -> None:
     gpci = _rewrite(files[1], "01112,CA,05,", "1112,CA,5,")
-    assert ("01112", "05") in parse_gpci(gpci, 2026).select("mac", "locality").rows()
+    assert ("01112", "05") in parse_gpci(gpci, 2026, "no-floor").select("mac", "locality").rows()
 
 
 def test_blank_numeric_cells_mean_zero(files: tuple[Path, Path]) -> None:
@@ -47,7 +47,7 @@ def test_blank_numeric_cells_mean_zero(files: tuple[Path, Path]) -> None:
     ("old", "new", "message"),
     [
         ("HCPCS,MOD,DESCRIPTION", "CODE,MOD,DESCRIPTION", "no header row starting with 'HCPCS'"),
-        ("SURG,BASE,FACTOR", "SURG,IND,BASE", "header column 24 is 'IND'"),
+        ("PCTC,GLOB", "PCTC,GLOBAL", "no column named 'GLOB DAYS'"),  # found by name: "GLOBAL DAYS" is not it
     ],
 )
 def test_rvu_header_that_does_not_fit_is_refused(files: tuple[Path, Path], old: str, new: str, message: str) -> None:
@@ -67,14 +67,16 @@ def test_rvu_non_number_is_refused_naming_the_line(files: tuple[Path, Path]) -> 
 
 def test_rvu_duplicate_key_is_refused(files: tuple[Path, Path]) -> None:
     lines = files[0].read_text().splitlines()
-    files[0].write_text("\n".join([*lines, lines[-1]]) + "\n")
-    with pytest.raises(ReferenceFileError, match="repeats the key of line"):
+    files[0].write_text("\n".join([*lines[:11], lines[10], *lines[11:]]) + "\n")
+    with pytest.raises(
+        ReferenceFileError, match=r"line 12, columns 1\+2 \(HCPCS\+MOD\): .* repeats the key of line 11"
+    ):
         parse_rvu(files[0], 2026)
 
 
 def test_gpci_header_that_does_not_fit_is_refused(files: tuple[Path, Path]) -> None:
-    with pytest.raises(ReferenceFileError, match="header column 6"):
-        parse_gpci(_rewrite(files[1], "2026 PE GPCI", "2026 XX GPCI"), 2026)
+    with pytest.raises(ReferenceFileError, match="line 3, header: no column named 'PE GPCI'"):
+        parse_gpci(_rewrite(files[1], "2026 PE GPCI", "2026 XX GPCI"), 2026, "floor")
 
 
 def test_a_file_that_is_not_csv_at_all_is_refused(tmp_path: Path) -> None:
