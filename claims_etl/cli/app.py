@@ -22,7 +22,7 @@ from rich.markup import escape
 
 from claims_etl.cli import config_cmd
 from claims_etl.cli import options as opt
-from claims_etl.errors import AlertError, ClaimsEtlError, ConfigurationError, carries_password, scrub
+from claims_etl.errors import AlertError, ClaimsEtlError, ConfigurationError, StageError, carries_password, scrub
 from claims_etl.ops import logs
 from claims_etl.settings import Settings
 
@@ -469,6 +469,44 @@ def reprice_command(
         f"(allowed {summary['allowed_before']} -> {summary['allowed_after']}, {summary['allowed_change']}); "
         f"{summary['claims_not_priceable']:,} no longer priceable, left as they were"
     )
+
+
+@app.command("explain")
+def explain_command(
+    claim_id: Annotated[int, typer.Argument(help="the claim's claim_id (any status)", show_default=False)],
+    as_json: Annotated[bool, typer.Option("--json", help="the explanation as JSON")] = False,
+    rules: RulesFile = None,
+    run_date: opt.RunDate = None,
+    config: opt.ConfigFile = None,
+    profile: opt.Profile = None,
+    secrets_dir: opt.SecretsDir = None,
+    source_url: SourceUrl = None,
+) -> None:
+    """One claim's price, line by line, as a worked computation (release, RVU and GPCI rows, each step,
+    allowed amounts), or the rules a rejected claim broke; validated and priced as a run would now."""
+    from claims_etl.cli import explain_view
+    from claims_etl.engine import explain
+
+    settings = _guarded(
+        lambda: _settings(
+            rules_file=rules,
+            run_date=run_date.date() if run_date else None,
+            config=config,
+            profile=profile,
+            secrets_dir=secrets_dir,
+            source_url=source_url,
+        )
+    )
+    with _one_line_errors(*_secrets(settings)):
+        found = explain.explain(settings, claim_id)
+    if as_json:
+        out.print_json(json.dumps(found))
+    else:
+        out.print(explain_view.explanation(found), highlight=False)
+    if not found["consistent"]:  # printed above; the exit code tells a script too
+        with _one_line_errors():
+            problems = "; ".join(found["inconsistencies"])
+            raise StageError("explain", f"claim {claim_id}: the worked computation differs from the engine: {problems}")
 
 
 @app.command("report")
