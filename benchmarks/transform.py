@@ -38,7 +38,7 @@ def measure(claims: int, repeats: int, seed: int) -> dict[str, Any]:
         cpu, started = time.process_time(), time.perf_counter()
         validated = validate(pending.claims, pending.lines, reference, run_date=run_date, rules=rules.config)
         validated_at = time.perf_counter()
-        price_keyed(validated.accepted_claims, validated.accepted_keyed_lines)  # as a run prices
+        price_keyed(validated.accepted_claims, validated.accepted_keyed_lines, reference)  # as a run prices
         done = time.perf_counter()
         if repeat:
             seconds["validate"].append(validated_at - started)

@@ -90,7 +90,7 @@ def dry_run(settings: Settings) -> DryRun:
         validated = validate(
             pending.claims, pending.lines, frames, run_date=settings.effective_run_date(), rules=settings.rules().config
         )
-        priced = price_keyed(validated.accepted_claims, validated.accepted_keyed_lines)
+        priced = price_keyed(validated.accepted_claims, validated.accepted_keyed_lines, frames)
         _count(result, pending, validated, priced)
         after = int(pending.claims.get_column("claim_id").max())  # type: ignore[arg-type]
         remaining = None if remaining is None else remaining - pending.claims.height

@@ -214,7 +214,9 @@ def _accepted(
 ) -> dict[str, Any]:
     """Every line priced as the run prices it (`priced_detail` of the lines validate keyed), each step
     worked out (`engine.worked`), and the claim's total."""
-    detail = priced_detail(validated.accepted_keyed_lines).with_columns(pl.col("rvu_release").cast(pl.String))
+    detail = priced_detail(validated.accepted_keyed_lines, reference).with_columns(
+        pl.col("rvu_release").cast(pl.String)
+    )
     rows = detail.sort("line_number").to_dicts()
     lines = worked.work_out(rows)
     explained = []

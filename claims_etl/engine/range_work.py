@@ -108,7 +108,7 @@ def prepare(
     outcome.rejections_by_rule = dict(rejections_by_rule(validated.rejected).iter_rows())
     outcome.warnings_by_rule = dict(validated.warnings.get_column("rule_id").value_counts().iter_rows())
     with timer.stage("price", rows_in=validated.accepted_claims.height) as stage:
-        priced = price_keyed(validated.accepted_claims, validated.accepted_keyed_lines)
+        priced = price_keyed(validated.accepted_claims, validated.accepted_keyed_lines, frames)
         stage.rows_out = outcome.claims_priced = priced.claims.height
     tally("price", outcome.claims_read)
     fault_hooks.point(settings, "after_price")

@@ -133,7 +133,7 @@ def _chunk(
         extracted.claims, extracted.lines, frames, run_date=settings.effective_run_date(), rules=settings.rules().config
     )
     result.claims_not_priceable += checked.rejected.height
-    priced = price_keyed(checked.accepted_claims, checked.accepted_keyed_lines)
+    priced = price_keyed(checked.accepted_claims, checked.accepted_keyed_lines, frames)
     if priced.claims.is_empty():
         return False
     ids = priced.claims.get_column("claim_id")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import polars as pl
@@ -56,6 +57,16 @@ class ReferenceFrames:
     gpci: pl.DataFrame
     releases: pl.DataFrame = field(default_factory=lambda: pl.DataFrame(schema=RELEASES))
     qp_npis: pl.DataFrame = field(default_factory=lambda: pl.DataFrame(schema=QP_NPIS))
+    # Frames the stages derive from these alone (`derived`), built once: the frames never change.
+    _derived: dict[str, pl.DataFrame] = field(default_factory=dict, init=False, repr=False, compare=False)
+
+    def derived(self, name: str, build: Callable[[], pl.DataFrame]) -> pl.DataFrame:
+        """The frame `build` makes of these frames, built on first use and kept: a run validates and
+        prices range after range against one ReferenceFrames (the RVU cache keeps it across runs),
+        and the lookup tables keying makes of them are the same every time."""
+        if name not in self._derived:
+            self._derived[name] = build()
+        return self._derived[name]
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "rvu", _with_release(self.rvu))

@@ -224,6 +224,16 @@ def _qp_lines(reference: ReferenceFrames) -> pl.LazyFrame:
     )
 
 
+# The notes §4a-4c give a line (docs/spec.md §4), besides "" and STATUS_<code>: every note a priced line
+# can carry is a category of one Enum, so price writes notes as small integers.
+_DIAGNOSTIC_NOTE_NAMES = ("MPPR_DI", "MPPR_DC", "MPPR_DO")
+REDUCTION_NOTES = (
+    *_DIAGNOSTIC_NOTE_NAMES,
+    *(f"{name}+OPPS_CAP" for name in _DIAGNOSTIC_NOTE_NAMES),
+    "OPPS_CAP",
+    "NO_MPPR_3",
+    "NO_MPPR_5",
+)
 # MULT PROC values the price stage reads (docs/spec.md §4.4, 4a, 4c); any other value is 0, no rule.
 MULTIPLE_PROCEDURE_KINDS = ("2", "3", "4", "5", "6", "7")
 DIAGNOSTIC_MPPR_KINDS = (4, 6, 7)
@@ -231,32 +241,64 @@ _RVUS = ("work_rvu_e4", "nonfac_pe_rvu_e4", "facility_pe_rvu_e4", "mp_rvu_e4")
 _OPPS_RVUS = ("opps_nonfac_pe_rvu_e4", "opps_facility_pe_rvu_e4", "opps_mp_rvu_e4")
 
 
-def _professional_rvus(rows: pl.LazyFrame) -> pl.LazyFrame:
-    """Per code number, the RVUs of its 26 row as `pc_*`, for the diagnostic MPPR's PC/TC split of a
-    global line (docs/spec.md §4a)."""
-    return rows.filter(pl.col("modifier") == "26").select("code_id", *(pl.col(rvu).alias(f"pc_{rvu}") for rvu in _RVUS))
+def _multiple_procedure_kind() -> pl.Expr:
+    return pl.col("mult_proc").replace_strict(
+        MULTIPLE_PROCEDURE_KINDS, [int(k) for k in MULTIPLE_PROCEDURE_KINDS], default=0, return_dtype=pl.Int8
+    )
+
+
+_CAPPED = pl.any_horizontal(pl.col(_OPPS_RVUS).fill_null(0) != 0)
+# A line of such a row may be lowered or noted by §4a-4c: price works those lines apart.
+_MEDICARE_REDUCTIONS = _multiple_procedure_kind().is_in([3, 4, 5, 6, 7]) | _CAPPED
+_PRICING_BIT = pl.col("modifier").replace_strict(PRICING_MODIFIER_BITS, default=None, return_dtype=_KEY)
+
+
+def reduction_rows(reference: ReferenceFrames) -> pl.DataFrame:
+    """`_reduction_rows`, built once per ReferenceFrames."""
+    return reference.derived("keying.reduction_rows", lambda: _reduction_rows(reference))
+
+
+def _reduction_rows(reference: ReferenceFrames) -> pl.DataFrame:
+    """What §4a-4c read of the RVU rows they apply to (`medicare_reductions` of a keyed line), by
+    release number, code and pricing modifier bit (a keyed line's `release_id`, `procedure_code`,
+    `pricing_modifier_bit`): `multiple_procedure_kind`, the OPPS RVUs (`opps_*`, null where not capped)
+    and the RVUs of the code's 26 row (`pc_*`, for the PC/TC split, docs/spec.md §4a). Kept apart from
+    the keyed lines, which would otherwise carry eight mostly-null columns through validate."""
+    rows = _by_release(reference.rvu, _release_numbers(reference)).with_columns(
+        _PRICING_BIT.alias("pricing_modifier_bit")
+    )
+    professional = rows.filter(pl.col("modifier") == "26").select(
+        "release_id", "hcpcs", *(pl.col(rvu).alias(f"pc_{rvu}") for rvu in _RVUS)
+    )
+    return (
+        rows.filter(pl.col("pricing_modifier_bit").is_not_null() & _MEDICARE_REDUCTIONS)
+        .join(professional, on=["release_id", "hcpcs"], how="left")
+        .select(
+            "release_id",
+            pl.col("hcpcs").alias("procedure_code"),
+            "pricing_modifier_bit",
+            _multiple_procedure_kind().alias("multiple_procedure_kind"),
+            *(pl.when(_CAPPED).then(pl.col(rvu).fill_null(0)).alias(rvu) for rvu in _OPPS_RVUS),
+            *(f"pc_{rvu}" for rvu in _RVUS),
+        )
+        .collect()
+    )
 
 
 def _fee_schedule_rows(reference: ReferenceFrames, releases: pl.DataFrame, codes: pl.DataFrame) -> pl.LazyFrame:
     """RVU rows by code number and pricing modifier bit, with the numbers and flags pricing reads.
     Rows with any other modifier are never a line's RVU row (docs/spec.md §4.2), so they are left out.
-    A row of a diagnostic MPPR code other than its 26 row carries the 26 row's RVUs (`pc_*`); a row
-    with OPPS RVUs carries them (`opps_*`, null where all are 0: no cap)."""
-    pricing_bit = pl.col("modifier").replace_strict(PRICING_MODIFIER_BITS, default=None, return_dtype=_KEY)
+    What §4a-4c read besides is in `reduction_rows`."""
     status = pl.col("status_code")
     payable = status.is_in(PAYABLE_STATUS).fill_null(False)
     notes = pl.when(payable).then(pl.lit("")).otherwise(pl.lit("STATUS_") + status)
-    rows = reference.rvu.with_columns(pricing_bit.alias("pricing_modifier_bit"), notes.alias("pricing_note"))
+    rows = reference.rvu.with_columns(_PRICING_BIT.alias("pricing_modifier_bit"), notes.alias("pricing_note"))
     # An Enum of this frame's own notes: lines gather its small integers, not strings.
-    note_type = pl.Enum(rows.get_column("pricing_note").drop_nulls().unique().sort())
-    numbered = _by_release(rows, releases).join(codes.lazy(), on=["release_id", "hcpcs"], how="left")
-    capped = pl.any_horizontal(pl.col(_OPPS_RVUS).fill_null(0) != 0)
-    kind = pl.col("mult_proc").replace_strict(
-        MULTIPLE_PROCEDURE_KINDS, [int(k) for k in MULTIPLE_PROCEDURE_KINDS], default=0, return_dtype=pl.Int8
-    )
+    note_type = pl.Enum(sorted({*rows.get_column("pricing_note").drop_nulls().unique(), *REDUCTION_NOTES}))
     return (
-        numbered.filter(pl.col("pricing_modifier_bit").is_not_null())
-        .join(_professional_rvus(numbered), on="code_id", how="left")
+        _by_release(rows, releases)
+        .filter(pl.col("pricing_modifier_bit").is_not_null())
+        .join(codes.lazy(), on=["release_id", "hcpcs"], how="left")
         .select(
             "code_id",
             "pricing_modifier_bit",
@@ -266,13 +308,9 @@ def _fee_schedule_rows(reference: ReferenceFrames, releases: pl.DataFrame, codes
             payable.alias("payable"),
             pl.col("pricing_note").cast(note_type),
             (pl.col("mult_proc") == "2").fill_null(False).alias("multiple_procedure"),
-            kind.alias("multiple_procedure_kind"),
-            # A line of this row may be lowered or noted by §4a-4c: price works those lines apart.
-            (kind.is_in([3, 4, 5, 6, 7]) | capped).alias("medicare_reductions"),
+            _MEDICARE_REDUCTIONS.alias("medicare_reductions"),
             (pl.col("bilat_surg") == "1").fill_null(False).alias("bilateral_surgery"),
             pl.col("co_surg").is_in(("1", "2")).fill_null(False).alias("co_surgery"),
-            *(pl.when(capped).then(pl.col(rvu).fill_null(0)).alias(rvu) for rvu in _OPPS_RVUS),
-            *(f"pc_{rvu}" for rvu in _RVUS),
             pl.lit(True).alias("rvu_found"),
         )
     )
@@ -299,7 +337,11 @@ def key_lines(
     and the claim's `patient_dob` and `received_date`. Validate builds this once; price reuses the
     accepted part of it. `facility_pos`: the facility places of service (a rules file may set them)."""
     releases = _release_numbers(reference)
-    codes, localities = _procedure_codes(reference, releases), _localities(reference)
+    codes = reference.derived("keying.codes", lambda: _procedure_codes(reference, releases))
+    fee_schedule_rows = reference.derived(
+        "keying.fee_schedule_rows", lambda: _fee_schedule_rows(reference, releases, codes).collect()
+    )
+    localities = _localities(reference)
     with_qp = not reference.qp_npis.is_empty()
     line_pos_facility = by_value(
         "place_of_service",
@@ -322,7 +364,7 @@ def key_lines(
             codes.lazy().select("release_id", pl.col("hcpcs").alias("procedure_code"), "code_id", "pc_row", "tc_row"),
             on=["release_id", "procedure_code"],
         )
-        .pipe(_look_up, _fee_schedule_rows(reference, releases, codes), on=["code_id", "pricing_modifier_bit"])
+        .pipe(_look_up, fee_schedule_rows.lazy(), on=["code_id", "pricing_modifier_bit"])
         .pipe(_look_up, _gpci_rows(reference, releases, localities), on=["release_id", "locality_id"])
     )
     keyed = (

@@ -16,7 +16,14 @@ import polars as pl
 
 from claims_etl.reference import ReferenceFrames
 from claims_etl.schemas import CLAIMS, LINES, PRICED_CLAIMS, PRICED_LINES, conform
-from claims_etl.stages.keying import DIAGNOSTIC_MPPR_KINDS, FACILITY_POS, MODIFIER_BITS, has_modifier, key_lines
+from claims_etl.stages.keying import (
+    DIAGNOSTIC_MPPR_KINDS,
+    FACILITY_POS,
+    MODIFIER_BITS,
+    has_modifier,
+    key_lines,
+    reduction_rows,
+)
 from claims_etl.stages.rules import facility_pos
 from claims_etl.stages.rules_config import RulesConfig
 
@@ -87,6 +94,7 @@ def _factor_before_multiple_procedure() -> pl.Expr:
 
 
 _SAME_DAY = ("claim_id", "service_date")
+_MPPR_GROUP = [*_SAME_DAY, "multiple_procedure_kind"]
 # docs/spec.md §4a: per diagnostic MULT PROC, the percent of a further unit's TC and PC that is paid.
 _TC_PAID_PERCENT = {4: 50, 6: 75, 7: 80}
 _PC_PAID_PERCENT = {4: 95}
@@ -115,93 +123,112 @@ def _secondary_procedure_rows(lines: pl.DataFrame) -> pl.Series:
     return by_day_best_first.filter(~new_day).get_column("row").sort()  # scatter takes them in order
 
 
-def _top_rows(lines: pl.DataFrame, subject: pl.Expr, group: list[str], rank: pl.Expr) -> pl.Series:
-    """Positions of the line with the highest `rank` (ties: lowest line_number) in each `group` of the
-    `subject` lines. Only the subject lines (diagnostic codes: a few of all) are sorted."""
-    candidates = lines.select(
-        pl.int_range(pl.len(), dtype=pl.UInt32).alias("row"),
-        *group,
-        "line_number",
-        rank.alias("rank"),
-        subject.alias("subject"),
-    ).filter("subject")
-    best_first = candidates.sort([*group, "rank", "line_number"], descending=[*(False for _ in group), True, False])
-    new_group = pl.any_horizontal(pl.col(key).ne_missing(pl.col(key).shift()) for key in group)
-    return best_first.filter(new_group).get_column("row").sort()
+def _group_top(subject: pl.Expr, rank: pl.Expr) -> pl.Expr:
+    """True on the `subject` line with the highest `rank` in its §4a group (claim, date, indicator),
+    ties to the lowest line_number: the rank and the line number packed into one key, so one window
+    maximum finds it (line numbers stay below 2^31, ranks in cents below 2^32)."""
+    key = pl.when(subject).then(rank * (1 << 31) - pl.col("line_number"))
+    return (key == key.max().over(_MPPR_GROUP)).fill_null(False)
 
 
-def _flags_at(height: int, rows: pl.Series) -> pl.Series:
-    return pl.repeat(False, height, eager=True).scatter(rows, True)
-
-
-def _diagnostic_tops(lines: pl.DataFrame) -> tuple[pl.Series, pl.Series]:
-    """Whether each line is its group's top TC line and top PC line (§4a): the group is the claim, the
-    service date and the diagnostic MULT PROC; payable lines with a TC (PC) part take part."""
-    kind = pl.col("multiple_procedure_kind")
-    diagnostic = kind.is_in(DIAGNOSTIC_MPPR_KINDS) & pl.col("payable")
-    group = [*_SAME_DAY, "multiple_procedure_kind"]
+def _subjects() -> tuple[pl.Expr, pl.Expr]:
+    """The lines ranked for the top TC and the top PC (§4a): payable diagnostic lines with that part."""
+    diagnostic = pl.col("multiple_procedure_kind").is_in(DIAGNOSTIC_MPPR_KINDS) & pl.col("payable")
     tc, pc = pl.col("fee_schedule_cents") - pl.col("professional_cents"), pl.col("professional_cents")
-    top_tc = _top_rows(lines, diagnostic & (tc > 0), group, tc)
-    top_pc = _top_rows(lines, diagnostic & (pc > 0), group, pc)
-    return _flags_at(lines.height, top_tc), _flags_at(lines.height, top_pc)
+    return diagnostic & (tc > 0), diagnostic & (pc > 0)
 
 
-def _not_applied_rows(lines: pl.DataFrame) -> pl.Series:
-    """Whether each line is a MULT PROC 3 or 5 line sharing its claim and date with another of its
-    indicator (§4c): Medicare would reduce it; the engine does not, and says so."""
-    kind = pl.col("multiple_procedure_kind")
-    group = [*_SAME_DAY, "multiple_procedure_kind"]
-    rows = (
-        lines.select(
-            pl.int_range(pl.len(), dtype=pl.UInt32).alias("row"),
-            *group,
-            kind.is_in(_NOT_APPLIED_NOTES).alias("subject"),
-        )
-        .filter("subject")
-        .filter(pl.len().over(group) > 1)
-        .get_column("row")
+def _group_flags_in_windows() -> list[pl.Expr]:
+    """`top_tc`, `top_pc` (the line keeps its first unit's TC/PC in full, §4a) and `not_applied` (a
+    MULT PROC 3 or 5 line sharing its claim and date with another of its indicator, §4c), by windows
+    over the groups."""
+    subject_tc, subject_pc = _subjects()
+    tc, pc = pl.col("fee_schedule_cents") - pl.col("professional_cents"), pl.col("professional_cents")
+    not_applied = pl.col("multiple_procedure_kind").is_in(_NOT_APPLIED_NOTES) & (pl.len().over(_MPPR_GROUP) > 1)
+    return [
+        _group_top(subject_tc, tc).alias("top_tc"),
+        _group_top(subject_pc, pc).alias("top_pc"),
+        not_applied.alias("not_applied"),
+    ]
+
+
+_GROUP_FLAGS = ("top_tc", "top_pc", "not_applied")
+
+
+def _with_group_flags(lines: pl.DataFrame) -> pl.DataFrame:
+    """`_group_flags_in_windows`, whose windows are evaluated only on the lines that share their claim
+    with another: a line alone on its claim is the top of its own group and shares its date with none
+    (most lines these rules read are; a window per flag over all of them costs more than the rest)."""
+    subject_tc, subject_pc = _subjects()
+    shared = pl.col("claim_id").is_duplicated()
+    flagged = lines.with_columns(
+        (subject_tc & ~shared).alias("top_tc"), (subject_pc & ~shared).alias("top_pc"), shared.alias("not_applied")
     )
-    return _flags_at(lines.height, rows)
+    rows = flagged.select(pl.arg_where(pl.col("not_applied"))).to_series()
+    if rows.is_empty():
+        return flagged
+    grouped = flagged[rows].select(_group_flags_in_windows())
+    return flagged.with_columns(
+        flagged.get_column(flag).scatter(rows, grouped.get_column(flag)) for flag in _GROUP_FLAGS
+    )
+
+
+def _by_kind(values: dict[int, int], default: int) -> pl.Expr:
+    """Each line's value for its MULT PROC kind (0-7): a lookup by position, cheaper than a mapping."""
+    table = pl.Series([values.get(kind, default) for kind in range(8)], dtype=pl.Int64)
+    return pl.lit(table).gather(pl.col("multiple_procedure_kind"))
 
 
 def _percent_paid(percents: dict[int, int]) -> pl.Expr:
-    return pl.col("multiple_procedure_kind").replace_strict(percents, default=_HUNDRED, return_dtype=pl.Int64)
+    return _by_kind(percents, _HUNDRED)
 
 
-def _amounts(keyed: pl.DataFrame) -> pl.DataFrame:
-    """Per line, `amount_e2`: what its units are paid before the adjustment factor, in hundredths of a
-    cent (§4a, 4b), and `reduced`/`capped`: whether the diagnostic MPPR or the OPPS cap lowered it.
-    A line neither rule touches is fee x units x 100."""
-    top_tc, top_pc = _diagnostic_tops(keyed)
-    keyed = keyed.with_columns(pl.lit(top_tc).alias("top_tc"), pl.lit(top_pc).alias("top_pc"))
-    fee, units, cap = pl.col("fee_schedule_cents"), pl.col("units"), pl.col("opps_cents") * _HUNDRED
-    tc_cut = (fee - pl.col("professional_cents")) * (_HUNDRED - _percent_paid(_TC_PAID_PERCENT))
-    pc_cut = pl.col("professional_cents") * (_HUNDRED - _percent_paid(_PC_PAID_PERCENT))
+def _unit_amounts() -> list[pl.Expr]:
+    """Per unit, in hundredths of a cent (§4a): `full` (the fee), `first_unit` (the first unit after
+    the MPPR, its TC/PC in full on the group's top line) and `other_units` (every further unit).
+    Reads `_group_flags`."""
+    fee, pc = pl.col("fee_schedule_cents"), pl.col("professional_cents")
+    tc_cut = (fee - pc) * (_HUNDRED - _percent_paid(_TC_PAID_PERCENT))
+    pc_cut = pc * (_HUNDRED - _percent_paid(_PC_PAID_PERCENT))
     full = fee * _HUNDRED
     first_unit = full - pl.when("top_tc").then(0).otherwise(tc_cut) - pl.when("top_pc").then(0).otherwise(pc_cut)
-    other_units = full - tc_cut - pc_cut
+    return [full.alias("full"), first_unit.alias("first_unit"), (full - tc_cut - pc_cut).alias("other_units")]
+
+
+def _amounts() -> list[pl.Expr]:
+    """Per line, `amount_e2`: what its units are paid before the adjustment factor, in hundredths of a
+    cent (§4a, 4b), and `reduced`/`capped`: whether the diagnostic MPPR or the OPPS cap lowered it.
+    A line neither rule touches is fee x units x 100. Reads `_unit_amounts`."""
+    units, cap = pl.col("units"), pl.col("opps_cents") * _HUNDRED
+    full, first_unit, other_units = pl.col("full"), pl.col("first_unit"), pl.col("other_units")
     more = units > 1
-    return keyed.with_columns(
+    return [
         (pl.min_horizontal(first_unit, cap) + (units - 1) * pl.min_horizontal(other_units, cap)).alias("amount_e2"),
         ((first_unit < full) | (more & (other_units < full))).alias("reduced"),
         (cap.is_not_null() & ((cap < first_unit) | (more & (cap < other_units)))).alias("capped"),
-        pl.lit(_not_applied_rows(keyed)).alias("not_applied"),
-    )
+    ]
+
+
+# The notes of §4a-4c by number: the MPPR's (by kind) plus 4 when capped, or the §4c ones.
+_NOTE_NAMES = ("", *_DIAGNOSTIC_NOTES.values(), "OPPS_CAP", *(f"{n}+OPPS_CAP" for n in _DIAGNOSTIC_NOTES.values()))
+_NOTE_NAMES = (*_NOTE_NAMES, *_NOT_APPLIED_NOTES.values())
+_CAPPED_NOTE = 4
+_MPPR_NOTE = {kind: number for number, kind in enumerate(_DIAGNOSTIC_NOTES, start=1)}
+_NOT_APPLIED_NOTE = {kind: number for number, kind in enumerate(_NOT_APPLIED_NOTES, start=len(_NOTE_NAMES) - 2)}
 
 
 def _pricing_note() -> pl.Expr:
     """docs/spec.md §4.6, 4a-4c: why a line's amount is what it is ("" for an ordinary line); at most 16
-    characters (the warehouse's varchar(16))."""
-    kind, reduced, capped = pl.col("multiple_procedure_kind"), pl.col("reduced"), pl.col("capped")
-    cases = [(~pl.col("payable"), pl.col("pricing_note"))]
-    for code, name in _DIAGNOSTIC_NOTES.items():
-        cases += [
-            (reduced & capped & (kind == code), pl.lit(f"{name}+OPPS_CAP")),
-            (reduced & (kind == code), pl.lit(name)),
-        ]
-    cases.append((capped, pl.lit("OPPS_CAP")))
-    cases += [(pl.col("not_applied") & (kind == code), pl.lit(name)) for code, name in _NOT_APPLIED_NOTES.items()]
-    return pl.coalesce(*(pl.when(condition).then(note) for condition, note in cases), pl.lit(""))
+    characters (the warehouse's varchar(16)). Worked as a number into `_NOTE_NAMES`: the MPPR's note
+    by kind when reduced, plus the cap's; else §4c's where it applies."""
+    reduced, capped = pl.col("reduced"), pl.col("capped")
+    number = pl.when(reduced).then(_by_kind(_MPPR_NOTE, 0)).otherwise(0) + pl.when(capped).then(_CAPPED_NOTE).otherwise(
+        0
+    )
+    not_applied = pl.when(pl.col("not_applied")).then(_by_kind(_NOT_APPLIED_NOTE, 0)).otherwise(0)
+    number = pl.when(number == 0).then(not_applied).otherwise(number)
+    named = pl.lit(pl.Series(_NOTE_NAMES, dtype=pl.String)).gather(number)
+    return pl.when(pl.col("payable")).then(named).otherwise(pl.col("pricing_note").cast(pl.String))
 
 
 def _in_claim_line_order(lines: pl.DataFrame) -> pl.DataFrame:
@@ -248,36 +275,72 @@ class Priced:
 
 def price_lines(claims: pl.DataFrame, lines: pl.DataFrame, reference: ReferenceFrames) -> pl.DataFrame:
     """Every line priced, with its factors visible (fee, adjustment factor, allowed, note)."""
-    return price_keyed_lines(key_lines(lines, claims, reference))
+    return price_keyed_lines(key_lines(lines, claims, reference), reference)
 
 
-def price_keyed_lines(keyed: pl.DataFrame) -> pl.DataFrame:
-    """`price_lines` on lines already keyed to their claims and fee schedule rows (keying.key_lines)."""
-    return conform(_in_claim_line_order(_priced(keyed)), PRICED_LINES, name="priced_lines")
+def price_keyed_lines(keyed: pl.DataFrame, reference: ReferenceFrames) -> pl.DataFrame:
+    """`price_lines` on lines already keyed to their claims and fee schedule rows (keying.key_lines)
+    of `reference`."""
+    return conform(_in_claim_line_order(_priced(keyed, reference)), PRICED_LINES, name="priced_lines")
 
 
-def priced_detail(keyed: pl.DataFrame) -> pl.DataFrame:
+def priced_detail(keyed: pl.DataFrame, reference: ReferenceFrames) -> pl.DataFrame:
     """Keyed lines priced, every intermediate kept beside the `schemas.PRICED_LINES` columns (what
     `claims-etl explain` shows): `pre_mppr_e5` (the factor before MULT PROC 2), `opps_cents` (the OPPS
     amount of a unit, null where no cap), `professional_cents` (a unit's PC, §4a), `top_tc`/`top_pc`
     (the line keeps its first unit's TC/PC in full), `amount_e2` (the units' amount before the
     adjustment factor, in hundredths of a cent), `reduced`, `capped` and `not_applied`."""
-    return _medicare_reductions(_contract_priced(keyed))
+    return _medicare_reductions(_with_reduction_rows(_contract_priced(keyed), reference))
 
 
-def _priced(keyed: pl.DataFrame) -> pl.DataFrame:
-    """`priced_detail` in the PRICED_LINES columns, the run's path: §4.1-4.7 on every line, then §4a-4c
-    only on the lines whose RVU row they can touch (diagnostic MULT PROC, an OPPS cap, MULT PROC 3 or
-    5: a few percent of lines), written back into those lines' allowed amount and note. A group of
-    §4a (claim, date, indicator) lies wholly inside that subset."""
+# What §4a-4c read of a line priced by §4.1-4.7: the run gathers only these for the lines they touch.
+_REDUCTION_INPUTS = (
+    *_SAME_DAY,
+    "line_number",
+    "units",
+    "charge_cents",
+    "payable",
+    "pricing_note",
+    "release_id",
+    "procedure_code",
+    "pricing_modifier_bit",
+    "is_facility",
+    "qp_listed",
+    "conv_factor_e4",
+    "qp_conv_factor_e4",
+    "pw_gpci_e4",
+    "pe_gpci_e4",
+    "mp_gpci_e4",
+    "work_rvu_e4",
+    "fee_schedule_cents",
+    "adjustment_factor_e5",
+)
+
+
+def _with_reduction_rows(lines: pl.DataFrame, reference: ReferenceFrames) -> pl.DataFrame:
+    """Lines with what §4a-4c read of their RVU row (`keying.reduction_rows`)."""
+    on = ["release_id", "procedure_code", "pricing_modifier_bit"]
+    joined = lines.join(reduction_rows(reference), on=on, how="left", maintain_order="left")
+    return joined.with_columns(pl.col("multiple_procedure_kind").fill_null(0))  # a row no rule reads
+
+
+def _priced(keyed: pl.DataFrame, reference: ReferenceFrames) -> pl.DataFrame:
+    """`priced_detail`'s `schemas.PRICED_LINES` columns (the note still an Enum), the run's path:
+    §4.1-4.7 on every line, then §4a-4c only on the lines whose RVU row they can touch (diagnostic
+    MULT PROC, an OPPS cap, MULT PROC 3 or 5: a few percent of lines), written back into those lines'
+    allowed amount and note. A group of §4a (claim, date, indicator) lies wholly inside that subset."""
     priced = _contract_priced(keyed)
     rows = priced.select(pl.arg_where(pl.col("medicare_reductions"))).to_series()
     if rows.is_empty():
-        return priced
-    reduced = _medicare_reductions(priced[rows])
-    return priced.with_columns(
-        priced.get_column(column).scatter(rows, reduced.get_column(column))
-        for column in ("allowed_cents", "pricing_note")
+        return priced.select(list(PRICED_LINES))
+    reduced = _medicare_reductions(_with_reduction_rows(priced.select(_REDUCTION_INPUTS)[rows], reference))
+    # Only the output's columns, in one chunk each: the two written below come back as one chunk, and
+    # a frame whose columns are chunked differently is copied whole (conform) to align them.
+    lines = priced.select(list(PRICED_LINES)).rechunk()
+    note = lines.get_column("pricing_note")  # an Enum holding every note (keying.REDUCTION_NOTES)
+    return lines.with_columns(
+        lines.get_column("allowed_cents").scatter(rows, reduced.get_column("allowed_cents")),
+        note.scatter(rows, reduced.get_column("pricing_note").cast(note.dtype)),
     )
 
 
@@ -298,7 +361,6 @@ def _contract_priced(keyed: pl.DataFrame) -> pl.DataFrame:
         _times(pl.col("pre_mppr_e5"), SECONDARY_PROCEDURE, pl.lit(secondary)).alias("adjustment_factor_e5")
     ).with_columns(
         pl.when(payable).then(pl.min_horizontal(pl.col("charge_cents"), allowed)).otherwise(0).alias("allowed_cents"),
-        pl.col("pricing_note").cast(pl.String),
         pl.col("is_facility").cast(pl.Int8).alias("facility"),
         pl.col("rvu_release").cast(pl.String),
         pl.when(_PRICED_AS_QP).then(pl.lit("qp")).otherwise(pl.lit("non_qp")).alias("cf_kind"),
@@ -309,18 +371,21 @@ def _medicare_reductions(priced: pl.DataFrame) -> pl.DataFrame:
     """§4a-4c on lines `_contract_priced` priced: the allowed amount from the units' exact amount after
     the diagnostic MPPR and the OPPS cap (times the adjustment factor, rounded half up once, at most
     the charge), and the note saying which decided it. A line neither touches keeps its amount."""
-    amounts = _amounts(
-        priced.with_columns(_opps_cents().alias("opps_cents")).with_columns(
-            _professional_cents().alias("professional_cents")
-        )
-    )
     exact = round_half_up_div(pl.col("amount_e2") * pl.col("adjustment_factor_e5"), _HUNDRED * FACTOR_ONE)
-    return amounts.with_columns(
-        pl.when(pl.col("payable"))
-        .then(pl.min_horizontal(pl.col("charge_cents"), exact))
-        .otherwise(0)
-        .alias("allowed_cents"),
-        _pricing_note().alias("pricing_note"),
+    with_parts = priced.with_columns(
+        _opps_cents().alias("opps_cents"), _professional_cents().alias("professional_cents")
+    )
+    return (
+        _with_group_flags(with_parts)
+        .with_columns(_unit_amounts())
+        .with_columns(_amounts())
+        .with_columns(
+            pl.when(pl.col("payable"))
+            .then(pl.min_horizontal(pl.col("charge_cents"), exact))
+            .otherwise(0)
+            .alias("allowed_cents"),
+            _pricing_note().alias("pricing_note"),
+        )
     )
 
 
@@ -385,13 +450,13 @@ def price(
     claims = conform(claims, CLAIMS, name="claims")
     lines = conform(lines, LINES, name="lines")
     places = FACILITY_POS if rules is None else facility_pos(rules)
-    return price_keyed(claims, key_lines(lines, claims, reference, facility_pos=places))
+    return price_keyed(claims, key_lines(lines, claims, reference, facility_pos=places), reference)
 
 
-def price_keyed(claims: pl.DataFrame, keyed: pl.DataFrame) -> Priced:
+def price_keyed(claims: pl.DataFrame, keyed: pl.DataFrame, reference: ReferenceFrames) -> Priced:
     """`price` on lines already keyed (`Validated.accepted_keyed_lines`): the run's path, which joins
     the fee schedule once for validate and price together."""
-    priced_lines = price_keyed_lines(keyed)
+    priced_lines = price_keyed_lines(keyed, reference)
     # price_keyed_lines returns claim_id, line_number order: the group-by may take its sorted path.
     totals = priced_lines.group_by(pl.col("claim_id").set_sorted()).agg(
         pl.len().cast(pl.Int32).alias("line_count"),

@@ -236,7 +236,9 @@ def test_rejected_claim_gives_its_rule_ids_and_each_lines() -> None:
 
 def test_a_step_that_differs_from_the_engine_is_reported(monkeypatch: pytest.MonkeyPatch) -> None:
     engine = explain.priced_detail
-    monkeypatch.setattr(explain, "priced_detail", lambda keyed: engine(keyed).with_columns(pl.col("allowed_cents") + 1))
+    monkeypatch.setattr(
+        explain, "priced_detail", lambda keyed, ref: engine(keyed, ref).with_columns(pl.col("allowed_cents") + 1)
+    )
     found = explained(FLAT, ln(1, "S0003"))
     assert not found["consistent"]
     assert found["inconsistencies"][0] == "line 1: allowed worked out here is 40.00, the engine's is 40.01"
