@@ -64,16 +64,24 @@ def _line_title(line: dict[str, Any]) -> Text:
     )
 
 
+def _file(kind: str, name: str, sha256: str, extra: str = "") -> str:
+    """A release's file and its hash; rows carried over from an earlier release (their "file" is
+    "from 2026A") have no hash of their own."""
+    if not sha256:
+        return f"; {kind} rows {name}{f' ({extra})' if extra else ''}"
+    return f"; {kind} file {name} (sha256 {sha256[:12]}{f', {extra}' if extra else ''})"
+
+
 def _release(release: dict[str, Any], first_line: int | None) -> str:
     """The release and its files; once per claim (a later line of the release names the first)."""
     text = f"{release['label']}, in force from {release['effective_from'] or 'its year'}"
     if first_line is not None:
         return f"{text}; files as for line {first_line}" if release.get("rvu_file") else text
     if release.get("rvu_file"):
-        text += f"; RVU file {release['rvu_file']} (sha256 {str(release['rvu_sha256'])[:12]})"
+        text += _file("RVU", release["rvu_file"], str(release["rvu_sha256"] or ""))
     if release.get("gpci_file"):
-        work = f", work GPCI {release['work_gpci']}" if release.get("work_gpci") else ""
-        text += f"; GPCI file {release['gpci_file']} (sha256 {str(release['gpci_sha256'])[:12]}{work})"
+        work = f"work GPCI {release['work_gpci']}" if release.get("work_gpci") else ""
+        text += _file("GPCI", release["gpci_file"], str(release["gpci_sha256"] or ""), work)
     return text
 
 
