@@ -248,9 +248,14 @@ def _multiple_procedure_kind() -> pl.Expr:
 
 
 _CAPPED = pl.any_horizontal(pl.col(_OPPS_RVUS).fill_null(0) != 0)
-# A line of such a row may be lowered or noted by §4a-4c: price works those lines apart.
 _MEDICARE_REDUCTIONS = _multiple_procedure_kind().is_in([3, 4, 5, 6, 7]) | _CAPPED
 _PRICING_BIT = pl.col("modifier").replace_strict(PRICING_MODIFIER_BITS, default=None, return_dtype=_KEY)
+
+
+def _numbered_rvu(reference: ReferenceFrames) -> pl.DataFrame:
+    """The RVU rows with their position (`reduction_row`): how a keyed line names its row to
+    `reduction_rows` in one small integer."""
+    return reference.rvu.with_row_index("reduction_row")
 
 
 def reduction_rows(reference: ReferenceFrames) -> pl.DataFrame:
@@ -259,12 +264,11 @@ def reduction_rows(reference: ReferenceFrames) -> pl.DataFrame:
 
 
 def _reduction_rows(reference: ReferenceFrames) -> pl.DataFrame:
-    """What §4a-4c read of the RVU rows they apply to (`medicare_reductions` of a keyed line), by
-    release number, code and pricing modifier bit (a keyed line's `release_id`, `procedure_code`,
-    `pricing_modifier_bit`): `multiple_procedure_kind`, the OPPS RVUs (`opps_*`, null where not capped)
-    and the RVUs of the code's 26 row (`pc_*`, for the PC/TC split, docs/spec.md §4a). Kept apart from
-    the keyed lines, which would otherwise carry eight mostly-null columns through validate."""
-    rows = _by_release(reference.rvu, _release_numbers(reference)).with_columns(
+    """What §4a-4c read of the RVU rows they apply to, by `reduction_row` (a keyed line's, the row's
+    position in `reference.rvu`): `multiple_procedure_kind`, the OPPS RVUs (`opps_*`, null where not
+    capped) and the RVUs of the code's 26 row (`pc_*`, for the PC/TC split, docs/spec.md §4a). Kept
+    apart from the keyed lines, which would otherwise carry eight mostly-null columns through validate."""
+    rows = _by_release(_numbered_rvu(reference), _release_numbers(reference)).with_columns(
         _PRICING_BIT.alias("pricing_modifier_bit")
     )
     professional = rows.filter(pl.col("modifier") == "26").select(
@@ -274,9 +278,7 @@ def _reduction_rows(reference: ReferenceFrames) -> pl.DataFrame:
         rows.filter(pl.col("pricing_modifier_bit").is_not_null() & _MEDICARE_REDUCTIONS)
         .join(professional, on=["release_id", "hcpcs"], how="left")
         .select(
-            "release_id",
-            pl.col("hcpcs").alias("procedure_code"),
-            "pricing_modifier_bit",
+            "reduction_row",
             _multiple_procedure_kind().alias("multiple_procedure_kind"),
             *(pl.when(_CAPPED).then(pl.col(rvu).fill_null(0)).alias(rvu) for rvu in _OPPS_RVUS),
             *(f"pc_{rvu}" for rvu in _RVUS),
@@ -288,11 +290,13 @@ def _reduction_rows(reference: ReferenceFrames) -> pl.DataFrame:
 def _fee_schedule_rows(reference: ReferenceFrames, releases: pl.DataFrame, codes: pl.DataFrame) -> pl.LazyFrame:
     """RVU rows by code number and pricing modifier bit, with the numbers and flags pricing reads.
     Rows with any other modifier are never a line's RVU row (docs/spec.md §4.2), so they are left out.
-    What §4a-4c read besides is in `reduction_rows`."""
+    What §4a-4c read besides is in `reduction_rows`, by `reduction_row` (null where they read nothing)."""
     status = pl.col("status_code")
     payable = status.is_in(PAYABLE_STATUS).fill_null(False)
     notes = pl.when(payable).then(pl.lit("")).otherwise(pl.lit("STATUS_") + status)
-    rows = reference.rvu.with_columns(_PRICING_BIT.alias("pricing_modifier_bit"), notes.alias("pricing_note"))
+    rows = _numbered_rvu(reference).with_columns(
+        _PRICING_BIT.alias("pricing_modifier_bit"), notes.alias("pricing_note")
+    )
     # An Enum of this frame's own notes: lines gather its small integers, not strings.
     note_type = pl.Enum(sorted({*rows.get_column("pricing_note").drop_nulls().unique(), *REDUCTION_NOTES}))
     return (
@@ -308,7 +312,8 @@ def _fee_schedule_rows(reference: ReferenceFrames, releases: pl.DataFrame, codes
             payable.alias("payable"),
             pl.col("pricing_note").cast(note_type),
             (pl.col("mult_proc") == "2").fill_null(False).alias("multiple_procedure"),
-            _MEDICARE_REDUCTIONS.alias("medicare_reductions"),
+            # A line of such a row may be lowered or noted by §4a-4c: price works those lines apart.
+            pl.when(_MEDICARE_REDUCTIONS).then(pl.col("reduction_row")).alias("reduction_row"),
             (pl.col("bilat_surg") == "1").fill_null(False).alias("bilateral_surgery"),
             pl.col("co_surg").is_in(("1", "2")).fill_null(False).alias("co_surgery"),
             pl.lit(True).alias("rvu_found"),
@@ -373,9 +378,7 @@ def key_lines(
         else keyed.with_columns(pl.lit(False).alias("qp_listed"))
     )
     return (
-        keyed.with_columns(
-            pl.col("rvu_found", "gpci_found", "pc_row", "tc_row", "qp_listed", "medicare_reductions").fill_null(False)
-        )
+        keyed.with_columns(pl.col("rvu_found", "gpci_found", "pc_row", "tc_row", "qp_listed").fill_null(False))
         .drop("claim_facility", "locality_id", "code_id")
         .collect()
     )

@@ -301,8 +301,7 @@ _REDUCTION_INPUTS = (
     "charge_cents",
     "payable",
     "pricing_note",
-    "release_id",
-    "procedure_code",
+    "reduction_row",
     "pricing_modifier_bit",
     "is_facility",
     "qp_listed",
@@ -319,8 +318,7 @@ _REDUCTION_INPUTS = (
 
 def _with_reduction_rows(lines: pl.DataFrame, reference: ReferenceFrames) -> pl.DataFrame:
     """Lines with what §4a-4c read of their RVU row (`keying.reduction_rows`)."""
-    on = ["release_id", "procedure_code", "pricing_modifier_bit"]
-    joined = lines.join(reduction_rows(reference), on=on, how="left", maintain_order="left")
+    joined = lines.join(reduction_rows(reference), on="reduction_row", how="left", maintain_order="left")
     return joined.with_columns(pl.col("multiple_procedure_kind").fill_null(0))  # a row no rule reads
 
 
@@ -330,7 +328,7 @@ def _priced(keyed: pl.DataFrame, reference: ReferenceFrames) -> pl.DataFrame:
     MULT PROC, an OPPS cap, MULT PROC 3 or 5: a few percent of lines), written back into those lines'
     allowed amount and note. A group of §4a (claim, date, indicator) lies wholly inside that subset."""
     priced = _contract_priced(keyed)
-    rows = priced.select(pl.arg_where(pl.col("medicare_reductions"))).to_series()
+    rows = priced.select(pl.arg_where(pl.col("reduction_row").is_not_null())).to_series()
     if rows.is_empty():
         return priced.select(list(PRICED_LINES))
     reduced = _medicare_reductions(_with_reduction_rows(priced.select(_REDUCTION_INPUTS)[rows], reference))
