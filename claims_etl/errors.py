@@ -15,6 +15,7 @@ Messages never carry credentials (see `scrub`) or PHI (messages name claim ids a
 from __future__ import annotations
 
 import re
+import urllib.parse
 
 _SECRET_PATTERNS = (
     # URL userinfo: scheme://user:password@host
@@ -48,11 +49,81 @@ def carries_password(text: str) -> bool:
     return any(pattern.search(text) for pattern in _PASSWORD_GIVEN)
 
 
+# A key=value password (ODBC, libpq, a URL's query), its value read tolerantly: up to `;`, `&` or the end,
+# braces or quotes even unclosed, so a malformed string still yields what a driver might echo.
+_PASSWORD_VALUE = re.compile(r"(?:^|[;&?\s])(?:pwd|password|passwd)\s*=\s*(\{[^}]*\}?|'[^']*'?|[^;&]*)", re.I)
+# Pieces shorter than this are not scrubbed on their own: they would blank ordinary words of a message.
+_MIN_FRAGMENT = 3
+
+
+def url_userinfo(url: str) -> str | None:
+    """The user:password part of `scheme://user:password@host...`, found without parsing the URL: up to
+    the LAST `@` before the query (an unencoded `@` in the password stays in it), or the last `@` at all
+    when the password holds a `?`. None without `://` or `@`.
+
+    >>> url_userinfo("postgresql://etl:Se@cret@db:5432/claims?sslmode=require")
+    'etl:Se@cret'
+    >>> url_userinfo("postgresql://db/claims") is None
+    True
+    """
+    scheme, found, rest = url.partition("://")
+    if not found or not scheme:
+        return None
+    head = rest.split("?", 1)[0]
+    userinfo = head.rpartition("@")[0] if "@" in head else rest.rpartition("@")[0]
+    return userinfo or None
+
+
+# What a URL's user:password may not hold unencoded (RFC 3986 userinfo), as told to the user: the drivers
+# split such a URL in the wrong place and echo the pieces (issue 29, item 3).
+_USERINFO_PROBLEMS = (
+    (re.compile(r"\s"), "a space (write %20)"),
+    (re.compile(r"@"), "an @ (write %40)"),
+    (re.compile(r"[/?#]"), "a / ? or # (write %2F, %3F, %23)"),
+    (re.compile(r"%(?![0-9A-Fa-f]{2})"), "a % not followed by two hex digits (write % as %25)"),
+)
+
+
+def userinfo_problem(url: str) -> str | None:
+    """Why a URL's user or password cannot be given to a driver as it is, in words that hold none of
+    it; None when it can (or the URL has none).
+
+    >>> userinfo_problem("postgresql://etl:Se@cret@db/claims")
+    'an @ (write %40)'
+    >>> userinfo_problem("postgresql://etl:Se%40cret@db/claims") is None
+    True
+    """
+    userinfo = url_userinfo(url)
+    if userinfo is None:
+        return None
+    return next((problem for pattern, problem in _USERINFO_PROBLEMS if pattern.search(userinfo)), None)
+
+
+def connection_secrets(text: str) -> list[str]:
+    """Every form in which a driver could echo the passwords of a connection URL or ODBC/libpq string,
+    longest first: as written, percent-decoded, and their pieces between `@`, `/` or whitespace
+    (a driver that mis-splits a malformed URL prints a piece, such as the host it thinks follows an `@`).
+    Read without a real parser, so a string no driver accepts still yields its password.
+
+    >>> connection_secrets("postgresql://etl:Se%40cr et@db/claims")
+    ['Se%40cr et', 'Se@cr et', 'Se%40cr']
+    """
+    userinfo = url_userinfo(text)
+    passwords = [userinfo.partition(":")[2]] if userinfo and ":" in userinfo else []
+    passwords += [match.group(1).strip("{}'") for match in _PASSWORD_VALUE.finditer(text)]
+    forms = {form for password in passwords if password for form in (password, urllib.parse.unquote(password))}
+    pieces = {piece for form in forms for piece in re.split(r"[@/\s]+", form) if len(piece) >= _MIN_FRAGMENT}
+    return sorted(forms | pieces, key=lambda form: (-len(form), form))
+
+
 def scrub(text: str, *secrets: str | None) -> str:
-    """Remove passwords from a driver message: known secret values, URL userinfo and PWD= pairs."""
+    """Remove passwords from a driver message: known secret values (for a connection string, also the
+    passwords it holds, in every form `connection_secrets` finds), URL userinfo and PWD= pairs."""
     for secret in secrets:
         if secret:
             text = text.replace(secret, "***")
+            for password in connection_secrets(secret):
+                text = text.replace(password, "***")
     for pattern, replacement in _SECRET_PATTERNS:
         text = pattern.sub(replacement, text)
     return text

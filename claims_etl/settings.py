@@ -13,7 +13,7 @@ from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, get_args
 
-from pydantic import Field, PrivateAttr, SecretStr, model_validator
+from pydantic import Field, PrivateAttr, SecretStr, ValidationInfo, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     DotEnvSettingsSource,
@@ -25,7 +25,7 @@ from pydantic_settings import (
     SettingsError,
 )
 
-from claims_etl.errors import ConfigurationError
+from claims_etl.errors import ConfigurationError, userinfo_problem
 
 if TYPE_CHECKING:
     from claims_etl.stages.rules_config import RuleSet
@@ -328,6 +328,21 @@ class Settings(BaseSettings):
 
     def effective_run_date(self) -> date:
         return self.run_date or date.today()
+
+    @field_validator("source_url", "target_url", "redis_url", mode="after")
+    @classmethod
+    def _url_parses(cls, value: SecretStr | None, info: ValidationInfo) -> SecretStr | None:
+        """A URL whose password holds an unencoded `@`, space, `/` or a bad `%` escape is refused here,
+        before any driver parses it: the drivers split it in the wrong place and echo the pieces, which
+        no scrubbing after the fact can recognise. ConfigurationError, not ValueError: pydantic would
+        print a ValueError with the URL as its input."""
+        problem = None if value is None else userinfo_problem(value.get_secret_value())
+        if problem is not None:
+            raise ConfigurationError(
+                f"{info.field_name}: the URL's user or password holds {problem}; "
+                "percent-encode it (the URL is not shown)"
+            )
+        return value
 
     @model_validator(mode="after")
     def _reply_outlasts_statement(self) -> Settings:

@@ -158,8 +158,10 @@ config_cmd.register(app, _settings, _one_line_errors, out)  # --config, --profil
 
 
 def _secrets(settings: Settings) -> tuple[str, ...]:
-    url = settings.target_url.get_secret_value() if settings.target_url is not None else ""
-    return (settings.source_url.get_secret_value(), settings.target_odbc.get_secret_value(), url)
+    """Every connection string of the settings: scrub() removes each and the passwords it holds."""
+    optional = (settings.target_url, settings.redis_url)
+    urls = tuple(value.get_secret_value() for value in optional if value is not None)
+    return (settings.source_url.get_secret_value(), settings.target_odbc.get_secret_value(), *urls)
 
 
 @db_app.command("init")
