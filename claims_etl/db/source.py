@@ -66,7 +66,7 @@ _SOURCE_TIMEOUTS = (
     ("connection timeout expired", "CLAIMS_ETL_SOURCE_CONNECT_TIMEOUT_SECONDS"),
     ("timeout waiting for server", "CLAIMS_ETL_SOURCE_CONNECT_TIMEOUT_SECONDS"),
 )
-REPLY_TIMEOUT_SETTING = "CLAIMS_ETL_SOURCEREPLY_TIMEOUT_SETTING_SECONDS"
+REPLY_TIMEOUT_SETTING = "CLAIMS_ETL_SOURCE_REPLY_TIMEOUT_SECONDS"
 
 
 def named_timeout(message: str, causes: Sequence[tuple[str, str]] = _SOURCE_TIMEOUTS) -> str:

@@ -26,7 +26,7 @@ from claims_etl.errors import SourceError
 from claims_etl.settings import Settings
 from tests.blackhole import BlackholeProxy
 from tests.crash.test_crash import CHUNK, CLAIMS, assert_exactly_once_and_exact, assert_reconciled, cli_env, run_cli
-from tests.db import MARIADB_HOST, PG_ADMIN_URL, PG_HOST, SOURCE_URL, TEST_DB
+from tests.db import MARIADB_HOST, PG_ADMIN_URL, PG_HOST, SOURCE_URL, TEST_DB, make_settings
 from tests.integration.test_pipeline import Reader
 
 # Short bounds, so a blackholed run ends in seconds, yet long enough for every statement of a run on a
@@ -225,10 +225,50 @@ def test_reads_and_statements_on_a_silent_source_are_abandoned(pg_settings: Sett
                 "source_reply_timeout_seconds": 2,
             }
         )
-        silent = pytest.raises(SourceError, match=r"no reply from the source within 2 s .*REPLY_TIMEOUT")
+        silent = pytest.raises(
+            SourceError, match=r"no reply from the source within 2 s \(CLAIMS_ETL_SOURCE_REPLY_TIMEOUT_SECONDS\)"
+        )
         with silent, source_connection(settings) as connection:
             assert connection.execute("SELECT 1").fetchone() == (1,)
             proxy.blackhole()
             connection.execute("SELECT 2")
-        with pytest.raises(SourceError, match=r"no reply from the source within 2 s .*REPLY_TIMEOUT.*abandoned"):
+        with pytest.raises(
+            SourceError,
+            match=r"no reply from the source within 2 s \(CLAIMS_ETL_SOURCE_REPLY_TIMEOUT_SECONDS\).*abandoned",
+        ):
             read_frame(settings, "SELECT 1 AS x", stage="test")
+
+
+def _through_blackhole(side: str, port: int) -> dict[str, str]:
+    """The environment reaching `side` through a blackholed proxy on `port`, its connect bound 1 s."""
+    if side == "source":
+        url = SOURCE_URL.replace(":5432/", f":{port}/")
+        return {"CLAIMS_ETL_SOURCE_URL": url, "CLAIMS_ETL_SOURCE_CONNECT_TIMEOUT_SECONDS": "1"}
+    odbc = make_settings("mysql").target_odbc.get_secret_value().replace("Port=3306", f"Port={port}")
+    return {"CLAIMS_ETL_TARGET_ODBC": odbc, "CLAIMS_ETL_TARGET_CONNECT_TIMEOUT_SECONDS": "1"}
+
+
+@pytest.mark.parametrize(("side", "port", "setting"), [
+    ("source", 5432, "CLAIMS_ETL_SOURCE_CONNECT_TIMEOUT_SECONDS"),
+    ("warehouse", 3306, "CLAIMS_ETL_TARGET_CONNECT_TIMEOUT_SECONDS"),
+])  # fmt: skip
+def test_a_database_that_never_answers_is_one_error_line_naming_the_connect_timeout(
+    databases: dict[str, bool], side: str, port: int, setting: str
+) -> None:
+    """The slow blackhole trials' checks of the error line, in seconds: a database that accepts the
+    connection and never answers ends `claims-etl db init` with exit 1 and one line naming the
+    setting that bounded the wait (three tries of 1 s on the source)."""
+    if side == "warehouse" and not databases["mysql"]:
+        pytest.skip("MariaDB is not reachable")
+    with BlackholeProxy(port, PG_HOST if side == "source" else MARIADB_HOST) as proxy:
+        proxy.blackhole()
+        env = cli_env(make_settings("mysql"), **_through_blackhole(side, proxy.port))
+        started = time.monotonic()
+        result = subprocess.run(
+            [sys.executable, "-m", "claims_etl", "db", "init"],
+            env=env, capture_output=True, text=True, timeout=60, check=False,
+        )  # fmt: skip
+    assert result.returncode == 1 and time.monotonic() - started < 30, result.stderr
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
+    assert f"({setting})" in lines[0], lines[0]
