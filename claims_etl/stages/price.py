@@ -290,7 +290,7 @@ def priced_detail(keyed: pl.DataFrame, reference: ReferenceFrames) -> pl.DataFra
     amount of a unit, null where no cap), `professional_cents` (a unit's PC, §4a), `top_tc`/`top_pc`
     (the line keeps its first unit's TC/PC in full), `amount_e2` (the units' amount before the
     adjustment factor, in hundredths of a cent), `reduced`, `capped` and `not_applied`."""
-    return _medicare_reductions(_with_reduction_rows(_contract_priced(keyed), reference))
+    return _medicare_reductions(_with_reduction_rows(_contract_priced(_exact_width(keyed, reference)), reference))
 
 
 # What §4a-4c read of a line priced by §4.1-4.7: the run gathers only these for the lines they touch.
@@ -327,7 +327,7 @@ def _priced(keyed: pl.DataFrame, reference: ReferenceFrames) -> pl.DataFrame:
     §4.1-4.7 on every line, then §4a-4c only on the lines whose RVU row they can touch (diagnostic
     MULT PROC, an OPPS cap, MULT PROC 3 or 5: a few percent of lines), written back into those lines'
     allowed amount and note. A group of §4a (claim, date, indicator) lies wholly inside that subset."""
-    priced = _contract_priced(keyed)
+    priced = _contract_priced(_exact_width(keyed, reference))
     rows = priced.select(pl.arg_where(pl.col("reduction_row").is_not_null())).to_series()
     if rows.is_empty():
         return priced.select(list(PRICED_LINES))
@@ -340,6 +340,59 @@ def _priced(keyed: pl.DataFrame, reference: ReferenceFrames) -> pl.DataFrame:
         lines.get_column("allowed_cents").scatter(rows, reduced.get_column("allowed_cents")),
         note.scatter(rows, reduced.get_column("pricing_note").cast(note.dtype)),
     )
+
+
+# Bounds of the exact integer arithmetic (docs/spec.md §4, issue 29): the largest product a line's price
+# reaches is fee cents x 100 (hundredths of a cent, §4a) x units x the adjustment factor x 10^5, whose
+# only factor above 1 is the bilateral 1.5; the fee itself is (RVU x GPCI, three of them) x CF at 10^12.
+_INT64_MAX = 2**63 - 1
+_INT128_MAX = 2**127 - 1
+_LARGEST_FACTOR_E5 = BILATERAL
+_RVU_COLUMNS = (
+    "work_rvu_e4",
+    "nonfac_pe_rvu_e4",
+    "facility_pe_rvu_e4",
+    "mp_rvu_e4",
+    "opps_nonfac_pe_rvu_e4",
+    "opps_facility_pe_rvu_e4",
+    "opps_mp_rvu_e4",
+)
+_GPCI_COLUMNS = ("pw_gpci_e4", "pe_gpci_e4", "mp_gpci_e4")
+_CF_COLUMNS = ("conv_factor_e4", "qp_conv_factor_e4")
+_WIDENED = (*_RVU_COLUMNS[:4], *_GPCI_COLUMNS, *_CF_COLUMNS, "units")
+
+
+def _largest(frame: pl.DataFrame, columns: tuple[str, ...]) -> int:
+    value = frame.select(pl.max_horizontal(pl.col(columns).abs().max())).item()
+    return 0 if value is None else int(value)
+
+
+def _reference_bounds(reference: ReferenceFrames) -> pl.DataFrame:
+    """The largest RVU, GPCI and conversion factor of the reference frames (x 10^4), once per frames."""
+
+    def build() -> pl.DataFrame:
+        rvu = _largest(reference.rvu, tuple(c for c in _RVU_COLUMNS if c in reference.rvu.columns))
+        gpci, cf = _largest(reference.gpci, _GPCI_COLUMNS), _largest(reference.rvu, _CF_COLUMNS)
+        return pl.DataFrame(
+            {"rvu": [rvu], "gpci": [gpci], "cf": [cf]}, schema=dict.fromkeys(("rvu", "gpci", "cf"), pl.Int64)
+        )
+
+    return reference.derived("price.bounds", build)
+
+
+def _exact_width(keyed: pl.DataFrame, reference: ReferenceFrames) -> pl.DataFrame:
+    """`keyed`, its money inputs in 128-bit integers when this frame's largest product could pass int64
+    (a payer's rules may allow huge unit counts, a hand-built reference huge RVUs): never a wrapped
+    amount. The check is one maximum over the lines' units; the reference's maxima are computed once.
+    Inputs beyond even 128 bits (or a fee beyond int64 cents) are refused with a ValueError."""
+    rvu, gpci, cf = _reference_bounds(reference).row(0)
+    fee_product = 3 * rvu * gpci * cf
+    largest = (fee_product // _FEE_SCALE_TO_CENTS + 1) * _HUNDRED * _largest(keyed, ("units",)) * _LARGEST_FACTOR_E5
+    if fee_product <= _INT64_MAX and largest <= _INT64_MAX:
+        return keyed
+    if fee_product // _FEE_SCALE_TO_CENTS > _INT64_MAX or largest > _INT128_MAX:
+        raise ValueError("RVUs, GPCIs, conversion factors or units too large to price exactly")
+    return keyed.with_columns(pl.col(_WIDENED).cast(pl.Int128))
 
 
 def _contract_priced(keyed: pl.DataFrame) -> pl.DataFrame:
@@ -358,7 +411,12 @@ def _contract_priced(keyed: pl.DataFrame) -> pl.DataFrame:
     return factored.with_columns(
         _times(pl.col("pre_mppr_e5"), SECONDARY_PROCEDURE, pl.lit(secondary)).alias("adjustment_factor_e5")
     ).with_columns(
-        pl.when(payable).then(pl.min_horizontal(pl.col("charge_cents"), allowed)).otherwise(0).alias("allowed_cents"),
+        # At most the charge: int64 again even when priced in 128 bits (`_exact_width`).
+        pl.when(payable)
+        .then(pl.min_horizontal(pl.col("charge_cents"), allowed))
+        .otherwise(0)
+        .cast(pl.Int64)
+        .alias("allowed_cents"),
         pl.col("is_facility").cast(pl.Int8).alias("facility"),
         pl.col("rvu_release").cast(pl.String),
         pl.when(_PRICED_AS_QP).then(pl.lit("qp")).otherwise(pl.lit("non_qp")).alias("cf_kind"),
@@ -381,6 +439,7 @@ def _medicare_reductions(priced: pl.DataFrame) -> pl.DataFrame:
             pl.when(pl.col("payable"))
             .then(pl.min_horizontal(pl.col("charge_cents"), exact))
             .otherwise(0)
+            .cast(pl.Int64)
             .alias("allowed_cents"),
             _pricing_note().alias("pricing_note"),
         )

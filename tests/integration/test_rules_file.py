@@ -9,14 +9,17 @@ import json
 from pathlib import Path
 
 import polars as pl
+import psycopg
 import pytest
 
 from claims_etl.engine import pipeline
 from claims_etl.reference.store import read_frames
 from claims_etl.settings import Settings
+from claims_etl.stages.price import price
 from claims_etl.stages.rules_config import load_rules
 from claims_etl.stages.validate import validate
-from tests.db import RUN_DATE, cli_env, read_source
+from tests.crash.test_crash import reconcile
+from tests.db import RUN_DATE, SOURCE_URL, cli_env, read_source
 from tests.integration.test_pipeline import CLAIMS, Reader, seeded  # noqa: F401  (fixture)
 from tests.unit.test_cli import assert_one_clear_line, cli
 
@@ -119,3 +122,55 @@ def test_a_malformed_rules_file_exits_2_with_nothing_leased(
     statuses = read_source("SELECT status, count(*) AS n FROM staging.claims GROUP BY status")
     assert statuses.rows() == [("pending", CLAIMS)]
     assert read_target("SELECT count(*) AS n FROM warehouse.etl_runs").item() == 0
+
+
+def _units_that_would_wrap_below(fee_cents: int, charge_cents: int) -> int:
+    """A unit count within the source's integer whose fee x units x 10^5, wrapped to int64 as it was, lands
+    below the charge (a negative or small allowed amount): the exact amount is far above the charge."""
+    for units in range(2**31 - 1, 2**30, -1):
+        product = (fee_cents * units * 100_000 + 2**63) % 2**64 - 2**63
+        if product // 100_000 < charge_cents:
+            return units
+    raise AssertionError("no unit count wraps below the charge")
+
+
+def test_a_huge_unit_count_a_rules_file_allows_is_priced_exactly(
+    seeded: Settings,  # noqa: F811
+    read_target: Reader,
+    tmp_path: Path,
+) -> None:
+    """Issue 29, item 5: with V07.max raised to the source column's limit, a line of 981,261,454 units was
+    stored as processed with a wrapped, negative allowed amount: fee cents x units x 10^5 passes 2^63 once
+    the fee passes $429 at 2^31-1 units. Now such a line is its charge (the exact amount is far above
+    it), every claim is in the warehouse once and reconcile finds nothing."""
+    path = tmp_path / "payer.toml"
+    path.write_text("[V07]\nmax = 2147483647\n")
+    claims = read_source("SELECT *, false AS recovered FROM staging.etl_claims")
+    lines = read_source("SELECT * FROM staging.etl_claim_lines")
+    frames = read_frames(seeded)
+    checked = validate(claims, lines, frames, run_date=RUN_DATE)
+    priced = price(checked.accepted_claims, checked.accepted_lines, frames).lines
+    payable = priced.filter(~pl.col("pricing_note").str.starts_with("STATUS_"))
+    line = payable.sort("fee_schedule_cents", descending=True).row(0, named=True)
+    units = _units_that_would_wrap_below(line["fee_schedule_cents"], line["charge_cents"])
+    with psycopg.connect(SOURCE_URL, autocommit=True) as connection:
+        connection.execute(
+            "UPDATE staging.claim_lines SET units = %s WHERE claim_id = %s AND line_number = %s",
+            [units, line["claim_id"], line["line_number"]],
+        )
+    settings = seeded.model_copy(update={"rules_file": path})
+    expected = _expected(settings)[0].get_column("claim_id")
+    assert line["claim_id"] in expected.to_list()  # accepted under the file
+
+    result = pipeline.run(settings)
+
+    stored = read_target(
+        "SELECT allowed_amount, units FROM warehouse.priced_claim_lines "
+        f"WHERE claim_id = {line['claim_id']} AND line_number = {line['line_number']}"
+    ).row(0, named=True)
+    assert stored["units"] == units
+    assert stored["allowed_amount"] * 100 == line["charge_cents"]
+    assert read_target("SELECT count(*) AS n FROM warehouse.priced_claim_lines WHERE allowed_amount < 0").item() == 0
+    assert result.claims_priced == expected.len()
+    code, report = reconcile(settings)
+    assert code == 0, report

@@ -23,8 +23,20 @@ import pytest
 
 import claims_etl as ce
 from benchmarks import row_at_a_time
+from claims_etl import ReferenceFrames
 from claims_etl.schemas import GPCI, QP_NPIS, RVU
-from tests.factories import OTHER_VALID_NPI, RUN_DATE, VALID_NPI, claim, claims_frame, line, lines_frame
+from claims_etl.stages.rules_config import RulesConfig
+from tests.factories import (
+    OTHER_VALID_NPI,
+    RUN_DATE,
+    VALID_NPI,
+    claim,
+    claims_frame,
+    gpci_row,
+    line,
+    lines_frame,
+    rvu_row,
+)
 
 DAY, NEXT_DAY = date(2026, 3, 2), date(2026, 3, 3)
 AL_CF = 323_465  # 32.3465 x 10^4
@@ -486,3 +498,58 @@ def test_the_oracle_agrees_with_the_engine_on_random_claims(seed: int) -> None:
     # the draw reaches the new rules, not only ordinary lines
     notes = set(oracle.lines.get_column("pricing_note"))
     assert {"MPPR_DI", "MPPR_DC", "MPPR_DO", "OPPS_CAP", "MPPR_DI+OPPS_CAP", "NO_MPPR_3"} <= notes
+
+
+# ---------------------------------------------------------------- exact money never wraps (issue 29, item 5)
+
+
+def _huge_units_frames() -> tuple[pl.DataFrame, pl.DataFrame, ReferenceFrames]:
+    """An imaging code at CF 33.4009, GPCI 1.0: fee (1.92 + 2.00 + 0.14) x 33.4009 = 135.61, OPPS amount
+    (1.92 + 1.00 + 0.14) x 33.4009 = 102.21; a line of 981,261,454 units (a payer's rules may allow them)."""
+    imaging = {"mult_proc": "4", "opps_nonfac_pe_rvu_e4": 10_000, "opps_mp_rvu_e4": 1_400}
+    rvu = pl.DataFrame(
+        [rvu_row("R0001", 1.92, 2.00, 0.47, 0.14, **imaging), rvu_row("R0002", 1.92, 2.00, 0.47, 0.14)], schema=RVU
+    )
+    gpci = pl.DataFrame([gpci_row()], schema=GPCI)
+    huge = {"units": 981_261_454, "charge_cents": 999_999_999_999}
+    lines = lines_frame(
+        line(line_number=1, procedure_code="R0001", **huge),
+        line(line_number=2, procedure_code="R0002", **huge),
+        line(line_number=3, procedure_code="R0002", units=7, charge_cents=100_000, service_date=date(2026, 3, 3)),
+    )
+    total = int(lines.get_column("charge_cents").sum())
+    return claims_frame(claim(total_charge_cents=total)), lines, ReferenceFrames(rvu=rvu, gpci=gpci)
+
+
+def test_huge_unit_counts_are_priced_exactly_never_wrapped() -> None:
+    claims, lines, reference = _huge_units_frames()
+    no_unit_limit = RulesConfig.model_validate({"V07": {"enabled": False}})
+    checked = ce.validate(claims, lines, reference, run_date=RUN_DATE, rules=no_unit_limit)
+    assert checked.rejected.is_empty()
+    priced = ce.price(checked.accepted_claims, checked.accepted_lines, reference).lines
+    # 981,261,454 x 135.61 (or x 102.21 capped) is about $10^11: both lines stop at their charge,
+    # $9,999,999,999.99, where int64 cents x units x 10^5 wrapped to -999,996.36 before. Line 3:
+    # 7 x 135.61 = 949.27, within its charge of 1,000.00. Units after the first are further imaging
+    # procedures (MPPR).
+    assert priced.select("line_number", "allowed_cents", "pricing_note").rows() == [
+        (1, 999_999_999_999, "MPPR_DI+OPPS_CAP"),
+        (2, 999_999_999_999, ""),
+        (3, 94_927, ""),
+    ]
+    oracle = row_at_a_time.check_frames(claims, lines, reference, run_date=RUN_DATE, config=no_unit_limit)
+    assert (
+        oracle.lines.select("line_number", "allowed_cents", "pricing_note").rows()
+        == priced.select("line_number", "allowed_cents", "pricing_note").rows()
+    )
+
+
+def test_reference_numbers_beyond_exact_arithmetic_are_refused() -> None:
+    claims, lines, reference = _huge_units_frames()
+    # (2^62 x 2^62) x CF is beyond 128 bits: refused, not wrapped.
+    huge = pl.lit(2**62, pl.Int64)
+    absurd = ReferenceFrames(
+        rvu=reference.rvu.with_columns(huge.alias("work_rvu_e4")),
+        gpci=reference.gpci.with_columns(huge.alias("pw_gpci_e4")),
+    )
+    with pytest.raises(ValueError, match="too large to price exactly"):
+        ce.price(claims, lines, absurd)
