@@ -11,8 +11,10 @@ leaves a finished range whose task is retried).
 connection from outside; `pause_after_read` sleeps after each extract read of the source (with the
 once file, after the first: the file appears when the pause starts), so a test can commit a producer's
 change between reads; `pause_after_lease` sleeps once the run's ranges are leased (a producer's late
-claims inside them). With `CLAIMS_ETL_FAULT_ONCE_FILE`, only the first process to create that
-file fires (a Dask worker dies once; the retried task on another worker does not).
+claims inside them). `stall_writer:k` SIGSTOPs the writer process that starts chunk k (with
+`CLAIMS_ETL_LOAD_CONNECTIONS` 2 or more): a stalled writer, which the run must kill and fail on.
+With `CLAIMS_ETL_FAULT_ONCE_FILE`, only the first process to create that file fires (a Dask worker
+dies once; the retried task on another worker does not).
 Unset (always, outside tests): every call is a no-op.
 """
 
@@ -45,6 +47,9 @@ def point(settings: Settings, name: str, chunk: int | None = None) -> None:
         return
     if name.startswith("pause"):
         time.sleep(settings.fault_pause)
+        return
+    if name.startswith("stall"):  # stopped, not dead: only the run's watchdog ends it
+        os.kill(os.getpid(), signal.SIGSTOP)
         return
     if _run_pid is not None:
         os.kill(_run_pid, signal.SIGKILL)

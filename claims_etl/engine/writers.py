@@ -14,6 +14,10 @@ Exactly once is unchanged: each chunk is still one warehouse transaction, marked
 after its commit (claims_etl/engine/planning.py). A writer process dies with the run (`_die_with_the_run`), so
 no orphan goes on writing after its run is gone; a chunk it had not committed rolls back with its
 session, and one it had committed is recovered by the next run like any committed, unmarked chunk.
+
+A stalled writer (stopped, or hung outside any driver timeout) must not hang the run: each writer's
+heartbeat thread stamps shared memory, and a watchdog in the run fails every write in flight and kills
+a writer silent for longer than `stall_bound_seconds` (docs/operations.md, Timeouts).
 """
 
 from __future__ import annotations
@@ -23,13 +27,15 @@ import multiprocessing.connection
 import os
 import signal
 import threading
+import time
 from collections.abc import Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from functools import partial
-from typing import Protocol
+from multiprocessing.context import BaseContext
+from typing import Any, NamedTuple, Protocol
 
 from claims_etl.db.connections import Target, connect_target
 from claims_etl.dev import fault_hooks
@@ -74,19 +80,128 @@ class InProcessWriter:
         return 0
 
 
-# Per writer process: the run's settings, and its target session once connected.
+# Beyond the driver's own bounds, what a writer may stay silent for: its heartbeat interval, a busy
+# machine's scheduling, the Python between two driver calls.
+STALL_MARGIN_SECONDS = 5.0
+_BEAT_SECONDS = 0.5  # heartbeat and watchdog period
+_KILL_GRACE_SECONDS = 2.0  # from SIGTERM to SIGKILL
+
+
+def stall_bound_seconds(settings: Settings) -> float | None:
+    """How long a writer process may show no sign of life before the run fails and kills it: query
+    timeout + connect timeout + STALL_MARGIN_SECONDS. Its heartbeat is a thread, which cannot run
+    while a turbodbc call holds the GIL, and the longest call the driver itself bounds is one statement
+    (the query timeout) or one login (the connect timeout). None (no bound) when either timeout is 0
+    (off): the driver may then wait for ever, and so does the run, as documented.
+
+    >>> from claims_etl.settings import Settings
+    >>> stall_bound_seconds(Settings(target_query_timeout_seconds=3, target_connect_timeout_seconds=3))
+    11.0
+    """
+    query, connect = settings.target_query_timeout_seconds, settings.target_connect_timeout_seconds
+    if not query or not connect:
+        return None
+    return query + connect + STALL_MARGIN_SECONDS
+
+
+class Silence(NamedTuple):
+    pid: int
+    chunk: int  # 0: between chunks
+    seconds: float
+
+
+@dataclass
+class Vitals:
+    """Signs of life of the writer processes, in memory shared with the run: per writer slot its pid,
+    the chunk it is writing (0: none) and its last heartbeat (`time.monotonic`: one clock for every
+    process of the machine). Each slot has one writing process, so no lock but the slot counter's."""
+
+    pids: Any  # ctypes arrays from multiprocessing (typeshed has no usable type for them)
+    chunks: Any
+    beats: Any
+    taken: Any
+
+    @classmethod
+    def shared(cls, context: BaseContext, writers: int) -> Vitals:
+        pids, chunks, beats = (context.Array(code, writers, lock=False) for code in ("q", "q", "d"))
+        return cls(pids, chunks, beats, taken=context.Value("i", 0))
+
+    def register(self) -> int:
+        """In a writer process at its start: its slot, stamped."""
+        with self.taken.get_lock():  # stamped before it is counted: the watchdog never reads an empty slot
+            slot = int(self.taken.value)
+            self.pids[slot], self.beats[slot] = os.getpid(), time.monotonic()
+            self.taken.value = slot + 1
+        return slot
+
+    def silent(self, bound: float) -> Silence | None:
+        """A live writer whose last heartbeat is older than `bound` seconds (exited ones are not stalled)."""
+        now = time.monotonic()
+        for slot in range(int(self.taken.value)):
+            pid, seconds = int(self.pids[slot]), now - self.beats[slot]
+            if seconds > bound and pid > 0 and _alive(pid):  # pid 0 would be our process group
+                return Silence(pid, int(self.chunks[slot]), seconds)
+        return None
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def _kill(pid: int) -> None:
+    """End a writer: SIGTERM, with SIGCONT so that a stopped process receives it, then SIGKILL if it is
+    still there after a grace period. Its session ends with it, so its open transaction rolls back
+    and releases its row locks, which the next run's repair would otherwise wait for."""
+    with suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGTERM)
+        os.kill(pid, signal.SIGCONT)
+        deadline = time.monotonic() + _KILL_GRACE_SECONDS
+        while _alive(pid) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        if _alive(pid):  # a zombie too (its fork server reaps it): harmless
+            os.kill(pid, signal.SIGKILL)
+
+
+def _stalled(silence: Silence, settings: Settings) -> TargetError:
+    where = f"writing chunk {silence.chunk}" if silence.chunk else "between chunks"
+    bound = f"CLAIMS_ETL_TARGET_QUERY_TIMEOUT_SECONDS {settings.target_query_timeout_seconds} + " + (
+        f"CLAIMS_ETL_TARGET_CONNECT_TIMEOUT_SECONDS {settings.target_connect_timeout_seconds} + "
+        f"{STALL_MARGIN_SECONDS:.0f} s margin"
+    )
+    return TargetError(
+        "load",
+        f"warehouse writer process {silence.pid} stalled {where}: no sign of life for {silence.seconds:.1f} s, "
+        f"over its bound ({bound}); the writer was killed, the next run recovers its claims",
+    )
+
+
+# Per writer process: the run's settings, its target session once connected, and its vitals slot.
 _settings: Settings | None = None
 _session: Target | None = None
+_vitals: Vitals | None = None
+_slot = -1
 
 
-def _start_writer(settings: Settings, run_pid: int) -> None:
-    """Writer process start: die with the run, and make fault points kill the run too. The session
-    is opened by the first task, so that a failed connection reaches the run as its TargetError, not
-    as a broken pool."""
-    global _settings  # noqa: PLW0603  (per-process state of a pool worker)
+def _start_writer(settings: Settings, run_pid: int, vitals: Vitals) -> None:
+    """Writer process start: die with the run, make fault points kill the run too, and beat. The
+    session is opened by the first task, so that a failed connection reaches the run as its
+    TargetError, not as a broken pool."""
+    global _settings, _vitals, _slot  # per-process state of a pool worker
     _die_with_the_run()
     fault_hooks.kill_with(run_pid)
-    _settings = settings
+    _settings, _vitals, _slot = settings, vitals, vitals.register()
+    threading.Thread(target=_beat, args=(vitals, _slot), name="heartbeat", daemon=True).start()
+
+
+def _beat(vitals: Vitals, slot: int) -> None:
+    """Stamp this writer's heartbeat for ever. A thread, so a stopped or wedged process stops beating."""
+    while True:
+        vitals.beats[slot] = time.monotonic()
+        time.sleep(_BEAT_SECONDS)
 
 
 def _die_with_the_run() -> None:
@@ -120,8 +235,13 @@ def _warm_up() -> None:
 
 def _write(chunk: ChunkTables, chunk_number: int) -> tuple[ChunkWritten, int, int]:
     """One chunk in one transaction; returns what was written, this process's id and its peak RSS."""
-    assert _settings is not None, "writer process not started"
-    written = write_chunk(_settings, _connected(), chunk, partial(fault_hooks.point, _settings, chunk=chunk_number))
+    assert _settings is not None and _vitals is not None, "writer process not started"
+    _vitals.chunks[_slot] = chunk_number  # for the run's error line, should this writer stall
+    try:
+        fault_hooks.point(_settings, "stall_writer", chunk=chunk_number)
+        written = write_chunk(_settings, _connected(), chunk, partial(fault_hooks.point, _settings, chunk=chunk_number))
+    finally:
+        _vitals.chunks[_slot] = 0
     return written, os.getpid(), peak_rss_bytes()
 
 
@@ -141,16 +261,34 @@ class ProcessWriter:
     connections: int
     _pool: ProcessPoolExecutor = field(init=False)
     _peaks: dict[int, int] = field(default_factory=dict, init=False)
+    _vitals: Vitals = field(init=False)
+    _stall: TargetError | None = field(default=None, init=False)  # set by the watchdog, before its kill
+    _closed: threading.Event = field(default_factory=threading.Event, init=False)
 
     def __post_init__(self) -> None:
         context = multiprocessing.get_context("forkserver")
         context.set_forkserver_preload(["claims_etl.engine.writers"])
+        self._vitals = Vitals.shared(context, self.connections)
         self._pool = ProcessPoolExecutor(
             max_workers=self.connections,
             mp_context=context,
             initializer=_start_writer,
-            initargs=(self.settings, os.getpid()),
+            initargs=(self.settings, os.getpid(), self._vitals),
         )
+        bound = stall_bound_seconds(self.settings)
+        if bound is not None:
+            threading.Thread(target=self._watch, args=(bound,), name="writer-watchdog", daemon=True).start()
+
+    def _watch(self, bound: float) -> None:
+        """Until the pool is closed: a writer silent past `bound` is killed, which breaks the pool, so
+        every wait on a write (chunk_loading, `close`) ends, with this error rather than a bare
+        'process died'."""
+        while not self._closed.wait(_BEAT_SECONDS):
+            silence = self._vitals.silent(bound)
+            if silence is not None:
+                self._stall = _stalled(silence, self.settings)
+                _kill(silence.pid)
+                return
 
     def warm_up(self) -> list[Future[None]]:
         """Start the writer processes and connect them now. A failure here is not lost: the first
@@ -164,7 +302,7 @@ class ProcessWriter:
             try:
                 rows, pid, peak = writing.result()
             except BrokenProcessPool as broken:
-                done.set_exception(_writer_died(broken))
+                done.set_exception(self._stall or _writer_died(broken))
             except BaseException as error:
                 done.set_exception(error)
             else:
@@ -174,7 +312,7 @@ class ProcessWriter:
         try:
             self._pool.submit(_write, chunk, chunk_number).add_done_callback(settle)
         except BrokenProcessPool as broken:
-            done.set_exception(_writer_died(broken))
+            done.set_exception(self._stall or _writer_died(broken))
         return done
 
     def peak_rss_bytes(self) -> int:
@@ -183,8 +321,12 @@ class ProcessWriter:
         return sum(self._peaks.values())
 
     def close(self) -> None:
-        """Wait for writes in flight (each commits or rolls back whole), then stop the processes."""
-        self._pool.shutdown(wait=True, cancel_futures=True)
+        """Wait for writes in flight (each commits or rolls back whole), then stop the processes. The
+        watchdog runs until then: a writer that stalls meanwhile is killed, so this wait is bounded too."""
+        try:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+        finally:
+            self._closed.set()
 
 
 def writer_processes(settings: Settings) -> int:
