@@ -63,7 +63,9 @@ class ReferenceFrames:
     def derived(self, name: str, build: Callable[[], pl.DataFrame]) -> pl.DataFrame:
         """The frame `build` makes of these frames, built on first use and kept: a run validates and
         prices range after range against one ReferenceFrames (the RVU cache keeps it across runs),
-        and the lookup tables keying makes of them are the same every time."""
+        and the lookup tables keying makes of them are the same every time. Not locked: two threads
+        may both build it once, which is harmless as every build is deterministic (and a lock would
+        not pickle to Dask workers)."""
         if name not in self._derived:
             self._derived[name] = build()
         return self._derived[name]

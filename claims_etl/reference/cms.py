@@ -70,7 +70,6 @@ from claims_etl.reference.cms_csv import (
 )
 
 WorkGpci = Literal["floor", "no-floor"]
-WORK_GPCI_CHOICES: tuple[WorkGpci, ...] = ("floor", "no-floor")
 
 # The PPRRVU columns read, in the order of `staging.rvu` (names as CMS's joined headers spell them).
 RVU_WANTED = (

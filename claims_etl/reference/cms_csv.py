@@ -36,8 +36,13 @@ MAX_HEADER_ROWS = 5  # CMS stacks a PPRRVU column's name over 4-5 rows
 _CTRL_Z = "\x1a"
 
 
+_WHAT_CHARACTERS = 200  # a cell can hold megabytes: the message stays one readable line
+
+
 def refusal(path: Path, line: int, where: str, what: str) -> ReferenceFileError:
-    """The one-line refusal of a whole file: base name, 1-based physical line, where, what."""
+    """The one-line refusal of a whole file: base name, 1-based physical line, where, what (cut short)."""
+    if len(what) > _WHAT_CHARACTERS:
+        what = what[: _WHAT_CHARACTERS - 1] + "…"
     return ReferenceFileError(f"{path.name}: line {line}, {where}: {what}; nothing loaded")
 
 

@@ -224,15 +224,17 @@ def _qp_lines(reference: ReferenceFrames) -> pl.LazyFrame:
     )
 
 
-# The notes §4a-4c give a line (docs/spec.md §4), besides "" and STATUS_<code>: every note a priced line
-# can carry is a category of one Enum, so price writes notes as small integers.
-_DIAGNOSTIC_NOTE_NAMES = ("MPPR_DI", "MPPR_DC", "MPPR_DO")
-REDUCTION_NOTES = (
-    *_DIAGNOSTIC_NOTE_NAMES,
-    *(f"{name}+OPPS_CAP" for name in _DIAGNOSTIC_NOTE_NAMES),
+# The notes §4a-4c give a line (docs/spec.md §4), besides "" and STATUS_<code>, by MULT PROC kind. All
+# notes a priced line can carry are categories of one Enum, so price writes notes as small integers;
+# `NOTE_NAMES` orders them so that an MPPR note's number plus OPPS_CAP's is its "+OPPS_CAP" note's.
+DIAGNOSTIC_NOTES = {4: "MPPR_DI", 6: "MPPR_DC", 7: "MPPR_DO"}
+NOT_APPLIED_NOTES = {3: "NO_MPPR_3", 5: "NO_MPPR_5"}
+NOTE_NAMES = (
+    "",
+    *DIAGNOSTIC_NOTES.values(),
     "OPPS_CAP",
-    "NO_MPPR_3",
-    "NO_MPPR_5",
+    *(f"{name}+OPPS_CAP" for name in DIAGNOSTIC_NOTES.values()),
+    *NOT_APPLIED_NOTES.values(),
 )
 # MULT PROC values the price stage reads (docs/spec.md §4.4, 4a, 4c); any other value is 0, no rule.
 MULTIPLE_PROCEDURE_KINDS = ("2", "3", "4", "5", "6", "7")
@@ -279,6 +281,7 @@ def _reduction_rows(reference: ReferenceFrames) -> pl.DataFrame:
         .join(professional, on=["release_id", "hcpcs"], how="left")
         .select(
             "reduction_row",
+            pl.col("hcpcs").alias("reduction_hcpcs"),  # price checks it against the line's code
             _multiple_procedure_kind().alias("multiple_procedure_kind"),
             *(pl.when(_CAPPED).then(pl.col(rvu).fill_null(0)).alias(rvu) for rvu in _OPPS_RVUS),
             *(f"pc_{rvu}" for rvu in _RVUS),
@@ -298,7 +301,7 @@ def _fee_schedule_rows(reference: ReferenceFrames, releases: pl.DataFrame, codes
         _PRICING_BIT.alias("pricing_modifier_bit"), notes.alias("pricing_note")
     )
     # An Enum of this frame's own notes: lines gather its small integers, not strings.
-    note_type = pl.Enum(sorted({*rows.get_column("pricing_note").drop_nulls().unique(), *REDUCTION_NOTES}))
+    note_type = pl.Enum(sorted({*rows.get_column("pricing_note").drop_nulls().unique(), *NOTE_NAMES}))
     return (
         _by_release(rows, releases)
         .filter(pl.col("pricing_modifier_bit").is_not_null())

@@ -18,8 +18,11 @@ from claims_etl.reference import ReferenceFrames
 from claims_etl.schemas import CLAIMS, LINES, PRICED_CLAIMS, PRICED_LINES, conform
 from claims_etl.stages.keying import (
     DIAGNOSTIC_MPPR_KINDS,
+    DIAGNOSTIC_NOTES,
     FACILITY_POS,
     MODIFIER_BITS,
+    NOT_APPLIED_NOTES,
+    NOTE_NAMES,
     has_modifier,
     key_lines,
     reduction_rows,
@@ -98,8 +101,6 @@ _MPPR_GROUP = [*_SAME_DAY, "multiple_procedure_kind"]
 # docs/spec.md §4a: per diagnostic MULT PROC, the percent of a further unit's TC and PC that is paid.
 _TC_PAID_PERCENT = {4: 50, 6: 75, 7: 80}
 _PC_PAID_PERCENT = {4: 95}
-_DIAGNOSTIC_NOTES = {4: "MPPR_DI", 6: "MPPR_DC", 7: "MPPR_DO"}
-_NOT_APPLIED_NOTES = {3: "NO_MPPR_3", 5: "NO_MPPR_5"}
 _HUNDRED = 100
 _MPPR_SUBJECT = pl.col("multiple_procedure")
 
@@ -144,7 +145,7 @@ def _group_flags_in_windows() -> list[pl.Expr]:
     over the groups."""
     subject_tc, subject_pc = _subjects()
     tc, pc = pl.col("fee_schedule_cents") - pl.col("professional_cents"), pl.col("professional_cents")
-    not_applied = pl.col("multiple_procedure_kind").is_in(_NOT_APPLIED_NOTES) & (pl.len().over(_MPPR_GROUP) > 1)
+    not_applied = pl.col("multiple_procedure_kind").is_in(NOT_APPLIED_NOTES) & (pl.len().over(_MPPR_GROUP) > 1)
     return [
         _group_top(subject_tc, tc).alias("top_tc"),
         _group_top(subject_pc, pc).alias("top_pc"),
@@ -209,25 +210,22 @@ def _amounts() -> list[pl.Expr]:
     ]
 
 
-# The notes of §4a-4c by number: the MPPR's (by kind) plus 4 when capped, or the §4c ones.
-_NOTE_NAMES = ("", *_DIAGNOSTIC_NOTES.values(), "OPPS_CAP", *(f"{n}+OPPS_CAP" for n in _DIAGNOSTIC_NOTES.values()))
-_NOTE_NAMES = (*_NOTE_NAMES, *_NOT_APPLIED_NOTES.values())
-_CAPPED_NOTE = 4
-_MPPR_NOTE = {kind: number for number, kind in enumerate(_DIAGNOSTIC_NOTES, start=1)}
-_NOT_APPLIED_NOTE = {kind: number for number, kind in enumerate(_NOT_APPLIED_NOTES, start=len(_NOTE_NAMES) - 2)}
+# Numbers into keying.NOTE_NAMES: an MPPR note's by kind, plus OPPS_CAP's when capped, or §4c's.
+_MPPR_NOTE = {kind: NOTE_NAMES.index(name) for kind, name in DIAGNOSTIC_NOTES.items()}
+_CAPPED_NOTE = NOTE_NAMES.index("OPPS_CAP")
+_NOT_APPLIED_NOTE = {kind: NOTE_NAMES.index(name) for kind, name in NOT_APPLIED_NOTES.items()}
 
 
 def _pricing_note() -> pl.Expr:
     """docs/spec.md §4.6, 4a-4c: why a line's amount is what it is ("" for an ordinary line); at most 16
-    characters (the warehouse's varchar(16)). Worked as a number into `_NOTE_NAMES`: the MPPR's note
-    by kind when reduced, plus the cap's; else §4c's where it applies."""
+    characters (the warehouse's varchar(16)). Worked as a number into `keying.NOTE_NAMES`: the MPPR's
+    note by kind when reduced, plus the cap's; else §4c's where it applies."""
     reduced, capped = pl.col("reduced"), pl.col("capped")
-    number = pl.when(reduced).then(_by_kind(_MPPR_NOTE, 0)).otherwise(0) + pl.when(capped).then(_CAPPED_NOTE).otherwise(
-        0
-    )
+    mppr_note = pl.when(reduced).then(_by_kind(_MPPR_NOTE, 0)).otherwise(0)
+    number = mppr_note + pl.when(capped).then(_CAPPED_NOTE).otherwise(0)
     not_applied = pl.when(pl.col("not_applied")).then(_by_kind(_NOT_APPLIED_NOTE, 0)).otherwise(0)
     number = pl.when(number == 0).then(not_applied).otherwise(number)
-    named = pl.lit(pl.Series(_NOTE_NAMES, dtype=pl.String)).gather(number)
+    named = pl.lit(pl.Series(NOTE_NAMES, dtype=pl.String)).gather(number)
     return pl.when(pl.col("payable")).then(named).otherwise(pl.col("pricing_note").cast(pl.String))
 
 
@@ -257,7 +255,8 @@ class Priced:
         One row per priced claim in the `schemas.PRICED_CLAIMS` columns.
     lines : polars.DataFrame
         One row per line in the `schemas.PRICED_LINES` columns: ``fee_schedule_cents``,
-        ``adjustment_factor_e5`` (x 10^5), ``allowed_cents``, and ``pricing_note`` ("" or why 0).
+        ``adjustment_factor_e5`` (x 10^5), ``allowed_cents``, and ``pricing_note`` ("" or what decided
+        the amount: a non-payable status, the diagnostic MPPR, the OPPS cap, docs/spec.md §4).
 
     Examples
     --------
@@ -302,6 +301,7 @@ _REDUCTION_INPUTS = (
     "payable",
     "pricing_note",
     "reduction_row",
+    "procedure_code",
     "pricing_modifier_bit",
     "is_facility",
     "qp_listed",
@@ -317,8 +317,12 @@ _REDUCTION_INPUTS = (
 
 
 def _with_reduction_rows(lines: pl.DataFrame, reference: ReferenceFrames) -> pl.DataFrame:
-    """Lines with what §4a-4c read of their RVU row (`keying.reduction_rows`)."""
+    """Lines with what §4a-4c read of their RVU row (`keying.reduction_rows`), by the row's position in
+    `reference.rvu`: lines keyed against other frames would read another row, so that is refused."""
     joined = lines.join(reduction_rows(reference), on="reduction_row", how="left", maintain_order="left")
+    misread = joined.filter(pl.col("reduction_row").is_not_null())
+    if misread.select(pl.col("reduction_hcpcs").ne_missing(pl.col("procedure_code")).any()).item():
+        raise ValueError("lines keyed against other reference frames than those pricing them: key them again")
     return joined.with_columns(pl.col("multiple_procedure_kind").fill_null(0))  # a row no rule reads
 
 
@@ -449,12 +453,13 @@ def _medicare_reductions(priced: pl.DataFrame) -> pl.DataFrame:
 def price(
     claims: pl.DataFrame, lines: pl.DataFrame, reference: ReferenceFrames, *, rules: RulesConfig | None = None
 ) -> Priced:
-    """Price accepted claims: lines per docs/spec.md §4.1-4.6, claim totals per 4.7; no I/O.
+    """Price accepted claims: lines per docs/spec.md §4.1-4.6 and 4a-4c, claim totals per 4.7; no I/O.
 
     Each line's fee is (work RVU x work GPCI + PE RVU x PE GPCI + MP RVU x MP GPCI) x conversion
     factor (the facility or non-facility PE RVU by place of service), rounded half up to the cent; its
-    allowed amount is fee x units x the adjustment factor (bilateral, assistant, co-surgeon, multiple
-    procedure), rounded half up and capped at the charge, 0 for a non-payable status.
+    allowed amount is fee x units, lowered by the diagnostic MPPR and the OPPS imaging cap where they
+    apply, x the adjustment factor (bilateral, assistant, co-surgeon, multiple procedure), rounded half
+    up once and capped at the charge, 0 for a non-payable status.
     Invariant: exact integer arithmetic throughout, no binary floats; a claim's total is the sum of
     its lines.
 

@@ -19,3 +19,4 @@ SELECT release,
        (opps_facility_pe_rvu * 10000)::bigint AS opps_facility_pe_rvu_e4,
        (opps_mp_rvu * 10000)::bigint AS opps_mp_rvu_e4
 FROM staging.rvu
+ORDER BY release, hcpcs, modifier  -- one order for every read: keyed lines name a row by its position

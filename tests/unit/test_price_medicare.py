@@ -25,6 +25,8 @@ import claims_etl as ce
 from benchmarks import row_at_a_time
 from claims_etl import ReferenceFrames
 from claims_etl.schemas import GPCI, QP_NPIS, RVU
+from claims_etl.stages.keying import key_lines
+from claims_etl.stages.price import price_keyed
 from claims_etl.stages.rules_config import RulesConfig
 from tests.factories import (
     OTHER_VALID_NPI,
@@ -553,3 +555,14 @@ def test_reference_numbers_beyond_exact_arithmetic_are_refused() -> None:
     )
     with pytest.raises(ValueError, match="too large to price exactly"):
         ce.price(claims, lines, absurd)
+
+
+def test_lines_keyed_against_other_reference_frames_are_refused() -> None:
+    """Keyed lines name the RVU row §4a-4c read by its position in the frames they were keyed against:
+    priced with the same rows in another order, they would read another code's row; refused instead."""
+    claims, lines, reference = _huge_units_frames()
+    keyed = key_lines(lines, claims, reference)
+    reordered = ReferenceFrames(rvu=reference.rvu.reverse(), gpci=reference.gpci)
+    with pytest.raises(ValueError, match="key them again"):
+        price_keyed(claims, keyed, reordered)
+    assert price_keyed(claims, keyed, reference).lines.height == 3
