@@ -446,20 +446,22 @@ def _within(seconds: float | None, call: Callable[[], _R]) -> _R:
     return result
 
 
-def read_frame(settings: Settings, query: str, *, stage: str, **partitioning: Any) -> pl.DataFrame:
-    """A query read from the source into Polars by connectorx (`partitioning`: its partition_*
-    arguments). connectorx raises RuntimeError, or panics, with the URL inside the text: every failure
-    becomes one scrubbed SourceError here. A panic (pyo3's PanicException, say on a column type it
-    cannot convert) derives from BaseException, not Exception, so it is caught as one; Ctrl-C and
-    exits pass through. The panic's own report to stderr is kept off it (`_NativeStderr`). The read
-    as a whole is bounded by the reply timeout (`_within`), each of its statements by the server's."""
+def read_frame(settings: Settings, query: str | list[str], *, stage: str) -> pl.DataFrame:
+    """A query read from the source into Polars by connectorx, or a list of queries read side by side
+    (one connection each) into one frame: callers partition in Python, never by connectorx's int64
+    arithmetic (stages/extract.partition_bounds). connectorx raises RuntimeError, or panics, with the
+    URL inside the text: every failure becomes one scrubbed SourceError here. A panic (pyo3's
+    PanicException, say on a column type it cannot convert) derives from BaseException, not Exception,
+    so it is caught as one; Ctrl-C and exits pass through. The panic's own report to stderr is kept
+    off it (`_NativeStderr`). The read as a whole is bounded by the reply timeout (`_within`), each of
+    its statements by the server's."""
     import connectorx as cx  # noqa: PLC0415  (Rust extension, only where the source is read)
 
     url, reader_url = settings.source_url.get_secret_value(), connectorx_url(settings)
     bound = settings.source_reply_timeout_seconds or None
     try:
         with _NATIVE_STDERR.captured(url, reader_url):
-            table = _within(bound, lambda: cx.read_sql(reader_url, query, return_type="arrow", **partitioning))
+            table = _within(bound, lambda: cx.read_sql(reader_url, query, return_type="arrow"))
     except (KeyboardInterrupt, SystemExit, GeneratorExit):
         raise
     except _AbandonedError:

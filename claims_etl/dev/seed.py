@@ -14,10 +14,12 @@ from typing import Any
 
 import numpy as np
 import polars as pl
+import psycopg
 
 from claims_etl.db import sql
 from claims_etl.db.connections import copy_frame
 from claims_etl.db.source import source_connection
+from claims_etl.errors import ConfigurationError
 from claims_etl.reference.store import ReleaseFiles, load_release
 from claims_etl.settings import Settings
 
@@ -52,6 +54,7 @@ LINE_COUNT_WEIGHTS = [0.30, 0.25, 0.18, 0.12, 0.09, 0.06]  # 1..6 lines
 INVALID_RULES = [f"V{n:02d}" for n in range(1, 16)]
 RUN_DATE_SAFE_SERVICE_END = date(2026, 6, 30)  # service dates stay in the past for any later run
 NON_PAYABLE = ("B", "I", "N", "X")
+MAX_CLAIM_ID = 2**63 - 1  # staging.claims.claim_id is a bigint
 
 
 @dataclass(frozen=True)
@@ -508,20 +511,34 @@ def _money(column: str) -> pl.Expr:
     return (pl.col(column).cast(pl.Decimal(14, 2)) / 100).cast(pl.Decimal(12, 2)).alias(column.removesuffix("_cents"))
 
 
+def _first_claim_id(cursor: psycopg.Cursor[Any], claims: int) -> int:
+    """The claim_id after the largest one (dev/next_claim_id.sql, numeric: the largest may be 2^63 - 1),
+    if `claims` more ids fit in a bigint from there."""
+    cursor.execute(sql.load("dev/next_claim_id"))
+    row: Any = cursor.fetchone()
+    cursor.connection.commit()  # no transaction left open while the reference releases load
+    first_id = int(row[0])
+    if first_id + claims - 1 > MAX_CLAIM_ID:
+        raise ConfigurationError(
+            f"seed: no room for {claims} more claims after the largest claim_id, {first_id - 1}: "
+            f"a claim_id is a bigint, at most {MAX_CLAIM_ID}"
+        )
+    return first_id
+
+
 def seed(
     settings: Settings, claims: int, seed: int = 42, invalid_rate: float = 0.05, directory: Path | None = None
 ) -> SeedResult:
-    """Write and load reference files, then add `claims` pending claims after the largest claim_id."""
+    """Write and load reference files, then add `claims` pending claims after the largest claim_id.
+    Refuses (ConfigurationError, before loading anything) when they would pass 2^63 - 1."""
     directory = directory or Path(".local/reference")
     pool = code_pool(seed)
-    for year, (rvu, gpci) in write_reference_files(directory, seed, pool).items():
-        # January releases: the 2026 work GPCI with the 1.0 floor, in force through January 31.
-        files = ReleaseFiles(rvu=rvu, gpci=gpci)
-        load_release(settings, files, year=year, qp_cf=QP_CONVERSION_FACTORS.get(year), work_gpci="floor")
     with source_connection(settings) as connection, connection.cursor() as cursor:
-        cursor.execute(sql.load("dev/next_claim_id"))
-        row: Any = cursor.fetchone()
-        first_id = int(row[0])
+        first_id = _first_claim_id(cursor, claims)
+        for year, (rvu, gpci) in write_reference_files(directory, seed, pool).items():
+            # January releases: the 2026 work GPCI with the 1.0 floor, in force through January 31.
+            files = ReleaseFiles(rvu=rvu, gpci=gpci)
+            load_release(settings, files, year=year, qp_cf=QP_CONVERSION_FACTORS.get(year), work_gpci="floor")
         if claims == 0:  # the reference releases alone (numpy's string padding refuses an empty array)
             return SeedResult(first_claim_id=first_id, claims=0, lines=0, invalid=0)
         claim_frame, line_frame, invalid = generate_claims(claims, seed, first_id, invalid_rate, pool)

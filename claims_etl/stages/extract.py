@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
+from itertools import pairwise
 from typing import Any
 
 import polars as pl
@@ -128,20 +129,27 @@ def lease(
     return Leased(recovered=sum(taken.values()), new=new, taken_from=tuple(sorted(taken)))
 
 
-def _read(settings: Settings, query: str, *, between: tuple[int, int] | None = None) -> pl.DataFrame:
-    """A query into Polars. With `between`, read in `settings.partitions` parallel claim_id
-    sub-ranges of it (given, so connectorx skips its min/max query); without, in one piece (a query
-    with a LIMIT must be: connectorx wraps each partition as a subquery, each applying the LIMIT)."""
-    partitioning: dict[str, Any] = {}
-    if between is not None and settings.partitions > 1 and between[1] > between[0]:
-        partitioning = {
-            "partition_on": "claim_id",
-            # high + 1: the last claim is inside whether connectorx's upper bound is inclusive or not;
-            # the query's own BETWEEN keeps the range exact.
-            "partition_range": (between[0], between[1] + 1),
-            "partition_num": min(settings.partitions, between[1] - between[0] + 1),
-        }
-    frame = read_frame(settings, query, stage="extract", **partitioning)
+def partition_bounds(low: int, high: int, partitions: int) -> list[tuple[int, int]]:
+    """[low, high] cut into at most `partitions` consecutive inclusive sub-ranges of near-equal width,
+    computed in Python ints: the width of a range from -2^63 to 2^63 - 1 does not fit a bigint, and
+    connectorx's own partitioning (int64 arithmetic, an exclusive upper bound past high) read nothing
+    or failed on such a range (issue 29). Every bound is a claim_id inside [low, high].
+
+    >>> partition_bounds(1, 10, 3)
+    [(1, 3), (4, 6), (7, 10)]
+    >>> partition_bounds(5, 6, 4)
+    [(5, 5), (6, 6)]
+    >>> partition_bounds(-(2**63), 2**63 - 1, 2)
+    [(-9223372036854775808, -1), (0, 9223372036854775807)]
+    """
+    count = max(1, min(partitions, high - low + 1))
+    edges = [low + (high - low + 1) * k // count for k in range(count + 1)]  # edges[-1] is high + 1
+    return [(start, stop - 1) for start, stop in pairwise(edges)]
+
+
+def _read(settings: Settings, query: str | list[str]) -> pl.DataFrame:
+    """A query into Polars; a list of queries is read side by side, one connection each, into one frame."""
+    frame = read_frame(settings, query, stage="extract")
     fault_hooks.point(settings, "pause_after_read")  # tests/integration/test_consistent_reads.py commits here
     return frame
 
@@ -207,11 +215,10 @@ def _claims_with_lines(
     values: dict[str, sql.SqlValue],
     *,
     what: str,
-    between: tuple[int, int] | None = None,
 ) -> Extracted:
     """Claims and their lines read by ONE statement (one snapshot: a claim and its lines are never seen
     from two moments), split into the stage-boundary frames (`split_rows`)."""
-    return split_rows(_read(settings, sql.render(query, **values), between=between), what=what)
+    return split_rows(_read(settings, sql.render(query, **values)), what=what)
 
 
 _CONNECTION_HINTS = (
@@ -242,8 +249,14 @@ def unreadable_reason(error: SourceError) -> str | None:
 
 
 def _leased_rows(settings: Settings, run_id: str, low: int, high: int) -> pl.DataFrame:
-    values: dict[str, sql.SqlValue] = {"run_id": run_id, "low": low, "high": high}
-    return _read(settings, sql.render("extract/range", **values), between=(low, high))
+    """The range's rows, read in `settings.partitions` parallel claim_id sub-ranges (`partition_bounds`),
+    each the range's own statement with narrower bounds: a claim and its lines share a claim_id, so each
+    statement still reads whole claims from one snapshot."""
+    queries = [
+        sql.render("extract/range", run_id=run_id, low=start, high=stop)
+        for start, stop in partition_bounds(low, high, settings.partitions)
+    ]
+    return _read(settings, queries)
 
 
 def _isolate_unreadable(
