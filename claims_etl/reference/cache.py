@@ -7,11 +7,25 @@ Redis is optional and never required: without `CLAIMS_ETL_REDIS_URL`, or with Re
 (short timeouts, redis-py's own retry), the run reads the database, logs one warning, and gets the
 same frames.
 
-Redis is not trusted either: each entry is a format tag, a BLAKE2b digest of its key and its bytes,
-then the Arrow IPC bytes. An entry whose digest does not match, that does not decode, or whose frame
-does not have exactly its declared schema (`reference.FRAME_SCHEMAS`) counts as corrupt: one warning
-(no entry bytes in it), `corrupt_entries` in the stats, and the run reads the database as on a miss
-and overwrites the entry.
+Redis is not trusted either. Each entry is a format tag, a BLAKE2b digest of its key and its bytes,
+then the Arrow IPC bytes; that digest has no key, so it catches damage (truncation, flipped bytes, an
+entry under another key), not forgery: anyone who can write to Redis can compute it. What ties the
+entries to the source of truth is PostgreSQL: the run that read the frames from the database (a miss)
+records the SHA-256 of the version's entry payloads in `staging.reference_cache_digests` before it
+writes the entries, and a Redis hit is used only when its payloads hash to the digest PostgreSQL holds
+for the version, read in the same statement as the version (a warm run still makes one round trip).
+Forging an entry thus needs write access to PostgreSQL, which prices from its own tables anyway.
+
+An entry that fails any check (format or digest, no digest recorded for its version, a mismatch with
+the recorded one, bytes that do not decode, a frame without exactly its declared schema
+`reference.FRAME_SCHEMAS`) counts as corrupt: one warning (no entry bytes in it), `corrupt_entries` in
+the stats, and the run reads the database as on a miss and writes the digest and the entries again.
+
+Two runs missing at once: each writes the digest, then the entries. The payload of a version is the
+same bytes in every process (the frames are read in one order, rechunked, written uncompressed), so
+both write the same digest and the same entries, and whichever write lands last, the digest matches
+the entries. Digest first: a run stopped between the two leaves a digest without entries (a miss), not
+entries without a digest (a warning).
 """
 
 from __future__ import annotations
@@ -22,6 +36,7 @@ import io
 import logging
 import time
 from dataclasses import asdict, dataclass
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 import polars as pl
@@ -51,7 +66,7 @@ class CacheStats:
     hits: int = 0
     misses: int = 0
     redis_errors: int = 0
-    corrupt_entries: int = 0  # Redis entries that failed verification (digest, decoding or schema)
+    corrupt_entries: int = 0  # Redis lookups refused: an entry's digest, PostgreSQL's digest, decoding, schema
     seconds: float = 0.0
 
     @property
@@ -63,10 +78,18 @@ class CacheStats:
         return asdict(self) | {"hit_rate": round(self.hit_rate, 4)}
 
 
-def reference_version(settings: Settings) -> str:
-    with source_connection(settings) as connection:
+def _version_and_digest(settings: Settings) -> tuple[str, bytes | None]:
+    """The reference version and the digest its Redis entries must hash to (None: none recorded). One
+    statement in autocommit: no BEGIN, so one round trip on the warm path."""
+    with source_connection(settings, autocommit=True) as connection:
         row: Any = connection.execute(sql.load("reference/version")).fetchone()
-    return str(row[0])
+    return str(row[0]), None if row[1] is None else bytes(row[1])
+
+
+def _record_digest(settings: Settings, version: str, digest: bytes) -> None:
+    record = {"version": version, "digest": digest, "expire_after": timedelta(seconds=TTL_SECONDS)}
+    with source_connection(settings, autocommit=True) as connection:
+        connection.execute(sql.load("reference/record_cache_digest"), record)
 
 
 def _client(settings: Settings) -> redis.Redis | None:
@@ -99,22 +122,50 @@ def _digest(key: str, payload: bytes) -> bytes:
     return digest.digest()
 
 
-def _encode(key: str, frame: pl.DataFrame) -> bytes:
+def _payload(frame: pl.DataFrame) -> bytes:
+    """The Arrow IPC bytes of a frame: one chunk, uncompressed, so the same frame read in another
+    process gives the same bytes (the digest PostgreSQL holds must match whichever run wrote last)."""
     buffer = io.BytesIO()
-    frame.write_ipc(buffer, compression="uncompressed")
-    payload = buffer.getvalue()
+    frame.rechunk().write_ipc(buffer, compression="uncompressed")
+    return buffer.getvalue()
+
+
+def payloads(frames: ReferenceFrames) -> dict[str, bytes]:
+    """Each frame's entry payload, conformed to its declared schema first (what `_frame` checks)."""
+    return {name: _payload(conform(getattr(frames, name), FRAME_SCHEMAS[name], name=name)) for name in FRAME_SCHEMAS}
+
+
+def entry_digest(payloads: dict[str, bytes]) -> bytes:
+    """SHA-256 over every frame's name, length and payload, in `FRAME_SCHEMAS` order: the one digest of a
+    version's entries that PostgreSQL holds. Lengths delimit: no two sets of payloads share a digest."""
+    digest = hashlib.sha256()
+    for name in FRAME_SCHEMAS:
+        digest.update(name.encode() + b"\0" + len(payloads[name]).to_bytes(8, "big"))
+        digest.update(payloads[name])
+    return digest.digest()
+
+
+def _entry(key: str, payload: bytes) -> bytes:
     return ENTRY_FORMAT + _digest(key, payload) + payload
 
 
-def _decode(key: str, name: str, blob: bytes) -> pl.DataFrame | str:
-    """The frame of a verified entry, or why it is corrupt: its format tag and digest first, then the
-    Arrow IPC bytes must decode into exactly the schema declared for `name`."""
+def _encode(key: str, frame: pl.DataFrame) -> bytes:
+    return _entry(key, _payload(frame))
+
+
+def _unwrap(key: str, blob: bytes) -> bytes | str:
+    """The payload of an entry whose format tag and own digest check, or why it is corrupt."""
     header = len(ENTRY_FORMAT) + _DIGEST_BYTES
     if len(blob) < header or not blob.startswith(ENTRY_FORMAT):
         return "unknown format"
     digest, payload = blob[len(ENTRY_FORMAT) : header], blob[header:]
     if not hmac.compare_digest(digest, _digest(key, payload)):
         return "digest mismatch"
+    return payload
+
+
+def _frame(name: str, payload: bytes) -> pl.DataFrame | str:
+    """The frame of a payload, or why it is corrupt: it must decode into exactly the schema of `name`."""
     try:
         frame = pl.read_ipc(io.BytesIO(payload))
     except (Exception, pl.exceptions.PanicException):  # Polars/Arrow panic on some malformed IPC
@@ -124,29 +175,58 @@ def _decode(key: str, name: str, blob: bytes) -> pl.DataFrame | str:
     return frame
 
 
-def _redis_get(client: redis.Redis, version: str) -> tuple[ReferenceFrames | None, str | None]:
+def _untrusted(stored: dict[str, bytes], trusted: bytes | None) -> str | None:
+    """Why the payloads are not the ones the database-reading run wrote, or None when they are."""
+    if trusted is None:
+        return "no digest recorded in PostgreSQL for this version"
+    if not hmac.compare_digest(entry_digest(stored), trusted):
+        return "does not match the digest PostgreSQL holds"
+    return None
+
+
+def _checked(checks: dict[str, bytes | pl.DataFrame | str]) -> str | None:
+    """The first failed check of an entry, as `<frame>: <why>`, or None."""
+    return next((f"{name}: {why}" for name, why in checks.items() if isinstance(why, str)), None)
+
+
+def _redis_get(client: redis.Redis, version: str, trusted: bytes | None) -> tuple[ReferenceFrames | None, str | None]:
     """Every frame of the version, verified, or None unless all are there; and, if an entry failed
-    verification, which and why (`rvu: digest mismatch`), never its bytes."""
+    verification, which and why (`rvu: digest mismatch`), never its bytes. Each entry's own digest
+    first (names the damaged entry), then PostgreSQL's digest over all, and only then are bytes decoded."""
     keys = {name: _key(version, name) for name in FRAME_SCHEMAS}
-    stored = client.mget(list(keys.values()))
-    if any(blob is None for blob in stored):
+    blobs: list[Any] = client.mget(list(keys.values()))  # bytes, or None where a key is missing
+    if any(blob is None for blob in blobs):
         return None, None
-    frames: dict[str, pl.DataFrame] = {}
-    for (name, key), blob in zip(keys.items(), stored, strict=True):
-        decoded = _decode(key, name, blob)  # type: ignore[arg-type]  # mget of bytes keys: bytes
-        if isinstance(decoded, str):
-            return None, f"{name}: {decoded}"
-        frames[name] = decoded
-    return ReferenceFrames(**frames), None
+    unwrapped = {name: _unwrap(key, blob) for (name, key), blob in zip(keys.items(), blobs, strict=True)}
+    if (corrupt := _checked(dict(unwrapped))) is not None:
+        return None, corrupt
+    stored = {name: payload for name, payload in unwrapped.items() if isinstance(payload, bytes)}
+    if (untrusted := _untrusted(stored, trusted)) is not None:
+        return None, f"entries: {untrusted}"
+    decoded = {name: _frame(name, payload) for name, payload in stored.items()}
+    if (corrupt := _checked(dict(decoded))) is not None:
+        return None, corrupt
+    return ReferenceFrames(**{name: frame for name, frame in decoded.items() if isinstance(frame, pl.DataFrame)}), None
 
 
-def _redis_put(client: redis.Redis, version: str, frames: ReferenceFrames) -> None:
+def _redis_put(client: redis.Redis, version: str, stored: dict[str, bytes]) -> None:
     with client.pipeline(transaction=True) as pipe:
-        for name in FRAME_SCHEMAS:
+        for name, payload in stored.items():
             key = _key(version, name)
-            frame = conform(getattr(frames, name), FRAME_SCHEMAS[name], name=name)  # what _decode checks
-            pipe.set(key, _encode(key, frame), ex=TTL_SECONDS)
+            pipe.set(key, _entry(key, payload), ex=TTL_SECONDS)
         pipe.execute()
+
+
+def _fill(
+    settings: Settings, client: redis.Redis, version: str, trusted: bytes | None, frames: ReferenceFrames
+) -> None:
+    """After a miss: the digest into PostgreSQL, then the entries into Redis (the order the module
+    docstring explains). The digest is written only when it is not already the one held."""
+    stored = payloads(frames)
+    digest = entry_digest(stored)
+    if trusted is None or not hmac.compare_digest(digest, trusted):
+        _record_digest(settings, version, digest)
+    _redis_put(client, version, stored)
 
 
 def _redis_error() -> type[Exception]:
@@ -165,15 +245,15 @@ def _redis_failed(stats: CacheStats, error: Exception) -> None:
 
 def reference_frames(settings: Settings) -> tuple[ReferenceFrames, CacheStats]:
     """The reference frames of the current version: in-process, else Redis, else the database."""
-    started = time.perf_counter()
-    stats = CacheStats(version=reference_version(settings))
+    started, stats = time.perf_counter(), CacheStats()
+    stats.version, trusted = _version_and_digest(settings)
     frames = _IN_PROCESS.get(stats.version)
     if frames is not None:
         stats.source, stats.hits = "process", 1
     client = _client(settings) if frames is None else None
     if client is not None:
         try:
-            frames, corrupt = _redis_get(client, stats.version)
+            frames, corrupt = _redis_get(client, stats.version, trusted)
             if frames is not None:
                 stats.source, stats.hits = "redis", 1
             elif corrupt is not None:  # read the database as on a miss; the put below overwrites it
@@ -187,7 +267,7 @@ def reference_frames(settings: Settings) -> tuple[ReferenceFrames, CacheStats]:
         stats.source, stats.misses = "database", 1
         if client is not None:
             try:
-                _redis_put(client, stats.version, frames)
+                _fill(settings, client, stats.version, trusted, frames)
             except _redis_error() as error:
                 _redis_failed(stats, error)
     _IN_PROCESS[stats.version] = frames

@@ -185,6 +185,15 @@ CREATE TABLE IF NOT EXISTS staging.qp_lists (
     loaded_at  timestamptz NOT NULL DEFAULT now()
 );
 
+-- Engine-owned: the digest of the Redis reference cache entries of each reference version, written by
+-- the run that read the frames from these tables. Redis is not trusted (whoever can write to it could
+-- re-sign an entry); an entry is used only when it hashes to the digest held here (reference/cache.py).
+CREATE TABLE IF NOT EXISTS staging.reference_cache_digests (
+    version     text PRIMARY KEY,
+    digest      bytea NOT NULL,
+    written_at  timestamptz NOT NULL DEFAULT now()
+);
+
 -- Migration from one reference set per year (before releases): those rows become release <year>A,
 -- effective January 1, which prices exactly as before. The legacy version table is created if
 -- missing only so that these statements run on any database; it is dropped once carried over.

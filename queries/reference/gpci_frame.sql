@@ -7,3 +7,4 @@ SELECT release,
        (pe_gpci * 10000)::bigint AS pe_gpci_e4,
        (mp_gpci * 10000)::bigint AS mp_gpci_e4
 FROM staging.gpci
+ORDER BY release, mac, locality  -- one order for every read: the cache entries are the same bytes
