@@ -30,6 +30,9 @@ from claims_etl.errors import ConfigurationError, userinfo_problem
 if TYPE_CHECKING:
     from claims_etl.stages.rules_config import RuleSet
 
+# Counts that reach SQL as bigint parameters (the lease's limit, a range's size): above it PostgreSQL
+# refuses the statement mid-run (exit 1); refused here instead, as bad usage (exit 2).
+BIGINT_MAX = 2**63 - 1
 DEFAULT_SOURCE_URL = "postgresql://postgres@127.0.0.1:5432/claims_etl"
 # psqlODBC sends one round trip per row with server-side prepare; without it and with BatchSize=100 it
 # batches rows (docs/operations.md, benchmarks/LOG.md). CommLog=0: Debian's odbcinst.ini logs every
@@ -220,11 +223,11 @@ class Settings(BaseSettings):
     dask_workers: int = Field(default_factory=lambda: os.cpu_count() or 1, ge=1, le=256)
     # Claims per range, the unit of work (claims_etl/engine/planning.py): bounds a run's memory to one range's
     # frames and, on Dask, is the size of one task.
-    range_claims: int = Field(default=100_000, ge=1)
+    range_claims: int = Field(default=100_000, ge=1, le=BIGINT_MAX)
     # connectorx connections reading one range in parallel claim_id sub-ranges.
     partitions: int = Field(default_factory=lambda: os.cpu_count() or 1, ge=1, le=64)
     batch_id: str | None = None
-    limit: int | None = Field(default=None, ge=1)
+    limit: int | None = Field(default=None, ge=1, le=BIGINT_MAX)
     # Claims with a line no loaded release prices: stop the run (exit 2), or leave them pending.
     skip_unpriceable: bool = False
     # Claims per warehouse transaction: bounds the work a crash can roll back and the memory per write;

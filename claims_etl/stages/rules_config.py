@@ -92,7 +92,8 @@ class TimelyFilingRule(RuleSettings):
 
 
 class PosRule(RuleSettings):
-    codes: list[PosCode] | None = None  # None: CMS's POS codes (rules.POS_CODES)
+    # None: CMS's POS codes (rules.POS_CODES). Empty is refused: it would reject every claim, not turn V11 off.
+    codes: list[PosCode] | None = Field(default=None, min_length=1)
 
 
 class PricingSettings(_Strict):
