@@ -34,6 +34,7 @@ from claims_etl.db.source import (
     connectorx_url,
     is_auth_failure,
     is_transient,
+    login_refused,
     named_timeout,
     retry_connecting,
 )
@@ -357,6 +358,12 @@ def connect_target(settings: Settings, *, autocommit: bool = False) -> Target:
         connection = connect(connection_string=target_connection_string(settings, dialect), turbodbc_options=options)
     except turbodbc.exceptions.Error as error:
         message = named_timeout(scrub(str(error), secret), _TARGET_TIMEOUTS)
+        # A login refused (ODBC SQLSTATE 28000, or libpq's words through psqlODBC): a wrong user or password
+        # is configuration, retrying cannot help. Not a database the user may not use (MariaDB 1044, 42000).
+        if "state: 28000" in message or login_refused(message):
+            raise ConfigurationError(
+                f"the warehouse refused the login (check its user and password): {message}"
+            ) from None
         raise TargetError("connect", f"cannot reach the warehouse: {message}") from None
     return Target(connection=connection, dialect=dialect, secret=secret)
 

@@ -27,7 +27,7 @@ import pyarrow.csv as pa_csv
 
 from claims_etl.db import sql
 from claims_etl.db.connections import Target
-from claims_etl.db.source import is_auth_failure, retry_connecting
+from claims_etl.db.source import login_refused, retry_connecting
 from claims_etl.errors import ConfigurationError, TargetError, scrub
 from claims_etl.settings import Settings
 
@@ -125,7 +125,7 @@ def connect(settings: Settings, *, autocommit: bool = False) -> PgTarget:
     """A psycopg session on the warehouse; transient failures retried like every connection."""
     url = target_url(settings)
     connect_with_retries = retry_connecting(
-        lambda error: isinstance(error, psycopg.OperationalError) and not is_auth_failure(str(error))
+        lambda error: isinstance(error, psycopg.OperationalError) and not login_refused(str(error))
     )(psycopg.connect)
     try:
         # application_name: operators (and the fault tests) find the run's sessions by it
@@ -133,7 +133,12 @@ def connect(settings: Settings, *, autocommit: bool = False) -> PgTarget:
             _conninfo(settings, url), autocommit=autocommit, application_name="claims-etl", client_encoding="utf8"
         )
     except (psycopg.Error, ValueError) as error:
-        raise TargetError("connect", f"cannot reach the warehouse: {scrub(str(error), url)}") from None
+        message = scrub(str(error), url)
+        if login_refused(message):  # a wrong user or password: configuration, retrying cannot help
+            raise ConfigurationError(
+                f"the warehouse refused the login (check its user and password): {message}"
+            ) from None
+        raise TargetError("connect", f"cannot reach the warehouse: {message}") from None
     return PgTarget(connection=connection, dialect="postgresql", secret=url)
 
 

@@ -8,6 +8,7 @@ statement goes through here before the stages' heavy imports (docs/performance.m
 from __future__ import annotations
 
 import functools
+import re
 import urllib.parse
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -18,7 +19,7 @@ from psycopg.abc import PQGen
 from psycopg.rows import TupleRow
 
 from claims_etl.db import sql
-from claims_etl.errors import SourceError, scrub
+from claims_etl.errors import ConfigurationError, SourceError, scrub
 from claims_etl.settings import Settings
 
 _P = ParamSpec("_P")
@@ -174,7 +175,20 @@ class SourceConnection(psycopg.Connection[TupleRow]):
             ) from None
 
 
-@retry_connecting(lambda error: isinstance(error, psycopg.OperationalError))
+# libpq's words for a login the server refused (psycopg's connection errors carry no SQLSTATE): a wrong
+# password, an unknown role, no pg_hba.conf line for this client. Retrying cannot help.
+_LOGIN_REFUSED = re.compile(
+    r"password authentication failed|authentication failed for user|no password supplied|pg_hba\.conf|"
+    r"role \".*\" does not exist",
+    re.I,
+)
+
+
+def login_refused(message: str) -> bool:
+    return _LOGIN_REFUSED.search(message) is not None
+
+
+@retry_connecting(lambda error: isinstance(error, psycopg.OperationalError) and not login_refused(str(error)))
 def connect_source(settings: Settings, *, autocommit: bool) -> SourceConnection:
     """A psycopg session on the source with every timeout of the settings (docs/operations.md, Timeouts)."""
     connection = SourceConnection.connect(source_conninfo(settings), autocommit=autocommit)
@@ -182,15 +196,33 @@ def connect_source(settings: Settings, *, autocommit: bool) -> SourceConnection:
     return connection
 
 
+def _require_utf8(connection: psycopg.Connection[Any]) -> None:
+    """Claims hold text in any language and the engine's SQL is UTF-8: a SQL_ASCII (or LATIN1) database
+    cannot take it, and psycopg would fail deep in a statement with a traceback (issue 29, item 9)."""
+    encoding = connection.info.parameter_status("server_encoding")
+    if encoding is not None and encoding.upper() not in ("UTF8", "UTF-8"):
+        connection.close()
+        raise ConfigurationError(
+            f"the source database's encoding is {encoding}: it must be UTF8 "
+            "(CREATE DATABASE ... ENCODING 'UTF8' TEMPLATE template0)"
+        )
+
+
 @contextmanager
 def source_connection(settings: Settings, *, autocommit: bool = False) -> Iterator[psycopg.Connection[Any]]:
-    """A psycopg connection to the staging database; errors mapped to SourceError, scrubbed."""
+    """A psycopg connection to the staging database; errors mapped to SourceError, scrubbed. A refused
+    login or a database that is not UTF8 is a ConfigurationError (exit 2): a retry cannot help."""
     url = settings.source_url.get_secret_value()
     try:
         connection = connect_source(settings, autocommit=autocommit)
     except (psycopg.Error, ValueError) as error:
         message = named_timeout(scrub(str(error), url))
+        if login_refused(message):
+            raise ConfigurationError(
+                f"the source database refused the login (check the user and password of the source URL): {message}"
+            ) from None
         raise SourceError("connect", f"cannot reach the source database: {message}") from None
+    _require_utf8(connection)
     try:
         with source_errors(url, "source"):
             yield connection
@@ -198,14 +230,40 @@ def source_connection(settings: Settings, *, autocommit: bool = False) -> Iterat
         connection.close()
 
 
+# A statement naming a table or schema `db init` creates, on a database it has not been run on.
+_NOT_SET_UP = (psycopg.errors.UndefinedTable, psycopg.errors.InvalidSchemaName)
+
+
 @contextmanager
 def source_errors(url: str, stage: str) -> Iterator[None]:
     try:
         yield
+    except _NOT_SET_UP as error:
+        missing = scrub(str(error), url).splitlines()[0]
+        raise ConfigurationError(
+            f"{stage}: the source database is not set up ({missing}): run claims-etl db init"
+        ) from None
     except psycopg.OperationalError as error:
         raise SourceError(stage, named_timeout(scrub(str(error), url)), transient=True) from None
     except psycopg.Error as error:
         raise SourceError(stage, scrub(str(error), url)) from None
+
+
+def _staging_tables(script: str) -> list[str]:
+    """The tables `db init` leaves: those it creates, less the old ones it migrates from and drops."""
+    created = re.findall(r"CREATE TABLE IF NOT EXISTS (staging\.\w+)", script, re.I)
+    dropped = set(re.findall(r"DROP TABLE (?:IF EXISTS )?(staging\.\w+)", script, re.I))
+    return [table for table in created if table not in dropped]
+
+
+def require_set_up(connection: psycopg.Connection[Any]) -> None:
+    """ConfigurationError (exit 2) naming the missing tables when `db init` has not created every table
+    of db/create_staging.sql here: retrying cannot help, running `db init` (which also migrates) does."""
+    tables = _staging_tables(sql.load("db/create_staging"))
+    missing = [str(row[0]) for row in connection.execute(sql.load("db/missing_tables"), {"tables": tables})]
+    if missing:
+        which = "none of its tables" if len(missing) == len(tables) else f"{', '.join(missing)} missing"
+        raise ConfigurationError(f"the source database is not set up ({which}): run claims-etl db init")
 
 
 def init_source(settings: Settings) -> None:

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from claims_etl.db.source import lock_run, source_connection
+from claims_etl.db.source import lock_run, require_set_up, source_connection
 from claims_etl.ops import logs
 from claims_etl.ops.metrics import LAST_SUCCESS, Alert, RunMetrics, Sample, previous_value, write_textfile
 from claims_etl.ops.progress_log import ProgressLog, last_success
@@ -123,6 +123,7 @@ def run(settings: Settings, listeners: Sequence[Progress] = ()) -> RunResult:
         try:
             with source_connection(settings) as source:
                 lock_run(source, result.run_id)  # the run's first statement: alive from here on
+                require_set_up(source)  # before any stage: one line saying "run claims-etl db init"
                 from claims_etl.engine import stages_run  # noqa: PLC0415 (the heavy imports come after it)
 
                 stages_run.work(settings, source, result, progress, progress_log, clock)

@@ -22,7 +22,7 @@ import polars as pl
 
 from claims_etl.db import sql
 from claims_etl.db.connections import read_frame, read_target_frame
-from claims_etl.db.source import live_runs, source_connection
+from claims_etl.db.source import live_runs, require_set_up, source_connection
 from claims_etl.settings import Settings
 
 MAX_LISTED = 20  # claim ids listed per difference; the count is always complete
@@ -121,9 +121,10 @@ def compare(
 def reconcile(settings: Settings) -> Reconciliation:
     """Read the source's statuses and leases (and which lease holders are alive), then the warehouse's
     claim ids (arrow-odbc, `read_target_frame`), and compare them."""
-    statuses = read_frame(settings, sql.load("reconcile/claim_statuses"), stage="reconcile")
-    leases = read_frame(settings, sql.load("reconcile/leases"), stage="reconcile")
     with source_connection(settings) as connection:
+        require_set_up(connection)  # one line saying "run claims-etl db init", not connectorx's error
+        statuses = read_frame(settings, sql.load("reconcile/claim_statuses"), stage="reconcile")
+        leases = read_frame(settings, sql.load("reconcile/leases"), stage="reconcile")
         alive = live_runs(connection, leases.get_column("run_id").unique().to_list())
     in_flight = leases.filter(pl.col("run_id").is_in(sorted(alive))).select("claim_id")
     priced = read_target_frame(settings, "reconcile/warehouse_ids", stage="reconcile", table="priced_claims")
