@@ -15,6 +15,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import psycopg
@@ -52,12 +53,15 @@ def redis_db() -> Iterator[redis.Redis]:
     client.flushdb()
 
 
-def _rename_reference(to_hidden: bool) -> None:
-    pairs = [("rvu", "rvu_hidden"), ("gpci", "gpci_hidden")]
-    with psycopg.connect(SOURCE_URL, autocommit=True) as connection:
-        for name, hidden in pairs:
-            old, new = (name, hidden) if to_hidden else (hidden, name)
-            connection.execute(f"ALTER TABLE staging.{old} RENAME TO {new}")
+@contextmanager
+def _reference_tables_locked() -> Iterator[None]:
+    """staging.rvu and staging.gpci held under ACCESS EXCLUSIVE by another session: a run that read them
+    would wait for the lock and fail at its lock timeout. (They stay in place: a run first checks that
+    db init's tables exist.)"""
+    with psycopg.connect(SOURCE_URL) as holder:
+        holder.execute("LOCK TABLE staging.rvu, staging.gpci IN ACCESS EXCLUSIVE MODE")
+        yield
+        holder.rollback()
 
 
 @pytest.mark.parametrize("target_name", ["mysql"], indirect=True)
@@ -69,11 +73,8 @@ def test_cold_run_fills_redis_warm_run_does_not_read_reference_tables(
     assert cold.metrics.cache["source"] == "database"
     assert len(redis_db.keys(f"{KEY_PREFIX}:*")) == len(FRAME_SCHEMAS)  # one key per reference frame
     clear_in_process()  # a new process: only Redis can serve the frames now
-    _rename_reference(to_hidden=True)  # reading staging.rvu/gpci would now fail the run
-    try:
-        warm = pipeline.run(with_redis)
-    finally:
-        _rename_reference(to_hidden=False)
+    with _reference_tables_locked():  # reading staging.rvu/gpci would now fail the run
+        warm = pipeline.run(with_redis.model_copy(update={"source_lock_timeout_seconds": 2}))
     assert (warm.metrics.cache["source"], warm.metrics.cache["hit_rate"]) == ("redis", 1.0)
     assert warm.claims_read == CLAIMS - 600
     assert_exactly_once_and_exact(seeded, read_target, claims=CLAIMS)
