@@ -127,8 +127,9 @@ def _secondary_procedure_rows(lines: pl.DataFrame) -> pl.Series:
 def _group_top(subject: pl.Expr, rank: pl.Expr) -> pl.Expr:
     """True on the `subject` line with the highest `rank` in its §4a group (claim, date, indicator),
     ties to the lowest line_number: the rank and the line number packed into one key, so one window
-    maximum finds it (line numbers stay below 2^31, ranks in cents below 2^32)."""
-    key = pl.when(subject).then(rank * (1 << 31) - pl.col("line_number"))
+    maximum finds it (line numbers are smallints, 2^16 values; ranks in cents stay below 2^47, far above
+    any fee `_exact_width` leaves in int64)."""
+    key = pl.when(subject).then(rank * (1 << 16) - pl.col("line_number"))
     return (key == key.max().over(_MPPR_GROUP)).fill_null(False)
 
 
@@ -162,6 +163,7 @@ def _with_group_flags(lines: pl.DataFrame) -> pl.DataFrame:
     (most lines these rules read are; a window per flag over all of them costs more than the rest)."""
     subject_tc, subject_pc = _subjects()
     shared = pl.col("claim_id").is_duplicated()
+    # `not_applied` marks the shared lines until the windows below give their real flags.
     flagged = lines.with_columns(
         (subject_tc & ~shared).alias("top_tc"), (subject_pc & ~shared).alias("top_pc"), shared.alias("not_applied")
     )
