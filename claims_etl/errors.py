@@ -58,20 +58,27 @@ _MIN_FRAGMENT = 3
 
 def url_userinfo(url: str) -> str | None:
     """The user:password part of `scheme://user:password@host...`, found without parsing the URL: up to
-    the LAST `@` before the query (an unencoded `@` in the password stays in it), or the last `@` at all
-    when the password holds a `?`. None without `://` or `@`.
+    the LAST `@` before the query (an unencoded `@` in the password stays in it), or, when the password
+    holds a `?`, the last `@` before the first `/` (an `@` in the path or query is not userinfo). None
+    without `://` or such an `@`.
 
     >>> url_userinfo("postgresql://etl:Se@cret@db:5432/claims?sslmode=require")
     'etl:Se@cret'
+    >>> url_userinfo("postgresql://etl:Se?cret@db/claims")
+    'etl:Se?cret'
     >>> url_userinfo("postgresql://db/claims") is None
+    True
+    >>> url_userinfo("postgresql://db:5432/claims?application_name=etl@nightly") is None
     True
     """
     scheme, found, rest = url.partition("://")
     if not found or not scheme:
         return None
     head = rest.split("?", 1)[0]
-    userinfo = head.rpartition("@")[0] if "@" in head else rest.rpartition("@")[0]
-    return userinfo or None
+    if "@" in head:
+        return head.rpartition("@")[0] or None
+    before_path = rest.split("/", 1)[0]
+    return before_path.rpartition("@")[0] or None
 
 
 # What a URL's user:password may not hold unencoded (RFC 3986 userinfo), as told to the user: the drivers

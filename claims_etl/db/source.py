@@ -260,7 +260,10 @@ def require_set_up(connection: psycopg.Connection[Any]) -> None:
     """ConfigurationError (exit 2) naming the missing tables when `db init` has not created every table
     of db/create_staging.sql here: retrying cannot help, running `db init` (which also migrates) does."""
     tables = _staging_tables(sql.load("db/create_staging"))
+    was_idle = connection.info.transaction_status == psycopg.pq.TransactionStatus.IDLE
     missing = [str(row[0]) for row in connection.execute(sql.load("db/missing_tables"), {"tables": tables})]
+    if was_idle:  # no transaction left open: the run's session then holds its lock idle, not in one
+        connection.rollback()
     if missing:
         which = "none of its tables" if len(missing) == len(tables) else f"{', '.join(missing)} missing"
         raise ConfigurationError(f"the source database is not set up ({which}): run claims-etl db init")
@@ -271,6 +274,9 @@ def init_source(settings: Settings) -> None:
     with source_connection(settings) as connection:
         for statement in sql.statements("db/create_staging"):
             connection.execute(statement)
+        if connection.execute(sql.load("db/lease_constraint_outdated")).fetchone() is not None:
+            for statement in sql.statements("db/lease_constraint"):
+                connection.execute(statement)
         connection.commit()
 
 

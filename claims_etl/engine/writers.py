@@ -28,7 +28,7 @@ import os
 import signal
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Container, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager, suppress
@@ -89,10 +89,11 @@ _KILL_GRACE_SECONDS = 2.0  # from SIGTERM to SIGKILL
 
 def stall_bound_seconds(settings: Settings) -> float | None:
     """How long a writer process may show no sign of life before the run fails and kills it: query
-    timeout + connect timeout + STALL_MARGIN_SECONDS. Its heartbeat is a thread, which cannot run
-    while a turbodbc call holds the GIL, and the longest call the driver itself bounds is one statement
-    (the query timeout) or one login (the connect timeout). None (no bound) when either timeout is 0
-    (off): the driver may then wait for ever, and so does the run, as documented.
+    timeout + connect timeout + STALL_MARGIN_SECONDS. Its heartbeat is a thread of the writer process,
+    so it tells that the process runs, not that its write moves: it catches a writer stopped or frozen
+    (SIGSTOP, a frozen cgroup, swapped out) or wedged in Python holding the GIL. A write waiting inside
+    the driver (turbodbc releases the GIL) beats on and is bounded by the driver's own query timeout.
+    None (no bound) when either timeout is 0 (off), as documented.
 
     >>> from claims_etl.settings import Settings
     >>> stall_bound_seconds(Settings(target_query_timeout_seconds=3, target_connect_timeout_seconds=3))
@@ -134,12 +135,13 @@ class Vitals:
             self.taken.value = slot + 1
         return slot
 
-    def silent(self, bound: float) -> Silence | None:
-        """A live writer whose last heartbeat is older than `bound` seconds (exited ones are not stalled)."""
+    def silent(self, bound: float, *, since: float = 0.0, skip: Container[int] = ()) -> Silence | None:
+        """A live writer (not in `skip`) silent for more than `bound` seconds, counted from its last
+        heartbeat or from `since` if later (exited writers are not stalled)."""
         now = time.monotonic()
         for slot in range(int(self.taken.value)):
-            pid, seconds = int(self.pids[slot]), now - self.beats[slot]
-            if seconds > bound and pid > 0 and _alive(pid):  # pid 0 would be our process group
+            pid, seconds = int(self.pids[slot]), now - max(self.beats[slot], since)
+            if seconds > bound and pid > 0 and pid not in skip and _alive(pid):  # pid 0: our process group
                 return Silence(pid, int(self.chunks[slot]), seconds)
         return None
 
@@ -282,13 +284,22 @@ class ProcessWriter:
     def _watch(self, bound: float) -> None:
         """Until the pool is closed: a writer silent past `bound` is killed, which breaks the pool, so
         every wait on a write (chunk_loading, `close`) ends, with this error rather than a bare
-        'process died'."""
+        'process died'. It goes on watching after one kill: another stopped writer would never act on
+        the pool's SIGTERM and `close` would wait for it. When the watchdog itself was not scheduled
+        for a while (the whole job stopped and resumed, a frozen cgroup), silence counts from its
+        waking: the writers were stopped with it, not stalled."""
+        killed: set[int] = set()
+        awake = last = time.monotonic()
         while not self._closed.wait(_BEAT_SECONDS):
-            silence = self._vitals.silent(bound)
+            now = time.monotonic()
+            if now - last > STALL_MARGIN_SECONDS:
+                awake = now
+            last = now
+            silence = self._vitals.silent(bound, since=awake, skip=killed)
             if silence is not None:
-                self._stall = _stalled(silence, self.settings)
+                self._stall = self._stall or _stalled(silence, self.settings)
+                killed.add(silence.pid)
                 _kill(silence.pid)
-                return
 
     def warm_up(self) -> list[Future[None]]:
         """Start the writer processes and connect them now. A failure here is not lost: the first

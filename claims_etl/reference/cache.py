@@ -40,9 +40,11 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 import polars as pl
+import psycopg
 
 from claims_etl.db import sql
 from claims_etl.db.source import source_connection
+from claims_etl.errors import ClaimsEtlError
 from claims_etl.reference import FRAME_SCHEMAS, ReferenceFrames
 from claims_etl.reference.store import read_frames
 from claims_etl.schemas import conform
@@ -221,11 +223,17 @@ def _fill(
     settings: Settings, client: redis.Redis, version: str, trusted: bytes | None, frames: ReferenceFrames
 ) -> None:
     """After a miss: the digest into PostgreSQL, then the entries into Redis (the order the module
-    docstring explains). The digest is written only when it is not already the one held."""
+    docstring explains). The digest is written only when it is not already the one held. A digest
+    that cannot be written (a read-only role, a lock timeout) leaves the cache unfilled, with one
+    warning: the run has its frames, and an entry without its digest would only be refused."""
     stored = payloads(frames)
     digest = entry_digest(stored)
     if trusted is None or not hmac.compare_digest(digest, trusted):
-        _record_digest(settings, version, digest)
+        try:
+            _record_digest(settings, version, digest)
+        except (psycopg.Error, ClaimsEtlError) as error:
+            log.warning("reference cache not filled: its digest could not be recorded (%s)", type(error).__name__)
+            return
     _redis_put(client, version, stored)
 
 

@@ -59,14 +59,8 @@ CREATE TABLE IF NOT EXISTS staging.range_leases (
     PRIMARY KEY (run_id, low),
     CHECK (low <= high)
 );
--- No two runs' intervals overlap, whatever the batches: the lease statement never makes them, and
--- should it ever, this fails the lease instead of sharing a claim (a GiST index on a few rows). A
--- numrange, not an int8range: int8range canonicalizes [low, high] to [low, high + 1), which overflows
--- when high is 2^63 - 1 (issue 29); numeric ranges are not canonicalized. Dropped and added again so
--- that a database whose constraint still uses int8range is migrated.
-ALTER TABLE staging.range_leases DROP CONSTRAINT IF EXISTS range_leases_disjoint;
-ALTER TABLE staging.range_leases ADD CONSTRAINT range_leases_disjoint
-    EXCLUDE USING gist (numrange(low, high, '[]') WITH &&);
+-- No two runs' intervals overlap: db/lease_constraint.sql adds the constraint that says so, run by
+-- db init only where it is missing or still the old int8range one (db/lease_constraint_outdated.sql).
 
 -- Migration from per-claim leases (before range leases): each maximal run of consecutive leases (in
 -- claim_id order) with the same owner, recovered flag and taken_from becomes one interval of every

@@ -2,8 +2,9 @@
 -- batch: docs/design.md, Range leases) AND their service lines, in ONE statement (connectorx; :run_id,
 -- :low and :high rendered by claims_etl.db.sql.quote; a lease lost to another run reads nothing): one statement reads one snapshot, so a
 -- producer's transaction that changes a claim and its lines together (total_charge with a line's charge)
--- is seen whole or not at all, never half (docs/spec.md §1). connectorx partitions by claim_id, and a
--- claim and its lines share it, so each partition still reads whole claims. The bounds are repeated on
+-- is seen whole or not at all, never half (docs/spec.md §1). A range read in partitions runs this for
+-- each sub-range (stages/extract.partition_bounds); a claim and its lines share a claim_id, so each still
+-- reads whole claims. The bounds are repeated on
 -- each table: PostgreSQL carries equalities, not ranges, across a join, and without them every range's
 -- read scanned the whole table.
 -- The row shape of staging.etl_rows, spelled out with the lease's columns (that view's comment says why)
@@ -13,7 +14,7 @@
 -- t2 billing_npi, t3 rendering_npi, t4 mac, t5 locality, t6 place_of_service, t7-t10 diagnosis_1-4,
 -- t11 the lease's taken_from, d1 patient_dob, d2 received_date, n1 total_charge_cents, recovered. Line: line_number,
 -- t1 procedure_code, t2-t5 modifier_1-4, t6 place_of_service, d1 service_date, n1 units, n2 charge_cents.
--- One SELECT around the UNION ALL: connectorx partitions only a single SELECT statement.
+-- One SELECT around the UNION ALL: one statement, one snapshot.
 SELECT *
 FROM (
     SELECT c.claim_id,

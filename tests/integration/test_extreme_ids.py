@@ -134,3 +134,15 @@ def test_db_init_migrates_the_int8range_exclusion_constraint(pg_settings: Settin
             connection.execute(
                 "INSERT INTO staging.range_leases (run_id, low, high, claims) VALUES ('s', %s, %s, 1)", [TOP, TOP]
             )
+
+
+def test_db_init_leaves_a_current_lease_constraint_alone(pg_settings: Settings) -> None:
+    """Rebuilding the constraint locks the lease table that live runs use: `db init` on a database whose
+    constraint is already the numrange one keeps it (same object), and live leases are not blocked."""
+    constraint = "SELECT oid::bigint AS oid FROM pg_constraint WHERE conname = 'range_leases_disjoint'"
+    before = read_source(constraint).item()
+    with psycopg.connect(SOURCE_URL) as live_run:  # a run holding its lease rows, mid-transaction
+        live_run.execute("INSERT INTO staging.range_leases (run_id, low, high, claims) VALUES ('live', 1, 9, 1)")
+        init_source(pg_settings.model_copy(update={"source_lock_timeout_seconds": 2}))
+        live_run.rollback()
+    assert read_source(constraint).item() == before

@@ -7,6 +7,7 @@ recovers every claim exactly once (docs/operations.md, Timeouts)."""
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 import time
@@ -71,11 +72,16 @@ def test_a_stopped_writer_fails_the_run_within_its_bound_then_a_rerun_recovers(
         if run.poll() is None:
             run.kill()
             run.communicate()
+            for process in family.values():  # a stopped writer cannot notice its run is gone
+                with suppress(psutil.NoSuchProcess):
+                    process.kill()
     record_property("seconds_from_stop_to_exit", round(failed_after, 2))  # in --junitxml: the measured time to fail
     assert run.returncode == 1, stderr
-    assert bound is not None and bound - 1 < failed_after < bound + SLACK  # its last beat may precede the stop
+    assert bound is not None and failed_after < bound + SLACK
     lines = [line for line in stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and lines[0].startswith("error:"), stderr
+    silent = float(re.search(r"no sign of life for ([0-9.]+) s", lines[0])[1])  # type: ignore[index]
+    assert bound <= silent < bound + SLACK  # what the watchdog measured (to 0.1 s), not this test's view of the stop
     assert f"warehouse writer process {writer.pid} stalled writing chunk 2" in lines[0], lines[0]
     assert (
         "CLAIMS_ETL_TARGET_QUERY_TIMEOUT_SECONDS" in lines[0]

@@ -49,3 +49,15 @@ def test_a_stopped_process_is_killed() -> None:
     finally:
         stopped.kill()
         stopped.wait()
+
+
+def test_silence_counts_from_the_watchdogs_waking_and_skips_writers_already_killed() -> None:
+    """A job stopped and resumed as a whole (Ctrl-Z, a frozen cgroup) stopped its writers with the
+    watchdog: silence counts from the watchdog's waking, not from the last beat before the pause. A
+    writer already killed (a zombie until reaped) is not found again, so a second stopped writer is."""
+    vitals = writers.Vitals.shared(multiprocessing.get_context("forkserver"), 2)
+    slot = vitals.register()
+    vitals.beats[slot] = time.monotonic() - 400.0  # its last beat before a long pause of the whole job
+    assert vitals.silent(11.0) is not None
+    assert vitals.silent(11.0, since=time.monotonic() - 1.0) is None  # the watchdog woke a second ago
+    assert vitals.silent(11.0, skip={os.getpid()}) is None
