@@ -161,6 +161,18 @@ def cli_env(settings: Settings, **extra: str) -> dict[str, str]:
     return env | url | extra
 
 
+def claims_etl_cli(env: dict[str, str], *command: str) -> subprocess.CompletedProcess[str]:
+    """`claims-etl COMMAND...` in a subprocess with `env` (see `cli_env`), output captured as text."""
+    return subprocess.run(
+        [sys.executable, "-m", "claims_etl", *command],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
 def start_paused_run(env: dict[str, str], paused: Path) -> subprocess.Popen[str]:
     """`claims-etl run --json` started with a pause fault in `env` (CLAIMS_ETL_FAULT=pause_..., its once
     file `paused`); returns once the run is paused there."""

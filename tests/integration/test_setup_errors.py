@@ -8,7 +8,6 @@ from __future__ import annotations
 import socket
 import struct
 import subprocess
-import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,21 +15,10 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from tests.db import PG_ADMIN_URL, SOURCE_URL, TEST_DB, cli_env, make_settings
+from tests.db import PG_ADMIN_URL, SOURCE_URL, TEST_DB, claims_etl_cli, cli_env, make_settings
 
 BIGINT_MAX = 2**63 - 1
 COMMANDS = [["run"], ["db", "init"], ["reference", "list"]]
-
-
-def _cli(env: dict[str, str], *command: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "claims_etl", *command],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
 
 
 def _one_error_line(result: subprocess.CompletedProcess[str], code: int = 2) -> str:
@@ -56,7 +44,7 @@ def fresh_database(databases: dict[str, bool], request: pytest.FixtureRequest) -
 )
 @pytest.mark.parametrize("command", COMMANDS, ids=" ".join)
 def test_a_sql_ascii_source_is_one_line_saying_it_must_be_utf8(fresh_database: str, command: list[str]) -> None:
-    result = _cli(cli_env(make_settings(), CLAIMS_ETL_SOURCE_URL=fresh_database), *command)
+    result = claims_etl_cli(cli_env(make_settings(), CLAIMS_ETL_SOURCE_URL=fresh_database), *command)
     assert "encoding is SQL_ASCII: it must be UTF8" in _one_error_line(result)
 
 
@@ -65,22 +53,22 @@ def test_a_sql_ascii_source_is_one_line_saying_it_must_be_utf8(fresh_database: s
     "command", [["run"], ["run", "--dry-run"], ["reference", "list"], ["report"], ["reconcile"]], ids=" ".join
 )
 def test_a_source_without_db_init_is_one_line_saying_to_run_it(fresh_database: str, command: list[str]) -> None:
-    result = _cli(cli_env(make_settings(), CLAIMS_ETL_SOURCE_URL=fresh_database), *command)
+    result = claims_etl_cli(cli_env(make_settings(), CLAIMS_ETL_SOURCE_URL=fresh_database), *command)
     assert _one_error_line(result).endswith("run claims-etl db init"), result.stderr
 
 
 @pytest.mark.parametrize("fresh_database", [""], indirect=True)
 def test_db_init_then_run_works_on_the_fresh_database(fresh_database: str) -> None:
     env = cli_env(make_settings(), CLAIMS_ETL_SOURCE_URL=fresh_database)
-    assert _cli(env, "db", "init").returncode == 0
-    assert _cli(env, "run", "--dry-run").returncode == 0
+    assert claims_etl_cli(env, "db", "init").returncode == 0
+    assert claims_etl_cli(env, "run", "--dry-run").returncode == 0
 
 
 def test_a_refused_source_login_is_one_line_without_the_password(databases: dict[str, bool]) -> None:
     """The real server refusing an unknown role; no retries (it answers at once)."""
     url = SOURCE_URL.replace("postgres@", "no_such_role_h29:Wr0ngPw_h29@")
     for command in COMMANDS:
-        result = _cli(cli_env(make_settings(), CLAIMS_ETL_SOURCE_URL=url), *command)
+        result = claims_etl_cli(cli_env(make_settings(), CLAIMS_ETL_SOURCE_URL=url), *command)
         line = _one_error_line(result)
         assert "the source database refused the login" in line and "Wr0ngPw_h29" not in result.stderr + result.stdout
 
@@ -124,7 +112,7 @@ def test_a_wrong_source_password_is_one_line_exit_2_without_the_password(databas
     server = _PasswordRefusingServer()
     try:
         url = f"postgresql://postgres:Wr0ngPw_h29@127.0.0.1:{server.port}/{TEST_DB}?sslmode=disable"
-        result = _cli(cli_env(make_settings(), CLAIMS_ETL_SOURCE_URL=url), "run")
+        result = claims_etl_cli(cli_env(make_settings(), CLAIMS_ETL_SOURCE_URL=url), "run")
     finally:
         server.close()
     line = _one_error_line(result)
@@ -141,8 +129,8 @@ def test_a_wrong_warehouse_password_is_one_line_exit_2_without_the_password(data
     odbc = settings.target_odbc.get_secret_value().replace("Password=;", "Password=Wr0ngPw_h29;")
     pg_url = SOURCE_URL.replace("postgres@", "no_such_role_h29:Wr0ngPw_h29@")
     for env in (cli_env(settings, CLAIMS_ETL_TARGET_ODBC=odbc), cli_env(settings, CLAIMS_ETL_TARGET_URL=pg_url)):
-        assert _cli(cli_env(settings), "db", "init").returncode == 0
-        result = _cli(env, "run")
+        assert claims_etl_cli(cli_env(settings), "db", "init").returncode == 0
+        result = claims_etl_cli(env, "run")
         assert "the warehouse refused the login" in _one_error_line(result), result.stderr
         assert "Wr0ngPw_h29" not in result.stderr + result.stdout
 
@@ -153,16 +141,16 @@ def test_a_wrong_warehouse_password_is_one_line_exit_2_without_the_password(data
     ids=["limit", "range-claims", "limit-2^64"],
 )
 def test_counts_above_bigint_are_bad_usage(databases: dict[str, bool], arguments: list[str]) -> None:
-    result = _cli(cli_env(make_settings()), "run", *arguments)
+    result = claims_etl_cli(cli_env(make_settings()), "run", *arguments)
     assert "less than or equal to 9223372036854775807" in _one_error_line(result)
-    result = _cli(cli_env(make_settings(), CLAIMS_ETL_LIMIT=str(BIGINT_MAX + 1)), "run", "--dry-run")
+    result = claims_etl_cli(cli_env(make_settings(), CLAIMS_ETL_LIMIT=str(BIGINT_MAX + 1)), "run", "--dry-run")
     assert "limit" in _one_error_line(result)
 
 
 def test_counts_at_bigint_max_are_accepted(databases: dict[str, bool]) -> None:
     env = cli_env(make_settings())
-    assert _cli(env, "db", "init").returncode == 0
-    result = _cli(env, "run", "--dry-run", "--limit", str(BIGINT_MAX), "--range-claims", str(BIGINT_MAX))
+    assert claims_etl_cli(env, "db", "init").returncode == 0
+    result = claims_etl_cli(env, "run", "--dry-run", "--limit", str(BIGINT_MAX), "--range-claims", str(BIGINT_MAX))
     assert result.returncode == 0, result.stderr
 
 
@@ -170,5 +158,5 @@ def test_an_empty_v11_code_list_is_refused(databases: dict[str, bool], tmp_path:
     rules = tmp_path / "rules.toml"
     rules.write_text("[V11]\ncodes = []\n", encoding="utf-8")
     for command in (["rules", "list"], ["run", "--dry-run"]):
-        result = _cli(cli_env(make_settings()), *command, "--rules", str(rules))
+        result = claims_etl_cli(cli_env(make_settings()), *command, "--rules", str(rules))
         assert "V11.codes" in _one_error_line(result)

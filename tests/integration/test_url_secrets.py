@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import re
 import subprocess
-import sys
 import urllib.parse
 
 import pytest
@@ -18,7 +17,7 @@ from claims_etl.db.connections import read_frame
 from claims_etl.db.source import source_connection
 from claims_etl.errors import SourceError
 from claims_etl.settings import Settings
-from tests.db import PG_HOST, TEST_DB, cli_env, make_settings
+from tests.db import PG_HOST, TEST_DB, claims_etl_cli, cli_env, make_settings
 
 # (password as written in the URL, why a driver cannot take it); the third also looks like the host.
 MALFORMED = [
@@ -41,17 +40,6 @@ def _forms(password: str) -> list[str]:
     return whole + [piece for form in whole for piece in re.split(r"[@\s]", form) if len(piece) >= 3]
 
 
-def _cli(env: dict[str, str], command: list[str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "claims_etl", *command],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-
-
 def _one_error_line(result: subprocess.CompletedProcess[str]) -> str:
     lines = [line for line in result.stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
@@ -63,7 +51,7 @@ def _one_error_line(result: subprocess.CompletedProcess[str]) -> str:
 def test_a_malformed_source_url_is_refused_without_its_password(
     databases: dict[str, bool], command: list[str], password: str, problem: str
 ) -> None:
-    result = _cli(cli_env(make_settings(), CLAIMS_ETL_SOURCE_URL=_url(password)), command)
+    result = claims_etl_cli(cli_env(make_settings(), CLAIMS_ETL_SOURCE_URL=_url(password)), *command)
     assert result.returncode == 2, result.stderr
     line = _one_error_line(result)
     assert line.startswith("error: source_url: ") and problem in line, line
@@ -81,7 +69,7 @@ def test_a_malformed_source_url_is_refused_without_its_password(
 def test_a_malformed_target_or_redis_url_is_refused_without_its_password(
     databases: dict[str, bool], variable: str, url: str
 ) -> None:
-    result = _cli(cli_env(make_settings(), **{variable: url}), ["run"])
+    result = claims_etl_cli(cli_env(make_settings(), **{variable: url}), "run")
     assert result.returncode == 2, result.stderr
     assert "Se@cretAA9" not in result.stderr and "Se%ZZcretBB9" not in result.stderr
     assert variable.removeprefix("CLAIMS_ETL_").lower() in _one_error_line(result)
@@ -94,7 +82,7 @@ def test_a_password_like_the_host_is_not_shown_by_the_real_server_error(
     """A well-formed URL whose password reads like its host and port: the server's refusal (no such
     database) names the host, never the password."""
     password = urllib.parse.quote(f"{PG_HOST}:5432", safe="")
-    result = _cli(cli_env(make_settings(), CLAIMS_ETL_SOURCE_URL=_url(password, "no_such_db_h29")), command)
+    result = claims_etl_cli(cli_env(make_settings(), CLAIMS_ETL_SOURCE_URL=_url(password, "no_such_db_h29")), *command)
     assert result.returncode in (1, 2), result.stderr
     assert "no_such_db_h29" in _one_error_line(result)
     for form in _forms(password):
