@@ -104,6 +104,24 @@ def has_modifier(*codes: str) -> pl.Expr:
     return (pl.col("modifier_flags") & mask) != 0
 
 
+def enum_text(frame: pl.DataFrame, column: str) -> pl.Expr:
+    """`frame`'s Enum `column` as text: each value's category gathered by its number. A String view
+    gathered from the few categories shares their bytes; a cast writes every row's string anew, about
+    ten times the work on a run's lines (benchmarks/LOG.md). A text column is returned as it is."""
+    dtype = frame.schema[column]
+    if not isinstance(dtype, pl.Enum):
+        return pl.col(column)
+    return pl.lit(dtype.categories).gather(pl.col(column).to_physical()).alias(column)
+
+
+def enum_categories(frame: pl.DataFrame, column: str) -> pl.Series:
+    """The categories of `frame`'s Enum `column`, by number."""
+    dtype = frame.schema[column]
+    if not isinstance(dtype, pl.Enum):
+        raise TypeError(f"{column} is {dtype}, not an Enum")
+    return dtype.categories
+
+
 def claim_id_sorted_if(frame: pl.DataFrame) -> pl.Expr:
     """`claim_id`, marked sorted when it is (extracted ranges are), so joins and group-bys take their
     sorted path."""
@@ -202,19 +220,44 @@ def _gpci_rows(reference: ReferenceFrames, releases: pl.DataFrame, localities: p
     )
 
 
+# A code's `code_id` carries in its low bits whether the release has a row for it with modifier 26
+# and with TC: a line's join gathers one number where two flags cost two gathers of bits.
+_PC_ROW_BIT, _TC_ROW_BIT = 1, 2
+_CODE_STEP = 4
+
+
 def _procedure_codes(reference: ReferenceFrames, releases: pl.DataFrame) -> pl.DataFrame:
-    """One row per release and HCPCS with a number for the code, and whether the release has a row for
-    it with modifier 26 (`pc_row`) and with TC (`tc_row`): V06 accepts a 26 or TC modifier only where
-    CMS publishes that row (docs/spec.md §5)."""
+    """One row per release and HCPCS with a number for the code (`code_id`), whose low bits say whether
+    the release has a row for it with modifier 26 (`pc_row`) and with TC (`tc_row`): V06 accepts a 26
+    or TC modifier only where CMS publishes that row (docs/spec.md §5)."""
     modifier = pl.col("modifier")
     return (
         _by_release(reference.rvu, releases)
         .group_by("release_id", "hcpcs")
-        .agg((modifier == "26").any().alias("pc_row"), (modifier == "TC").any().alias("tc_row"))
+        .agg(
+            (
+                pl.when((modifier == "26").any()).then(_PC_ROW_BIT).otherwise(0)
+                | pl.when((modifier == "TC").any()).then(_TC_ROW_BIT).otherwise(0)
+            )
+            .cast(_KEY)
+            .alias("row_bits")
+        )
         .sort("release_id", "hcpcs")
-        .with_row_index("code_id")
+        .with_row_index("code_number")
+        .select(
+            "release_id", "hcpcs", (pl.col("code_number").cast(_KEY) * _CODE_STEP + pl.col("row_bits")).alias("code_id")
+        )
         .collect()
     )
+
+
+def _code_rows() -> list[pl.Expr]:
+    """`pc_row` and `tc_row` of a keyed line, from its code's `code_id` (False for an unknown code)."""
+    code = pl.col("code_id")
+    return [
+        ((code & _PC_ROW_BIT) != 0).fill_null(False).alias("pc_row"),
+        ((code & _TC_ROW_BIT) != 0).fill_null(False).alias("tc_row"),
+    ]
 
 
 def _qp_lines(reference: ReferenceFrames) -> pl.LazyFrame:
@@ -294,9 +337,7 @@ def _fee_schedule_rows(reference: ReferenceFrames, releases: pl.DataFrame, codes
     """RVU rows by code number and pricing modifier bit, with the numbers and flags pricing reads.
     Rows with any other modifier are never a line's RVU row (docs/spec.md §4.2), so they are left out.
     What §4a-4c read besides is in `reduction_rows`, by `reduction_row` (null where they read nothing)."""
-    status = pl.col("status_code")
-    payable = status.is_in(PAYABLE_STATUS).fill_null(False)
-    notes = pl.when(payable).then(pl.lit("")).otherwise(pl.lit("STATUS_") + status)
+    notes = pl.when(_PAYABLE).then(pl.lit("")).otherwise(pl.lit("STATUS_") + pl.col("status_code"))
     rows = _numbered_rvu(reference).with_columns(
         _PRICING_BIT.alias("pricing_modifier_bit"), notes.alias("pricing_note")
     )
@@ -312,16 +353,36 @@ def _fee_schedule_rows(reference: ReferenceFrames, releases: pl.DataFrame, codes
             *_RVUS,
             "conv_factor_e4",
             "qp_conv_factor_e4",
-            payable.alias("payable"),
             pl.col("pricing_note").cast(note_type),
-            (pl.col("mult_proc") == "2").fill_null(False).alias("multiple_procedure"),
             # A line of such a row may be lowered or noted by §4a-4c: price works those lines apart.
             pl.when(_MEDICARE_REDUCTIONS).then(pl.col("reduction_row")).alias("reduction_row"),
-            (pl.col("bilat_surg") == "1").fill_null(False).alias("bilateral_surgery"),
-            pl.col("co_surg").is_in(("1", "2")).fill_null(False).alias("co_surgery"),
-            pl.lit(True).alias("rvu_found"),
+            _rvu_flags().alias("rvu_flags"),
         )
     )
+
+
+# A fee schedule row's yes/no columns as bits of one small number (`rvu_flags`): a line's join
+# gathers one byte where four flags cost four gathers of bits; `_rvu_flag_columns` unpacks them.
+_PAYABLE = pl.col("status_code").is_in(PAYABLE_STATUS).fill_null(False)
+_RVU_FLAGS = {"payable": 1, "multiple_procedure": 2, "bilateral_surgery": 4, "co_surgery": 8}
+
+
+def _rvu_flags() -> pl.Expr:
+    flags = {
+        "payable": _PAYABLE,
+        "multiple_procedure": (pl.col("mult_proc") == "2").fill_null(False),
+        "bilateral_surgery": (pl.col("bilat_surg") == "1").fill_null(False),
+        "co_surgery": pl.col("co_surg").is_in(("1", "2")).fill_null(False),
+    }
+    bits = (pl.when(flags[name]).then(bit).otherwise(0) for name, bit in _RVU_FLAGS.items())
+    return functools.reduce(operator.or_, bits).cast(pl.UInt8)
+
+
+def _rvu_flag_columns() -> list[pl.Expr]:
+    """A keyed line's fee schedule flags from `rvu_flags` (null where it has no row) and `rvu_found`."""
+    flags = pl.col("rvu_flags")
+    unpacked = [((flags & bit) != 0).alias(name) for name, bit in _RVU_FLAGS.items()]
+    return [*unpacked, flags.is_not_null().alias("rvu_found")]
 
 
 def _look_up(keyed: pl.LazyFrame, table: pl.LazyFrame, *, on: list[str]) -> pl.LazyFrame:
@@ -369,7 +430,7 @@ def key_lines(
         .with_columns(line_pos_facility.fill_null(pl.col("claim_facility")).fill_null(False).alias("is_facility"))
         .pipe(
             _look_up,
-            codes.lazy().select("release_id", pl.col("hcpcs").alias("procedure_code"), "code_id", "pc_row", "tc_row"),
+            codes.lazy().select("release_id", pl.col("hcpcs").alias("procedure_code"), "code_id"),
             on=["release_id", "procedure_code"],
         )
         .pipe(_look_up, fee_schedule_rows.lazy(), on=["code_id", "pricing_modifier_bit"])
@@ -381,7 +442,8 @@ def key_lines(
         else keyed.with_columns(pl.lit(False).alias("qp_listed"))
     )
     return (
-        keyed.with_columns(pl.col("rvu_found", "gpci_found", "pc_row", "tc_row", "qp_listed").fill_null(False))
-        .drop("claim_facility", "locality_id", "code_id")
+        keyed.with_columns(*_code_rows(), *_rvu_flag_columns())
+        .with_columns(pl.col("gpci_found", "qp_listed").fill_null(False))
+        .drop("claim_facility", "locality_id", "code_id", "rvu_flags")
         .collect()
     )

@@ -10,6 +10,7 @@ hundredths of a cent (`*_e2` cents) until the allowed amount is rounded, once.
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 
 import polars as pl
@@ -17,7 +18,7 @@ import polars as pl
 from claims_etl.reference import ReferenceFrames
 from claims_etl.schemas import CLAIMS, LINES, PRICED_CLAIMS, PRICED_LINES, conform
 from claims_etl.stages.fees import BILATERAL, FACTOR_ONE, PRICED_AS_QP, cents_for, exact_width, round_half_up_div
-from claims_etl.stages.keying import FACILITY_POS, has_modifier, key_lines
+from claims_etl.stages.keying import FACILITY_POS, enum_categories, enum_text, has_modifier, key_lines
 from claims_etl.stages.reductions import REDUCTION_INPUTS, medicare_reductions, with_reduction_rows
 from claims_etl.stages.rules import facility_pos
 from claims_etl.stages.rules_config import RulesConfig
@@ -44,6 +45,7 @@ def _factor_before_multiple_procedure() -> pl.Expr:
     return _times(factor, CO_SURGEON, has_modifier("62") & pl.col("co_surgery"))
 
 
+_CF_KINDS = pl.Series(["non_qp", "qp"])  # by PRICED_AS_QP
 _SAME_DAY = ("claim_id", "service_date")
 _MPPR_SUBJECT = pl.col("multiple_procedure")
 
@@ -131,23 +133,36 @@ def priced_detail(keyed: pl.DataFrame, reference: ReferenceFrames) -> pl.DataFra
 
 
 def _priced(keyed: pl.DataFrame, reference: ReferenceFrames) -> pl.DataFrame:
-    """`priced_detail`'s `schemas.PRICED_LINES` columns (the note still an Enum), the run's path:
-    §4.1-4.7 on every line, then §4a-4c only on the lines whose RVU row they can touch (diagnostic
-    MULT PROC, an OPPS cap, MULT PROC 3 or 5: a few percent of lines), written back into those lines'
-    allowed amount and note. A group of §4a (claim, date, indicator) lies wholly inside that subset."""
+    """`priced_detail`'s `schemas.PRICED_LINES` columns, the run's path: §4.1-4.7 on every line, then
+    §4a-4c only on the lines whose RVU row they can touch (diagnostic MULT PROC, an OPPS cap, MULT PROC 3
+    or 5: a few percent of lines), written back into those lines' allowed amount and note. A group of
+    §4a (claim, date, indicator) lies wholly inside that subset."""
     priced = _contract_priced(exact_width(keyed, reference))
     rows = priced.select(pl.arg_where(pl.col("reduction_row").is_not_null())).to_series()
     if rows.is_empty():
-        return priced.select(list(PRICED_LINES))
+        return priced.select(list(PRICED_LINES)).with_columns(enum_text(priced, "pricing_note"))
     reduced = medicare_reductions(with_reduction_rows(priced.select(REDUCTION_INPUTS)[rows], reference))
-    # Only the output's columns, in one chunk each: the two written below come back as one chunk, and
-    # a frame whose columns are chunked differently is copied whole (conform) to align them.
-    lines = priced.select(list(PRICED_LINES)).rechunk()
-    note = lines.get_column("pricing_note")  # an Enum holding every note (keying.REDUCTION_NOTES)
+    lines = priced.select(list(PRICED_LINES))
+    # The note is an Enum holding every note (keying.NOTE_NAMES): the reduced lines' notes are written
+    # as its numbers, then every line's text is gathered by number once (as `enum_text`); scattering
+    # into the Enum itself costs three times as much.
+    notes, chunks = enum_categories(lines, "pricing_note"), lines.get_column("allowed_cents").chunk_lengths()
+    numbers = lines.get_column("pricing_note").to_physical()
+    numbers.scatter(rows, reduced.get_column("pricing_note").cast(lines.schema["pricing_note"]).to_physical())
+    allowed = lines.get_column("allowed_cents").scatter(rows, reduced.get_column("allowed_cents"))
     return lines.with_columns(
-        lines.get_column("allowed_cents").scatter(rows, reduced.get_column("allowed_cents")),
-        note.scatter(rows, reduced.get_column("pricing_note").cast(note.dtype)),
+        _in_chunks(allowed, chunks), _in_chunks(notes.gather(numbers).alias("pricing_note"), chunks)
     )
+
+
+def _in_chunks(column: pl.Series, lengths: list[int]) -> pl.Series:
+    """`column` (one chunk, as `scatter` leaves it) cut into chunks of `lengths` without copying: a
+    frame whose columns are chunked differently is copied whole to align them (`conform`)."""
+    if len(lengths) < 2:
+        return column
+    starts = itertools.accumulate(lengths[:-1], initial=0)
+    parts = [column.slice(start, length) for start, length in zip(starts, lengths, strict=True)]
+    return pl.concat(parts, rechunk=False)
 
 
 def _contract_priced(keyed: pl.DataFrame) -> pl.DataFrame:
@@ -173,8 +188,8 @@ def _contract_priced(keyed: pl.DataFrame) -> pl.DataFrame:
         .cast(pl.Int64)
         .alias("allowed_cents"),
         pl.col("is_facility").cast(pl.Int8).alias("facility"),
-        pl.col("rvu_release").cast(pl.String),
-        pl.when(PRICED_AS_QP).then(pl.lit("qp")).otherwise(pl.lit("non_qp")).alias("cf_kind"),
+        enum_text(keyed, "rvu_release"),
+        pl.lit(_CF_KINDS).gather(PRICED_AS_QP.cast(pl.UInt32)).alias("cf_kind"),  # as `enum_text`
     )
 
 

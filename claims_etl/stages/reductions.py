@@ -86,7 +86,7 @@ def _with_group_flags(lines: pl.DataFrame) -> pl.DataFrame:
     with another: a line alone on its claim is the top of its own group and shares its date with none
     (most lines these rules read are; a window per flag over all of them costs more than the rest)."""
     subject_tc, subject_pc = _subjects()
-    shared = pl.col("claim_id").is_duplicated()
+    shared = _claim_id_repeated(lines)
     # `not_applied` marks the shared lines until the windows below give their real flags.
     flagged = lines.with_columns(
         (subject_tc & ~shared).alias("top_tc"), (subject_pc & ~shared).alias("top_pc"), shared.alias("not_applied")
@@ -98,6 +98,15 @@ def _with_group_flags(lines: pl.DataFrame) -> pl.DataFrame:
     return flagged.with_columns(
         flagged.get_column(flag).scatter(rows, grouped.get_column(flag)) for flag in _GROUP_FLAGS
     )
+
+
+def _claim_id_repeated(lines: pl.DataFrame) -> pl.Expr:
+    """True on a line whose claim_id another line has: lines in claim order (priced lines are) need
+    only their neighbours, a comparison instead of `is_duplicated`'s hash table."""
+    claim_id = pl.col("claim_id")
+    if not lines.get_column("claim_id").is_sorted():
+        return claim_id.is_duplicated()
+    return (claim_id == claim_id.shift(1)).fill_null(False) | (claim_id == claim_id.shift(-1)).fill_null(False)
 
 
 def _by_kind(values: dict[int, int], default: int) -> pl.Expr:
