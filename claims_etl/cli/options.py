@@ -41,7 +41,16 @@ SecretsDir = Annotated[
     ),
 ]
 BatchId = Annotated[str | None, typer.Option(help=f"only this submission batch {env('batch_id')}", show_default=False)]
-Limit = Annotated[int | None, typer.Option(min=1, help=f"at most N claims {env('limit')}", show_default=False)]
+Limit = Annotated[
+    int | None,
+    typer.Option(
+        min=1,
+        help="at most N claims in all, counted when leased: first those of dead runs' ranges taken over "
+        "(in claim_id order, whole while they fit, the first that does not cut after the claims that do, "
+        f"the rest left for a later run), then new pending claims up to N {env('limit')}",
+        show_default=False,
+    ),
+]
 Partitions = Annotated[
     int | None,
     typer.Option(min=1, max=64, help=f"parallel extract partitions [default: cores] {env('partitions')}"),

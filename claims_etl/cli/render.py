@@ -252,6 +252,8 @@ def dry_run_summary(summary: dict[str, Any]) -> Table:
         return f"{Decimal(text):,}"
 
     table.add_row("read", f"{summary['claims_read']:,}", f"{summary['lines_read']:,}", "", "")
+    if summary.get("claims_recovered"):
+        table.add_row("  recovered", f"{summary['claims_recovered']:,}", "", "", "")
     table.add_row(
         "priced",
         f"{summary['claims_priced']:,}",
