@@ -7,8 +7,10 @@ Nothing else in the package reads the environment.
 
 from __future__ import annotations
 
+import json
 import os
 import tomllib
+from collections.abc import Mapping
 from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, get_args
@@ -66,6 +68,44 @@ class _SecretFiles(EnvSettingsSource):
                 reason = getattr(error, "strerror", None) or type(error).__name__
                 raise ConfigurationError(f"{variable}_FILE: cannot read {path}: {reason}") from None
         return values
+
+
+# unixODBC's own variables (unprefixed), and where claims_etl/db/odbc_config.py keeps what they were
+# before it pointed them at its private copy: a JSON object of the user's values (null: unset) and the
+# copy's directory, inherited by the process's children like the variables themselves.
+ODBC_VARIABLES = ("ODBCSYSINI", "ODBCINSTINI")
+ODBC_USER_VARIABLE = "_CLAIMS_ETL_ODBC_USER"
+
+
+def user_odbc_variables(environ: Mapping[str, str]) -> dict[str, str | None]:
+    """ODBCSYSINI and ODBCINSTINI as the user set them (None: unset): through this process's (or a
+    parent's) private redirection (db/odbc_config.py), never the private copy's path, which exists on
+    this machine alone while settings travel to Dask workers on others. Variables the user set again
+    since the redirection are the user's.
+
+    >>> user = {"ODBCSYSINI": "/opt/odbc", "ODBCINSTINI": None, "private": "/tmp/claims-etl-odbc-0/ab"}
+    >>> redirected = {"ODBCSYSINI": "/tmp/claims-etl-odbc-0/ab", "ODBCINSTINI": "odbcinst.ini"}
+    >>> user_odbc_variables(redirected | {ODBC_USER_VARIABLE: json.dumps(user)})
+    {'ODBCSYSINI': '/opt/odbc', 'ODBCINSTINI': None}
+    >>> user_odbc_variables({"ODBCSYSINI": "/srv/odbc", ODBC_USER_VARIABLE: json.dumps(user)})["ODBCSYSINI"]
+    '/srv/odbc'
+    """
+    current = {name: environ.get(name) for name in ODBC_VARIABLES}
+    try:
+        saved = json.loads(environ.get(ODBC_USER_VARIABLE) or "null")
+    except ValueError:
+        return current
+    if not isinstance(saved, dict) or saved.get("private") is None or current["ODBCSYSINI"] != saved["private"]:
+        return current
+    return {name: saved.get(name) for name in ODBC_VARIABLES}
+
+
+class _Environment(EnvSettingsSource):
+    """`CLAIMS_ETL_*` variables, and unixODBC's as the user set them (`user_odbc_variables`)."""
+
+    def __call__(self) -> dict[str, Any]:
+        values = {key: value for key, value in super().__call__().items() if key not in ODBC_VARIABLES}
+        return values | {name: value for name, value in user_odbc_variables(os.environ).items() if value is not None}
 
 
 DEFAULT_CONFIG = Path("claims-etl.toml")  # read from the working directory when no file is named
@@ -188,8 +228,9 @@ class Settings(BaseSettings):
     target_url: SecretStr | None = None
     # Override for targets reached through a DSN whose driver name does not reveal the DBMS.
     target_dialect: str | None = Field(default=None, pattern="^(mssql|postgresql|mysql)$")
-    # Where unixODBC's system configuration is (its own variables, unprefixed): the engine connects with
-    # a private copy of it whose tracing is off (claims_etl/db/odbc_config.py).
+    # Where unixODBC's system configuration is (its own variables, unprefixed), as the user set them
+    # (`user_odbc_variables`): each process connects with a private copy of it, made on its own machine,
+    # whose tracing is off (claims_etl/db/odbc_config.py).
     odbc_sysini: str = Field(default="/etc", validation_alias="ODBCSYSINI")
     odbc_instini: str = Field(default="odbcinst.ini", validation_alias="ODBCINSTINI")
     redis_url: SecretStr | None = None
@@ -294,7 +335,7 @@ class Settings(BaseSettings):
         config_file = _ConfigFile(settings_cls, None if path is None else Path(path), given("profile"))
         directory = given("secrets_dir") or config_file.values.get("secrets_dir")
         secrets = (_secrets_dir(settings_cls, directory),) if directory else ()
-        return init_settings, env_settings, _SecretFiles(settings_cls), *secrets, config_file
+        return init_settings, _Environment(settings_cls), _SecretFiles(settings_cls), *secrets, config_file
 
     @classmethod
     def origins(cls, **arguments: Any) -> dict[str, str]:

@@ -11,12 +11,21 @@ private directory links the system odbc.ini).
 
 The copy lives in a directory of the user's own under the temporary directory, named by a digest of
 its content, so every run of the same configuration shares one (a SIGKILLed run leaves nothing new).
+
+The copy's path is this machine's alone: the variables the user set are kept beside it
+(settings.ODBC_USER_VARIABLE), and settings read those, never the copy's path, so what travels to a
+Dask worker on another machine is the user's ODBCSYSINI, from which the worker makes its own copy.
+unixODBC reads the location once per process, at its first call: a process pointed at a copy without
+the drivers could never connect. So a system file that is not where the settings say (another
+machine's layout) is taken from where this process's own variables say instead, and the copy is
+remembered per source, never once for the process whatever the settings.
 """
 
 from __future__ import annotations
 
 import contextlib
 import hashlib
+import json
 import logging
 import os
 import re
@@ -24,12 +33,13 @@ import stat
 import tempfile
 from pathlib import Path
 
-from claims_etl.settings import Settings
+from claims_etl.settings import ODBC_USER_VARIABLE, Settings, user_odbc_variables
 
 log = logging.getLogger(__name__)
 _SECTION = re.compile(r"^\s*\[(?P<name>[^\]]*)\]")
 _TRACE_KEY = re.compile(r"^\s*(?:force)?trace\w*\s*=", re.I)  # Trace, TraceFile, TraceLibrary, ForceTrace
-_configured: Path | None = None  # once per process: unixODBC reads the locations once, at its first call
+# The private copy made, by the system file it copies: a call with the same source reuses it.
+_configured: tuple[Path, Path] | None = None
 
 
 def without_tracing(odbcinst: str) -> str:
@@ -74,23 +84,34 @@ def _private_base() -> Path:
     return Path(tempfile.mkdtemp(prefix="claims-etl-odbc-"))
 
 
+def system_file(settings: Settings) -> Path:
+    """The system odbcinst.ini to copy: where the settings say (the user's ODBCSYSINI and ODBCINSTINI),
+    or, when there is none there (settings made on another machine), where this process's own
+    variables say (default /etc/odbcinst.ini)."""
+    named = Path(settings.odbc_sysini) / settings.odbc_instini
+    if named.exists():
+        return named
+    own = user_odbc_variables(os.environ)
+    return Path(own["ODBCSYSINI"] or "/etc") / (own["ODBCINSTINI"] or "odbcinst.ini")
+
+
 def use_private_config(settings: Settings) -> Path | None:
-    """Point this process's unixODBC at a copy of its configuration with tracing off (idempotent).
-    Returns the directory, or None where the configuration cannot be copied (then unixODBC reads its
-    own, and a debug line says so)."""
-    global _configured  # noqa: PLW0603  (per-process: unixODBC itself reads the variables once)
-    if _configured is not None:
-        return _configured
-    system = Path(settings.odbc_sysini)
+    """Point this process's unixODBC at a copy of its configuration with tracing off (idempotent for
+    one source). Returns the directory, or None where the configuration cannot be copied (then unixODBC
+    reads its own, and a debug line says so)."""
+    global _configured  # noqa: PLW0603  (per process, as unixODBC reads the variables)
+    source = system_file(settings)
+    if _configured is not None and _configured[0] == source:
+        return _configured[1]
     try:
-        text = (system / settings.odbc_instini).read_text(encoding="utf-8", errors="replace")
+        text = source.read_text(encoding="utf-8", errors="replace")
     except FileNotFoundError:
         text = ""
     except OSError as error:
         log.debug("unixODBC configuration not copied, tracing as configured: %s", error.strerror)
         return None
     content = without_tracing(text)
-    system_dsns = (system / "odbc.ini").resolve()
+    system_dsns = (source.parent / "odbc.ini").resolve()
     digest = hashlib.sha256(f"{content}\0{system_dsns}".encode()).hexdigest()[:16]
     directory = _private_base() / digest
     try:
@@ -105,7 +126,9 @@ def use_private_config(settings: Settings) -> Path | None:
     except OSError as error:
         log.debug("unixODBC configuration not copied, tracing as configured: %s", error.strerror)
         return None
+    # The user's values first (through any earlier redirection, a parent's): settings read them.
+    os.environ[ODBC_USER_VARIABLE] = json.dumps(user_odbc_variables(os.environ) | {"private": str(directory)})
     os.environ["ODBCSYSINI"] = str(directory)  # read by unixODBC, in this process and its children
     os.environ["ODBCINSTINI"] = "odbcinst.ini"
-    _configured = directory
+    _configured = (source, directory)
     return directory

@@ -11,8 +11,10 @@ leaves a finished range whose task is retried).
 connection from outside; `pause_after_read` sleeps after each extract read of the source (with the
 once file, after the first: the file appears when the pause starts), so a test can commit a producer's
 change between reads; `pause_after_lease` sleeps once the run's ranges are leased (a producer's late
-claims inside them). `stall_writer:k` SIGSTOPs the writer process that starts chunk k (with
-`CLAIMS_ETL_LOAD_CONNECTIONS` 2 or more): a stalled writer, which the run must kill and fail on.
+claims inside them); `pause_after_repair` sleeps in every chunk transaction that deletes a dead run's
+rows, after the DELETEs (two such chunks at once then deadlock on MariaDB's gap locks).
+`stall_writer:k` SIGSTOPs the writer process that starts chunk k (with `CLAIMS_ETL_LOAD_CONNECTIONS`
+2 or more): a stalled writer, which the run must kill and fail on.
 With `CLAIMS_ETL_FAULT_ONCE_FILE`, only the first process to create that file fires (a Dask worker
 dies once; the retried task on another worker does not).
 Unset (always, outside tests): every call is a no-op.

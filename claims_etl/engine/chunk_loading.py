@@ -66,7 +66,8 @@ class ChunkLoading:
     def _drain(self) -> None:
         """Mark every chunk in flight. A chunk that deletes a dead run's rows before inserting is
         written alone: its DELETEs take InnoDB gap locks, and a concurrent chunk's inserts into those
-        gaps deadlock (test_faults' rerun exercises it)."""
+        gaps deadlock (test_faults' rerun exercises it). Another worker's chunk can still meet it on
+        Dask: the deadlock's victim is written again (load.write_tables)."""
         while self._writing:
             self._mark_oldest()
 

@@ -9,6 +9,7 @@ recovers them and deletes their warehouse rows before inserting again, in one tr
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
@@ -25,6 +26,8 @@ from claims_etl.errors import StageError, TargetError
 from claims_etl.settings import Settings
 from claims_etl.stages.keying import present
 from claims_etl.stages.price import Priced
+
+log = logging.getLogger(__name__)
 
 
 def scaled_text(column: str, decimals: int) -> pl.Expr:
@@ -301,18 +304,62 @@ def chunk_tables(chunk: Chunk, run_id: str, at: datetime, *, fenced: bool = Fals
     )
 
 
+# A chunk's transaction chosen as a deadlock's victim (MariaDB 1213 and SQL Server 1205, SQLSTATE 40001;
+# PostgreSQL 40P01) or failing to serialize (40001) was rolled back whole by the warehouse: nothing of
+# it committed, so it is written again from its start, a few times with a growing, jittered pause. Two
+# recovered ranges loading at once deadlock so on MariaDB: each repair DELETE takes gap locks the
+# other's inserts wait for. A lost connection is never retried here: its commit may have happened.
+DEADLOCK_ATTEMPTS = 5
+_ROLLED_BACK_WHOLE = ("deadlock", "state: 40001", "could not serialize access")
+
+
+def rolled_back_whole(error: BaseException) -> bool:
+    """Whether the warehouse rolled the whole chunk transaction back (a deadlock or serialization
+    failure: `_ROLLED_BACK_WHOLE`), so writing the chunk again is safe.
+
+    >>> rolled_back_whole(TargetError("load", "warehouse insert failed: state: 40001 ... Deadlock found"))
+    True
+    >>> rolled_back_whole(TargetError("load", "warehouse insert failed: Server has gone away"))
+    False
+    """
+    return isinstance(error, TargetError) and any(hint in error.message.lower() for hint in _ROLLED_BACK_WHOLE)
+
+
 def write_tables(
     target: Target, chunk: ChunkTables, checkpoint: FaultHook = _no_checkpoint, *, commit: bool = True
 ) -> int:
-    """Write one chunk in one target transaction; returns rows written. Rolls back on failure.
-    `checkpoint` is called at named points (fault injection in crash tests). The target inserts by
-    its own bulk path (ODBC parameter arrays, or COPY on a PostgreSQL URL: db/pg_target.py)."""
+    """Write one chunk in one target transaction; returns rows written. Rolls back on failure, and
+    writes it again when the warehouse rolled it back for a deadlock (`rolled_back_whole`, at most
+    DEADLOCK_ATTEMPTS in all). `checkpoint` is called at named points (fault injection in crash tests).
+    The target inserts by its own bulk path (ODBC parameter arrays, or COPY on a PostgreSQL URL:
+    db/pg_target.py)."""
+    import tenacity  # noqa: PLC0415  (as db/source.retry_connecting: imported where it is used)
+
+    def again(state: tenacity.RetryCallState) -> None:
+        log.info(
+            "claims [%d, %d]: the warehouse rolled the chunk back for a deadlock; writing it again (attempt %d of %d)",
+            chunk.low, chunk.high, state.attempt_number + 1, DEADLOCK_ATTEMPTS,
+        )  # fmt: skip
+
+    retrying = tenacity.Retrying(
+        retry=tenacity.retry_if_exception(rolled_back_whole),
+        stop=tenacity.stop_after_attempt(DEADLOCK_ATTEMPTS),
+        wait=tenacity.wait_exponential(multiplier=0.2, max=3) + tenacity.wait_random(0, 0.2),
+        before_sleep=again,
+        reraise=True,
+    )
+    return retrying(_write_once, target, chunk, checkpoint, commit=commit)
+
+
+def _write_once(target: Target, chunk: ChunkTables, checkpoint: FaultHook, *, commit: bool) -> int:
+    """One attempt at the chunk's transaction (`write_tables`)."""
     with target.errors("warehouse insert failed"):
         try:
             if chunk.history is not None and chunk.history.num_rows:
                 target.insert_rows("priced_claim_line_history", chunk.history)
             if chunk.recovered.num_rows:
                 target.delete_claims(WAREHOUSE_TABLES, chunk.recovered)
+                checkpoint("pause_after_repair")  # tests/integration/test_distributed.py: two repairs at once
             for table, arrow in chunk.tables.items():
                 target.insert_rows(table, arrow)
                 checkpoint("during_write")

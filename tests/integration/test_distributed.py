@@ -4,22 +4,27 @@ warehouse rows as a local run, and every claim exactly once when a worker dies m
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import polars as pl
 import psycopg
 import pytest
-from dask.distributed import LocalCluster
+from dask.distributed import Client, LocalCluster
 
+from claims_etl.db import odbc_config
 from claims_etl.db.connections import connect_target
 from claims_etl.dev.seed import seed
 from claims_etl.engine import pipeline
 from claims_etl.errors import ConfigurationError
-from claims_etl.settings import Settings
-from tests.db import SOURCE_URL, cli_env, read_source, run_cli
+from claims_etl.settings import ODBC_USER_VARIABLE, Settings
+from claims_etl.stages.extract import lease
+from tests.crash.test_crash import assert_exactly_once_and_exact, assert_reconciled
+from tests.db import MARIADB_HOST, SOURCE_URL, cli_env, make_settings, read_source, run_cli
 
 Reader = Callable[[str], pl.DataFrame]
 CLAIMS = 1_200
@@ -207,3 +212,101 @@ def test_the_dask_engine_without_its_extra_is_a_configuration_error(
     with pytest.raises(ConfigurationError, match=r"claims-etl\[dask\]") as raised:
         pipeline.run(pg_settings.model_copy(update={"engine": "dask"}))
     assert raised.value.exit_code == 2
+
+
+def _innodb_deadlocks() -> int:
+    """MariaDB's count of deadlocks it has broken since it started (the server's, every database's)."""
+    shown = subprocess.run(
+        ["mysql", "-h", MARIADB_HOST, "-uclaims_etl", "-N", "-e", "SHOW GLOBAL STATUS LIKE 'Innodb_deadlocks'"],
+        capture_output=True, text=True, timeout=30, check=True,
+    )  # fmt: skip
+    return int(shown.stdout.split()[-1])
+
+
+@pytest.mark.parametrize("target_name", ["mysql"], indirect=True)
+def test_two_recovered_ranges_repairing_at_once_on_mariadb_survive_the_deadlock(
+    seeded: Settings, cluster: LocalCluster, read_target: Reader
+) -> None:
+    """A run died right after leasing two ranges; the next run, on two Dask workers, recovers both at
+    once. Each chunk's repair DELETE (of rows the dead run never wrote) takes gap locks, and both pause
+    there (`pause_after_repair`) so that both hold them before either inserts: the inserts then wait on
+    each other and MariaDB breaks the deadlock (1213) by rolling one chunk back. That chunk is written
+    again and the run succeeds, every claim once."""
+    with psycopg.connect(SOURCE_URL) as source:
+        dead = lease(source, seeded, "20260101T000000-deadbeef", claims_per_range=CLAIMS // 2)
+    assert (dead.new, read_source("SELECT count(*) FROM staging.range_leases").item()) == (CLAIMS, 2)
+    deadlocks = _innodb_deadlocks()
+
+    result = pipeline.run(_on_dask(seeded, cluster, fault="pause_after_repair", fault_pause=2.0))
+
+    assert result.status == "succeeded" and result.claims_recovered == CLAIMS
+    assert len({r["worker"] for r in result.ranges}) == 2  # the two ranges were loaded side by side
+    assert _innodb_deadlocks() > deadlocks  # the interleaving did deadlock, and the run got past it
+    assert_exactly_once_and_exact(seeded, read_target, claims=CLAIMS)
+    assert_reconciled(seeded, claims=CLAIMS)
+
+
+# A worker "on another machine": its own /tmp (a fresh tmpfs in a mount namespace of its own: the
+# driver's private ODBC copy is not there), HOME and TMPDIR, and none of the driver's ODBC variables.
+_OTHER_HOST = 'mount -t tmpfs tmpfs /tmp && mkdir /tmp/home && HOME=/tmp/home TMPDIR=/tmp exec "$0" "$@"'
+
+
+def _private_mounts_work() -> bool:
+    probe = ["unshare", "--mount", "--propagation", "private", "sh", "-c", "mount -t tmpfs tmpfs /tmp"]
+    try:
+        return subprocess.run(probe, capture_output=True, timeout=10, check=False).returncode == 0
+    except OSError:
+        return False
+
+
+@contextmanager
+def _workers_elsewhere(address: str, count: int) -> Iterator[None]:
+    """`count` Dask workers of the scheduler at `address`, each as if on a machine of its own."""
+    env = {k: v for k, v in os.environ.items() if k not in ("ODBCSYSINI", "ODBCINSTINI", ODBC_USER_VARIABLE)}
+    env |= {"PYTHONPATH": str(Path(__file__).parents[2]), "DASK_DISTRIBUTED__WORKER__PROFILE__ENABLED": "False"}
+    worker = [sys.executable, "-m", "distributed.cli.dask_worker", address, "--nthreads", "1", "--no-dashboard"]
+    started = [
+        subprocess.Popen(
+            ["unshare", "--mount", "--propagation", "private", "sh", "-c", _OTHER_HOST, *worker],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        for _ in range(count)
+    ]
+    try:
+        with Client(address, timeout="10s") as client:
+            client.wait_for_workers(count, timeout=60)
+        yield
+    finally:
+        for process in started:
+            process.terminate()
+        for process in started:
+            try:
+                process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+
+@pytest.mark.skipif(not _private_mounts_work(), reason="needs a private mount namespace (unshare --mount)")
+@pytest.mark.parametrize("target_name", ["mysql"], indirect=True)
+def test_workers_on_other_machines_make_their_own_odbc_copy_from_the_users_odbcsysini(
+    seeded: Settings, read_target: Reader
+) -> None:
+    """The driver's settings are read after its process pointed ODBCSYSINI at its private copy under
+    its /tmp; its workers have their own /tmp, HOME and TMPDIR. What they get is the user's ODBCSYSINI
+    (default /etc), from which each makes its own copy, drivers included, and the run loads every claim."""
+    private = odbc_config.use_private_config(seeded)
+    assert private is not None and os.environ["ODBCSYSINI"] == str(private)
+    with LocalCluster(n_workers=0, processes=True, dashboard_address=":0") as scheduler:
+        driver = make_settings("mysql", engine="dask", scheduler=scheduler.scheduler_address, range_claims=400)
+        assert driver.odbc_sysini != str(private)  # the user's value travels, not this machine's copy
+        with _workers_elsewhere(scheduler.scheduler_address, 2), Client(scheduler) as client:
+            assert not any(client.run(os.path.exists, str(private)).values())  # they cannot see the driver's copy
+            result = pipeline.run(driver)
+
+    assert result.status == "succeeded" and result.claims_read == CLAIMS
+    assert len({r["worker"] for r in result.ranges}) == 2
+    assert_exactly_once_and_exact(seeded, read_target, claims=CLAIMS)
+    assert_reconciled(seeded, claims=CLAIMS)
