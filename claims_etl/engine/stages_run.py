@@ -28,7 +28,7 @@ from claims_etl.engine.writers import writer_processes
 from claims_etl.errors import ClaimsEtlError, ConfigurationError
 from claims_etl.ops import run_records
 from claims_etl.ops.metrics import ResourceSampler, evaluate_alerts
-from claims_etl.ops.progress_log import ProgressLog, mark_killed
+from claims_etl.ops.progress_log import ProgressLog, baseline, mark_killed
 from claims_etl.ops.timing import StageRecord, StageTimer
 from claims_etl.reference.cache import reference_frames
 from claims_etl.settings import Settings
@@ -102,7 +102,7 @@ def _finish(
         },
         "target": {"used": 1 + workers + writers, "configured": settings.target_connection_limit},
     }
-    result.alerts = evaluate_alerts(metrics, settings)
+    result.alerts = evaluate_alerts(metrics, settings, baseline(settings, result.run_id))
     for alert in result.alerts:
         log.info("alert %s: %s", alert.name, alert.message)  # shown in the summary; stderr stays one line on failure
     _record_finish(settings, target, result)

@@ -13,6 +13,7 @@ import psycopg
 from claims_etl.db import sql
 from claims_etl.db.source import connect_source, live_runs, source_connection
 from claims_etl.errors import ClaimsEtlError
+from claims_etl.ops.metrics import PastRun
 from claims_etl.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -115,6 +116,22 @@ def recent(
             run |= {"status": "failed", "note": "killed"}
         runs.append(run | {"updated_at": updated.isoformat()})
     return runs
+
+
+def baseline(settings: Settings, run_id: str) -> list[PastRun]:
+    """The newest `alert_baseline_runs` succeeded runs other than `run_id`, newest first: what the run's
+    alerts compare it with. Best effort, as monitoring is: an unreadable log is no baseline."""
+    values = {"run_id": run_id, "runs": settings.alert_baseline_runs}
+    try:
+        with source_connection(settings) as connection:
+            rows = connection.execute(sql.load("progress/baseline"), values).fetchall()
+    except ClaimsEtlError as error:
+        log.debug("no alert baseline: %s", type(error).__name__)
+        return []
+    return [
+        PastRun(int(read or 0), float(rate or 0.0), float(rejected or 0.0), version, float(ago))
+        for read, rate, rejected, version, ago in rows
+    ]
 
 
 def last_success(settings: Settings) -> float | None:

@@ -154,7 +154,7 @@ def test_fail_on_alert_exits_3_after_a_successful_run(seeded: ce.Settings, tmp_p
     config.write_text(  # the base quiets every alert (a busy test machine's CPU, a cold cache); the profile forces one
         "alert_max_rejection_rate = 1.0\nalert_max_cpu_percent = 1000.0\nalert_max_memory_percent = 1000.0\n"
         "alert_min_cache_hit_rate = 0.0\nalert_max_connection_use = 1000.0\nalert_min_claims_per_second = 0.0\n\n"
-        "[profiles.strict]\nalert_min_claims_per_second = 1e12\nalert_throughput_min_claims = 1\n"
+        "[profiles.strict]\nalert_min_claims_per_second = 1e12\nalert_baseline_min_claims = 1\n"
     )
     env = cli_env(seeded)
 

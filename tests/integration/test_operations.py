@@ -26,6 +26,7 @@ from pydantic import SecretStr
 from claims_etl.dev.seed import code_pool, seed, write_reference_files
 from claims_etl.engine import pipeline
 from claims_etl.ops.metrics import SCALAR_METRICS
+from claims_etl.ops.progress_log import baseline
 from claims_etl.reference import FRAME_SCHEMAS
 from claims_etl.reference.cache import KEY_PREFIX, clear_in_process
 from claims_etl.reference.store import load_year
@@ -180,6 +181,10 @@ def test_report_and_export_of_recorded_runs_with_alerts(seeded: Settings, tmp_pa
     assert quiet.returncode == 0 and alarming.returncode == 0, quiet.stderr + alarming.stderr
     quiet_id, alarming_id = json.loads(quiet.stdout)["run_id"], json.loads(alarming.stdout)["run_id"]
     assert json.loads(quiet.stdout)["alerts"] == []
+    # the baseline a run's alerts compare it with: the newest succeeded runs but the run itself
+    assert [run.claims_read for run in baseline(seeded, alarming_id)[:1]] == [300]
+    newest = baseline(seeded, "no-such-run")[:2]
+    assert [(run.claims_read, run.rejection_rate > 0) for run in newest] == [(CLAIMS - 300, True), (300, True)]
 
     report = _cli("report", alarming_id)
     assert report.returncode == 0, report.stderr
