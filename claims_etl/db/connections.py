@@ -28,6 +28,7 @@ import polars as pl
 import psycopg
 
 from claims_etl.db import odbc_config, sql
+from claims_etl.db.packets import OversizedRowError, Packets
 from claims_etl.db.source import (
     REPLY_TIMEOUT_SETTING,
     client_keepalives,
@@ -231,13 +232,18 @@ def warehouse_table(dialect: Dialect, name: str) -> str:
     return name if dialect == "mysql" else f"warehouse.{name}"
 
 
-@dataclass(frozen=True)
+@dataclass
 class Target:
-    """An open warehouse connection and what statements need to know about it."""
+    """An open warehouse connection and what statements need to know about it. `packets`: the
+    session's packet limit where the dialect has one (MariaDB/MySQL), which cuts every parameter array
+    to fit (db/packets.py); `reopen` opens a fresh session where the server closed this one after
+    refusing a packet (`_columns`)."""
 
     connection: Any  # turbodbc.connection.Connection (untyped library)
     dialect: Dialect
     secret: str
+    packets: Packets | None = None
+    reopen: Callable[[], Any] | None = None
 
     def table(self, name: str) -> str:
         """A warehouse table's qualified name: schema `warehouse` where the target has schemas."""
@@ -288,12 +294,12 @@ class Target:
 
     def insert_rows(self, table: str, rows: pa.Table) -> None:
         """Rows in a single-chunk Arrow table whose columns are warehouse/insert_<table>.sql's, in order."""
-        self._columns([self.statement(f"warehouse/insert_{table}")], rows)
+        self._columns([self.statement(f"warehouse/insert_{table}")], rows, table)
 
     def delete_claims(self, tables: Sequence[str], keys: pa.Table) -> None:
         """Each table's rows of the keys: (claim_id, run_id) pairs, or claim ids alone (a reprice's)."""
         name = "warehouse/delete_run_claims" if "run_id" in keys.column_names else "warehouse/delete_claims"
-        self._columns([self.statement(name, table=table) for table in tables], keys)
+        self._columns([self.statement(name, table=table) for table in tables], keys, "the repair's keys")
 
     def fenced(self, counts: list[Any]) -> bool:
         """warehouse/run_fence_chunk; True when it says the run was fenced (stages/load._check_fence):
@@ -311,14 +317,38 @@ class Target:
         finally:
             cursor.close()
 
-    def _columns(self, statements: Sequence[str], rows: pa.Table) -> None:
-        """Each statement over the rows as column-wise parameter arrays, on one cursor."""
-        cursor = self.connection.cursor()
+    def _columns(self, statements: Sequence[str], rows: pa.Table, what: str) -> None:
+        """Each statement over the rows as column-wise parameter arrays, on one cursor; in slices that
+        fit the session's packet limit, if it has one. A slice the server refuses as too big anyway
+        lowers the budget, and the closed session is replaced by a fresh one before the error goes on
+        (its transaction is gone either way; the caller rolls back and may write again)."""
+        from turbodbc.exceptions import Error as TurbodbcError  # noqa: PLC0415  (optional driver)
+
+        slices = [(rows, 0)] if self.packets is None else self.packets.slices(rows, what)
+        cursor, lost = self.connection.cursor(), False
         try:
             for statement in statements:
-                cursor.executemanycolumns(statement, rows)
+                for piece, estimate in slices:
+                    try:
+                        cursor.executemanycolumns(statement, piece)
+                    except TurbodbcError as error:
+                        if self.packets is not None and packet_refused(str(error)):
+                            self.packets.refused(estimate)
+                            lost = True
+                        raise
         finally:
-            cursor.close()
+            with contextlib.suppress(TurbodbcError):
+                cursor.close()
+            if lost:
+                self.reconnect()
+
+    def reconnect(self) -> None:
+        """A fresh session in place of this one, which the server closed (the old one closed quietly)."""
+        if self.reopen is None:
+            return
+        with contextlib.suppress(Exception):
+            self.close()
+        self.connection = self.reopen()
 
     @contextmanager
     def errors(self, what: str) -> Iterator[None]:
@@ -329,7 +359,17 @@ class Target:
             yield
         except TurbodbcError as error:
             message = named_timeout(scrub(str(error), self.secret), _TARGET_TIMEOUTS)
-            raise TargetError("load", f"{what}: {message}", transient=is_transient(message)) from None
+            # A packet refused for its size is the rows' doing, not the network's: never worth a retry.
+            transient = is_transient(message) and not packet_refused(message)
+            raise TargetError("load", f"{what}: {message}", transient=transient) from None
+        except OversizedRowError as error:
+            raise TargetError("load", f"{what}: {error}") from None
+
+
+def packet_refused(message: str) -> bool:
+    """Whether a driver's error is the server refusing a packet over its size limit (MariaDB/MySQL
+    error 1153, ER_NET_PACKET_TOO_LARGE, or our own refusal of an oversized row: `OversizedRowError`)."""
+    return "max_allowed_packet" in message or "native error code: 1153" in message
 
 
 def connect_target(settings: Settings, *, autocommit: bool = False) -> Target:
@@ -354,18 +394,41 @@ def connect_target(settings: Settings, *, autocommit: bool = False) -> Target:
     connect = retry_connecting(lambda error: is_transient(str(error)) and not is_auth_failure(str(error)))(
         turbodbc.connect
     )
-    try:
-        connection = connect(connection_string=target_connection_string(settings, dialect), turbodbc_options=options)
-    except turbodbc.exceptions.Error as error:
-        message = named_timeout(scrub(str(error), secret), _TARGET_TIMEOUTS)
-        # A login refused (ODBC SQLSTATE 28000, or libpq's words through psqlODBC): a wrong user or password
-        # is configuration, retrying cannot help. Not a database the user may not use (MariaDB 1044, 42000).
-        if "state: 28000" in message or login_refused(message):
-            raise ConfigurationError(
-                f"the warehouse refused the login (check its user and password): {message}"
-            ) from None
-        raise TargetError("connect", f"cannot reach the warehouse: {message}") from None
-    return Target(connection=connection, dialect=dialect, secret=secret)
+
+    def open_session() -> Any:
+        try:
+            return connect(connection_string=target_connection_string(settings, dialect), turbodbc_options=options)
+        except turbodbc.exceptions.Error as error:
+            message = named_timeout(scrub(str(error), secret), _TARGET_TIMEOUTS)
+            # A login refused (ODBC SQLSTATE 28000, or libpq's words through psqlODBC): a wrong user or password
+            # is configuration, retrying cannot help. Not a database the user may not use (MariaDB 1044, 42000).
+            if "state: 28000" in message or login_refused(message):
+                raise ConfigurationError(
+                    f"the warehouse refused the login (check its user and password): {message}"
+                ) from None
+            raise TargetError("connect", f"cannot reach the warehouse: {message}") from None
+
+    target = Target(connection=open_session(), dialect=dialect, secret=secret, reopen=open_session)
+    if dialect == "mysql":  # the only dialect with a packet limit (SQL Server's and PostgreSQL's take any batch)
+        try:
+            target.packets = Packets(limit=_packet_limit(target), rows_per_batch=settings.odbc_parameter_sets)
+        except TargetError:
+            target.close()
+            raise
+    return target
+
+
+def _packet_limit(target: Target) -> int:
+    """The session's max_allowed_packet (one integer: turbodbc's fetch of a single row works on the
+    MariaDB driver, unlike its fetch of whole results, NOTES.md)."""
+    with target.errors("reading the warehouse's packet limit failed"):
+        cursor = target.connection.cursor()
+        try:
+            cursor.execute(sql.load("warehouse/packet_limit.mysql"))
+            row = cursor.fetchone()
+        finally:
+            cursor.close()
+    return int(row[0])
 
 
 # A timeout's words in a warehouse driver's message, and the setting that bounds that wait.

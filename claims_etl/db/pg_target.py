@@ -58,7 +58,7 @@ def _psycopg_markers(statement: str) -> str:
     return statement.replace("%", "%%").replace("?", "%s")
 
 
-@dataclass(frozen=True)
+@dataclass
 class PgTarget(Target):
     """The warehouse on a psycopg connection; `connection` is a `psycopg.Connection`."""
 

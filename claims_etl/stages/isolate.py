@@ -1,5 +1,6 @@
 """Claims the warehouse refuses. When a run's chunk fails to write on a value (SQLSTATE class 22, a
-data exception such as a string too long for its column, or 23, an integrity constraint; never a lost
+data exception such as a string too long for its column, or 23, an integrity constraint; or a row too
+big for the server's packet limit, MariaDB's `max_allowed_packet`: db/packets.py; never a lost
 connection), the claims that cause it are found by writing halves of the chunk in transactions that
 are rolled back, down to single claims. Those are quarantined with a reason naming the SQLSTATE (and
 the column, when the driver names one; never a value: no PHI), and the rest of the chunk is written
@@ -16,7 +17,7 @@ import re
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from claims_etl.db.connections import Target
+from claims_etl.db.connections import Target, packet_refused
 from claims_etl.errors import TargetError
 from claims_etl.stages import load
 
@@ -24,11 +25,13 @@ from claims_etl.stages import load
 MAX_REFUSED = 100
 _STATE = re.compile(r"state: ?([0-9A-Z]{5})")  # turbodbc's text: "state: 22001"
 _COLUMN = re.compile(r"column '([A-Za-z_][A-Za-z0-9_]*)'")  # MariaDB names the column, quoted
+_TABLE = re.compile(r"a row of ([a-z_]+) ")  # packets.OversizedRowError names the table
+PACKET_STATE = "08S01"  # what MariaDB says with its packet refusal (error 1153); here, a refused value
 
 
 def refused_state(error: TargetError) -> str | None:
-    """The SQLSTATE of a write the warehouse refused on a value (class 22 or 23), else None: a lost
-    connection, a deadlock or a timeout is no claim's fault.
+    """The SQLSTATE of a write the warehouse refused on a value (class 22 or 23, or PACKET_STATE for a
+    row too big to send), else None: a lost connection, a deadlock or a timeout is no claim's fault.
 
     >>> refused_state(TargetError("load", "insert failed: ODBC error\\nstate: 22001\\nmessage: Data too long"))
     '22001'
@@ -39,11 +42,18 @@ def refused_state(error: TargetError) -> str | None:
     if not isinstance(state, str):
         found = _STATE.search(error.message)
         state = found.group(1) if found else None
-    return state if state is not None and state[:2] in ("22", "23") else None
+    if state is not None and state[:2] in ("22", "23"):
+        return state
+    return PACKET_STATE if packet_refused(error.message) else None
 
 
 def refusal_reason(error: TargetError) -> str:
-    """claim_quarantine.reason for a refused claim: the SQLSTATE and, where named, the column."""
+    """claim_quarantine.reason for a refused claim: the SQLSTATE and, where named, the column; for a
+    row too big for the packet limit, that, and the table where known. Never a value."""
+    if refused_state(error) == PACKET_STATE:
+        table = _TABLE.search(error.message)
+        where = f", table {table.group(1)}" if table else ""
+        return f"refused by the warehouse: a row larger than the packet it accepts (max_allowed_packet{where})"
     column = _COLUMN.search(error.message)
     where = f", column {column.group(1)}" if column else ""
     return f"refused by the warehouse: a value it cannot store (SQLSTATE {refused_state(error)}{where})"
@@ -69,7 +79,9 @@ def write_isolating(
     """After `failure` writing `chunk`: its refused claims found (halves tried, rolled back) and left
     out as quarantined, the rest written in one transaction (fenced as the chunk is). Raises `failure`
     when it is not a refused value, or when no single claim is refused (the failure was not theirs),
-    and a TargetError past MAX_REFUSED claims."""
+    and a TargetError past MAX_REFUSED claims. A packet the server refused although the estimate said
+    it fits is the one exception to the last: its session was replaced and its budget lowered
+    (`Target._columns`), so with no claim refused the whole chunk is written again in smaller slices."""
     if refused_state(failure) is None:
         raise failure
     refused: dict[int, str] = {}
@@ -88,7 +100,7 @@ def write_isolating(
             trial_error = _trial(target, chunk, piece)
             if trial_error is not None:
                 failing.append((piece, trial_error))
-    if not refused:
+    if not refused and not packet_refused(failure.message):
         raise failure
     ids = sorted(refused)
     rows = load.write_tables(target, chunk.without(pa.array(ids, pa.int64())), checkpoint)
