@@ -48,10 +48,8 @@ pytestmark = pytest.mark.parametrize("target_name", ["mysql"], indirect=True)
 def _copies(count: int, first_id: int, batch_id: str) -> None:
     """`count` copies of the first seeded claim (a valid one), with ids from `first_id` and `batch_id`
     (an SQL expression of the copy number `n`)."""
+    template = read_source("SELECT min(claim_id) AS first FROM staging.claims").item()
     with psycopg.connect(SOURCE_URL, autocommit=True) as connection:
-        template = connection.execute("SELECT c.claim_id FROM staging.claims c ORDER BY c.claim_id LIMIT 1").fetchone()[
-            0
-        ]  # type: ignore[index]
         connection.execute(
             "INSERT INTO staging.claims SELECT %(first)s + n, " + batch_id + ", patient_id, patient_dob, billing_npi,"
             " rendering_npi, mac, locality, place_of_service, diagnosis_1, diagnosis_2, diagnosis_3, diagnosis_4,"
