@@ -138,10 +138,13 @@ def _priced(keyed: pl.DataFrame, reference: ReferenceFrames) -> pl.DataFrame:
     or 5: a few percent of lines), written back into those lines' allowed amount and note. A group of
     §4a (claim, date, indicator) lies wholly inside that subset."""
     priced = _contract_priced(exact_width(keyed, reference))
-    rows = priced.select(pl.arg_where(pl.col("reduction_row").is_not_null())).to_series()
+    touched = pl.col("reduction_row").is_not_null()
+    rows = priced.select(pl.arg_where(touched)).to_series()
     if rows.is_empty():
         return priced.select(list(PRICED_LINES)).with_columns(enum_text(priced, "pricing_note"))
-    reduced = medicare_reductions(with_reduction_rows(priced.select(REDUCTION_INPUTS)[rows], reference))
+    # A lazy filter of the columns they read costs less than gathering them by `rows` (benchmarks/LOG.md).
+    subset = priced.lazy().select(REDUCTION_INPUTS).filter(touched).collect()
+    reduced = medicare_reductions(with_reduction_rows(subset, reference))
     lines = priced.select(list(PRICED_LINES))
     # The note is an Enum holding every note (keying.NOTE_NAMES): the reduced lines' notes are written
     # as its numbers, then every line's text is gathered by number once (as `enum_text`); scattering
@@ -267,5 +270,15 @@ def price_keyed(claims: pl.DataFrame, keyed: pl.DataFrame, reference: ReferenceF
         pl.len().cast(pl.Int32).alias("line_count"),
         pl.col("allowed_cents").sum().alias("total_allowed_cents"),
     )
-    priced_claims = _in_claim_order(conform(claims, CLAIMS, name="claims").join(totals, on="claim_id", how="inner"))
+    priced_claims = _with_totals(conform(claims, CLAIMS, name="claims"), totals)
     return Priced(claims=conform(priced_claims, PRICED_CLAIMS, name="priced_claims"), lines=priced_lines)
+
+
+def _with_totals(claims: pl.DataFrame, totals: pl.DataFrame) -> pl.DataFrame:
+    """Claims with their lines' totals, in claim_id order; a claim without lines is left out. Validated
+    claims all have lines (V15) and come in claim_id order, as the totals do: then the totals are set
+    beside them, where a join would gather every claim column anew (benchmarks/LOG.md)."""
+    if claims.get_column("claim_id").equals(totals.get_column("claim_id")):
+        chunks = claims.get_column("claim_id").chunk_lengths()
+        return claims.with_columns(_in_chunks(totals.get_column(name), chunks) for name in totals.columns[1:])
+    return _in_claim_order(claims.join(totals, on="claim_id", how="inner"))

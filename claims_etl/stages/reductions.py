@@ -192,8 +192,8 @@ def with_reduction_rows(lines: pl.DataFrame, reference: ReferenceFrames) -> pl.D
     """Lines with what §4a-4c read of their RVU row (`keying.reduction_rows`), by the row's position in
     `reference.rvu`: lines keyed against other frames would read another row, so that is refused."""
     joined = lines.join(reduction_rows(reference), on="reduction_row", how="left", maintain_order="left")
-    misread = joined.filter(pl.col("reduction_row").is_not_null())
-    if misread.select(pl.col("reduction_hcpcs").ne_missing(pl.col("procedure_code")).any()).item():
+    misread = pl.col("reduction_row").is_not_null() & pl.col("reduction_hcpcs").ne_missing(pl.col("procedure_code"))
+    if joined.select(misread.any()).item():
         raise ValueError("lines keyed against other reference frames than those pricing them: key them again")
     return joined.with_columns(pl.col("multiple_procedure_kind").fill_null(0))  # a row no rule reads
 

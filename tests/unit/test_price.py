@@ -202,6 +202,16 @@ def test_claim_totals_sum_the_lines() -> None:
     )
 
 
+def test_a_claim_without_lines_is_left_out_and_the_others_keep_their_totals() -> None:
+    claims = claims_frame(claim(claim_id=1), claim(claim_id=2), claim(claim_id=3))
+    lines = lines_frame(line(claim_id=1, charge_cents=50_000), line(claim_id=3, charge_cents=5_000))
+    result = price(claims, lines, reference(CMS_2026))
+    assert result.claims.select("claim_id", "line_count", "total_allowed_cents").rows() == [
+        (1, 1, 13_561),
+        (3, 1, 5_000),
+    ]
+
+
 def test_gpci_weights_each_component() -> None:
     ref = reference(CMS_2026, [gpci_row(pw=10_500, pe=9_000, mp=12_000)])
     result = priced([claim()], [line(charge_cents=50_000)], ref)
