@@ -4,6 +4,7 @@
     ├── ConfigurationError        bad settings or usage                    exit 2
     ├── ReferenceFileError        a CMS file that does not fit its layout  exit 1, nothing loaded
     ├── AlertError                a run succeeded but an alert fired       exit 3, with --fail-on-alert
+    ├── RunInterruptedError       SIGINT (Ctrl-C) or SIGTERM stopped a run exit 130 / 143 (128 + signal)
     └── StageError                a stage failed                           exit 1
         ├── SourceError           PostgreSQL staging (connectorx, psycopg)
         └── TargetError           the warehouse (turbodbc; psycopg for a URL)
@@ -15,6 +16,7 @@ Messages never carry credentials (see `scrub`) or PHI (messages name claim ids a
 from __future__ import annotations
 
 import re
+import signal
 import urllib.parse
 
 _SECRET_PATTERNS = (
@@ -156,6 +158,31 @@ class AlertError(ClaimsEtlError):
     """`run --fail-on-alert`: the run succeeded (everything loaded and marked) but an alert fired."""
 
     exit_code = 3
+
+
+class RunInterruptedError(ClaimsEtlError):
+    """SIGINT (Ctrl-C) or SIGTERM stopped a run (claims_etl/engine/stopping.py). `forced`: a second
+    signal stopped it at once, not at a chunk boundary. Exit 128 + the signal's number, as a shell
+    reports a process a signal ended: 130 for SIGINT, 143 for SIGTERM."""
+
+    def __init__(self, signum: int, forced: bool = False) -> None:
+        name = signal.Signals(signum).name
+        if forced:
+            what = (
+                f"interrupted by a second {name}: stopped at once; a chunk not committed rolled back, "
+                "one committed and not yet marked is recovered by the next run"
+            )
+        else:
+            what = (
+                f"interrupted by {name}: stopped at a chunk boundary, every chunk written committed and "
+                "marked; the next run takes the claims left pending"
+            )
+        super().__init__(what)
+        self.signum, self.forced, self.exit_code = signum, forced, 128 + signum
+
+    def __reduce__(self) -> tuple[type[RunInterruptedError], tuple[int, bool]]:
+        """Rebuilt from its fields (a Dask task's error reaches the driver intact)."""
+        return type(self), (self.signum, self.forced)
 
 
 class ReferenceFileError(ClaimsEtlError):

@@ -380,6 +380,12 @@ class Settings(BaseSettings):
     def effective_run_date(self) -> date:
         return self.run_date or date.today()
 
+    def connection_strings(self) -> tuple[str, ...]:
+        """Every connection string set: errors.scrub removes each, and the passwords it holds."""
+        optional = (self.target_url, self.redis_url)
+        urls = tuple(value.get_secret_value() for value in optional if value is not None)
+        return (self.source_url.get_secret_value(), self.target_odbc.get_secret_value(), *urls)
+
     @field_validator("source_url", "target_url", "redis_url", mode="after")
     @classmethod
     def _url_parses(cls, value: SecretStr | None, info: ValidationInfo) -> SecretStr | None:

@@ -22,7 +22,15 @@ from rich.markup import escape
 
 from claims_etl.cli import config_cmd
 from claims_etl.cli import options as opt
-from claims_etl.errors import AlertError, ClaimsEtlError, ConfigurationError, StageError, carries_password, scrub
+from claims_etl.errors import (
+    AlertError,
+    ClaimsEtlError,
+    ConfigurationError,
+    RunInterruptedError,
+    StageError,
+    carries_password,
+    scrub,
+)
 from claims_etl.ops import logs
 from claims_etl.settings import Settings
 
@@ -135,6 +143,9 @@ def _one_line_errors(*secrets: str) -> Iterator[None]:
         one_line = " ".join(scrub(str(error), *secrets).split())  # driver messages span lines
         if logs.current_format() == "json":  # a log stack's failure line: run id, stage, error class, exit code
             logs.failed(error, one_line)
+        elif isinstance(error, RunInterruptedError):
+            run = f"run {error.run_id} " if error.run_id else ""
+            err.print(f"[yellow]interrupted:[/yellow] {escape(run + one_line)}", highlight=False, soft_wrap=True)
         else:
             err.print(f"[red]error:[/red] {escape(one_line)}", highlight=False, soft_wrap=True)
         raise typer.Exit(code=error.exit_code) from None
@@ -158,10 +169,7 @@ config_cmd.register(app, _settings, _one_line_errors, out)  # --config, --profil
 
 
 def _secrets(settings: Settings) -> tuple[str, ...]:
-    """Every connection string of the settings: scrub() removes each and the passwords it holds."""
-    optional = (settings.target_url, settings.redis_url)
-    urls = tuple(value.get_secret_value() for value in optional if value is not None)
-    return (settings.source_url.get_secret_value(), settings.target_odbc.get_secret_value(), *urls)
+    return settings.connection_strings()
 
 
 @db_app.command("init")
@@ -361,7 +369,7 @@ def run_command(
     """Process pending claims end to end: extract, validate, price, load, mark (--dry-run: count only)."""
     # Only what the run needs before its first statement; the rest after it (docs/performance.md, cold start).
     from claims_etl.cli.bars import StageBars
-    from claims_etl.engine import pipeline
+    from claims_etl.engine import pipeline, stopping
 
     _logging(verbose, log_format)
     settings = _guarded(
@@ -405,7 +413,8 @@ def run_command(
             out.print(render.dry_run_summary(counted))
         return
     show_bars = not as_json and err.is_terminal and logs.current_format() == "console"
-    with _one_line_errors(*_secrets(settings)), StageBars(err, enabled=show_bars) as bars:
+    # SIGINT and SIGTERM stop the run at its next chunk boundary (engine/stopping.py): exit 130 or 143.
+    with _one_line_errors(*_secrets(settings)), stopping.on_signals(), StageBars(err, enabled=show_bars) as bars:
         result = pipeline.run(settings, listeners=[bars.update])
     from claims_etl.cli import render
 

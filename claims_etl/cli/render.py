@@ -11,6 +11,7 @@ from rich.table import Table
 from rich.text import Text
 
 from claims_etl.ops.metrics import SCALAR_METRICS
+from claims_etl.ops.progress_log import failure_reason
 from claims_etl.stages import STAGES
 from claims_etl.stages.rules import rule_table
 
@@ -101,6 +102,8 @@ def _alerts(alerts: list[dict[str, Any]]) -> RenderableType:
 def run_summary(summary: dict[str, Any]) -> RenderableType:
     """The stage table, then metrics, rejections by rule and alerts (when the run recorded them)."""
     parts: list[RenderableType] = [stage_table(summary)]
+    if summary.get("error"):
+        parts.append(Text(f"reason: {failure_reason(summary['error'])}"))
     if summary.get("metrics"):
         parts += [_metrics_table(summary["metrics"]), _rejections_table(summary["metrics"])]
         if summary["metrics"].get("warnings_by_rule"):

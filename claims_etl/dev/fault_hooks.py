@@ -8,7 +8,9 @@ committed, source not yet marked), `during_mark:k` (statuses updated, not commit
 leaves a finished range whose task is retried).
 `reprice_after_commit:k`: a reprice's chunk k of changed claims committed in the warehouse.
 `pause_before_write:k` sleeps `CLAIMS_ETL_FAULT_PAUSE` seconds instead, so a test can break a
-connection from outside; `pause_after_read` sleeps after each extract read of the source (with the
+connection from outside; `pause_during_write:k` does so inside chunk k's warehouse transaction, its
+first table inserted (a signal sent then finds a write in flight); a pause ends early once the run is
+asked to stop (claims_etl/engine/stopping.py); `pause_after_read` sleeps after each extract read of the source (with the
 once file, after the first: the file appears when the pause starts), so a test can commit a producer's
 change between reads; `pause_after_lease` sleeps once the run's ranges are leased (a producer's late
 claims inside them); `pause_after_repair` sleeps in every chunk transaction that deletes a dead run's
@@ -24,8 +26,8 @@ from __future__ import annotations
 
 import os
 import signal
-import time
 
+from claims_etl.engine import stopping
 from claims_etl.settings import Settings
 
 _run_pid: int | None = None  # set in a warehouse writer process: the run it writes for
@@ -47,8 +49,8 @@ def point(settings: Settings, name: str, chunk: int | None = None) -> None:
         return
     if settings.fault_once_file and not _first_to_fire(settings.fault_once_file):
         return
-    if name.startswith("pause"):
-        time.sleep(settings.fault_pause)
+    if name.startswith("pause"):  # ends early once the run is asked to stop (tests/crash/test_interrupt.py)
+        stopping.sleep(settings.fault_pause)
         return
     if name.startswith("stall"):  # stopped, not dead: only the run's watchdog ends it
         os.kill(os.getpid(), signal.SIGSTOP)

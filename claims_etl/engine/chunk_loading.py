@@ -16,9 +16,11 @@ import polars as pl
 import psycopg
 
 from claims_etl.dev import fault_hooks
+from claims_etl.engine import stopping
 from claims_etl.engine.writers import Writer
 from claims_etl.settings import Settings
 from claims_etl.stages import load
+from claims_etl.stages.summary import rejections_by_rule
 
 if TYPE_CHECKING:
     from claims_etl.engine.range_work import RangeOutcome, Tally
@@ -42,13 +44,17 @@ class ChunkLoading:
     marker: ThreadPoolExecutor = field(init=False)  # marks chunks, one at a time, on the source session
     _writing: deque[_Written] = field(default_factory=deque, init=False)
     _marking: Future[int] | None = field(default=None, init=False)
-    _marked: int = field(default=0, init=False)
+    _rejected: list[pl.DataFrame] = field(default_factory=list, init=False)  # of the chunks marked
+    marked: int = field(default=0, init=False)  # claims marked so far: the load's rows out, also when it stops early
 
     def run(self, chunks: Iterable[load.Chunk]) -> int:
+        """Write and mark every chunk; returns the claims marked. Asked to stop (SIGINT, SIGTERM), it
+        writes no further chunk: those in flight commit and are marked, then RunInterruptedError is raised."""
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="mark") as self.marker:
             for chunk in chunks:
                 number = next(self.chunk_numbers)
                 fault_hooks.point(self.settings, "pause_before_write", chunk=number)
+                self._stop_if_asked()
                 started = time.perf_counter()
                 tables = load.chunk_tables(chunk, self.run_id, self.loaded_at, fenced=True)
                 recovering = tables.recovered.num_rows > 0
@@ -61,7 +67,15 @@ class ChunkLoading:
                     self._mark_oldest()
             self._drain()
             self._collect_mark()
-        return self._marked
+        return self.marked
+
+    def _stop_if_asked(self) -> None:
+        """At a chunk boundary: on a stop request, every chunk handed to the writer committed and
+        marked first, so that nothing this run wrote is left unmarked when its leases are released."""
+        if stopping.requested() is not None:
+            self._drain()
+            self._collect_mark()
+            stopping.check()
 
     def _drain(self) -> None:
         """Mark every chunk in flight. A chunk that deletes a dead run's rows before inserting is
@@ -88,21 +102,28 @@ class ChunkLoading:
             self.source, chunk, self.run_id, self.loaded_at, checkpoint, quarantined, committed.reasons
         )
         self.outcome.marks.append((started_at, time.perf_counter() - started))
-        priced = chunk.priced.claims
+        priced, rejected = chunk.priced.claims, chunk.rejected
         if quarantined:  # counted as quarantined, not as the priced or rejected claims they were prepared as
             left_out = pl.Series(quarantined, dtype=pl.Int64).implode()
-            rejected = int(chunk.rejected.get_column("claim_id").is_in(left_out).sum())
-            self.outcome.claims_rejected -= rejected
-            self.outcome.claims_priced -= len(quarantined) - rejected
+            rejected = rejected.filter(~pl.col("claim_id").is_in(left_out))
+            self.outcome.claims_rejected -= chunk.rejected.height - rejected.height
+            self.outcome.claims_priced -= len(quarantined) - (chunk.rejected.height - rejected.height)
             self.outcome.claims_quarantined += len(quarantined)
             priced = priced.filter(~pl.col("claim_id").is_in(left_out))
-        self.outcome.count_loaded(priced)
+        self.outcome.count_loaded(priced, rejected)
+        self._rejected.append(rejected)  # a slice of the range's frame: counted by rule only if the load stops early
+        self.marked += done  # counted here, not when collected: a run stopped by an error counts it too
         self.tally("load", done)  # now, not when the next chunk's commit is back: live progress
         return done
 
+    def rejections_by_rule(self) -> dict[str, int]:
+        """Rejected claims by rule of the chunks marked so far (a load that stopped early)."""
+        marked = [frame for frame in self._rejected if frame.height]
+        return dict(rejections_by_rule(pl.concat(marked)).iter_rows()) if marked else {}
+
     def _collect_mark(self) -> None:
         if self._marking is not None:
-            self._marked += self._marking.result()
+            self._marking.result()
             self._marking = None
 
 

@@ -25,6 +25,7 @@ from dask.distributed import Client, LocalCluster, as_completed
 
 from claims_etl.db.connections import connect_target
 from claims_etl.db.source import source_connection
+from claims_etl.engine import stopping
 from claims_etl.engine.planning import ClaimRange
 from claims_etl.engine.range_work import RangeOutcome, Tally, process_range
 from claims_etl.errors import ClaimsEtlError, StageError, scrub
@@ -104,6 +105,7 @@ def work(
                 outcomes.append(outcome)
                 for record in outcome.stages:
                     tally(record.stage, outcome.claims_read)
+                stopping.check()  # the tasks still running are cancelled; their leases are recovered by the next run
         except ClaimsEtlError:
             client.cancel(futures)
             raise

@@ -13,6 +13,7 @@ from typing import Any
 import psycopg
 
 from claims_etl.db.connections import Target
+from claims_etl.engine import stopping
 from claims_etl.engine.planning import ClaimRange
 from claims_etl.engine.range_work import Prepared, RangeOutcome, Tally, load_range, prepare
 from claims_etl.engine.writers import InProcessWriter, open_writer
@@ -52,6 +53,7 @@ def work_locally(
         try:
             with writing as writer:
                 for index, part in enumerate(work):
+                    stopping.check()  # between ranges: nothing in flight
                     assert upcoming is not None
                     outcome, preparing = upcoming
                     outcomes.append(outcome)  # counted once it is this range's turn; a failure shows its stage

@@ -30,10 +30,14 @@ def merged_stages(outcomes: Iterable[RangeOutcome]) -> list[StageRecord]:
 
 
 def merged_rejections(outcomes: Iterable[RangeOutcome], *, warnings: bool = False) -> dict[str, int]:
-    """Claims rejected by each rule over the ranges (with `warnings`: priced claims warned by each)."""
+    """Claims rejected by each rule over the ranges (with `warnings`: priced claims warned by each);
+    a range not loaded whole counts the rejected claims it committed."""
     total: Counter[str] = Counter()
     for outcome in outcomes:
-        total.update(outcome.warnings_by_rule if warnings else outcome.rejections_by_rule)
+        if warnings:
+            total.update(outcome.warnings_by_rule)
+        else:
+            total.update(outcome.rejections_by_rule if outcome.loaded else outcome.marked_rejections)
     return dict(sorted(total.items()))
 
 

@@ -8,6 +8,7 @@ fast (docs/performance.md, cold start), and the stages' modules load while nothi
 from __future__ import annotations
 
 import logging
+import signal
 import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
@@ -17,6 +18,8 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from claims_etl.db.source import lock_run, require_set_up, source_connection
+from claims_etl.engine import stopping
+from claims_etl.errors import ClaimsEtlError, RunInterruptedError, scrub
 from claims_etl.ops import logs
 from claims_etl.ops.metrics import LAST_SUCCESS, Alert, RunMetrics, Sample, previous_value, write_textfile
 from claims_etl.ops.progress_log import ProgressLog, last_success
@@ -47,6 +50,10 @@ class RunResult:
     started_at: float = 0.0  # wall clock at the start (epoch seconds): the ranges' stage offsets count from it
     # Claims loaded priced, charge and allowed cents, per place of service (the HTML report's chart).
     places_of_service: list[dict[str, Any]] = field(default_factory=list)
+    # Why a run that did not succeed ended (`fail`): `note` "interrupted" for SIGINT or SIGTERM, as
+    # "killed" is for a run found dead; `error` its class, stage and scrubbed message.
+    note: str | None = None
+    error: dict[str, Any] | None = None
 
     @property
     def ranges(self) -> list[dict[str, Any]]:
@@ -58,8 +65,9 @@ class RunResult:
         from claims_etl.engine.outcomes import merged_places_of_service, merged_rejections  # noqa: PLC0415 (cold start)
 
         self.claims_read = sum(o.claims_read for o in outcomes)
-        self.claims_priced = sum(o.claims_priced for o in outcomes)
-        self.claims_rejected = sum(o.claims_rejected for o in outcomes)
+        # A range not loaded whole (the run stopped or failed in it) counts what it committed and marked.
+        self.claims_priced = sum(o.claims_priced if o.loaded else o.marked_priced for o in outcomes)
+        self.claims_rejected = sum(o.claims_rejected if o.loaded else o.marked_rejected for o in outcomes)
         self.claims_quarantined = sum(o.claims_quarantined for o in outcomes)
         self.metrics.rejections_by_rule = merged_rejections(outcomes)
         self.metrics.warnings_by_rule = merged_rejections(outcomes, warnings=True)
@@ -79,10 +87,28 @@ class RunResult:
             for o in outcomes
         ]
 
+    def fail(self, error: BaseException, *secrets: str) -> None:
+        """Record why the run failed: SIGINT or SIGTERM (also a second one, which stops it at once) is
+        the note `interrupted`; every failure keeps its error class, stage and message, scrubbed of
+        `secrets` (the engine's own errors carry no claim data; another exception's text might, so only
+        its class is kept, its traceback being on the run's stderr)."""
+        if isinstance(error, KeyboardInterrupt):
+            error = RunInterruptedError(stopping.requested() or signal.SIGINT, forced=True)
+        if isinstance(error, RunInterruptedError):
+            self.note = "interrupted"
+        if isinstance(error, ClaimsEtlError):
+            message = " ".join(scrub(str(error), *secrets).split())
+        else:
+            message = "unexpected error: its traceback is on the run's stderr"
+        self.error = {"class": type(error).__name__, "stage": getattr(error, "stage", None), "message": message}
+
     def as_dict(self) -> dict[str, Any]:
+        failure = {} if self.error is None else {"error": self.error}
         return {
             "run_id": self.run_id,
             "status": self.status,
+            **({"note": self.note} if self.note else {}),
+            **failure,
             "claims_read": self.claims_read,
             "claims_priced": self.claims_priced,
             "claims_rejected": self.claims_rejected,

@@ -120,3 +120,15 @@ def release(source: psycopg.Connection[Any], part: ClaimRange) -> None:
         source.rollback()
         raise StageError("load", f"range {part.number} lost its lease to another run before its release")
     source.commit()
+
+
+def release_all(source: psycopg.Connection[Any], run_id: str) -> int:
+    """A run stopped in order: free the leases it holds that no dead run's rows may be under
+    (source/lease_release_run.sql); returns the leases freed. Called only when every chunk the run
+    wrote is committed and marked: releasing a range with a committed, unmarked chunk would let the
+    next run load its claims a second time."""
+    with source.cursor() as cursor:
+        cursor.execute(sql.load("source/lease_release_run"), {"run_id": run_id})
+        released = cursor.rowcount
+    source.commit()
+    return released

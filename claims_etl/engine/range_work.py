@@ -20,7 +20,7 @@ import psycopg
 
 from claims_etl.db.connections import Target
 from claims_etl.dev import fault_hooks
-from claims_etl.engine import planning
+from claims_etl.engine import planning, stopping
 from claims_etl.engine.chunk_loading import ChunkLoading
 from claims_etl.engine.planning import ClaimRange, claimed
 from claims_etl.engine.writers import InProcessWriter, Writer
@@ -61,12 +61,22 @@ class RangeOutcome:
     marks: list[tuple[float, float]] = field(default_factory=list)
     # Claims loaded priced, by the claim's place of service: [claims, charge cents, allowed cents].
     by_place_of_service: dict[str, list[int]] = field(default_factory=dict)
+    # Whether the range was loaded whole (every chunk marked, its lease released); until then the
+    # claims marked priced and rejected so far are what it committed (RunResult.absorb counts those),
+    # and, once its load stopped early, their rejections by rule.
+    loaded: bool = False
+    marked_priced: int = 0
+    marked_rejected: int = 0
+    marked_rejections: dict[str, int] = field(default_factory=dict)
 
-    def count_loaded(self, priced_claims: pl.DataFrame) -> None:
-        """Add a marked chunk's priced claims (quarantined ones left out) to the per-POS totals."""
+    def count_loaded(self, priced_claims: pl.DataFrame, rejected: pl.DataFrame) -> None:
+        """Add a marked chunk's priced claims (quarantined ones left out) to the per-POS totals, and
+        count what it committed (`loaded`)."""
         for pos, totals in totals_by_place_of_service(priced_claims).items():
             before = self.by_place_of_service.get(pos, [0, 0, 0])
             self.by_place_of_service[pos] = [a + b for a, b in zip(before, totals, strict=True)]
+        self.marked_priced += priced_claims.height
+        self.marked_rejected += rejected.height
 
 
 @dataclass(frozen=True)
@@ -92,6 +102,7 @@ def prepare(
         repairs, unreadable = extracted.repairs, extracted.unreadable
     tally("extract", stage.rows_out)
     fault_hooks.point(settings, "after_extract")
+    stopping.check()  # between stages: a stop asked for during a long read ends the range here
     with timer.stage("validate", rows_in=outcome.claims_read) as stage:
         validated = validate(
             extracted.claims,
@@ -104,6 +115,7 @@ def prepare(
     del extracted  # price needs only the accepted frames: free the raw rows before its joins
     tally("validate", outcome.claims_read)
     fault_hooks.point(settings, "after_validate")
+    stopping.check()
     outcome.claims_rejected = validated.rejected.height
     outcome.rejections_by_rule = dict(rejections_by_rule(validated.rejected).iter_rows())
     outcome.warnings_by_rule = dict(validated.warnings.get_column("rule_id").value_counts().iter_rows())
@@ -143,8 +155,15 @@ def load_range(
         chunks = load.chunks(
             prepared.rejected, prepared.priced, settings.load_chunk_claims, prepared.repairs, prepared.warnings
         )
-        stage.rows_out = loading.run(chunks)
+        try:
+            loading.run(chunks)
+        except BaseException:  # stopped early (a stop request, an error): count what it committed
+            outcome.marked_rejections = loading.rejections_by_rule()
+            raise
+        finally:
+            stage.rows_out = loading.marked
         planning.release(source, part)
+        outcome.loaded = True
     fault_hooks.point(settings, "after_release")
     stage.peak_rss_bytes += writer.peak_rss_bytes()
 
@@ -172,6 +191,7 @@ def process_range(
             load_range(
                 settings, part, prepared, loaded_at, outcome, source=source, writer=writer, chunk_numbers=count(1)
             )
+    outcome.loaded = True  # this attempt's load, or an earlier one's, is whole
     # An earlier attempt's marked claims count with this one's.
     outcome.claims_read += done_before
     outcome.claims_quarantined += attempt.quarantined_before

@@ -19,13 +19,13 @@ import psycopg
 
 from claims_etl.db.connections import Target, connect_target
 from claims_etl.dev import fault_hooks
-from claims_etl.engine import planning
+from claims_etl.engine import planning, stopping
 from claims_etl.engine.local import work_locally
 from claims_etl.engine.outcomes import merged_stages
 from claims_etl.engine.pipeline import Progress, RunResult, samples
 from claims_etl.engine.range_work import RangeOutcome
 from claims_etl.engine.writers import writer_processes
-from claims_etl.errors import ClaimsEtlError, ConfigurationError
+from claims_etl.errors import ClaimsEtlError, ConfigurationError, RunInterruptedError
 from claims_etl.ops import run_records
 from claims_etl.ops.metrics import ResourceSampler, evaluate_alerts
 from claims_etl.ops.progress_log import ProgressLog, baseline, mark_killed
@@ -55,8 +55,9 @@ def work(
             try:
                 _stages(settings, source, target, StageTimer(records=result.stages), result, progress)
                 result.status = "succeeded"
-            except BaseException:  # an unexpected error or Ctrl-C fails the run just the same
+            except BaseException as error:  # an unexpected error or Ctrl-C fails the run just the same
                 result.status = "failed"
+                result.fail(error, *settings.connection_strings())
                 raise
             finally:
                 result.seconds = time.perf_counter() - clock
@@ -92,6 +93,8 @@ def _finish(
         result.claims_rejected,
         result.seconds,
     )
+    if result.status != "succeeded":  # its throughput from what it committed (ops/metrics.claims_per_second)
+        metrics.claims_committed = result.claims_priced + result.claims_rejected + result.claims_quarantined
     metrics.take_resources(sampler)
     workers = len({r["worker"] for r in result.ranges}) if settings.engine == "dask" else 0
     writers = writer_processes(settings) if settings.engine == "local" else 0
@@ -161,6 +164,7 @@ def _stages(
 ) -> None:
     run_id = result.run_id
     _mark_killed_runs(source, target, run_id)
+    stopping.check()  # asked to stop while starting: before anything is leased
     with _stage(timer, progress, "lease") as stage:
         result.claims_unpriceable = preflight(source, settings)
         leased = lease(
@@ -176,12 +180,33 @@ def _stages(
     fault_hooks.point(settings, "after_lease")
     fault_hooks.point(settings, "pause_after_lease")  # tests/crash/test_range_leases.py commits claims here
     result.claims_recovered = leased.recovered
+    try:
+        _ranges(settings, source, target, timer, result, progress, ranges, leased.total)
+    except RunInterruptedError:
+        if settings.engine == "local":  # stopped at a boundary: every chunk written is marked (engine/stopping.py)
+            _release_leases(source, run_id)
+        raise
+
+
+def _ranges(
+    settings: Settings,
+    source: psycopg.Connection[Any],
+    target: Target,
+    timer: StageTimer,
+    result: RunResult,
+    progress: Progress,
+    ranges: list[planning.ClaimRange],
+    leased: int,
+) -> None:
+    """The reference frames, then every range: extract, validate, price, load."""
+    stopping.check()
     with _stage(timer, progress, "reference") as stage:
         frames, cache = reference_frames(settings)
         stage.rows_out = frames.rvu.height + frames.gpci.height
     result.metrics.cache = cache.as_dict()
+    stopping.check()
     outcomes: list[RangeOutcome] = []
-    tally = _Tally(progress, total=leased.total)
+    tally = _Tally(progress, total=leased)
     try:
         if settings.engine == "dask":
             _dask_engine().work(settings, ranges, frames, datetime.now(UTC), tally, outcomes)
@@ -190,6 +215,17 @@ def _stages(
     finally:
         result.absorb(outcomes)
         timer.records.extend(merged_stages(outcomes))
+
+
+def _release_leases(source: psycopg.Connection[Any], run_id: str) -> None:
+    """Best effort: leases not freed here are taken over by the next run as a dead run's, and the
+    run's interruption stays what the operator sees."""
+    try:
+        freed = planning.release_all(source, run_id)
+    except psycopg.Error as error:
+        log.warning("the interrupted run's leases were not released: %s", type(error).__name__)
+        return
+    log.info("stopped in order: %d leases released for the next run", freed)
 
 
 def preflight(source: psycopg.Connection[Any], settings: Settings) -> dict[int, int]:

@@ -193,6 +193,9 @@ def _start_writer(settings: Settings, run_pid: int, vitals: Vitals) -> None:
     session is opened by the first task, so that a failed connection reaches the run as its
     TargetError, not as a broken pool."""
     global _settings, _vitals, _slot  # per-process state of a pool worker
+    # Its own process group: a Ctrl-C at the terminal (or a signal to the run's group) reaches the run
+    # alone, which finishes the writes in flight and then stops the writers (engine/stopping.py).
+    os.setpgid(0, 0)
     _die_with_the_run()
     fault_hooks.kill_with(run_pid)
     _settings, _vitals, _slot = settings, vitals, vitals.register()

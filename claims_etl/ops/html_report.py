@@ -20,6 +20,7 @@ from string import Template
 from typing import Any
 
 from claims_etl.errors import ConfigurationError
+from claims_etl.ops.progress_log import failure_reason
 from claims_etl.stages import STAGES
 from claims_etl.stages.rules import rule_table
 
@@ -183,9 +184,10 @@ def _header(run: dict[str, Any]) -> str:
         f"<th>rows/s</th></tr>{rows}</table>"
     )
     kind = str(run["status"])
+    reason = f'<p class="reason">{escape(failure_reason(run["error"]))}</p>' if run.get("error") else ""
     return (
         f'<h1>Run {escape(run["run_id"])} <span class="status {escape(kind)}" data-status="{escape(status)}">'
-        f'{escape(status)}</span></h1><div class="cards">{cards}</div>{stages}'
+        f'{escape(status)}</span></h1>{reason}<div class="cards">{cards}</div>{stages}'
     )
 
 

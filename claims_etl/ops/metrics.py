@@ -31,7 +31,7 @@ HELP = {
     "claims_etl_run_claims": "Claims of the last run by outcome (recovered claims are also priced or rejected)",
     "claims_etl_claims_total": "Claims the last run read",
     "claims_etl_run_seconds": "Wall time of the last run, start to end",
-    "claims_etl_claims_per_second": "Claims read per second of wall time",
+    "claims_etl_claims_per_second": "Claims read per second of wall time (a failed run: claims committed)",
     "claims_etl_rejection_rate": "Share of the claims read that were rejected",
     "claims_etl_cpu_percent_max": "Highest system CPU percent sampled during the run",
     "claims_etl_cpu_percent_mean": "Mean system CPU percent sampled during the run",
@@ -176,6 +176,9 @@ class RunMetrics:
 
     claims_read: int = 0
     claims_rejected: int = 0
+    # Set for a run that did not succeed: the claims it committed (priced, rejected, quarantined), which
+    # its throughput counts instead of the claims read: a run stopped early read ranges it never loaded.
+    claims_committed: int | None = None
     seconds: float = 0.0
     chunk_seconds: list[float] = field(default_factory=list)
     rejections_by_rule: dict[str, int] = field(default_factory=dict)
@@ -202,7 +205,9 @@ class RunMetrics:
 
     @property
     def claims_per_second(self) -> float:
-        return self.claims_read / self.seconds if self.seconds > 0 else 0.0
+        """Claims read per second of wall time; for a run that did not succeed, claims committed."""
+        claims = self.claims_read if self.claims_committed is None else self.claims_committed
+        return claims / self.seconds if self.seconds > 0 else 0.0
 
     def as_dict(self) -> dict[str, Any]:
         fields = {name: value for name, value in asdict(self).items() if name != "ranges"}  # the run lists them

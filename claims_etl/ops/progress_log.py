@@ -134,6 +134,12 @@ def baseline(settings: Settings, run_id: str) -> list[PastRun]:
     ]
 
 
+def failure_reason(error: dict[str, Any]) -> str:
+    """Why a run did not succeed, from the `error` its summary records: class, stage, message (already scrubbed)."""
+    stage = f" in {error['stage']}" if error.get("stage") else ""
+    return f"{error['class']}{stage}: {error['message']}"
+
+
 def last_success(settings: Settings) -> float | None:
     """When the newest successful run finished (Unix seconds), or None: none recorded, or the log
     unreachable (a failed run asks, and its failure may be the source's)."""

@@ -363,6 +363,7 @@ def _write_once(target: Target, chunk: ChunkTables, checkpoint: FaultHook, *, co
             for table, arrow in chunk.tables.items():
                 target.insert_rows(table, arrow)
                 checkpoint("during_write")
+                checkpoint("pause_during_write")
             if not commit:  # a trial write (stages/isolate.py): only whether the warehouse takes the rows
                 target.rollback_quietly()
                 return chunk.rows

@@ -1,0 +1,78 @@
+"""An orderly stop on SIGINT (Ctrl-C) or SIGTERM, for `claims-etl run` (installed by the CLI around
+the run, never on import).
+
+The first signal only asks the run to stop: the handler notes it and returns, so whatever the run is
+doing finishes (a chunk's write commits, its marking commits). The run stops at its next check
+(`check`): before the next load chunk, between a range's stages, between ranges. At a check every
+chunk written is committed and marked, so the run's leases can be released and the next run takes
+the claims left pending at once, as new work. A second signal stops it at once (KeyboardInterrupt,
+wherever it is): then what a chunk did is repaired as after a crash (the next run recovers the leases).
+
+The handlers restart interrupted system calls (`siginterrupt(False)`): a driver waiting on its socket
+goes on waiting instead of failing with EINTR, so a signal never breaks a write in flight.
+"""
+
+from __future__ import annotations
+
+import signal
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from types import FrameType
+
+from claims_etl.errors import RunInterruptedError
+
+SIGNALS = (signal.SIGINT, signal.SIGTERM)
+_STEP_SECONDS = 0.05  # how often a test pause (`sleep`) looks for a stop request
+
+_requested: int | None = None  # the signal that asked the run to stop; read by every thread
+
+
+def _ask_to_stop(signum: int, _frame: FrameType | None) -> None:
+    """Only a note (a signal handler runs between two bytecodes of the main thread: it must not take
+    a lock the interrupted code may hold); a second signal stops at once."""
+    global _requested  # noqa: PLW0603  (the one flag the handler and the run's threads share)
+    if _requested is not None:
+        raise KeyboardInterrupt
+    _requested = signum
+
+
+@contextmanager
+def on_signals() -> Iterator[None]:
+    """While inside: SIGINT and SIGTERM ask for an orderly stop. Outside the main thread (a test
+    runner's thread) nothing is installed and the defaults stay."""
+    global _requested  # noqa: PLW0603
+    _requested = None
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {signum: signal.signal(signum, _ask_to_stop) for signum in SIGNALS}
+    for signum in SIGNALS:
+        signal.siginterrupt(signum, False)
+    try:
+        yield
+    except KeyboardInterrupt:  # the second signal: the run's one line says so, with its exit code
+        raise RunInterruptedError(_requested or signal.SIGINT, forced=True) from None
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+        _requested = None
+
+
+def requested() -> int | None:
+    """The signal that asked the run to stop, or None."""
+    return _requested
+
+
+def check() -> None:
+    """Raise RunInterruptedError if a stop was asked for: called only where nothing is half done."""
+    if _requested is not None:
+        raise RunInterruptedError(_requested)
+
+
+def sleep(seconds: float) -> None:
+    """A test pause (claims_etl/dev/fault_hooks.py) that ends early when a stop is asked for."""
+    deadline = time.monotonic() + seconds
+    while _requested is None and time.monotonic() < deadline:
+        time.sleep(min(_STEP_SECONDS, max(0.0, deadline - time.monotonic())))
