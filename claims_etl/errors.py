@@ -169,13 +169,13 @@ class RunInterruptedError(ClaimsEtlError):
         name = signal.Signals(signum).name
         if forced:
             what = (
-                f"interrupted by a second {name}: stopped at once; a chunk not committed rolled back, "
-                "one committed and not yet marked is recovered by the next run"
+                f"stopped at once by a second {name}: a chunk not committed rolled back, one committed "
+                "and not yet marked is recovered by the next run"
             )
         else:
             what = (
-                f"interrupted by {name}: stopped at a chunk boundary, every chunk written committed and "
-                "marked; the next run takes the claims left pending"
+                f"stopped by {name} at a chunk boundary: every chunk written is committed and marked; "
+                "the next run takes the claims left pending"
             )
         super().__init__(what)
         self.signum, self.forced, self.exit_code = signum, forced, 128 + signum
