@@ -224,6 +224,8 @@ def validate_claim(  # noqa: PLR0912, PLR0915  (one branch per rule, as the repl
         seen.add(key)
         if (release, claim["mac"], claim["locality"]) not in ref.gpci:
             broken.add("V14")
+        if not 1 <= line["line_number"] <= 50:  # docs/spec.md §1
+            broken.add("V17")
     broken = {rule_id for rule_id in broken if config.rule(rule_id).enabled}
     severity = {rule_id: config.rule(rule_id).severity for rule_id in broken}
     claim_row = claim | {

@@ -282,7 +282,7 @@ class Settings(BaseSettings):
     odbc_parameter_sets: int = Field(default=10_000, ge=1)
     run_date: date | None = None  # V09's "today"; pinned in tests and replays
     # The payer's rules file (docs/spec.md §5.1), read and checked whole when the settings are built,
-    # so a bad file stops a run before it leases anything; None: the contract's rules V01-V16.
+    # so a bad file stops a run before it leases anything; None: the contract's rules V01-V17.
     rules_file: Path | None = None
     _rules: RuleSet | None = PrivateAttr(default=None)  # the file as read: pickled to Dask workers with the rest
 

@@ -84,7 +84,7 @@ RulesFile = Annotated[
     Path | None,
     typer.Option(
         "--rules",
-        help="the payer's rules file (TOML, docs/spec.md §5.1) [env CLAIMS_ETL_RULES_FILE; default: V01-V16]",
+        help="the payer's rules file (TOML, docs/spec.md §5.1) [env CLAIMS_ETL_RULES_FILE; default: V01-V17]",
         show_default=False,
     ),
 ]

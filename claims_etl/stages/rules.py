@@ -1,4 +1,4 @@
-"""Validation rules V01-V16 (docs/spec.md §5) as data: each a frozen record whose expression is true
+"""Validation rules V01-V17 (docs/spec.md §5) as data: each a frozen record whose expression is true
 where a row breaks it. Line rules run on keyed lines (keying.key_lines), claim rules on claims with
 their line aggregates. Nulls never pass a rule silently.
 """
@@ -30,6 +30,7 @@ POS_CODES = tuple(
 ICD10_CM = r"^[A-Z][0-9][A-Z0-9](?:\.?[A-Z0-9]{1,4})?$"
 PROCEDURE_CODE = r"^(?:[0-9]{5}|[0-9]{4}[FTU]|[A-V][0-9]{4})$"
 NPI_SHAPE = r"^[12][0-9]{9}$"
+MAX_LINE_NUMBER = 50  # docs/spec.md §1: staging.claim_lines.line_number is 1..50
 # Luhn over "80840" + the first nine NPI digits: the prefix's digits always contribute 24.
 NPI_PREFIX_LUHN_SUM = 24
 
@@ -136,7 +137,8 @@ def configured(rules: list[Rule], config: RulesConfig, level: Literal["claim", "
 
 
 def line_rules(run_date: date, config: RulesConfig = DEFAULT_CONFIG) -> list[Rule]:
-    """The line rules in force: V04-V12, V14 and V16 with the rules file's settings, and its custom line rules."""
+    """The line rules in force: V04-V12, V14, V16 and V17 with the rules file's settings, and its custom
+    line rules."""
     service = pl.col("service_date")
     units = config.V07
     contract = [
@@ -171,6 +173,12 @@ def line_rules(run_date: date, config: RulesConfig = DEFAULT_CONFIG) -> list[Rul
         Rule("V12", "line", "no duplicate procedure, modifiers and date within a claim", _duplicate_line()),
         Rule("V14", "line", "GPCI row exists for year, MAC and locality", ~pl.col("gpci_found")),
         Rule("V16", "line", UNREPRESENTABLE, _unrepresentable()),
+        Rule(
+            "V17",
+            "line",
+            f"line_number between 1 and {MAX_LINE_NUMBER} (the contract's line numbers)",
+            ~pl.col("line_number").is_between(1, MAX_LINE_NUMBER).fill_null(False),
+        ),
     ]
     return configured(contract, config, "line")
 

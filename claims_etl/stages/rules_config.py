@@ -27,9 +27,9 @@ if TYPE_CHECKING:
 
     from claims_etl.schemas import Schema
 
-CONTRACT_RULE_IDS = tuple(f"V{number:02d}" for number in range(1, 17))
+CONTRACT_RULE_IDS = tuple(f"V{number:02d}" for number in range(1, 18))
 RESERVED_RULE_IDS = frozenset(CONTRACT_RULE_IDS)  # custom ids never take these
-MAX_RULES = 32  # 16 contract rules and at most 16 custom ones: a bit each in validate's rule mask
+MAX_RULES = 33  # 17 contract rules and at most 16 custom ones: a bit each in validate's rule mask
 Severity = Literal["reject", "warn"]
 PosCode = Annotated[str, Field(pattern=r"^[0-9]{2}$")]
 
@@ -113,7 +113,7 @@ class CustomRule(_Strict):
     @model_validator(mode="after")
     def _checked(self) -> CustomRule:
         if self.id in RESERVED_RULE_IDS:
-            raise ValueError(f"id {self.id} is reserved for the contract's rules (V01-V16)")
+            raise ValueError(f"id {self.id} is reserved for the contract's rules (V01-V17)")
         import polars as pl  # noqa: PLC0415 (see the module's imports)
 
         dtype = expression_type(self.expression, custom_columns(self.level))
@@ -158,6 +158,7 @@ class RulesConfig(_Strict):
     V14: RequiredRule = RequiredRule()
     V15: RequiredRule = RequiredRule()
     V16: RequiredRule = RequiredRule()
+    V17: RuleSettings = RuleSettings()
     pricing: PricingSettings = PricingSettings()
     custom: list[CustomRule] = Field(default_factory=list)
 

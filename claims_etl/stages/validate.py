@@ -1,4 +1,4 @@
-"""Validate stage (pure): every rule V01-V16 evaluated in one pass over claims and lines.
+"""Validate stage (pure): every rule V01-V17 evaluated in one pass over claims and lines.
 
 A claim breaking any rule, on itself or on any of its lines, is rejected with the sorted ids of
 every rule it broke; the others go on to pricing with all their lines.
@@ -20,7 +20,7 @@ from claims_etl.stages.keying import by_value, claim_id_sorted_if, key_lines
 from claims_etl.stages.rules import DEFAULT_CONFIG, Rule, claim_rules, facility_pos, line_rules
 from claims_etl.stages.rules_config import RulesConfig
 
-_MASK = pl.Int64  # a bit per rule id: 16 in the contract and at most 16 custom (rules_config.MAX_RULES)
+_MASK = pl.Int64  # a bit per rule id: 17 in the contract and at most 16 custom (rules_config.MAX_RULES)
 
 
 @dataclass(frozen=True)
@@ -135,7 +135,7 @@ def validate(
 ) -> Validated:
     """Split claims into accepted (with their lines) and rejected (with the ids of the rules broken).
 
-    Every rule V01-V16 (docs/spec.md §5) is evaluated in one pass over claims and lines; no I/O.
+    Every rule V01-V17 (docs/spec.md §5) is evaluated in one pass over claims and lines; no I/O.
     Invariant: each claim ends in exactly one of accepted and rejected. A claim breaking any rule, on
     itself or on any of its lines, is rejected with the sorted ids of every rule it broke, and none of
     its lines goes on to pricing; a claim without lines is rejected (V15).
@@ -154,7 +154,7 @@ def validate(
     rules : RulesConfig, optional
         A rules file's content (`rules_config.load_rules(path).config`, docs/spec.md §5.1): rules
         disabled, set to warn, their parameters, the facility places of service, custom rules.
-        Without it, the contract's rules V01-V16 exactly.
+        Without it, the contract's rules V01-V17 exactly.
 
     Returns
     -------

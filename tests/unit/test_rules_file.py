@@ -194,7 +194,7 @@ def test_rules_list_rows_show_what_is_in_force() -> None:
     assert (table["V11"]["level"], table["V12"]["enabled"], table["C02"]["severity"]) == ("claim+line", False, "warn")
     assert table["C01"]["parameters"] == {"expression": "units > 4"}
     assert len(table["pricing"]["parameters"]["facility_pos"]) == 16
-    assert len(table) == 16 + 3 + 1
+    assert len(table) == 17 + 3 + 1
 
 
 MALFORMED = [

@@ -1,4 +1,4 @@
-"""Validation rules V01-V15 (docs/spec.md §5): each tripped alone, several at once, and the boundaries."""
+"""Validation rules V01-V17 (docs/spec.md §5): each tripped alone, several at once, and the boundaries."""
 
 from __future__ import annotations
 
@@ -47,7 +47,7 @@ def rule_ids(claims: list[dict[str, Any]], lines: list[dict[str, Any]]) -> dict[
 
 
 def single(claim_overrides: dict[str, Any] | None = None, *line_overrides: dict[str, Any]) -> str:
-    lines = [line(line_number=i + 1, **o) for i, o in enumerate(line_overrides or ({},))]
+    lines = [line(**({"line_number": i + 1} | o)) for i, o in enumerate(line_overrides or ({},))]
     total = sum(row["charge_cents"] or 0 for row in lines)
     return rule_ids([claim(**({"total_charge_cents": total} | (claim_overrides or {})))], lines)[1]
 
@@ -91,6 +91,10 @@ def test_a_valid_claim_is_accepted_with_its_lines() -> None:
         ({}, {"place_of_service": "28"}, "V11"),
         ({"total_charge_cents": 19_999}, {}, "V13"),
         ({"mac": "99999"}, {}, "V14"),
+        ({}, {"line_number": 0}, "V17"),
+        ({}, {"line_number": -32_768}, "V17"),
+        ({}, {"line_number": 51}, "V17"),
+        ({}, {"line_number": 10_000}, "V17"),
     ],
 )
 def test_each_rule_trips_alone(claim_overrides: dict[str, Any], line_overrides: dict[str, Any], expected: str) -> None:
@@ -123,6 +127,7 @@ def test_v13_a_claim_without_lines_must_total_zero() -> None:
 def test_boundaries_that_pass() -> None:
     assert single({"received_date": date(2027, 3, 2)}, {}) == ""  # exactly one year
     assert single({}, {"units": 999, "charge_cents": 1}) == ""
+    assert single({}, {"line_number": 50}) == ""
     assert single({}, {"service_date": RUN_DATE, "procedure_code": "99214"}) == ""
     assert single({"rendering_npi": OTHER_VALID_NPI, "diagnosis_2": "S52521A", "diagnosis_3": "E119"}, {}) == ""
     assert single({}, {"procedure_code": "71046", "modifier_1": "TC"}) == ""
