@@ -207,5 +207,22 @@ class SourceError(StageError):
     """The PostgreSQL staging database failed or could not be reached."""
 
 
+_SQLSTATE = re.compile(r"state: ?([0-9A-Z]{5})")  # turbodbc's text: "state: 22001"
+
+
 class TargetError(StageError):
     """The warehouse (ODBC, or PostgreSQL by URL) failed or could not be reached."""
+
+    @property
+    def sqlstate(self) -> str | None:
+        """The SQLSTATE the warehouse answered, if any: psycopg's own (a PostgreSQL warehouse by URL; its
+        error is kept as this one's context), else the one in turbodbc's text.
+
+        >>> TargetError("load", "insert failed: ODBC error\\nstate: 42S02\\nmessage: no table").sqlstate
+        '42S02'
+        """
+        state = getattr(self.__context__, "sqlstate", None)
+        if isinstance(state, str):
+            return state
+        found = _SQLSTATE.search(self.message)
+        return found.group(1) if found else None

@@ -9,7 +9,7 @@ from datetime import datetime
 from typing import Any
 
 from claims_etl.db.connections import Target
-from claims_etl.errors import ClaimsEtlError
+from claims_etl.errors import ClaimsEtlError, ConfigurationError, TargetError
 from claims_etl.ops.metrics import Alert, Sample
 from claims_etl.ops.timing import StageRecord
 
@@ -20,9 +20,21 @@ def _naive(at: datetime) -> datetime:
     return at.replace(tzinfo=None)
 
 
+# SQLSTATEs of a statement naming a table that does not exist: ODBC's (MariaDB, SQL Server) and PostgreSQL's.
+_NO_TABLE = ("42S02", "42P01")
+
+
 def record_start(target: Target, run_id: str, started_at: datetime, options: dict[str, Any]) -> None:
+    """The run's etl_runs row: a run's first statement in the warehouse, so a warehouse `db init` has
+    not set up is said here, in one line and exit 2 (retrying cannot help; running `db init` does)."""
     options_json = json.dumps(options, sort_keys=True, default=str)
-    target.execute(target.statement("warehouse/run_start"), [run_id, _naive(started_at), "running", options_json])
+    try:
+        target.execute(target.statement("warehouse/run_start"), [run_id, _naive(started_at), "running", options_json])
+    except TargetError as error:
+        if error.sqlstate not in _NO_TABLE:
+            raise
+        target.rollback_quietly()
+        raise ConfigurationError("the warehouse is not set up (no table etl_runs): run claims-etl db init") from None
     target.connection.commit()
 
 

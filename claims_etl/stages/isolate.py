@@ -23,7 +23,6 @@ from claims_etl.stages import load
 
 # More refused claims than this in one chunk is something wrong with the warehouse, not a few claims.
 MAX_REFUSED = 100
-_STATE = re.compile(r"state: ?([0-9A-Z]{5})")  # turbodbc's text: "state: 22001"
 _COLUMN = re.compile(r"column '([A-Za-z_][A-Za-z0-9_]*)'")  # MariaDB names the column, quoted
 _TABLE = re.compile(r"a row of ([a-z_]+) ")  # packets.OversizedRowError names the table
 PACKET_STATE = "08S01"  # what MariaDB says with its packet refusal (error 1153); here, a refused value
@@ -37,11 +36,7 @@ def refused_state(error: TargetError) -> str | None:
     '22001'
     >>> refused_state(TargetError("load", "insert failed: ODBC error\\nstate: 08S01\\nmessage: lost"))
     """
-    driver = error.__context__  # the driver's own error, kept as context by Target.errors
-    state = getattr(driver, "sqlstate", None)  # psycopg's (a PostgreSQL warehouse by URL)
-    if not isinstance(state, str):
-        found = _STATE.search(error.message)
-        state = found.group(1) if found else None
+    state = error.sqlstate
     if state is not None and state[:2] in ("22", "23"):
         return state
     return PACKET_STATE if packet_refused(error.message) else None

@@ -15,7 +15,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from tests.db import PG_ADMIN_URL, SOURCE_URL, TEST_DB, claims_etl_cli, cli_env, make_settings
+from tests.db import MARIADB_HOST, PG_ADMIN_URL, SOURCE_URL, TARGETS, TEST_DB, claims_etl_cli, cli_env, make_settings
 
 BIGINT_MAX = 2**63 - 1
 COMMANDS = [["run"], ["db", "init"], ["reference", "list"]]
@@ -55,6 +55,49 @@ def test_a_sql_ascii_source_is_one_line_saying_it_must_be_utf8(fresh_database: s
 def test_a_source_without_db_init_is_one_line_saying_to_run_it(fresh_database: str, command: list[str]) -> None:
     result = claims_etl_cli(cli_env(make_settings(), CLAIMS_ETL_SOURCE_URL=fresh_database), *command)
     assert _one_error_line(result).endswith("run claims-etl db init"), result.stderr
+
+
+@pytest.mark.parametrize("fresh_database", [""], indirect=True)
+def test_a_warehouse_without_db_init_is_one_line_saying_to_run_it(
+    fresh_database: str, databases: dict[str, bool]
+) -> None:
+    """The source set up, the warehouse a database `db init` never ran on: PostgreSQL through psqlODBC
+    and by URL (COPY), and MariaDB."""
+    settings = make_settings()
+    assert claims_etl_cli(cli_env(settings), "db", "init").returncode == 0
+    fresh = fresh_database.rsplit("/", 1)[1]
+    warehouses = [
+        (
+            "psqlODBC",
+            "CLAIMS_ETL_TARGET_ODBC",
+            TARGETS["postgresql"].replace(f"Database={TEST_DB};", f"Database={fresh};"),
+        ),
+        ("PostgreSQL by URL", "CLAIMS_ETL_TARGET_URL", fresh_database),
+    ]
+    if databases["mysql"]:
+        made = subprocess.run(
+            [
+                "mysql",
+                "-h",
+                MARIADB_HOST,
+                "-uclaims_etl",
+                "-e",
+                f"DROP DATABASE IF EXISTS {fresh}; CREATE DATABASE {fresh}",
+            ],
+            capture_output=True,
+            check=False,
+        )
+        assert made.returncode == 0, made.stderr
+        odbc = TARGETS["mysql"].replace(f"Database={TEST_DB};", f"Database={fresh};")
+        warehouses.append(("MariaDB", "CLAIMS_ETL_TARGET_ODBC", odbc))
+    try:
+        for warehouse, variable, value in warehouses:
+            line = _one_error_line(claims_etl_cli(cli_env(settings, **{variable: value}), "run"))
+            assert line.endswith("the warehouse is not set up (no table etl_runs): run claims-etl db init"), warehouse
+    finally:
+        subprocess.run(
+            ["mysql", "-h", MARIADB_HOST, "-uclaims_etl", "-e", f"DROP DATABASE IF EXISTS {fresh}"], check=False
+        )
 
 
 @pytest.mark.parametrize("fresh_database", [""], indirect=True)
