@@ -127,11 +127,13 @@ def test_a_malformed_rules_file_exits_2_with_nothing_leased(
 def _units_that_would_wrap_below(fee_cents: int, charge_cents: int) -> int:
     """A unit count within the source's integer whose fee x units x 10^5, wrapped to int64 as it was, lands
     below the charge (a negative or small allowed amount): the exact amount is far above the charge."""
-    for units in range(2**31 - 1, 2**30, -1):
-        product = (fee_cents * units * 100_000 + 2**63) % 2**64 - 2**63
-        if product // 100_000 < charge_cents:
-            return units
-    raise AssertionError("no unit count wraps below the charge")
+    top, step, limit = 2**31 - 1, fee_cents * 100_000, charge_cents * 100_000
+    wrapped = (step * top + 2**63) % 2**64 - 2**63
+    # Going down from `top`, the wrapped product falls by `step` a unit until it passes below `limit`
+    # (it cannot wrap again first: `limit` is far above -2^63); the first count below it, worked directly.
+    units = top if wrapped < limit else top - ((wrapped - limit) // step + 1)
+    assert units > 2**30, "no unit count wraps below the charge"
+    return units
 
 
 def test_a_huge_unit_count_a_rules_file_allows_is_priced_exactly(
