@@ -368,6 +368,7 @@ _RVU_FLAGS = {"payable": 1, "multiple_procedure": 2, "bilateral_surgery": 4, "co
 
 
 def _rvu_flags() -> pl.Expr:
+    """A fee schedule row's `rvu_flags`: its payable status and MULT PROC 2, BILAT SURG 1, CO SURG 1/2."""
     flags = {
         "payable": _PAYABLE,
         "multiple_procedure": (pl.col("mult_proc") == "2").fill_null(False),
