@@ -173,12 +173,13 @@ def claims_etl_cli(env: dict[str, str], *command: str) -> subprocess.CompletedPr
     )
 
 
-def start_paused_run(env: dict[str, str], paused: Path) -> subprocess.Popen[str]:
+def start_paused_run(env: dict[str, str], paused: Path, *, own_group: bool = False) -> subprocess.Popen[str]:
     """`claims-etl run --json` started with a pause fault in `env` (CLAIMS_ETL_FAULT=pause_..., its once
-    file `paused`); returns once the run is paused there."""
+    file `paused`); returns once the run is paused there. `own_group`: in a process group of its own, as
+    a shell starts a job (a signal to the group reaches the run and the processes it started)."""
     run = subprocess.Popen(
         [sys.executable, "-m", "claims_etl", "run", "--json"],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=own_group,
     )  # fmt: skip
     deadline = time.monotonic() + 120
     while not paused.exists() and run.poll() is None and time.monotonic() < deadline:

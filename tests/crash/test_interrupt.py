@@ -11,7 +11,6 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -30,7 +29,7 @@ from tests.crash.test_crash import (
     run_cli,
     seeded,  # noqa: F401  (a fixture)
 )
-from tests.db import SOURCE_URL, read_source
+from tests.db import SOURCE_URL, read_source, start_paused_run
 from tests.integration.test_pipeline import Reader
 
 # Stopping is the engine's, not a target's: MariaDB by default, the COPY target with the slow tests
@@ -39,17 +38,7 @@ pytestmark = pytest.mark.parametrize("target_name", ["mysql", "postgresql-copy"]
 
 
 def _start(env: dict[str, str], paused: Path) -> subprocess.Popen[str]:
-    """`claims-etl run --json` in a process group of its own (as a shell starts a job: a signal to the
-    group reaches the run and the processes it started), returned once it is paused at its fault."""
-    run = subprocess.Popen(
-        [sys.executable, "-m", "claims_etl", "run", "--json"],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
-    )  # fmt: skip
-    deadline = time.monotonic() + 120
-    while not paused.exists() and run.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert paused.exists(), f"the run never paused at {env['CLAIMS_ETL_FAULT']}: {run.communicate()[1]}"
-    return run
+    return start_paused_run(env, paused, own_group=True)
 
 
 def _assert_group_ends(group: int) -> None:
