@@ -62,7 +62,7 @@ import psycopg
 
 from claims_etl.db.connections import connect_target
 from claims_etl.settings import Settings
-from claims_etl.stages.rules_config import RulesConfig, custom_columns
+from claims_etl.settings.rules_file import RulesConfig, custom_columns
 
 if TYPE_CHECKING:
     from claims_etl.reference import ReferenceFrames

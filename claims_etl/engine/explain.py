@@ -29,11 +29,11 @@ from claims_etl.reference.cache import reference_frames
 from claims_etl.reference.store import list_releases
 from claims_etl.schemas import CLAIMS, LINES, conform
 from claims_etl.settings import Settings
+from claims_etl.settings.rules_file import RulesConfig
 from claims_etl.stages.extract import Extracted, split_rows
 from claims_etl.stages.keying import key_lines
 from claims_etl.stages.price import priced_detail
 from claims_etl.stages.rules import DEFAULT_CONFIG, claim_rules, facility_pos, line_rules
-from claims_etl.stages.rules_config import RulesConfig
 from claims_etl.stages.validate import Validated, validate
 
 SCHEMA_VERSION = 1

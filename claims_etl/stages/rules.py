@@ -11,6 +11,7 @@ from typing import Any, Literal
 
 import polars as pl
 
+from claims_etl.settings.rules_file import RulesConfig
 from claims_etl.stages.keying import (
     FACILITY_POS,
     MALFORMED_MODIFIER,
@@ -21,7 +22,6 @@ from claims_etl.stages.keying import (
     modifier_number,
     per_distinct,
 )
-from claims_etl.stages.rules_config import RulesConfig
 
 POS_CODES = tuple(
     f"{code:02d}"

@@ -16,11 +16,11 @@ import polars as pl
 
 from claims_etl.reference import ReferenceFrames
 from claims_etl.schemas import CLAIMS, LINES, REJECTED, WARNINGS, conform
+from claims_etl.settings.rules_file import RulesConfig
 from claims_etl.stages.keying import by_value, claim_id_sorted_if, key_lines
 from claims_etl.stages.rules import DEFAULT_CONFIG, Rule, claim_rules, facility_pos, line_rules
-from claims_etl.stages.rules_config import RulesConfig
 
-_MASK = pl.Int64  # a bit per rule id: 17 in the contract and at most 16 custom (rules_config.MAX_RULES)
+_MASK = pl.Int64  # a bit per rule id: 17 in the contract and at most 16 custom (settings/rules_file.MAX_RULES)
 
 
 @dataclass(frozen=True)
@@ -152,7 +152,7 @@ def validate(
     run_date : datetime.date
         V09's "today": a service date after it is in the future.
     rules : RulesConfig, optional
-        A rules file's content (`rules_config.load_rules(path).config`, docs/spec.md §5.1): rules
+        A rules file's content (`settings.rules_file.load_rules(path).config`, docs/spec.md §5.1): rules
         disabled, set to warn, their parameters, the facility places of service, custom rules.
         Without it, the contract's rules V01-V17 exactly.
 
