@@ -24,7 +24,7 @@ from claims_etl.db import sql
 from claims_etl.db.connections import Target, read_target_frame
 from claims_etl.errors import StageError, TargetError
 from claims_etl.settings import Settings
-from claims_etl.stages.keying import present
+from claims_etl.stages.columns import present
 from claims_etl.stages.price import Priced
 
 log = logging.getLogger(__name__)

@@ -12,7 +12,7 @@ from typing import Any, Literal
 import polars as pl
 
 from claims_etl.settings.rules_file import RulesConfig
-from claims_etl.stages.keying import (
+from claims_etl.stages.columns import (
     FACILITY_POS,
     MALFORMED_MODIFIER,
     MODIFIERS,

@@ -17,7 +17,8 @@ import polars as pl
 from claims_etl.reference import ReferenceFrames
 from claims_etl.schemas import CLAIMS, LINES, REJECTED, WARNINGS, conform
 from claims_etl.settings.rules_file import RulesConfig
-from claims_etl.stages.keying import by_value, claim_id_sorted_if, key_lines
+from claims_etl.stages.columns import by_value, claim_id_sorted_if
+from claims_etl.stages.keying import key_lines
 from claims_etl.stages.rules import DEFAULT_CONFIG, Rule, claim_rules, facility_pos, line_rules
 
 _MASK = pl.Int64  # a bit per rule id: 17 in the contract and at most 16 custom (settings/rules_file.MAX_RULES)
@@ -102,7 +103,7 @@ def _line_flags(keyed: pl.DataFrame, rules: list[Rule], bits: dict[str, int]) ->
 
 
 def rule_ids_text(bits: dict[str, int]) -> Callable[[pl.Expr], pl.Expr]:
-    """Comma-separated sorted ids of the rules in a `rule_mask` ("" for none), for `keying.by_value`."""
+    """Comma-separated sorted ids of the rules in a `rule_mask` ("" for none), for `columns.by_value`."""
 
     def text(mask: pl.Expr) -> pl.Expr:
         named = [pl.when((mask & bit) != 0).then(pl.lit(rule_id)) for rule_id, bit in sorted(bits.items())]
