@@ -23,6 +23,7 @@ import polars as pl
 from claims_etl.db import sql
 from claims_etl.db.connections import read_frame
 from claims_etl.engine import worked
+from claims_etl.engine.worked_steps import line_steps, mismatches
 from claims_etl.errors import ConfigurationError
 from claims_etl.reference import ReferenceFrames
 from claims_etl.reference.cache import reference_frames
@@ -225,7 +226,7 @@ def _accepted(
         line.status = inputs["rvu_row"]["status_code"]
         explained.append(_priced_line(line, lines, inputs))
     total = worked.cents(sum(int(row["allowed_cents"]) for row in rows))
-    problems = worked.mismatches(lines)
+    problems = mismatches(lines)
     settings = [(line["line_number"], line["inputs"]["place_of_service"]) for line in explained]
     problems += [
         f"line {number}: POS {pos['code']} is {'' if pos['facility_worked'] else 'not '}a facility, "
@@ -250,7 +251,7 @@ def _priced_line(line: worked.Line, lines: list[worked.Line], inputs: dict[str, 
     row = line.row
     return _line_head(row) | {
         "inputs": inputs,
-        "steps": worked.line_steps(line, lines),
+        "steps": line_steps(line, lines),
         "fee_schedule_amount": worked.money(worked.cents(row["fee_schedule_cents"])),
         "opps_amount": _money_or_none(row["opps_cents"]),
         "adjustment_factor": worked.shown(Decimal(row["adjustment_factor_e5"]).scaleb(-5), 1),
