@@ -21,6 +21,7 @@ from typing import Any
 from claims_etl.errors import ConfigurationError
 from claims_etl.ops.progress_log import failure_reason
 from claims_etl.ops.report_svg import (
+    STATUS_COLOURS,
     history_svgs,
     places_svg,
     rules_table,
@@ -38,9 +39,10 @@ def _epoch(iso: str) -> float:
 
 
 def timeline(run: dict[str, Any]) -> dict[str, Any]:
-    """Bars on one time axis (seconds since the run's start): the run's own stages (lease,
-    reference) in lane `run`, then each range's stages and each chunk's source marking in the range's
-    lane. Runs recorded before stage starts were kept have only the stages that carry them."""
+    """Bars on one time axis (seconds since the run's start): the run's start-up (until its first timed
+    stage) and own stages (lease, reference) in lane `run`, then each range's stages and each chunk's
+    source marking in the range's lane. Runs recorded before stage starts were kept have only the
+    stages that carry them."""
     bars: list[dict[str, Any]] = []
     origin = _epoch(run["started_at"])
     for stage in run.get("stages", []):
@@ -53,6 +55,9 @@ def timeline(run: dict[str, Any]) -> dict[str, Any]:
             bars.append(_bar(lane, part["range"], part.get("attempt", 1), stage, start, part["seconds"][stage]))
         for chunk, (start, seconds) in enumerate(part.get("marks", []), start=1):
             bars.append(_bar(lane, part["range"], part.get("attempt", 1), "mark", start, seconds) | {"chunk": chunk})
+    first = min((bar["start"] for bar in bars), default=0.0)
+    if first > 0:  # what the run did before its first timed stage, drawn so the gap explains itself
+        bars.insert(0, _bar("run", None, None, "start-up", 0.0, round(first, 4)))
     end = max([float(run.get("seconds", 0.0)), *(bar["start"] + bar["seconds"] for bar in bars)])
     return {"seconds": round(end, 4), "bars": bars}
 
@@ -108,6 +113,13 @@ def _share(place: dict[str, Any]) -> float:
     return round(place["allowed_cents"] / place["charge_cents"], 4) if place["charge_cents"] else 0.0
 
 
+def _palette_css() -> str:
+    """The run statuses' colours, and the alerts' (a failed run's red), from the charts' one palette."""
+    statuses = " ".join(f".status.{name} {{ background: {colour}; }}" for name, colour in STATUS_COLOURS.items())
+    succeeded, failed = STATUS_COLOURS["succeeded"], STATUS_COLOURS["failed"]
+    return f"{statuses} .ok {{ color: {succeeded}; }} .alert-edge {{ border-color: {failed}; }}"
+
+
 def write(path: Path, run: dict[str, Any], charts: dict[str, Any]) -> None:
     try:
         path.write_text(html(run, charts), encoding="utf-8")
@@ -130,6 +142,7 @@ def html(run: dict[str, Any], charts: dict[str, Any]) -> str:
     # The data block is JSON inside a script element: "<" escaped so no value can close the element.
     data = json.dumps({"run": run, "charts": charts}, default=str).replace("<", "\\u003c")
     return template.substitute(
+        palette=_palette_css(),
         title=escape(f"claims-etl run {run['run_id']}"),
         header=_header(run),
         sections="\n".join(sections),
@@ -159,8 +172,6 @@ def _header(run: dict[str, Any]) -> str:
         ("claims read", f"{run.get('claims_read', 0):,}"),
         ("priced", f"{run.get('claims_priced', 0):,}"),
         ("rejected", f"{run.get('claims_rejected', 0):,}"),
-        ("recovered", f"{run.get('claims_recovered', 0):,}"),
-        ("quarantined", f"{run.get('claims_quarantined', 0):,}"),
         ("claims/s", f"{run.get('claims_per_second', 0):,.0f}"),
     ]
     cards = "".join(f'<div class="card"><span>{escape(k)}</span><b>{escape(v)}</b></div>' for k, v in numbers)
@@ -174,18 +185,32 @@ def _header(run: dict[str, Any]) -> str:
         f"<th>rows/s</th></tr>{rows}</table>"
     )
     kind = str(run["status"])
-    reason = f'<p class="reason">{escape(failure_reason(run["error"]))}</p>' if run.get("error") else ""
+    reason = f'<p class="reason alert-edge">{escape(failure_reason(run["error"]))}</p>' if run.get("error") else ""
     return (
         f'<h1>Run {escape(run["run_id"])} <span class="status {escape(kind)}" data-status="{escape(status)}">'
-        f'{escape(status)}</span></h1>{reason}<div class="cards">{cards}</div>{stages}'
+        f'{escape(status)}</span></h1>{reason}<div class="cards">{cards}</div>{_exceptional(run)}{stages}'
     )
+
+
+def _exceptional(run: dict[str, Any]) -> str:
+    """Claims a run took over from a killed run, or set aside, in a line under the cards when there are
+    any: recovered claims are also counted as priced or rejected, so they are not a card of their own."""
+    counts = [
+        f"{run[key]:,} {label}"
+        for key, label in (
+            ("claims_recovered", "recovered from a killed run (counted above as priced or rejected)"),
+            ("claims_quarantined", "quarantined (the warehouse refused them; see claims-etl report)"),
+        )
+        if run.get(key)
+    ]
+    return f'<p class="note exceptional">Of these claims: {escape("; ".join(counts))}.</p>' if counts else ""
 
 
 def _alerts(alerts: list[dict[str, Any]]) -> str:
     if not alerts:
         return '<p class="ok">No alert fired.</p>'
     items = "".join(
-        f'<li class="alert" data-alert="{escape(alert["name"])}"><b>{escape(alert["name"])}</b>: '
+        f'<li class="alert alert-edge" data-alert="{escape(alert["name"])}"><b>{escape(alert["name"])}</b>: '
         f"{escape(alert['message'])}</li>"
         for alert in alerts
     )

@@ -11,19 +11,35 @@ from typing import Any
 
 from claims_etl.stages import STAGES
 
-# One colour per stage (Tableau 10: tells apart for most colour-blind readers), chunk marking last.
+# The report's one palette (Tableau 10, which most colour-blind readers tell apart, and two greys): each
+# colour means one thing wherever it appears (tests/unit/test_html_report.py). Stages have seven of their
+# own; green and red say how a run ended (red: failed, and alerts, which ask someone to look); orange is
+# a rejected or warned claim; the greys are money, charge light and allowed dark.
 STAGE_COLOURS = {
+    "start-up": "#e8e2dc",  # before the first stage: the process, connections, the run lock, checks
     "lease": "#9c755f",
     "reference": "#bab0ac",
     "extract": "#4e79a7",
-    "validate": "#f28e2b",
-    "price": "#59a14f",
-    "load": "#e15759",
-    "mark": "#76b7b2",
+    "validate": "#edc948",
+    "price": "#b07aa1",
+    "load": "#76b7b2",
+    "mark": "#ff9da7",
 }
-STATUS_COLOURS = {"succeeded": "#4e79a7", "failed": "#e15759", "running": "#bab0ac"}
-WIDTH = 1100  # px: every chart's width
-LABELS = 120  # px: left margin for lane and axis labels
+STATUS_COLOURS = {"succeeded": "#59a14f", "failed": "#e15759", "running": "#8cd17d"}
+CLAIM_COLOURS = {"rejected": "#f28e2b", "warned": "#ffbe7d"}
+MEASURE_COLOURS = {"charge": "#d4d4d4", "allowed": "#595959"}
+PALETTE = {"stage": STAGE_COLOURS, "status": STATUS_COLOURS, "claims": CLAIM_COLOURS, "money": MEASURE_COLOURS}
+WIDTH = 1100  # the charts' drawing width; they scale to the page's (viewBox)
+LABELS = 120  # left margin for lane and axis labels
+LABEL_SLOT = 72  # the narrowest run slot that gets its own axis label (date and time, then the run)
+
+
+def _svg(name: str, height: float) -> str:
+    """A chart's opening tag: drawn WIDTH wide, shown as wide as the page with its proportions kept."""
+    return (
+        f'<svg class="chart" id="{name}" viewBox="0 0 {WIDTH} {height:.0f}" width="100%" '
+        f'preserveAspectRatio="xMinYMin meet" role="img">'
+    )
 
 
 def _ticks(end: float, most: int = 10) -> list[float]:
@@ -50,7 +66,7 @@ def timeline_svg(data: dict[str, Any]) -> str:
     plot = WIDTH - LABELS - 20
     scale = plot / ticks[-1] if ticks[-1] else 0.0
     height = top + lane_height * len(lanes) + 10
-    parts = [f'<svg class="chart" id="timeline" width="{WIDTH}" height="{height}" role="img">']
+    parts = [_svg("timeline", height)]
     for tick in ticks:
         x = LABELS + tick * scale
         parts.append(f'<line class="grid" x1="{x:.1f}" y1="{top - 4}" x2="{x:.1f}" y2="{height - 6}"/>')
@@ -63,6 +79,8 @@ def timeline_svg(data: dict[str, Any]) -> str:
         y, tall = (y + 19, 5) if bar["stage"] == "mark" else (y + 4, 14)
         chunk = f" chunk {bar['chunk']}" if "chunk" in bar else ""
         label = f"{bar['lane']} {bar['stage']}{chunk}: {bar['seconds']:.3f} s from {bar['start']:.3f} s"
+        if bar["stage"] == "start-up":
+            label = f"start-up: {bar['seconds']:.3f} s (the process, connections, the run lock, checks)"
         parts.append(
             f'<rect class="bar" x="{LABELS + bar["start"] * scale:.2f}" y="{y}" '
             f'width="{max(bar["seconds"] * scale, 1.0):.2f}" height="{tall}" fill="{STAGE_COLOURS[bar["stage"]]}" '
@@ -118,13 +136,13 @@ def _run_bars(
     colours: dict[str, str],
 ) -> str:
     """One bar per run (a stack of its parts), runs oldest first, with a value axis on the left."""
-    height, top, bottom = 230, 12, 40
+    height, top, bottom = 240, 12, 50
     plot_height = height - top - bottom
     ticks = _ticks(max((sum(value for _, value in stack) for stack in stacks), default=0.0), most=5)
     scale = plot_height / ticks[-1] if ticks[-1] else 0.0
     slot = (WIDTH - LABELS - 20) / len(runs)
     width = min(slot * 0.7, 60.0)
-    parts = [f'<svg class="chart" id="{name}" width="{WIDTH}" height="{height}" role="img">']
+    parts = [_svg(name, height)]
     for tick in ticks:
         y = top + plot_height - tick * scale
         parts.append(f'<line class="grid" x1="{LABELS}" y1="{y:.1f}" x2="{WIDTH - 20}" y2="{y:.1f}"/>')
@@ -150,13 +168,19 @@ def _run_bars(
                 f'<rect class="outline" x="{x - 2:.2f}" y="{base - 2:.2f}" width="{width + 4:.2f}" '
                 f'height="{top + plot_height - base + 2:.2f}" fill="none" stroke="#222" stroke-width="2"/>'
             )
-        label = str(run["started_at"])[11:19]
-        parts.append(
-            f'<text class="tick" x="{x + width / 2:.1f}" y="{top + plot_height + 16}" '
-            f'text-anchor="middle">{escape(label)}</text>'
-        )
+        if run["run_id"] == current or index % math.ceil(LABEL_SLOT / slot) == 0:
+            parts.append(_run_label(run, x + width / 2, top + plot_height + 14))
     parts.append("</svg>")
     return "".join(parts)
+
+
+def _run_label(run: dict[str, Any], x: float, y: float) -> str:
+    """A run's axis label: its start's date and time, and under it the end of its run id."""
+    started = str(run["started_at"])[5:16].replace("T", " ")
+    return (
+        f'<text class="tick" x="{x:.1f}" y="{y}" text-anchor="middle" data-run="{escape(run["run_id"])}">'
+        f'{escape(started)}<tspan x="{x:.1f}" dy="12">…{escape(run["run_id"][-8:])}</tspan></text>'
+    )
 
 
 def rules_table(rules: list[dict[str, Any]], verb: str) -> str:
@@ -169,7 +193,8 @@ def rules_table(rules: list[dict[str, Any]], verb: str) -> str:
         rows.append(
             f'<tr><td class="rule">{escape(rule["rule"])}</td><td class="count">{rule["claims"]:,}</td>'
             f'<td><svg class="chart" width="270" height="14"><rect class="bar" x="0" y="1" width="{width:.2f}" '
-            f'height="12" fill="#e15759" data-rule="{escape(rule["rule"])}" data-claims="{rule["claims"]}"/></svg></td>'
+            f'height="12" fill="{CLAIM_COLOURS[verb]}" data-rule="{escape(rule["rule"])}" '
+            f'data-claims="{rule["claims"]}"/></svg></td>'
             f"<td>{escape(rule['description'])}</td></tr>"
         )
     header = f"<tr><th>rule</th><th>claims {escape(verb)}</th><th></th><th>description</th></tr>"
@@ -187,7 +212,7 @@ def places_svg(places: list[dict[str, Any]] | None) -> str:
     scale = plot_height / ticks[-1] if ticks[-1] else 0.0
     slot = (WIDTH - LABELS - 20) / len(places)
     width = min(slot * 0.35, 40.0)
-    parts = [f'<svg class="chart" id="places" width="{WIDTH}" height="{height}" role="img">']
+    parts = [_svg("places", height)]
     for tick in ticks:
         y = top + plot_height - tick * scale
         parts.append(f'<line class="grid" x1="{LABELS}" y1="{y:.1f}" x2="{WIDTH - 20}" y2="{y:.1f}"/>')
@@ -199,7 +224,7 @@ def places_svg(places: list[dict[str, Any]] | None) -> str:
             tall = cents / 100 * scale
             parts.append(
                 f'<rect class="bar" x="{left + offset:.2f}" y="{top + plot_height - tall:.2f}" width="{width:.2f}" '
-                f'height="{tall:.2f}" fill="{_MEASURE_COLOURS[measure]}" '
+                f'height="{tall:.2f}" fill="{MEASURE_COLOURS[measure]}" '
                 f'data-pos="{escape(place["place_of_service"])}" data-measure="{measure}" data-cents="{cents}" '
                 f'data-claims="{place["claims"]}">'
                 f"<title>POS {escape(place['place_of_service'])} {measure}: ${cents / 100:,.2f} "
@@ -225,7 +250,4 @@ def places_svg(places: list[dict[str, Any]] | None) -> str:
         '<table class="places"><tr><th>place of service</th><th>claims</th><th>charge</th><th>allowed</th>'
         f"<th>allowed share</th></tr>{rows}</table>"
     )
-    return "".join(parts) + _legend(_MEASURE_COLOURS, _MEASURE_COLOURS) + table
-
-
-_MEASURE_COLOURS = {"charge": "#a0cbe8", "allowed": "#4e79a7"}
+    return "".join(parts) + _legend(MEASURE_COLOURS, MEASURE_COLOURS) + table
