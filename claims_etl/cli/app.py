@@ -175,12 +175,13 @@ def _secrets(settings: Settings) -> tuple[str, ...]:
 @db_app.command("init")
 def db_init(source_url: SourceUrl = None, target_odbc: TargetOdbc = None, target_url: TargetUrl = None) -> None:
     """Create the staging, reference and warehouse tables where missing."""
-    from claims_etl.db import connections, source
+    from claims_etl import targets
+    from claims_etl.db import source
 
     settings = _guarded(lambda: _settings(source_url=source_url, target_odbc=target_odbc, target_url=target_url))
     with _one_line_errors(*_secrets(settings)):
         source.init_source(settings)
-        dialect = connections.init_target(settings)
+        dialect = targets.init_target(settings)
     out.print(f"staging and reference tables ready; warehouse tables ready ({dialect})")
 
 

@@ -23,7 +23,6 @@ from datetime import datetime
 import dask
 from dask.distributed import Client, LocalCluster, as_completed
 
-from claims_etl.db.connections import connect_target
 from claims_etl.db.source import source_connection
 from claims_etl.engine import stopping
 from claims_etl.engine.planning import ClaimRange
@@ -31,6 +30,7 @@ from claims_etl.engine.range_work import RangeOutcome, Tally, process_range
 from claims_etl.errors import ClaimsEtlError, StageError, scrub
 from claims_etl.reference import ReferenceFrames
 from claims_etl.settings import Settings
+from claims_etl.targets import connect_target
 
 SCHEDULER_TIMEOUT = "10s"
 

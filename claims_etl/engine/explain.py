@@ -21,7 +21,7 @@ from typing import Any
 import polars as pl
 
 from claims_etl.db import sql
-from claims_etl.db.connections import read_frame
+from claims_etl.db.source_reads import read_frame
 from claims_etl.engine import worked
 from claims_etl.engine.worked_steps import line_steps, mismatches
 from claims_etl.errors import ConfigurationError

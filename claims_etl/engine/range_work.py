@@ -18,7 +18,6 @@ from typing import Any
 import polars as pl
 import psycopg
 
-from claims_etl.db.connections import Target
 from claims_etl.dev import fault_hooks
 from claims_etl.engine import planning, stopping
 from claims_etl.engine.chunk_loading import ChunkLoading
@@ -32,6 +31,7 @@ from claims_etl.stages.extract import extract, leave_unpriceable, marked_rejecte
 from claims_etl.stages.price import Priced, price_keyed
 from claims_etl.stages.summary import rejections_by_rule, totals_by_place_of_service
 from claims_etl.stages.validate import validate
+from claims_etl.targets import Target
 
 Tally = Callable[[str, int], None]  # (stage, rows just done): live progress
 

@@ -21,7 +21,6 @@ import polars as pl
 import psycopg
 
 from claims_etl.db import sql
-from claims_etl.db.connections import Target, connect_target, read_target_frame
 from claims_etl.db.source import source_connection
 from claims_etl.dev import fault_hooks
 from claims_etl.engine.pipeline import new_run_id
@@ -34,6 +33,7 @@ from claims_etl.stages import load
 from claims_etl.stages.extract import Extracted, repriced
 from claims_etl.stages.price import Priced, price_keyed
 from claims_etl.stages.validate import validate
+from claims_etl.targets import Target, connect_target, read_target_frame
 
 log = logging.getLogger(__name__)
 # What a reprice compares: a claim changes when any of its lines' amounts does.

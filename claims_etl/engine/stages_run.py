@@ -17,7 +17,6 @@ from typing import Any
 
 import psycopg
 
-from claims_etl.db.connections import Target, connect_target
 from claims_etl.dev import fault_hooks
 from claims_etl.engine import planning, stopping
 from claims_etl.engine.local import work_locally
@@ -33,6 +32,7 @@ from claims_etl.ops.timing import StageRecord, StageTimer
 from claims_etl.reference.cache import reference_frames
 from claims_etl.settings import Settings
 from claims_etl.stages.extract import lease, unpriceable_years
+from claims_etl.targets import Target, connect_target
 
 log = logging.getLogger(__name__)
 

@@ -3,7 +3,7 @@ session each (`CLAIMS_ETL_LOAD_CONNECTIONS`).
 
 Why processes: turbodbc holds the GIL for a whole `executemanycolumns` call, so two threads never
 write at once, while a MariaDB or SQL Server session ingests on one server core; two processes write
-side by side. A PostgreSQL target given by URL (COPY over psycopg, claims_etl/db/pg_target.py) is
+side by side. A PostgreSQL target given by URL (COPY over psycopg, claims_etl/targets/postgres.py) is
 written the same way: each writer process holds its own session.
 
 When it pays: where the warehouse has cores of its own (production). Where the databases and the run
@@ -37,12 +37,12 @@ from functools import partial
 from multiprocessing.context import BaseContext
 from typing import Any, NamedTuple, Protocol
 
-from claims_etl.db.connections import Target, connect_target
 from claims_etl.dev import fault_hooks
 from claims_etl.errors import TargetError
 from claims_etl.ops.timing import peak_rss_bytes
 from claims_etl.settings import Settings
 from claims_etl.stages.load import ChunkTables, ChunkWritten, write_chunk
+from claims_etl.targets import Target, connect_target
 
 
 class Writer(Protocol):

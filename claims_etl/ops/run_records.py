@@ -8,10 +8,10 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from claims_etl.db.connections import Target
 from claims_etl.errors import ClaimsEtlError, ConfigurationError, TargetError
 from claims_etl.ops.metrics import Alert, Sample
 from claims_etl.ops.timing import StageRecord
+from claims_etl.targets import Target
 
 log = logging.getLogger(__name__)
 

@@ -18,7 +18,7 @@ import polars as pl
 import psycopg
 
 from claims_etl.db import sql
-from claims_etl.db.connections import read_frame
+from claims_etl.db.source_reads import read_frame
 from claims_etl.dev import fault_hooks
 from claims_etl.errors import SourceError, StageError
 from claims_etl.schemas import CLAIMS, LINES, conform

@@ -1,6 +1,6 @@
 """Claims the warehouse refuses. When a run's chunk fails to write on a value (SQLSTATE class 22, a
 data exception such as a string too long for its column, or 23, an integrity constraint; or a row too
-big for the server's packet limit, MariaDB's `max_allowed_packet`: db/packets.py; never a lost
+big for the server's packet limit, MariaDB's `max_allowed_packet`: targets/packets.py; never a lost
 connection), the claims that cause it are found by writing halves of the chunk in transactions that
 are rolled back, down to single claims. Those are quarantined with a reason naming the SQLSTATE (and
 the column, when the driver names one; never a value: no PHI), and the rest of the chunk is written
@@ -17,9 +17,9 @@ import re
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from claims_etl.db.connections import Target, packet_refused
 from claims_etl.errors import TargetError
 from claims_etl.stages import load
+from claims_etl.targets import Target, packet_refused
 
 # More refused claims than this in one chunk is something wrong with the warehouse, not a few claims.
 MAX_REFUSED = 100

@@ -21,11 +21,11 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from claims_etl.db import sql
-from claims_etl.db.connections import Target, read_target_frame
 from claims_etl.errors import StageError, TargetError
 from claims_etl.settings import Settings
 from claims_etl.stages.columns import present
 from claims_etl.stages.price import Priced
+from claims_etl.targets import Target, read_target_frame
 
 log = logging.getLogger(__name__)
 
@@ -332,7 +332,7 @@ def write_tables(
     writes it again when the warehouse rolled it back for a deadlock (`rolled_back_whole`, at most
     DEADLOCK_ATTEMPTS in all). `checkpoint` is called at named points (fault injection in crash tests).
     The target inserts by its own bulk path (ODBC parameter arrays, or COPY on a PostgreSQL URL:
-    db/pg_target.py)."""
+    targets/postgres.py)."""
     import tenacity  # noqa: PLC0415  (as db/source.retry_connecting: imported where it is used)
 
     def again(state: tenacity.RetryCallState) -> None:

@@ -16,13 +16,12 @@ import psycopg
 import pytest
 from dask.distributed import Client, LocalCluster
 
-from claims_etl.db import odbc_config
-from claims_etl.db.connections import connect_target
 from claims_etl.dev.seed import seed
 from claims_etl.engine import pipeline
 from claims_etl.errors import ConfigurationError
 from claims_etl.settings import ODBC_USER_VARIABLE, Settings
 from claims_etl.stages.extract import lease
+from claims_etl.targets import connect_target, odbc_config
 from tests.crash.test_crash import assert_exactly_once_and_exact, assert_reconciled
 from tests.db import MARIADB_HOST, SOURCE_URL, cli_env, make_settings, read_source, run_cli
 

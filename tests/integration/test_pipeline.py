@@ -10,7 +10,6 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from claims_etl.db.connections import connect_target
 from claims_etl.db.source import init_source, lock_run, source_connection
 from claims_etl.dev.seed import seed
 from claims_etl.engine import pipeline, planning
@@ -21,6 +20,7 @@ from claims_etl.stages import load
 from claims_etl.stages.extract import extract, lease
 from claims_etl.stages.price import price
 from claims_etl.stages.validate import validate
+from claims_etl.targets import connect_target
 from tests.db import ALL_TARGET_NAMES, RUN_DATE, read_source
 
 Reader = Callable[[str], pl.DataFrame]

@@ -13,7 +13,7 @@ import sqlglot
 from sqlglot.errors import ParseError
 
 from claims_etl.db import sql
-from claims_etl.db.connections import Target
+from claims_etl.targets import OdbcTarget
 
 WAREHOUSE = Path(str(sql.QUERIES)) / "warehouse"
 # Constructs sqlglot's T-SQL reader would quietly accept (it transpiles), but SQL Server rejects or
@@ -26,7 +26,7 @@ NOT_TSQL = re.compile(
 
 
 def _tsql_statements() -> list[tuple[str, str]]:
-    target = Target(connection=None, dialect="mssql", secret="")
+    target = OdbcTarget(connection=None, dialect="mssql", secret="")
     ddl = [("db/create_warehouse.mssql", statement) for statement in sql.statements("db/create_warehouse.mssql")]
     names = sorted(f"warehouse/{path.stem}" for path in WAREHOUSE.glob("*.sql"))
     return ddl + [(name, target.statement(name, table="priced_claims")) for name in names]
