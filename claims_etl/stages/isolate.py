@@ -76,7 +76,7 @@ def write_isolating(
     when it is not a refused value, or when no single claim is refused (the failure was not theirs),
     and a TargetError past MAX_REFUSED claims. A packet the server refused although the estimate said
     it fits is the one exception to the last: its session was replaced and its budget lowered
-    (`Target._columns`), so with no claim refused the whole chunk is written again in smaller slices."""
+    (`OdbcTarget._columns`), so with no claim refused the whole chunk is written again in smaller slices."""
     if refused_state(failure) is None:
         raise failure
     refused: dict[int, str] = {}
