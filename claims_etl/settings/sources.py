@@ -49,7 +49,7 @@ class SecretFiles(EnvSettingsSource):
         return values
 
 
-# unixODBC's own variables (unprefixed), and where claims_etl/db/odbc_config.py keeps what they were
+# unixODBC's own variables (unprefixed), and where claims_etl/targets/odbc_config.py keeps what they were
 # before it pointed them at its private copy: a JSON object of the user's values (null: unset) and the
 # copy's directory, inherited by the process's children like the variables themselves.
 ODBC_VARIABLES = ("ODBCSYSINI", "ODBCINSTINI")
@@ -58,7 +58,7 @@ ODBC_USER_VARIABLE = "_CLAIMS_ETL_ODBC_USER"
 
 def user_odbc_variables(environ: Mapping[str, str]) -> dict[str, str | None]:
     """ODBCSYSINI and ODBCINSTINI as the user set them (None: unset): through this process's (or a
-    parent's) private redirection (db/odbc_config.py), never the private copy's path, which exists on
+    parent's) private redirection (targets/odbc_config.py), never the private copy's path, which exists on
     this machine alone while settings travel to Dask workers on others. Variables the user set again
     since the redirection are the user's.
 
