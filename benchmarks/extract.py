@@ -22,7 +22,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from benchmarks import harness
 from claims_etl.db.source import source_connection
-from claims_etl.engine.planning import plan
+from claims_etl.engine.leases import plan
 from claims_etl.reference.store import read_frames
 from claims_etl.stages.extract import extract, lease
 from claims_etl.stages.validate import validate

@@ -40,7 +40,7 @@ from benchmarks import harness
 # under `work_locally` is load's write, not the run's bookkeeping.
 STAGE_FRAMES: dict[tuple[str, str], str] = {
     ("lease", "extract.py"): "lease",
-    ("plan", "planning.py"): "lease",
+    ("plan", "leases.py"): "lease",
     ("reference_frames", "cache.py"): "reference",
     ("extract", "extract.py"): "extract",
     ("validate", "validate.py"): "validate",

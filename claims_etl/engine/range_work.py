@@ -19,9 +19,9 @@ import polars as pl
 import psycopg
 
 from claims_etl.dev import fault_hooks
-from claims_etl.engine import planning, stopping
+from claims_etl.engine import leases, stopping
 from claims_etl.engine.chunk_loading import ChunkLoading
-from claims_etl.engine.planning import ClaimRange, claimed
+from claims_etl.engine.leases import ClaimRange, claimed
 from claims_etl.engine.writers import InProcessWriter, Writer
 from claims_etl.ops.timing import StageRecord, StageTimer
 from claims_etl.reference import ReferenceFrames
@@ -162,7 +162,7 @@ def load_range(
             raise
         finally:
             stage.rows_out = loading.marked
-        planning.release(source, part)
+        leases.release(source, part)
         outcome.loaded = True
     fault_hooks.point(settings, "after_release")
     stage.peak_rss_bytes += writer.peak_rss_bytes()

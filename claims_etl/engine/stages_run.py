@@ -18,7 +18,7 @@ from typing import Any
 import psycopg
 
 from claims_etl.dev import fault_hooks
-from claims_etl.engine import planning, stopping
+from claims_etl.engine import leases, stopping
 from claims_etl.engine.local import work_locally
 from claims_etl.engine.outcomes import merged_stages
 from claims_etl.engine.pipeline import Progress, RunResult, samples
@@ -172,9 +172,9 @@ def _stages(
             settings,
             run_id,
             claims_per_range=settings.range_claims,
-            first_range_claims=planning.first_range_claims(settings),
+            first_range_claims=leases.first_range_claims(settings),
         )
-        ranges = planning.plan(source, run_id)
+        ranges = leases.plan(source, run_id)
         stage.rows_out = leased.total
     run_records.fence(target, leased.taken_from, datetime.now(UTC))  # before any write: see load.write_tables
     fault_hooks.point(settings, "after_lease")
@@ -195,7 +195,7 @@ def _ranges(
     timer: StageTimer,
     result: RunResult,
     progress: Progress,
-    ranges: list[planning.ClaimRange],
+    ranges: list[leases.ClaimRange],
     leased: int,
 ) -> None:
     """The reference frames, then every range: extract, validate, price, load."""
@@ -221,7 +221,7 @@ def _release_leases(source: psycopg.Connection[Any], run_id: str) -> None:
     """Best effort: leases not freed here are taken over by the next run as a dead run's, and the
     run's interruption stays what the operator sees."""
     try:
-        freed = planning.release_all(source, run_id)
+        freed = leases.release_all(source, run_id)
     except psycopg.Error as error:
         log.warning("the interrupted run's leases were not released: %s", type(error).__name__)
         return

@@ -11,7 +11,7 @@ share a few cores, more writer sessions take the cores the next range's extract 
 marking need. So the default is 1 (docs/performance.md, benchmarks/LOG.md).
 
 Exactly once is unchanged: each chunk is still one warehouse transaction, marked in the source only
-after its commit (claims_etl/engine/planning.py). A writer process dies with the run (`_die_with_the_run`), so
+after its commit (claims_etl/engine/leases.py). A writer process dies with the run (`_die_with_the_run`), so
 no orphan goes on writing after its run is gone; a chunk it had not committed rolls back with its
 session, and one it had committed is recovered by the next run like any committed, unmarked chunk.
 

@@ -43,7 +43,7 @@ def fence(target: Target, run_ids: Sequence[str], at: datetime) -> None:
     the fencing token their chunks check before committing (stages/load.write_tables). Not best
     effort: a run that cannot fence them must not repair their rows, so an error fails this run."""
     if run_ids:
-        target.execute_many(target.statement("warehouse/run_fence"), [[_naive(at), run_id] for run_id in run_ids])
+        target.execute_many(target.statement("leases/run_fence"), [[_naive(at), run_id] for run_id in run_ids])
         target.connection.commit()
 
 

@@ -1,5 +1,5 @@
 """Extract stage: lease pending claims to the run as claim_id ranges, then read them and their lines,
-one range at a time (claims_etl/engine/planning.py), with connectorx in parallel sub-ranges straight
+one range at a time (claims_etl/engine/leases.py), with connectorx in parallel sub-ranges straight
 into Arrow and Polars.
 
 A range's claims and lines are read in one statement, so from one snapshot (queries/extract/range.sql).
@@ -101,7 +101,7 @@ def unpriceable_years(connection: psycopg.Connection[Any], settings: Settings) -
 @dataclass(frozen=True)
 class Takeover:
     """A dead run's range lease a run takes over (`takeovers`): its first `take` pending claims, the
-    whole range when `take` is all it holds, else the range cut after them (source/lease_split.sql)."""
+    whole range when `take` is all it holds, else the range cut after them (leases/lease_split.sql)."""
 
     dead_run: str
     low: int
@@ -116,7 +116,7 @@ class Takeover:
 
 
 def takeovers(dead: list[tuple[str, int, int, str | None, int]], limit: int | None) -> list[Takeover]:
-    """Which of the dead runs' range leases (source/lease_dead.sql rows: run, low, high, batch, pending
+    """Which of the dead runs' range leases (leases/lease_dead.sql rows: run, low, high, batch, pending
     claims, in claim_id order) a run with `limit` takes over: recovered claims count first against the
     limit. In claim_id order, each range whole while its pending claims fit in what is left of the
     limit; the first that does not fit is cut after the claims that do, and the ranges after it stay
@@ -140,26 +140,26 @@ def takeovers(dead: list[tuple[str, int, int, str | None, int]], limit: int | No
 
 def recoverable(connection: psycopg.Connection[Any], limit: int | None, run_id: str = "") -> list[Takeover]:
     """The dead runs' range leases a run with `limit` would take over now (`takeovers`), their runs'
-    locks held until `connection`'s transaction ends (source/lease_dead.sql)."""
+    locks held until `connection`'s transaction ends (leases/lease_dead.sql)."""
     with connection.cursor() as cursor:
-        cursor.execute(sql.load("source/lease_dead"), {"run_id": run_id})
+        cursor.execute(sql.load("leases/lease_dead"), {"run_id": run_id})
         return takeovers(cursor.fetchall(), limit)
 
 
 def _take_over(cursor: psycopg.Cursor[Any], run_id: str, chosen: list[Takeover]) -> dict[str, int]:
-    """Cut each range taken in part (source/lease_cut.sql, lease_split.sql), then take the chosen
-    ranges over (source/lease_recover.sql): each dead run and its pending claims taken."""
+    """Cut each range taken in part (leases/lease_cut.sql, lease_split.sql), then take the chosen
+    ranges over (leases/lease_recover.sql): each dead run and its pending claims taken."""
     for part in (t for t in chosen if not t.whole):
         bounds = {"low": part.low, "high": part.high, "batch_id": part.batch_id, "take": part.take}
-        cursor.execute(sql.load("source/lease_cut"), bounds)
+        cursor.execute(sql.load("leases/lease_cut"), bounds)
         cut = int(cursor.fetchone()[0])  # type: ignore[index]
-        for statement in sql.statements("source/lease_split"):
+        for statement in sql.statements("leases/lease_split"):
             cursor.execute(statement, bounds | {"cut": cut, "dead_run": part.dead_run})
     if not chosen:
         return {}
     lows = [t.low for t in chosen]
     cursor.execute(
-        sql.load("source/lease_recover"), {"run_id": run_id, "dead_runs": [t.dead_run for t in chosen], "lows": lows}
+        sql.load("leases/lease_recover"), {"run_id": run_id, "dead_runs": [t.dead_run for t in chosen], "lows": lows}
     )
     return {str(dead): int(claims) for dead, claims in cursor.fetchall()}
 
@@ -178,12 +178,12 @@ def lease(
     counts the recovered claims first (`takeovers`), then the new ones: at most that many in all."""
     sizes = {"claims_per_range": claims_per_range, "first_range_claims": first_range_claims or claims_per_range}
     with connection.cursor() as cursor:
-        cursor.execute(sql.load("source/lease_lock"))
+        cursor.execute(sql.load("leases/lease_lock"))
         chosen = recoverable(connection, settings.limit, run_id)
         taken = _take_over(cursor, run_id, chosen)
         recovered = sum(taken.values())
         cursor.execute(
-            sql.load("source/lease_pending"),
+            sql.load("leases/lease_pending"),
             {
                 "run_id": run_id,
                 "batch_id": settings.batch_id,
@@ -419,7 +419,7 @@ def quarantine_unreadable(
     }
     with source.cursor() as cursor:
         done = []
-        for statement in sql.statements("source/lease_check") + sql.statements("source/mark_quarantined"):
+        for statement in sql.statements("leases/lease_check") + sql.statements("source/mark_quarantined"):
             cursor.execute(statement, parameters)
             done.append(cursor.rowcount)
     if done != [1, len(ids), len(ids)]:  # another run took over our lease: never mark what we do not hold

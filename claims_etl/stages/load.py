@@ -461,7 +461,7 @@ def mark_chunk(
     expected = [1, len(rejected_ids), len(priced_ids)] + [len(quarantined)] * 2 * bool(quarantined)
     with source.cursor() as cursor:
         done = []
-        marking = sql.statements("source/lease_check") + sql.statements("source/mark_claims")
+        marking = sql.statements("leases/lease_check") + sql.statements("source/mark_claims")
         for statement in marking + (sql.statements("source/mark_quarantined") if quarantined else []):
             cursor.execute(statement, parameters)
             done.append(cursor.rowcount)

@@ -2,7 +2,7 @@
 -- values, or the source cannot deliver them: docs/spec.md §7), in the chunk's marking transaction
 -- (stages/load.mark_chunk) only when it has any, or before the range loads (stages/extract.
 -- quarantine_unreadable): status `quarantined`, never leased again, and each one's reason recorded.
--- They run after the range lease check (source/lease_check.sql), in the same transaction.
+-- They run after the range lease check (leases/lease_check.sql), in the same transaction.
 
 -- 1. Their status.
 UPDATE staging.claims

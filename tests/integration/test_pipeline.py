@@ -12,7 +12,7 @@ import pytest
 
 from claims_etl.db.source import init_source, lock_run, source_connection
 from claims_etl.dev.seed import seed
-from claims_etl.engine import pipeline, planning
+from claims_etl.engine import leases, pipeline
 from claims_etl.errors import StageError
 from claims_etl.reference.store import read_frames
 from claims_etl.settings import Settings
@@ -115,7 +115,7 @@ def test_crash_between_warehouse_commit_and_status_update_is_repaired(seeded: Se
     with source_connection(seeded) as source:
         lock_run(source, run_id)
         lease(source, seeded.model_copy(update={"limit": 600}), run_id, claims_per_range=600)
-        (part,) = planning.plan(source, run_id)
+        (part,) = leases.plan(source, run_id)
         extracted = extract(seeded, run_id, part.low, part.high)
         validated = validate(extracted.claims, extracted.lines, frames, run_date=RUN_DATE)
         priced = price(validated.accepted_claims, validated.accepted_lines, frames)
@@ -139,7 +139,7 @@ def test_db_init_turns_a_dead_runs_per_claim_leases_into_range_leases_the_next_r
     frames = read_frames(seeded)
     with source_connection(seeded) as source:
         lease(source, seeded.model_copy(update={"limit": 600}), run_id, claims_per_range=600)
-        (part,) = planning.plan(source, run_id)
+        (part,) = leases.plan(source, run_id)
         extracted = extract(seeded, run_id, part.low, part.high)
         validated = validate(extracted.claims, extracted.lines, frames, run_date=RUN_DATE)
         target = connect_target(seeded)
@@ -193,7 +193,7 @@ def test_marking_checks_every_lease_and_marks_by_id(pg_settings: Settings, tmp_p
     with source_connection(pg_settings) as source:
         lock_run(source, run_id)
         lease(source, pg_settings, run_id, claims_per_range=400)
-        (part,) = planning.plan(source, run_id)
+        (part,) = leases.plan(source, run_id)
         extracted = extract(pg_settings, run_id, part.low, part.high)
         validated = validate(extracted.claims, extracted.lines, frames, run_date=RUN_DATE)
         priced = price(validated.accepted_claims, validated.accepted_lines, frames)
@@ -205,7 +205,7 @@ def test_marking_checks_every_lease_and_marks_by_id(pg_settings: Settings, tmp_p
         with pytest.raises(StageError, match=f"lost the lease on claims \\[{taken.low}, {taken.high}\\] to another"):
             load.mark_chunk(source, taken, run_id, datetime.now(UTC))
         with pytest.raises(StageError, match="range 1 lost its lease to another run"):
-            planning.release(source, part)
+            leases.release(source, part)
 
     marked = read_source("SELECT claim_id, status FROM staging.claims WHERE status <> 'pending' ORDER BY claim_id")
     expected = pl.concat(
@@ -216,5 +216,5 @@ def test_marking_checks_every_lease_and_marks_by_id(pg_settings: Settings, tmp_p
     ).sort("claim_id")
     assert whole.rejected.height > 0
     assert marked.equals(expected)
-    leases = read_source("SELECT run_id, low, high, claims FROM staging.range_leases")
-    assert leases.rows() == [("other-run", part.low, part.high, 400)]
+    held = read_source("SELECT run_id, low, high, claims FROM staging.range_leases")
+    assert held.rows() == [("other-run", part.low, part.high, 400)]

@@ -32,9 +32,9 @@ class ClaimRange:
 
 
 def plan(connection: psycopg.Connection[Any], run_id: str) -> list[ClaimRange]:
-    """The run's range leases in claim_id order (source/plan_ranges.sql)."""
+    """The run's range leases in claim_id order (leases/plan_ranges.sql)."""
     with connection.cursor() as cursor:
-        cursor.execute(sql.load("source/plan_ranges"), {"run_id": run_id})
+        cursor.execute(sql.load("leases/plan_ranges"), {"run_id": run_id})
         rows = cursor.fetchall()
     connection.commit()
     return [ClaimRange(run_id, number, low, high, claims) for number, (low, high, claims) in enumerate(rows, start=1)]
@@ -57,10 +57,10 @@ class Attempt:
 
 
 def _lock(cursor: psycopg.Cursor[Any], part: ClaimRange, bounds: dict[str, Any]) -> None:
-    """Take the range's lock (source/range_lock.sql), waiting at most the session's lock_timeout for an
+    """Take the range's lock (leases/range_lock.sql), waiting at most the session's lock_timeout for an
     earlier attempt's session to end (settings.source_lock_timeout_seconds): a retry never blocks for ever."""
     try:
-        cursor.execute(sql.load("source/range_lock"), bounds)
+        cursor.execute(sql.load("leases/range_lock"), bounds)
     except psycopg.errors.LockNotAvailable:
         raise SourceError(
             "extract",
@@ -70,16 +70,16 @@ def _lock(cursor: psycopg.Cursor[Any], part: ClaimRange, bounds: dict[str, Any])
 
 
 def _earlier_attempt(cursor: psycopg.Cursor[Any], bounds: dict[str, Any], number: int) -> Attempt:
-    """What earlier attempts at the range marked, by status (source/range_done.sql)."""
-    cursor.execute(sql.load("source/range_done"), bounds)
+    """What earlier attempts at the range marked, by status (leases/range_done.sql)."""
+    cursor.execute(sql.load("leases/range_done"), bounds)
     priced, rejected, quarantined = cursor.fetchone()  # type: ignore[misc]
     return Attempt(number, priced, rejected, quarantined, finished=number == 0)
 
 
 def _lost_or_finished(cursor: psycopg.Cursor[Any], part: ClaimRange, bounds: dict[str, Any]) -> Attempt:
     """No lease of this run for the range: another run's lease over it means this run lost it (stop);
-    none means an earlier attempt finished and released it (source/range_holder.sql)."""
-    cursor.execute(sql.load("source/range_holder"), bounds)
+    none means an earlier attempt finished and released it (leases/range_holder.sql)."""
+    cursor.execute(sql.load("leases/range_holder"), bounds)
     if cursor.fetchone() is not None:
         raise StageError("extract", f"range {part.number} is leased to another run: this run lost its lease")
     return _earlier_attempt(cursor, bounds, 0)
@@ -92,12 +92,12 @@ def claimed(source: psycopg.Connection[Any], part: ClaimRange) -> Iterator[Attem
     try:
         with source.cursor() as cursor:
             _lock(cursor, part, bounds)
-            cursor.execute(sql.load("source/range_start"), bounds)
+            cursor.execute(sql.load("leases/range_start"), bounds)
             started = cursor.fetchone()
             if started is None:
                 attempt = _lost_or_finished(cursor, part, bounds)
             elif int(started[0]) > 1:
-                cursor.execute(sql.load("source/range_recover"), bounds)
+                cursor.execute(sql.load("leases/range_recover"), bounds)
                 attempt = _earlier_attempt(cursor, bounds, int(started[0]))
             else:
                 attempt = Attempt(1)
@@ -106,15 +106,15 @@ def claimed(source: psycopg.Connection[Any], part: ClaimRange) -> Iterator[Attem
     finally:
         with suppress(psycopg.Error):  # a broken session has released its locks already
             source.rollback()
-            source.execute(sql.load("source/range_unlock"), bounds)
+            source.execute(sql.load("leases/range_unlock"), bounds)
             source.commit()
 
 
 def release(source: psycopg.Connection[Any], part: ClaimRange) -> None:
-    """The range done, every claim it read marked: free its interval (source/range_release.sql). No
+    """The range done, every claim it read marked: free its interval (leases/range_release.sql). No
     row means another run took the lease over: the run fails rather than report the range done."""
     with source.cursor() as cursor:
-        cursor.execute(sql.load("source/range_release"), {"run_id": part.run_id, "low": part.low})
+        cursor.execute(sql.load("leases/range_release"), {"run_id": part.run_id, "low": part.low})
         released = cursor.rowcount
     if released != 1:
         source.rollback()
@@ -124,11 +124,11 @@ def release(source: psycopg.Connection[Any], part: ClaimRange) -> None:
 
 def release_all(source: psycopg.Connection[Any], run_id: str) -> int:
     """A run stopped in order: free the leases it holds that no dead run's rows may be under
-    (source/lease_release_run.sql); returns the leases freed. Called only when every chunk the run
+    (leases/lease_release_run.sql); returns the leases freed. Called only when every chunk the run
     wrote is committed and marked: releasing a range with a committed, unmarked chunk would let the
     next run load its claims a second time."""
     with source.cursor() as cursor:
-        cursor.execute(sql.load("source/lease_release_run"), {"run_id": run_id})
+        cursor.execute(sql.load("leases/lease_release_run"), {"run_id": run_id})
         released = cursor.rowcount
     source.commit()
     return released
