@@ -39,7 +39,7 @@ from benchmarks import harness
 # (function, file) of the engine's stage entry points, innermost wins: a frame of `write_tables`
 # under `work_locally` is load's write, not the run's bookkeeping.
 STAGE_FRAMES: dict[tuple[str, str], str] = {
-    ("lease", "extract.py"): "lease",
+    ("take", "leases.py"): "lease",
     ("plan", "leases.py"): "lease",
     ("reference_frames", "cache.py"): "reference",
     ("extract", "extract.py"): "extract",

@@ -1,5 +1,12 @@
-"""Range planning: a run's range leases (claim_id intervals, leased by stages/extract.lease), the unit
-of work both engines run, the lock under which one range is worked, and its release.
+"""Range leases: a run's claims as claim_id intervals of staging.range_leases, from their taking to
+their release (docs/design.md, Range leases; the statements are queries/leases/*.sql).
+
+- `take`: dead runs' leases taken over (`recoverable`, `takeovers`), then pending claims leased as
+  ranges; `fence` then sets those dead runs `failed` in the warehouse before this run writes anything.
+- `plan`: the run's ranges, the unit of work both engines run; `claimed`: the lock under which one
+  range is worked, and which attempt at it this is.
+- `check`: the lease still held, first in every marking transaction (claims_etl/engine/marking.py).
+- `release`: a range done; `release_all` and `release_stopped`: a run stopped in order.
 
 Exactly once across attempts: a range is worked under its own advisory lock and every attempt is
 counted on its lease row. A second attempt (its first worker died) waits for the first one's session
@@ -10,16 +17,142 @@ before inserting again. Claims the first attempt marked are no longer pending an
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import logging
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import psycopg
 
 from claims_etl.db import sql
+from claims_etl.db.connections import Target
 from claims_etl.errors import SourceError, StageError
 from claims_etl.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Leased:
+    recovered: int  # claims taken over from runs that died
+    new: int  # pending claims newly leased
+    taken_from: tuple[str, ...] = ()  # the dead runs whose leases these were: fenced before any write
+
+    @property
+    def total(self) -> int:
+        return self.recovered + self.new
+
+
+@dataclass(frozen=True)
+class Takeover:
+    """A dead run's range lease a run takes over (`takeovers`): its first `take` pending claims, the
+    whole range when `take` is all it holds, else the range cut after them (leases/lease_split.sql)."""
+
+    dead_run: str
+    low: int
+    high: int
+    batch_id: str | None
+    pending: int  # the range's pending claims (of its batch) now
+    take: int
+
+    @property
+    def whole(self) -> bool:
+        return self.take >= self.pending
+
+
+def takeovers(dead: list[tuple[str, int, int, str | None, int]], limit: int | None) -> list[Takeover]:
+    """Which of the dead runs' range leases (leases/lease_dead.sql rows: run, low, high, batch, pending
+    claims, in claim_id order) a run with `limit` takes over: recovered claims count first against the
+    limit. In claim_id order, each range whole while its pending claims fit in what is left of the
+    limit; the first that does not fit is cut after the claims that do, and the ranges after it stay
+    with their dead runs for a later run. No limit: every range whole.
+
+    >>> rows = [("a", 1, 10, None, 4), ("b", 11, 20, None, 5), ("a", 21, 30, None, 3)]
+    >>> [(t.low, t.take, t.whole) for t in takeovers(rows, 6)]
+    [(1, 4, True), (11, 2, False)]
+    >>> [(t.low, t.take) for t in takeovers(rows, None)], takeovers(rows, 4)[-1].whole
+    ([(1, 4), (11, 5), (21, 3)], True)
+    """
+    chosen, left = [], limit
+    for dead_run, low, high, batch_id, pending in dead:
+        take = pending if left is None else min(pending, left)
+        if take == 0 and pending > 0:
+            break
+        chosen.append(Takeover(str(dead_run), int(low), int(high), batch_id, int(pending), int(take)))
+        left = None if left is None else left - take
+    return chosen
+
+
+def recoverable(connection: psycopg.Connection[Any], limit: int | None, run_id: str = "") -> list[Takeover]:
+    """The dead runs' range leases a run with `limit` would take over now (`takeovers`), their runs'
+    locks held until `connection`'s transaction ends (leases/lease_dead.sql)."""
+    with connection.cursor() as cursor:
+        cursor.execute(sql.load("leases/lease_dead"), {"run_id": run_id})
+        return takeovers(cursor.fetchall(), limit)
+
+
+def _take_over(cursor: psycopg.Cursor[Any], run_id: str, chosen: list[Takeover]) -> dict[str, int]:
+    """Cut each range taken in part (leases/lease_cut.sql, lease_split.sql), then take the chosen
+    ranges over (leases/lease_recover.sql): each dead run and its pending claims taken."""
+    for part in (t for t in chosen if not t.whole):
+        bounds = {"low": part.low, "high": part.high, "batch_id": part.batch_id, "take": part.take}
+        cursor.execute(sql.load("leases/lease_cut"), bounds)
+        cut = int(cursor.fetchone()[0])  # type: ignore[index]
+        for statement in sql.statements("leases/lease_split"):
+            cursor.execute(statement, bounds | {"cut": cut, "dead_run": part.dead_run})
+    if not chosen:
+        return {}
+    lows = [t.low for t in chosen]
+    cursor.execute(
+        sql.load("leases/lease_recover"), {"run_id": run_id, "dead_runs": [t.dead_run for t in chosen], "lows": lows}
+    )
+    return {str(dead): int(claims) for dead, claims in cursor.fetchall()}
+
+
+def take(
+    connection: psycopg.Connection[Any],
+    settings: Settings,
+    run_id: str,
+    *,
+    claims_per_range: int,
+    first_range_claims: int | None = None,
+) -> Leased:
+    """Take over dead runs' range leases, then lease pending claims (batch applied) as claim_id
+    intervals of at most `claims_per_range` claims, the first of at most `first_range_claims`
+    (default: `claims_per_range`), in one commit (docs/design.md, Range leases). `settings.limit`
+    counts the recovered claims first (`takeovers`), then the new ones: at most that many in all."""
+    sizes = {"claims_per_range": claims_per_range, "first_range_claims": first_range_claims or claims_per_range}
+    with connection.cursor() as cursor:
+        cursor.execute(sql.load("leases/lease_lock"))
+        chosen = recoverable(connection, settings.limit, run_id)
+        taken = _take_over(cursor, run_id, chosen)
+        recovered = sum(taken.values())
+        cursor.execute(
+            sql.load("leases/lease_pending"),
+            {
+                "run_id": run_id,
+                "batch_id": settings.batch_id,
+                "limit": None if settings.limit is None else max(0, settings.limit - recovered),
+                "skip_unpriceable": settings.skip_unpriceable,
+            }
+            | sizes,
+        )
+        new = int(cursor.fetchone()[0])  # type: ignore[index]
+    connection.commit()
+    return Leased(recovered=recovered, new=new, taken_from=tuple(sorted(taken)))
+
+
+def fence(target: Target, run_ids: Sequence[str], at: datetime) -> None:
+    """The runs whose leases this run took over (`Leased.taken_from`), `failed` in etl_runs before this
+    run writes anything (leases/run_fence.sql): the fencing token their chunks check before committing
+    (stages/load.write_tables). Not best effort: a run that cannot fence them must not repair their
+    rows, so an error fails this run."""
+    if run_ids:
+        naive = at.replace(tzinfo=None)
+        target.execute_many(target.statement("leases/run_fence"), [[naive, run_id] for run_id in run_ids])
+        target.connection.commit()
 
 
 @dataclass(frozen=True)
@@ -110,6 +243,14 @@ def claimed(source: psycopg.Connection[Any], part: ClaimRange) -> Iterator[Attem
             source.commit()
 
 
+def check(cursor: psycopg.Cursor[Any], run_id: str, low: int, high: int) -> bool:
+    """Whether the run still holds the range lease around [low, high] (leases/lease_check.sql), the
+    first statement of every marking transaction: its FOR SHARE lock makes a takeover wait for that
+    transaction's end, and a takeover committed first leaves the run without it (never mark then)."""
+    cursor.execute(sql.load("leases/lease_check"), {"run_id": run_id, "low": low, "high": high})
+    return cursor.rowcount == 1
+
+
 def release(source: psycopg.Connection[Any], part: ClaimRange) -> None:
     """The range done, every claim it read marked: free its interval (leases/range_release.sql). No
     row means another run took the lease over: the run fails rather than report the range done."""
@@ -132,3 +273,14 @@ def release_all(source: psycopg.Connection[Any], run_id: str) -> int:
         released = cursor.rowcount
     source.commit()
     return released
+
+
+def release_stopped(source: psycopg.Connection[Any], run_id: str) -> None:
+    """`release_all`, best effort, for a run stopped in order: leases not freed here are taken over by
+    the next run as a dead run's, and the run's interruption stays what the operator sees."""
+    try:
+        freed = release_all(source, run_id)
+    except psycopg.Error as error:
+        log.warning("the interrupted run's leases were not released: %s", type(error).__name__)
+        return
+    log.info("stopped in order: %d leases released for the next run", freed)

@@ -31,7 +31,7 @@ from claims_etl.ops.progress_log import ProgressLog, baseline, mark_killed
 from claims_etl.ops.timing import StageRecord, StageTimer
 from claims_etl.reference.cache import reference_frames
 from claims_etl.settings import Settings
-from claims_etl.stages.extract import lease, unpriceable_years
+from claims_etl.stages.extract import unpriceable_years
 from claims_etl.targets import Target, connect_target
 
 log = logging.getLogger(__name__)
@@ -167,7 +167,7 @@ def _stages(
     stopping.check()  # asked to stop while starting: before anything is leased
     with _stage(timer, progress, "lease") as stage:
         result.claims_unpriceable = preflight(source, settings)
-        leased = lease(
+        leased = leases.take(
             source,
             settings,
             run_id,
@@ -176,7 +176,7 @@ def _stages(
         )
         ranges = leases.plan(source, run_id)
         stage.rows_out = leased.total
-    run_records.fence(target, leased.taken_from, datetime.now(UTC))  # before any write: see load.write_tables
+    leases.fence(target, leased.taken_from, datetime.now(UTC))  # before any write: see load.write_tables
     fault_hooks.point(settings, "after_lease")
     fault_hooks.point(settings, "pause_after_lease")  # tests/crash/test_range_leases.py commits claims here
     result.claims_recovered = leased.recovered
@@ -184,7 +184,7 @@ def _stages(
         _ranges(settings, source, target, timer, result, progress, ranges, leased.total)
     except RunInterruptedError:
         if settings.engine == "local":  # stopped at a boundary: every chunk written is marked (engine/stopping.py)
-            _release_leases(source, run_id)
+            leases.release_stopped(source, run_id)
         raise
 
 
@@ -215,17 +215,6 @@ def _ranges(
     finally:
         result.absorb(outcomes)
         timer.records.extend(merged_stages(outcomes))
-
-
-def _release_leases(source: psycopg.Connection[Any], run_id: str) -> None:
-    """Best effort: leases not freed here are taken over by the next run as a dead run's, and the
-    run's interruption stays what the operator sees."""
-    try:
-        freed = leases.release_all(source, run_id)
-    except psycopg.Error as error:
-        log.warning("the interrupted run's leases were not released: %s", type(error).__name__)
-        return
-    log.info("stopped in order: %d leases released for the next run", freed)
 
 
 def preflight(source: psycopg.Connection[Any], settings: Settings) -> dict[int, int]:

@@ -38,15 +38,6 @@ def record_start(target: Target, run_id: str, started_at: datetime, options: dic
     target.connection.commit()
 
 
-def fence(target: Target, run_ids: Sequence[str], at: datetime) -> None:
-    """The runs whose leases this run took over, `failed` in etl_runs before this run writes anything:
-    the fencing token their chunks check before committing (stages/load.write_tables). Not best
-    effort: a run that cannot fence them must not repair their rows, so an error fails this run."""
-    if run_ids:
-        target.execute_many(target.statement("leases/run_fence"), [[_naive(at), run_id] for run_id in run_ids])
-        target.connection.commit()
-
-
 def mark_killed(target: Target, run_ids: Sequence[str], at: datetime) -> None:
     """Best effort: etl_runs rows of runs found killed (`progress_log.mark_killed`) say failed too, if
     they still say running. A warehouse that refuses only leaves them as they were (a debug line)."""

@@ -379,7 +379,7 @@ def _write_once(target: Target, chunk: ChunkTables, checkpoint: FaultHook, *, co
 def _check_fence(target: Target, chunk: ChunkTables, run_id: str) -> None:
     """The fencing token, checked inside the chunk's warehouse transaction, last before its commit:
     the run's etl_runs row must still say `running` (it also counts the chunk in). A run that took this
-    run's leases over set it `failed` (run_records.fence) before writing anything, so this run commits
+    run's leases over set it `failed` (engine/leases.fence) before writing anything, so this run commits
     nothing after that; and a takeover's fence waits for this row lock, so a chunk that passed here
     commits before the taking-over run deletes its rows (docs/design.md, Exactly once)."""
     counts = [

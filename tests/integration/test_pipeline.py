@@ -17,7 +17,7 @@ from claims_etl.errors import StageError
 from claims_etl.reference.store import read_frames
 from claims_etl.settings import Settings
 from claims_etl.stages import load
-from claims_etl.stages.extract import extract, lease
+from claims_etl.stages.extract import extract
 from claims_etl.stages.price import price
 from claims_etl.stages.validate import validate
 from claims_etl.targets import connect_target
@@ -114,7 +114,7 @@ def test_crash_between_warehouse_commit_and_status_update_is_repaired(seeded: Se
     frames = read_frames(seeded)
     with source_connection(seeded) as source:
         lock_run(source, run_id)
-        lease(source, seeded.model_copy(update={"limit": 600}), run_id, claims_per_range=600)
+        leases.take(source, seeded.model_copy(update={"limit": 600}), run_id, claims_per_range=600)
         (part,) = leases.plan(source, run_id)
         extracted = extract(seeded, run_id, part.low, part.high)
         validated = validate(extracted.claims, extracted.lines, frames, run_date=RUN_DATE)
@@ -138,7 +138,7 @@ def test_db_init_turns_a_dead_runs_per_claim_leases_into_range_leases_the_next_r
     run_id = "old-version-run"
     frames = read_frames(seeded)
     with source_connection(seeded) as source:
-        lease(source, seeded.model_copy(update={"limit": 600}), run_id, claims_per_range=600)
+        leases.take(source, seeded.model_copy(update={"limit": 600}), run_id, claims_per_range=600)
         (part,) = leases.plan(source, run_id)
         extracted = extract(seeded, run_id, part.low, part.high)
         validated = validate(extracted.claims, extracted.lines, frames, run_date=RUN_DATE)
@@ -192,7 +192,7 @@ def test_marking_checks_every_lease_and_marks_by_id(pg_settings: Settings, tmp_p
     run_id, frames = "slow-run", read_frames(pg_settings)
     with source_connection(pg_settings) as source:
         lock_run(source, run_id)
-        lease(source, pg_settings, run_id, claims_per_range=400)
+        leases.take(source, pg_settings, run_id, claims_per_range=400)
         (part,) = leases.plan(source, run_id)
         extracted = extract(pg_settings, run_id, part.low, part.high)
         validated = validate(extracted.claims, extracted.lines, frames, run_date=RUN_DATE)
