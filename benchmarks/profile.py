@@ -46,8 +46,8 @@ STAGE_FRAMES: dict[tuple[str, str], str] = {
     ("validate", "validate.py"): "validate",
     ("price_keyed", "price.py"): "price",
     ("chunk_tables", "load.py"): "load: to load schema",
-    ("write_tables", "load.py"): "load: warehouse insert",
-    ("mark_chunk", "load.py"): "load: source marking",
+    ("write_tables", "write.py"): "load: warehouse insert",
+    ("mark_chunk", "marking.py"): "load: source marking",
     ("chunks", "load.py"): "load: chunking",
     ("_loop", "metrics.py"): "monitoring",
     ("_publish", "progress_log.py"): "monitoring",
@@ -57,7 +57,7 @@ STAGE_FRAMES: dict[tuple[str, str], str] = {
 
 
 def frame_key(frame: str) -> tuple[str, str]:
-    """('write_tables', 'load.py') from py-spy's 'write_tables (claims_etl/stages/load.py:224)'."""
+    """('write_tables', 'write.py') from py-spy's 'write_tables (claims_etl/stages/write.py:50)'."""
     function, _, where = frame.partition(" (")
     return function, where.rsplit("/", 1)[-1].split(":", 1)[0]
 

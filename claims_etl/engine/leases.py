@@ -27,9 +27,9 @@ from typing import Any
 import psycopg
 
 from claims_etl.db import sql
-from claims_etl.db.connections import Target
 from claims_etl.errors import SourceError, StageError
 from claims_etl.settings import Settings
+from claims_etl.targets import Target
 
 log = logging.getLogger(__name__)
 
@@ -147,7 +147,7 @@ def take(
 def fence(target: Target, run_ids: Sequence[str], at: datetime) -> None:
     """The runs whose leases this run took over (`Leased.taken_from`), `failed` in etl_runs before this
     run writes anything (leases/run_fence.sql): the fencing token their chunks check before committing
-    (stages/load.write_tables). Not best effort: a run that cannot fence them must not repair their
+    (stages/write.write_tables). Not best effort: a run that cannot fence them must not repair their
     rows, so an error fails this run."""
     if run_ids:
         naive = at.replace(tzinfo=None)

@@ -176,7 +176,7 @@ def _stages(
         )
         ranges = leases.plan(source, run_id)
         stage.rows_out = leased.total
-    leases.fence(target, leased.taken_from, datetime.now(UTC))  # before any write: see load.write_tables
+    leases.fence(target, leased.taken_from, datetime.now(UTC))  # before any write: see write.write_tables
     fault_hooks.point(settings, "after_lease")
     fault_hooks.point(settings, "pause_after_lease")  # tests/crash/test_range_leases.py commits claims here
     result.claims_recovered = leased.recovered

@@ -41,7 +41,8 @@ from claims_etl.dev import fault_hooks
 from claims_etl.errors import TargetError
 from claims_etl.ops.timing import peak_rss_bytes
 from claims_etl.settings import Settings
-from claims_etl.stages.load import ChunkTables, ChunkWritten, write_chunk
+from claims_etl.stages.isolate import ChunkWritten, write_chunk
+from claims_etl.stages.load import ChunkTables
 from claims_etl.targets import Target, connect_target
 
 

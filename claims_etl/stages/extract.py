@@ -4,13 +4,14 @@ source's other reads of claims (a retried range's earlier rejections, a reprice,
 
 A range's claims and lines are read in one statement, so from one snapshot (queries/extract/range.sql).
 A range whose read fails on a value (not a lost connection) is read again in halves until the claims
-that cannot be read are found: those are quarantined (`quarantine_unreadable`), the rest go on.
+that cannot be read are found: those come back in `Extracted.unreadable` (quarantined by
+claims_etl/engine/marking.py), the rest go on.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from datetime import UTC, date, datetime
+from datetime import date
 from itertools import pairwise
 from typing import Any
 
@@ -287,35 +288,6 @@ def leave_unpriceable(extracted: Extracted, releases: pl.DataFrame) -> Extracted
         return extracted
     kept = ~pl.col("claim_id").is_in(left_out.get_column("claim_id").implode())  # a filter keeps the order
     return replace(extracted, claims=extracted.claims.filter(kept), lines=extracted.lines.filter(kept))
-
-
-def quarantine_unreadable(
-    source: psycopg.Connection[Any], run_id: str, unreadable: pl.DataFrame, *, low: int, high: int
-) -> int:
-    """Quarantine a range's unreadable claims (`Extracted.unreadable`) in one source transaction: status
-    `quarantined`, their reasons in staging.claim_quarantine, under the lease check. They have no
-    warehouse rows (never read), so this needs no warehouse commit first. Returns how many."""
-    ids = unreadable.get_column("claim_id").to_list()
-    if not ids:
-        return 0
-    parameters = {
-        "run_id": run_id,
-        "processed_at": datetime.now(UTC),
-        "low": low,
-        "high": high,
-        "quarantined_ids": ids,
-        "reasons": unreadable.get_column("reason").to_list(),
-    }
-    with source.cursor() as cursor:
-        done = []
-        for statement in sql.statements("leases/lease_check") + sql.statements("source/mark_quarantined"):
-            cursor.execute(statement, parameters)
-            done.append(cursor.rowcount)
-    if done != [1, len(ids), len(ids)]:  # another run took over our lease: never mark what we do not hold
-        source.rollback()
-        raise StageError("extract", f"lost the lease on unreadable claims in [{low}, {high}]")
-    source.commit()
-    return len(ids)
 
 
 def marked_rejected(settings: Settings, run_id: str, low: int, high: int) -> Extracted:

@@ -18,6 +18,7 @@ from claims_etl import targets
 from claims_etl.errors import ConfigurationError, TargetError
 from claims_etl.settings import Settings
 from claims_etl.stages import load
+from claims_etl.stages.write import write_tables
 from claims_etl.targets import PgTarget
 from tests.db import SOURCE_URL, TEST_DB, _reset, make_settings
 
@@ -88,7 +89,7 @@ def test_a_chunk_reads_back_value_for_value(databases: dict[str, bool], target: 
     session = targets.connect_target(settings)
     try:
         assert isinstance(session, PgTarget) == (target == "postgresql-copy")
-        assert load.write_tables(session, chunk) == chunk.rows
+        assert write_tables(session, chunk) == chunk.rows
     finally:
         session.close()
     assert _read_back(chunk) == _expected(chunk)
@@ -100,14 +101,14 @@ def test_a_repair_deletes_only_the_dead_runs_rows_before_the_copy(databases: dic
     again = _chunk("new-run").without(pa.array(range(3, 200), pa.int64()))  # claims 1 and 2 only
     session = targets.connect_target(settings)
     try:
-        load.write_tables(session, _chunk("dead-run"))
+        write_tables(session, _chunk("dead-run"))
         with pytest.raises(TargetError, match="duplicate key"):  # unrepaired: refused, and rolled back whole
-            load.write_tables(session, again)
+            write_tables(session, again)
         # the dead run's rows of claims 1 and 2 go; a pair that matches no row deletes nothing
         repairs = pa.table(
             {"claim_id": [1, 2, 3], "run_id": ["dead-run", "dead-run", "live-run"]}, schema=load.REPAIR_SCHEMA
         )
-        assert load.write_tables(session, replace(again, recovered=repairs)) == again.rows
+        assert write_tables(session, replace(again, recovered=repairs)) == again.rows
     finally:
         session.close()
     with psycopg.connect(SOURCE_URL) as connection:

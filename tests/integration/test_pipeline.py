@@ -12,7 +12,7 @@ import pytest
 
 from claims_etl.db.source import init_source, lock_run, source_connection
 from claims_etl.dev.seed import seed
-from claims_etl.engine import leases, pipeline
+from claims_etl.engine import leases, marking, pipeline
 from claims_etl.errors import StageError
 from claims_etl.reference.store import read_frames
 from claims_etl.settings import Settings
@@ -20,6 +20,7 @@ from claims_etl.stages import load
 from claims_etl.stages.extract import extract
 from claims_etl.stages.price import price
 from claims_etl.stages.validate import validate
+from claims_etl.stages.write import write_tables
 from claims_etl.targets import connect_target
 from tests.db import ALL_TARGET_NAMES, RUN_DATE, read_source
 
@@ -121,7 +122,7 @@ def test_crash_between_warehouse_commit_and_status_update_is_repaired(seeded: Se
         priced = price(validated.accepted_claims, validated.accepted_lines, frames)
         target = connect_target(seeded)
         for chunk in load.chunks(validated.rejected, priced, 250):
-            load.write_tables(target, load.chunk_tables(chunk, run_id, datetime.now(UTC)))
+            write_tables(target, load.chunk_tables(chunk, run_id, datetime.now(UTC)))
         target.close()
     # the session ended without marking: its advisory lock is free, its leases are stale
     result = pipeline.run(seeded)
@@ -146,7 +147,7 @@ def test_db_init_turns_a_dead_runs_per_claim_leases_into_range_leases_the_next_r
         for chunk in load.chunks(
             validated.rejected, price(validated.accepted_claims, validated.accepted_lines, frames), 250
         ):
-            load.write_tables(target, load.chunk_tables(chunk, run_id, datetime.now(UTC)))
+            write_tables(target, load.chunk_tables(chunk, run_id, datetime.now(UTC)))
         target.close()
         source.execute(  # the layout before range leases, with this run's claims leased one row each
             "CREATE TABLE staging.claim_leases (claim_id bigint PRIMARY KEY, run_id text NOT NULL, "
@@ -198,12 +199,12 @@ def test_marking_checks_every_lease_and_marks_by_id(pg_settings: Settings, tmp_p
         validated = validate(extracted.claims, extracted.lines, frames, run_date=RUN_DATE)
         priced = price(validated.accepted_claims, validated.accepted_lines, frames)
         whole, taken, *_ = load.chunks(validated.rejected, priced, 150)
-        assert load.mark_chunk(source, whole, run_id, datetime.now(UTC)) == whole.claim_count
+        assert marking.mark_chunk(source, whole, run_id, datetime.now(UTC)) == whole.claim_count
         source.execute("UPDATE staging.range_leases SET run_id = 'other-run' WHERE run_id = %s", [run_id])
         source.commit()
 
         with pytest.raises(StageError, match=f"lost the lease on claims \\[{taken.low}, {taken.high}\\] to another"):
-            load.mark_chunk(source, taken, run_id, datetime.now(UTC))
+            marking.mark_chunk(source, taken, run_id, datetime.now(UTC))
         with pytest.raises(StageError, match="range 1 lost its lease to another run"):
             leases.release(source, part)
 
