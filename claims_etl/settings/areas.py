@@ -108,7 +108,7 @@ class RunSettings(BaseModel):
     engine: Literal["local", "dask"] = "local"
     scheduler: str | None = None
     dask_workers: int = Field(default_factory=_cores, ge=1, le=256)
-    # Claims per range, the unit of work (claims_etl/engine/planning.py): bounds a run's memory to one range's
+    # Claims per range, the unit of work (claims_etl/engine/leases.py): bounds a run's memory to one range's
     # frames and, on Dask, is the size of one task.
     range_claims: int = Field(default=100_000, ge=1, le=BIGINT_MAX)
     # connectorx connections reading one range in parallel claim_id sub-ranges.

@@ -83,7 +83,7 @@ class OdbcTarget(Session):
             finally:
                 cursor.close()
 
-    # A chunk's writes, in the open transaction (stages/load.write_tables), raising the driver's errors
+    # A chunk's writes, in the open transaction (stages/write.write_tables), raising the driver's errors
     # (the caller maps them with `errors`). Column-wise Arrow parameter arrays here; COPY in targets/postgres.py.
 
     def insert_rows(self, table: str, rows: pa.Table) -> None:
@@ -96,7 +96,7 @@ class OdbcTarget(Session):
         self._columns([self.statement(name, table=table) for table in tables], keys, "the repair's keys")
 
     def fenced(self, counts: list[Any]) -> bool:
-        """warehouse/run_fence_chunk; True when it says the run was fenced (stages/load._check_fence):
+        """warehouse/run_fence_chunk; True when it says the run was fenced (stages/write._check_fence):
         its NOT NULL violation, or where the dialect says so (`no_row_fenced`: MariaDB in a non-strict
         sql_mode), no row updated (0 stored)."""
         from turbodbc.exceptions import Error as TurbodbcError  # noqa: PLC0415  (optional driver)
