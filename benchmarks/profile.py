@@ -51,7 +51,7 @@ STAGE_FRAMES: dict[tuple[str, str], str] = {
     ("chunks", "load.py"): "load: chunking",
     ("_loop", "metrics.py"): "monitoring",
     ("_publish", "progress_log.py"): "monitoring",
-    ("_finish", "pipeline.py"): "run bookkeeping",
+    ("_finish", "run.py"): "run bookkeeping",
     ("record_start", "run_records.py"): "run bookkeeping",
 }
 

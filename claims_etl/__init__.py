@@ -30,7 +30,8 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from claims_etl.engine.dry_run import DryRun, dry_run
-    from claims_etl.engine.pipeline import RunResult, run
+    from claims_etl.engine.outcomes import RunResult
+    from claims_etl.engine.run import run
     from claims_etl.reference import ReferenceFrames
     from claims_etl.reference.store import read_frames as load_reference
     from claims_etl.settings import Settings
@@ -46,8 +47,8 @@ if TYPE_CHECKING:
 _EXPORTS = {
     "DryRun": "claims_etl.engine.dry_run",
     "dry_run": "claims_etl.engine.dry_run",
-    "RunResult": "claims_etl.engine.pipeline",
-    "run": "claims_etl.engine.pipeline",
+    "RunResult": "claims_etl.engine.outcomes",
+    "run": "claims_etl.engine.run",
     "ReferenceFrames": "claims_etl.reference",
     "load_reference": "claims_etl.reference.store:read_frames",
     "Settings": "claims_etl.settings",

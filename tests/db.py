@@ -161,10 +161,16 @@ def cli_env(settings: Settings, **extra: str) -> dict[str, str]:
     return env | url | extra
 
 
+# The command line with the crash tests' fault hooks installed (claims_etl/dev/faulty.py): only under
+# it do CLAIMS_ETL_FAULT and its siblings fire; the plain `-m claims_etl` ignores them.
+FAULTY_CLI = [sys.executable, "-m", "claims_etl.dev.faulty"]
+
+
 def claims_etl_cli(env: dict[str, str], *command: str) -> subprocess.CompletedProcess[str]:
-    """`claims-etl COMMAND...` in a subprocess with `env` (see `cli_env`), output captured as text."""
+    """`claims-etl COMMAND...` in a subprocess with `env` (see `cli_env`; its fault settings fire),
+    output captured as text."""
     return subprocess.run(
-        [sys.executable, "-m", "claims_etl", *command],
+        [*FAULTY_CLI, *command],
         env=env,
         capture_output=True,
         text=True,
@@ -178,7 +184,7 @@ def start_paused_run(env: dict[str, str], paused: Path, *, own_group: bool = Fal
     file `paused`); returns once the run is paused there. `own_group`: in a process group of its own, as
     a shell starts a job (a signal to the group reaches the run and the processes it started)."""
     run = subprocess.Popen(
-        [sys.executable, "-m", "claims_etl", "run", "--json"],
+        [*FAULTY_CLI, "run", "--json"],
         env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=own_group,
     )  # fmt: skip
     deadline = time.monotonic() + 120
@@ -189,8 +195,8 @@ def start_paused_run(env: dict[str, str], paused: Path, *, own_group: bool = Fal
 
 
 def run_cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    """`claims-etl run --json [args]` in its own process."""
+    """`claims-etl run --json [args]` in its own process (its fault settings fire)."""
     return subprocess.run(
-        [sys.executable, "-m", "claims_etl", "run", "--json", *args],
+        [*FAULTY_CLI, "run", "--json", *args],
         env=env, capture_output=True, text=True, timeout=300, check=False,
     )  # fmt: skip

@@ -370,7 +370,8 @@ def run_command(
     """Process pending claims end to end: extract, validate, price, load, mark (--dry-run: count only)."""
     # Only what the run needs before its first statement; the rest after it (docs/performance.md, cold start).
     from claims_etl.cli.bars import StageBars
-    from claims_etl.engine import pipeline, stopping
+    from claims_etl.engine import stopping
+    from claims_etl.engine.run import run
 
     _logging(verbose, log_format)
     settings = _guarded(
@@ -416,7 +417,7 @@ def run_command(
     show_bars = not as_json and err.is_terminal and logs.current_format() == "console"
     # SIGINT and SIGTERM stop the run at its next chunk boundary (engine/stopping.py): exit 130 or 143.
     with _one_line_errors(*_secrets(settings)), stopping.on_signals(), StageBars(err, enabled=show_bars) as bars:
-        result = pipeline.run(settings, listeners=[bars.update])
+        result = run(settings, listeners=[bars.update])
     from claims_etl.cli import render
 
     summary = result.as_dict()

@@ -1,1 +1,2 @@
-"""Development tools: synthetic CMS-layout data (`seed`) and fault injection for crash tests (`fault_hooks`)."""
+"""Development tools: synthetic CMS-layout data (`seed`), fault injection for crash tests (`fault_hooks`)
+and the command line with it installed (`python -m claims_etl.dev.faulty`)."""

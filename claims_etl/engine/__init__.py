@@ -1,2 +1,3 @@
-"""Running a run: the wiring (`pipeline`), range leases and locks (`leases`), one range end to end
-(`range_work`), chunk loading (`chunk_loading`), the local and Dask engines, the writers."""
+"""Running a run: the run itself (`run`), its results (`outcomes`), range leases and locks
+(`leases`), validate then price (`transform`), one range end to end (`range_work`), chunk loading
+(`chunk_loading`), the local and Dask engines, the writers."""

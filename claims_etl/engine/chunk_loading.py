@@ -10,22 +10,20 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import partial
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import polars as pl
 import psycopg
 
-from claims_etl.dev import fault_hooks
 from claims_etl.engine import marking, stopping
+from claims_etl.engine.outcomes import RangeOutcome, Tally
 from claims_etl.engine.writers import Writer
+from claims_etl.faults import Faults, no_faults
 from claims_etl.settings import Settings
 from claims_etl.stages import load
 from claims_etl.stages.isolate import ChunkWritten
-from claims_etl.stages.summary import rejections_by_rule
+from claims_etl.stages.summary import rejections_by_rule, totals_by_place_of_service
 from claims_etl.stages.write import FaultHook
-
-if TYPE_CHECKING:
-    from claims_etl.engine.range_work import RangeOutcome, Tally
 
 
 @dataclass
@@ -43,6 +41,7 @@ class ChunkLoading:
     chunk_numbers: Iterator[int]
     tally: Tally
     outcome: RangeOutcome
+    faults: Faults = no_faults  # the run's fault points (claims_etl/faults.py)
     marker: ThreadPoolExecutor = field(init=False)  # marks chunks, one at a time, on the source session
     _writing: deque[_Written] = field(default_factory=deque, init=False)
     _marking: Future[int] | None = field(default=None, init=False)
@@ -55,7 +54,7 @@ class ChunkLoading:
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="mark") as self.marker:
             for chunk in chunks:
                 number = next(self.chunk_numbers)
-                fault_hooks.point(self.settings, "pause_before_write", chunk=number)
+                self.faults("pause_before_write", number)
                 self._stop_if_asked()
                 started = time.perf_counter()
                 tables = load.chunk_tables(chunk, self.run_id, self.loaded_at, fenced=True)
@@ -92,7 +91,7 @@ class ChunkLoading:
         written = self._writing.popleft()
         committed = written.writing.result()
         self.outcome.chunk_seconds.append(written.committed - written.started)
-        checkpoint = partial(fault_hooks.point, self.settings, chunk=written.number)
+        checkpoint = partial(self.faults, chunk=written.number)
         checkpoint("after_commit")
         self._collect_mark()
         self._marking = self.marker.submit(self._mark, written.chunk, checkpoint, committed)
@@ -112,7 +111,7 @@ class ChunkLoading:
             self.outcome.claims_priced -= len(quarantined) - (chunk.rejected.height - rejected.height)
             self.outcome.claims_quarantined += len(quarantined)
             priced = priced.filter(~pl.col("claim_id").is_in(left_out))
-        self.outcome.count_loaded(priced, rejected)
+        self.outcome.count_loaded(totals_by_place_of_service(priced), priced.height, rejected.height)
         self._rejected.append(rejected)  # a slice of the range's frame: counted by rule only if the load stops early
         self.marked += done  # counted here, not when collected: a run stopped by an error counts it too
         self.tally("load", done)  # now, not when the next chunk's commit is back: live progress

@@ -1,7 +1,7 @@
 """The Dask engine (`claims-etl run --engine dask`, `pip install claims-etl[dask]`): the run's claim_id
 ranges as tasks on a Dask cluster.
 
-The driver (claims_etl/engine/pipeline.py) leases, plans the ranges and reads the reference frames as for a
+The driver (claims_etl/engine/run.py) leases, plans the ranges and reads the reference frames as for a
 local run. Here the frames are broadcast to every worker once, as Arrow-backed Polars frames, and each
 task works one range end to end on its own source and target sessions (claims_etl/engine/leases.py), sending
 back only its counts and stage timings. Without a scheduler address, a LocalCluster of `dask_workers`
@@ -26,8 +26,10 @@ from dask.distributed import Client, LocalCluster, as_completed
 from claims_etl.db.source import source_connection
 from claims_etl.engine import stopping
 from claims_etl.engine.leases import ClaimRange
-from claims_etl.engine.range_work import RangeOutcome, Tally, process_range
+from claims_etl.engine.outcomes import RangeOutcome, Tally
+from claims_etl.engine.range_work import process_range
 from claims_etl.errors import ClaimsEtlError, StageError, scrub
+from claims_etl.faults import Faults
 from claims_etl.reference import ReferenceFrames
 from claims_etl.settings import Settings
 from claims_etl.targets import connect_target
@@ -35,12 +37,15 @@ from claims_etl.targets import connect_target
 SCHEDULER_TIMEOUT = "10s"
 
 
-def work_range(part: ClaimRange, *, settings: Settings, frames: ReferenceFrames, loaded_at: datetime) -> RangeOutcome:
-    """One Dask task: one range on this worker's own sessions (the range comes first: client.map)."""
+def work_range(
+    part: ClaimRange, *, settings: Settings, frames: ReferenceFrames, loaded_at: datetime, faults: Faults
+) -> RangeOutcome:
+    """One Dask task: one range on this worker's own sessions (the range comes first: client.map);
+    `faults`, the run's fault points, pickled to the worker with the settings."""
     with source_connection(settings) as source:
         target = connect_target(settings)
         try:
-            return process_range(settings, part, frames, loaded_at, source=source, target=target)
+            return process_range(settings, part, frames, loaded_at, source=source, target=target, faults=faults)
         finally:
             target.close()
 
@@ -86,6 +91,7 @@ def work(
     loaded_at: datetime,
     tally: Tally,
     outcomes: list[RangeOutcome],
+    faults: Faults,
 ) -> None:
     """Run every range of the plan as a task, appending outcomes as tasks finish (on an error, those
     done so far are there). Progress advances per finished range."""
@@ -98,7 +104,9 @@ def work(
     with cluster_client(settings) as client:
         shared = client.scatter(frames, broadcast=True, hash=False)
         keys = [f"claims-etl-{part.run_id}-range-{part.number}" for part in plan]
-        futures = client.map(work_range, plan, key=keys, settings=settings, frames=shared, loaded_at=loaded_at)
+        futures = client.map(
+            work_range, plan, key=keys, settings=settings, frames=shared, loaded_at=loaded_at, faults=faults
+        )
         try:
             for future in as_completed(futures):
                 outcome: RangeOutcome = future.result()

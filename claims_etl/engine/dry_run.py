@@ -20,14 +20,13 @@ from typing import Any
 
 from claims_etl.db.source import source_connection
 from claims_etl.engine.leases import recoverable
-from claims_etl.engine.stages_run import preflight
+from claims_etl.engine.preflight import preflight
+from claims_etl.engine.transform import Prepared, transform
 from claims_etl.reference import ReferenceFrames
 from claims_etl.reference.cache import reference_frames
 from claims_etl.settings import Settings
 from claims_etl.stages.extract import Extracted, recoverable_pending, runnable_pending
-from claims_etl.stages.price import Priced, price_keyed
 from claims_etl.stages.summary import rejections_by_rule
-from claims_etl.stages.validate import Validated, validate
 
 
 def dollars(cents: int) -> str:
@@ -121,23 +120,20 @@ def _pages(settings: Settings, claims: int | None, read: Callable[..., Extracted
 
 def _count(result: DryRun, pending: Extracted, frames: ReferenceFrames, settings: Settings) -> None:
     """Validate and price one page as a run would; add its counts and cents (Polars sums) to the result."""
-    validated = validate(
-        pending.claims, pending.lines, frames, run_date=settings.effective_run_date(), rules=settings.rules().config
-    )
-    priced = price_keyed(validated.accepted_claims, validated.accepted_keyed_lines, frames)
-    _add(result, pending, validated, priced)
+    _add(result, pending, transform(settings, frames, pending))
 
 
-def _add(result: DryRun, pending: Extracted, validated: Validated, priced: Priced) -> None:
+def _add(result: DryRun, pending: Extracted, prepared: Prepared) -> None:
     """Add one page's counts and cents (Polars sums) to the result."""
-    rejected_lines = pending.lines.join(validated.rejected.select("claim_id"), on="claim_id", how="semi")
+    priced = prepared.priced
+    rejected_lines = pending.lines.join(prepared.rejected.select("claim_id"), on="claim_id", how="semi")
     result.claims_read += pending.claims.height
     result.lines_read += pending.lines.height
-    result.claims_rejected += validated.rejected.height
+    result.claims_rejected += prepared.rejected.height
     result.claims_priced += priced.claims.height
     result.lines_priced += priced.lines.height
     result.charge_cents += int(priced.lines.get_column("charge_cents").sum())
     result.allowed_cents += int(priced.lines.get_column("allowed_cents").sum())
     result.rejected_charge_cents += int(rejected_lines.get_column("charge_cents").sum())
-    result.rejections_by_rule.update(dict(rejections_by_rule(validated.rejected).iter_rows()))
-    result.warnings_by_rule.update(dict(validated.warnings.get_column("rule_id").value_counts().iter_rows()))
+    result.rejections_by_rule.update(dict(rejections_by_rule(prepared.rejected).iter_rows()))
+    result.warnings_by_rule.update(dict(prepared.warnings.get_column("rule_id").value_counts().iter_rows()))

@@ -22,14 +22,16 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import psycopg
 
 from claims_etl.db import sql
 from claims_etl.errors import SourceError, StageError
 from claims_etl.settings import Settings
-from claims_etl.targets import Target
+
+if TYPE_CHECKING:  # the warehouse drivers load after the run lock (cold start)
+    from claims_etl.targets import Target
 
 log = logging.getLogger(__name__)
 

@@ -14,8 +14,11 @@ import psycopg
 
 from claims_etl.engine import stopping
 from claims_etl.engine.leases import ClaimRange
-from claims_etl.engine.range_work import Prepared, RangeOutcome, Tally, load_range, prepare
+from claims_etl.engine.outcomes import RangeOutcome, Tally
+from claims_etl.engine.range_work import load_range, prepare
+from claims_etl.engine.transform import Prepared
 from claims_etl.engine.writers import InProcessWriter, open_writer
+from claims_etl.faults import Faults
 from claims_etl.reference import ReferenceFrames
 from claims_etl.settings import Settings
 from claims_etl.targets import Target
@@ -30,6 +33,7 @@ def work_locally(
     target: Target,
     tally: Tally,
     outcomes: list[RangeOutcome],
+    faults: Faults,
 ) -> None:
     """Work `work` in order, range k+1 prepared in a thread while range k loads: connectorx and
     Polars release the GIL, so preparing overlaps the GIL-holding ODBC writes for one more range of
@@ -44,12 +48,16 @@ def work_locally(
             outcome = RangeOutcome(number=part.number)
             # In a copy of this context: the run's log fields and trace span reach the prepare thread.
             context = contextvars.copy_context()
-            return outcome, preparer.submit(context.run, prepare, settings, part, frames, outcome, tally)
+            return outcome, preparer.submit(context.run, prepare, settings, part, frames, outcome, tally, faults)
 
         upcoming = start_preparing(work[0]) if work else None
         # Writer processes only now: starting them waits for the fork server's imports, which the
         # first range's prepare should not.
-        writing = open_writer(settings, target) if work else nullcontext(InProcessWriter(settings, target))
+        writing = (
+            open_writer(settings, target, faults=faults)
+            if work
+            else nullcontext(InProcessWriter(settings, target, faults))
+        )
         try:
             with writing as writer:
                 for index, part in enumerate(work):
@@ -69,6 +77,7 @@ def work_locally(
                         writer=writer,
                         chunk_numbers=chunk_numbers,
                         tally=tally,
+                        faults=faults,
                     )
                     del prepared  # one range loading and one being prepared: memory is two ranges, not the run
         except BaseException:

@@ -22,17 +22,17 @@ import psycopg
 
 from claims_etl.db import sql
 from claims_etl.db.source import source_connection
-from claims_etl.dev import fault_hooks
-from claims_etl.engine.pipeline import new_run_id
+from claims_etl.engine.outcomes import new_run_id
+from claims_etl.engine.transform import transform
 from claims_etl.errors import ConfigurationError
+from claims_etl.faults import Faults, for_entry
 from claims_etl.ops import logs, run_records
 from claims_etl.ops.timing import StageRecord
 from claims_etl.reference.cache import reference_frames
 from claims_etl.settings import Settings
 from claims_etl.stages import load
 from claims_etl.stages.extract import Extracted, repriced
-from claims_etl.stages.price import Priced, price_keyed
-from claims_etl.stages.validate import validate
+from claims_etl.stages.price import Priced
 from claims_etl.stages.write import write_tables
 from claims_etl.targets import Target, connect_target, read_target_frame
 
@@ -130,11 +130,9 @@ def _chunk(
     """Price one chunk of candidates again and, unless a dry run, replace the changed claims; True
     when it wrote."""
     frames, _ = reference_frames(settings)
-    checked = validate(
-        extracted.claims, extracted.lines, frames, run_date=settings.effective_run_date(), rules=settings.rules().config
-    )
+    checked = transform(settings, frames, extracted)
     result.claims_not_priceable += checked.rejected.height
-    priced = price_keyed(checked.accepted_claims, checked.accepted_keyed_lines, frames)
+    priced = checked.priced
     if priced.claims.is_empty():
         return False
     ids = priced.claims.get_column("claim_id")
@@ -159,9 +157,11 @@ def _chunk(
     return True
 
 
-def reprice(settings: Settings, release: str, *, dry_run: bool = False) -> RepriceResult:
+def reprice(settings: Settings, release: str, *, dry_run: bool = False, faults: Faults | None = None) -> RepriceResult:
     """Price again every processed claim with a line in `release`'s window and replace, chunk by
-    chunk, those whose amounts change; with `dry_run`, only count them and their dollars."""
+    chunk, those whose amounts change; with `dry_run`, only count them and their dollars. `faults`:
+    fault points for crash tests (claims_etl/faults.py; by default the entry's, none in production)."""
+    faults = for_entry(settings) if faults is None else faults
     started, clock = datetime.now(UTC), time.perf_counter()
     result = RepriceResult(run_id=f"reprice-{new_run_id(started)}", release=release, dry_run=dry_run)
     with logs.run_context(result.run_id, "reprice"), source_connection(settings) as source:
@@ -177,7 +177,7 @@ def reprice(settings: Settings, release: str, *, dry_run: bool = False) -> Repri
         try:
             if target is not None:
                 run_records.record_start(target, result.run_id, started, {"reprice": release})
-            _work(settings, target, result, chunks, (valid_from, valid_until), started)
+            _work(settings, target, result, chunks, (valid_from, valid_until), started, faults)
         except BaseException:
             if target is not None:
                 _record(target, result, "failed", clock)
@@ -206,6 +206,7 @@ def _work(
     chunks: list[tuple[int, int, int]],
     window: tuple[date, date],
     at: datetime,
+    faults: Faults,
 ) -> None:
     written = 0
     for low, high, _ in chunks:
@@ -213,7 +214,7 @@ def _work(
         result.claims_read += extracted.claims.height
         if _chunk(settings, target, result, extracted, at):
             written += 1
-            fault_hooks.point(settings, "reprice_after_commit", chunk=written)
+            faults("reprice_after_commit", written)
 
 
 def _record(target: Target, result: RepriceResult, status: str, clock: float) -> None:

@@ -37,8 +37,8 @@ from functools import partial
 from multiprocessing.context import BaseContext
 from typing import Any, NamedTuple, Protocol
 
-from claims_etl.dev import fault_hooks
 from claims_etl.errors import TargetError
+from claims_etl.faults import Faults, no_faults
 from claims_etl.ops.timing import peak_rss_bytes
 from claims_etl.settings import Settings
 from claims_etl.stages.isolate import ChunkWritten, write_chunk
@@ -66,11 +66,12 @@ class InProcessWriter:
 
     settings: Settings
     target: Target
+    faults: Faults = no_faults  # the run's fault points (claims_etl/faults.py)
     connections: int = 1
 
     def submit(self, chunk: ChunkTables, chunk_number: int) -> Future[ChunkWritten]:
         done: Future[ChunkWritten] = Future()
-        checkpoint = partial(fault_hooks.point, self.settings, chunk=chunk_number)
+        checkpoint = partial(self.faults, chunk=chunk_number)
         try:
             done.set_result(write_chunk(self.settings, self.target, chunk, checkpoint))
         except Exception as error:  # the caller meets it at .result(), as with a writer process
@@ -182,23 +183,24 @@ def _stalled(silence: Silence, settings: Settings) -> TargetError:
     )
 
 
-# Per writer process: the run's settings, its target session once connected, and its vitals slot.
+# Per writer process: the run's settings and fault points, its target session once connected, and its vitals slot.
 _settings: Settings | None = None
+_faults: Faults = no_faults
 _session: Target | None = None
 _vitals: Vitals | None = None
 _slot = -1
 
 
-def _start_writer(settings: Settings, run_pid: int, vitals: Vitals) -> None:
-    """Writer process start: die with the run, make fault points kill the run too, and beat. The
+def _start_writer(settings: Settings, run_pid: int, vitals: Vitals, faults: Faults) -> None:
+    """Writer process start: die with the run, make its fault points kill the run too, and beat. The
     session is opened by the first task, so that a failed connection reaches the run as its
     TargetError, not as a broken pool."""
-    global _settings, _vitals, _slot  # per-process state of a pool worker
+    global _settings, _faults, _vitals, _slot  # noqa: PLW0603 (per-process state of a pool worker)
     # Its own process group: a Ctrl-C at the terminal (or a signal to the run's group) reaches the run
     # alone, which finishes the writes in flight and then stops the writers (engine/stopping.py).
     os.setpgid(0, 0)
     _die_with_the_run()
-    fault_hooks.kill_with(run_pid)
+    _faults = faults.in_writer(run_pid)
     _settings, _vitals, _slot = settings, vitals, vitals.register()
     threading.Thread(target=_beat, args=(vitals, _slot), name="heartbeat", daemon=True).start()
 
@@ -244,8 +246,8 @@ def _write(chunk: ChunkTables, chunk_number: int) -> tuple[ChunkWritten, int, in
     assert _settings is not None and _vitals is not None, "writer process not started"
     _vitals.chunks[_slot] = chunk_number  # for the run's error line, should this writer stall
     try:
-        fault_hooks.point(_settings, "stall_writer", chunk=chunk_number)
-        written = write_chunk(_settings, _connected(), chunk, partial(fault_hooks.point, _settings, chunk=chunk_number))
+        _faults("stall_writer", chunk_number)
+        written = write_chunk(_settings, _connected(), chunk, partial(_faults, chunk=chunk_number))
     finally:
         _vitals.chunks[_slot] = 0
     return written, os.getpid(), peak_rss_bytes()
@@ -265,6 +267,7 @@ class ProcessWriter:
 
     settings: Settings
     connections: int
+    faults: Faults = no_faults
     _pool: ProcessPoolExecutor = field(init=False)
     _peaks: dict[int, int] = field(default_factory=dict, init=False)
     _vitals: Vitals = field(init=False)
@@ -279,7 +282,7 @@ class ProcessWriter:
             max_workers=self.connections,
             mp_context=context,
             initializer=_start_writer,
-            initargs=(self.settings, os.getpid(), self._vitals),
+            initargs=(self.settings, os.getpid(), self._vitals, self.faults),
         )
         bound = stall_bound_seconds(self.settings)
         if bound is not None:
@@ -350,14 +353,16 @@ def writer_processes(settings: Settings) -> int:
 
 
 @contextmanager
-def open_writer(settings: Settings, target: Target, *, wait_connected: bool = False) -> Iterator[Writer]:
+def open_writer(
+    settings: Settings, target: Target, *, wait_connected: bool = False, faults: Faults = no_faults
+) -> Iterator[Writer]:
     """The writer `settings.load_connections` asks for: writer processes, started and connecting as
     soon as this is entered (a run's first range is being prepared meanwhile), or, for 1, the
-    `target` session of this process."""
+    `target` session of this process. `faults`: the run's fault points, in the writers too."""
     if not writer_processes(settings):
-        yield InProcessWriter(settings, target)
+        yield InProcessWriter(settings, target, faults)
         return
-    writer = ProcessWriter(settings, writer_processes(settings))
+    writer = ProcessWriter(settings, writer_processes(settings), faults)
     try:
         connecting = writer.warm_up()
         if wait_connected:

@@ -20,8 +20,8 @@ import psycopg
 
 from claims_etl.db import sql
 from claims_etl.db.source_reads import read_frame
-from claims_etl.dev import fault_hooks
 from claims_etl.errors import SourceError, StageError
+from claims_etl.faults import Faults, no_faults
 from claims_etl.schemas import CLAIMS, LINES, conform
 from claims_etl.settings import Settings
 
@@ -105,10 +105,10 @@ def partition_bounds(low: int, high: int, partitions: int) -> list[tuple[int, in
     return [(start, stop - 1) for start, stop in pairwise(edges)]
 
 
-def _read(settings: Settings, query: str | list[str]) -> pl.DataFrame:
+def _read(settings: Settings, query: str | list[str], faults: Faults = no_faults) -> pl.DataFrame:
     """A query into Polars; a list of queries is read side by side, one connection each, into one frame."""
     frame = read_frame(settings, query, stage="extract")
-    fault_hooks.point(settings, "pause_after_read")  # tests/integration/test_consistent_reads.py commits here
+    faults("pause_after_read")  # tests/integration/test_consistent_reads.py commits here
     return frame
 
 
@@ -206,7 +206,7 @@ def unreadable_reason(error: SourceError) -> str | None:
     return "unreadable in the source: a value the database cannot compute or send"
 
 
-def _leased_rows(settings: Settings, run_id: str, low: int, high: int) -> pl.DataFrame:
+def _leased_rows(settings: Settings, run_id: str, low: int, high: int, faults: Faults) -> pl.DataFrame:
     """The range's rows, read in `settings.partitions` parallel claim_id sub-ranges (`partition_bounds`),
     each the range's own statement with narrower bounds: a claim and its lines share a claim_id, so each
     statement still reads whole claims from one snapshot."""
@@ -214,18 +214,18 @@ def _leased_rows(settings: Settings, run_id: str, low: int, high: int) -> pl.Dat
         sql.render("extract/range", run_id=run_id, low=start, high=stop)
         for start, stop in partition_bounds(low, high, settings.partitions)
     ]
-    return _read(settings, queries)
+    return _read(settings, queries, faults)
 
 
 def _isolate_unreadable(
-    settings: Settings, run_id: str, low: int, high: int, failure: SourceError
+    settings: Settings, run_id: str, low: int, high: int, failure: SourceError, faults: Faults
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
     """The rows of [low, high] that can be read, and (claim_id, reason) of the claims that cannot, by
     reading halves of the failing claim_id range again, down to single claims: a few reads of the range
     over for a few bad claims. Raises `failure` when the read fails without any row (the query or the
     source, not a value), and a StageError past MAX_UNREADABLE claims."""
     try:  # the same statement, partitioned alike, for a run that leases nothing: does it work without rows?
-        empty = _leased_rows(settings, "", low, high)
+        empty = _leased_rows(settings, "", low, high, faults)
     except SourceError:
         raise failure from None
     pieces, unreadable = [], []
@@ -241,7 +241,7 @@ def _isolate_unreadable(
         middle = start + (stop - start) // 2
         for half_low, half_high in ((start, middle), (middle + 1, stop)):
             try:
-                pieces.append(_leased_rows(settings, run_id, half_low, half_high))
+                pieces.append(_leased_rows(settings, run_id, half_low, half_high, faults))
             except SourceError as error:
                 if unreadable_reason(error) is None:
                     raise
@@ -250,16 +250,17 @@ def _isolate_unreadable(
     return rows, pl.DataFrame(unreadable, schema=UNREADABLE, orient="row")
 
 
-def extract(settings: Settings, run_id: str, low: int, high: int) -> Extracted:
+def extract(settings: Settings, run_id: str, low: int, high: int, faults: Faults = no_faults) -> Extracted:
     """The claims the run leased in claim_id range [low, high], and their lines, read in one statement
     per partition (queries/extract/range.sql). Claims whose rows cannot be read (a read failing on a
-    value, not on the connection) come back in `unreadable` instead (`_isolate_unreadable`)."""
+    value, not on the connection) come back in `unreadable` instead (`_isolate_unreadable`). `faults`:
+    the run's fault points (a pause after each read)."""
     try:
-        return split_rows(_leased_rows(settings, run_id, low, high), what="extracted")
+        return split_rows(_leased_rows(settings, run_id, low, high, faults), what="extracted")
     except SourceError as error:
         if unreadable_reason(error) is None:
             raise
-        rows, unreadable = _isolate_unreadable(settings, run_id, low, high, error)
+        rows, unreadable = _isolate_unreadable(settings, run_id, low, high, error, faults)
     return replace(split_rows(rows, what="extracted"), unreadable=unreadable)
 
 

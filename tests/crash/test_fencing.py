@@ -12,7 +12,6 @@
 from __future__ import annotations
 
 import subprocess
-import sys
 import time
 from decimal import Decimal
 
@@ -24,7 +23,7 @@ from claims_etl.dev.seed import seed
 from claims_etl.settings import Settings
 from tests import db
 from tests.crash.test_crash import CLAIMS, assert_reconciled, cli_env, run_cli
-from tests.db import PG_ADMIN_URL, TEST_DB, read_source
+from tests.db import FAULTY_CLI, PG_ADMIN_URL, TEST_DB, read_source
 from tests.integration.test_pipeline import Reader
 
 EARLY_RUN_DATE = "2000-01-01"  # before every seeded service date: V09 rejects every claim
@@ -79,7 +78,7 @@ def all_valid(settings: Settings, tmp_path: object) -> Settings:
 
 def test_a_zombie_run_is_fenced_and_never_commits_after_a_takeover(all_valid: Settings, read_target: Reader) -> None:
     zombie = subprocess.Popen(
-        [sys.executable, "-m", "claims_etl", "run"],
+        [*FAULTY_CLI, "run"],
         env=cli_env(all_valid, CLAIMS_ETL_FAULT="pause_before_write:2", CLAIMS_ETL_FAULT_PAUSE="20"),
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip

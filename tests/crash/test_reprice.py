@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from datetime import date
 from decimal import Decimal
 from pathlib import Path
@@ -27,7 +26,7 @@ CLAIMS, SEED = 400, 41
 
 def _reprice(settings: Settings, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "claims_etl", "reprice", "--release", "2026B", "--json", *args],
+        [*db.FAULTY_CLI, "reprice", "--release", "2026B", "--json", *args],
         env=db.cli_env(settings, CLAIMS_ETL_LOAD_CHUNK_CLAIMS="20", **env),
         capture_output=True,
         text=True,

@@ -21,7 +21,7 @@ from claims_etl import targets
 from claims_etl.dev.seed import seed
 from claims_etl.settings import Settings
 from tests.crash.test_crash import CLAIMS, assert_reconciled, cli_env, reconcile, run_cli
-from tests.db import PG_ADMIN_URL, SOURCE_URL, TEST_DB, read_source
+from tests.db import FAULTY_CLI, PG_ADMIN_URL, SOURCE_URL, TEST_DB, read_source
 from tests.integration.test_pipeline import Reader
 
 PATIENT_ID = "PHI-PATIENT-5521"
@@ -77,7 +77,7 @@ def test_a_killed_run_is_marked_failed_killed_by_the_next_run(seeded: Settings, 
 def test_a_run_still_alive_is_not_marked_killed(seeded: Settings) -> None:
     env = cli_env(seeded, CLAIMS_ETL_FAULT="pause_before_write:1", CLAIMS_ETL_FAULT_PAUSE="6")
     paused = subprocess.Popen(
-        [sys.executable, "-m", "claims_etl", "run", "--json"],
+        [*FAULTY_CLI, "run", "--json"],
         env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
     try:
@@ -157,7 +157,7 @@ def test_a_run_that_lost_its_run_lock_but_lives_shows_running_then_its_own_end(p
     a run between its source session's end and its final status never shows as killed."""
     env = cli_env(pg_seeded, CLAIMS_ETL_FAULT="pause_before_write:1", CLAIMS_ETL_FAULT_PAUSE="10")
     paused = subprocess.Popen(
-        [sys.executable, "-m", "claims_etl", "run", "--json"],
+        [*FAULTY_CLI, "run", "--json"],
         env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
     try:

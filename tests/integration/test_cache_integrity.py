@@ -24,8 +24,8 @@ import redis
 from polars.testing import assert_frame_equal
 from pydantic import SecretStr
 
+import claims_etl
 from claims_etl.dev.seed import seed
-from claims_etl.engine import pipeline
 from claims_etl.reference import FRAME_SCHEMAS, ReferenceFrames, cache
 from claims_etl.reference.cache import (
     _DIGEST_BYTES,
@@ -141,11 +141,11 @@ def test_a_corrupt_redis_entry_is_read_from_the_database_and_overwritten(
 def test_a_run_over_a_corrupt_entry_loads_the_same_rows(
     seeded: Settings, redis_db: redis.Redis, read_target: Reader
 ) -> None:
-    first = pipeline.run(seeded.model_copy(update={"limit": 100}))
+    first = claims_etl.run(seeded.model_copy(update={"limit": 100}))
     assert first.metrics.cache["source"] == "database"
     _corrupt_one_entry(redis_db, first.metrics.cache["version"], CORRUPTIONS["flipped-payload-byte"])
     clear_in_process()
-    rest = pipeline.run(seeded)
+    rest = claims_etl.run(seeded)
     assert rest.status == "succeeded" and rest.claims_read == CLAIMS - 100
     assert (rest.metrics.cache["source"], rest.metrics.cache["corrupt_entries"]) == ("database", 1)
     assert_exactly_once_and_exact(seeded, read_target, claims=CLAIMS)
@@ -177,13 +177,13 @@ def _cache_warnings(caplog: pytest.LogCaptureFixture) -> list[str]:
 def test_a_forged_re_signed_entry_is_refused_and_the_run_prices_from_the_database(
     seeded: Settings, redis_db: redis.Redis, read_target: Reader, caplog: pytest.LogCaptureFixture
 ) -> None:
-    first = pipeline.run(seeded.model_copy(update={"limit": 100}))
+    first = claims_etl.run(seeded.model_copy(update={"limit": 100}))
     assert first.metrics.cache["source"] == "database"
     forged = _forge_doubled_rvus(redis_db, first.metrics.cache["version"])
     clear_in_process()  # a new process: only Redis could serve the frames
     caplog.set_level(logging.WARNING, logger="claims_etl")
 
-    rest = pipeline.run(seeded)
+    rest = claims_etl.run(seeded)
 
     assert rest.status == "succeeded" and rest.claims_read == CLAIMS - 100
     assert (rest.metrics.cache["source"], rest.metrics.cache["corrupt_entries"]) == ("database", 1)

@@ -11,8 +11,8 @@ from pathlib import Path
 import polars as pl
 import pytest
 
+import claims_etl
 from claims_etl.dev.seed import seed
-from claims_etl.engine import pipeline
 from claims_etl.settings import Settings
 from claims_etl.targets import CAPABILITIES, connect_target, target_dialect
 from tests.db import TARGETS, _reset, make_settings, read_source
@@ -55,7 +55,7 @@ def test_a_dialect_added_by_its_capabilities_alone_loads_a_run(
     finally:
         target.close()
 
-    result = pipeline.run(seam_settings)
+    result = claims_etl.run(seam_settings)
 
     priced = read_target("SELECT claim_id FROM warehouse.priced_claims").get_column("claim_id")
     rejected = read_target("SELECT claim_id FROM warehouse.rejected_claims").get_column("claim_id")

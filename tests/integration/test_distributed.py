@@ -16,8 +16,11 @@ import psycopg
 import pytest
 from dask.distributed import Client, LocalCluster
 
+import claims_etl
+from claims_etl.dev import fault_hooks
 from claims_etl.dev.seed import seed
-from claims_etl.engine import leases, pipeline
+from claims_etl.engine import leases
+from claims_etl.engine.outcomes import RunResult
 from claims_etl.errors import ConfigurationError
 from claims_etl.settings import ODBC_USER_VARIABLE, Settings
 from claims_etl.targets import connect_target, odbc_config
@@ -55,6 +58,11 @@ def _on_dask(settings: Settings, cluster: LocalCluster, **more: object) -> Setti
     )
 
 
+def _run_with_faults(settings: Settings) -> RunResult:
+    """A run whose fault settings fire (the crash tests' hooks, claims_etl/dev/fault_hooks.py)."""
+    return claims_etl.run(settings, faults=fault_hooks.from_settings(settings))
+
+
 def _snapshot(read_target: Reader) -> dict[str, list[tuple[object, ...]]]:
     return {table: read_target(query).rows() for table, query in SNAPSHOT.items()}
 
@@ -84,11 +92,11 @@ def _assert_every_claim_once(read_target: Reader) -> None:
 def test_dask_run_loads_the_same_rows_as_a_local_run(
     seeded: Settings, cluster: LocalCluster, read_target: Reader
 ) -> None:
-    local = pipeline.run(seeded)
+    local = claims_etl.run(seeded)
     expected = _snapshot(read_target)
     _start_over(read_target, seeded)
 
-    distributed = pipeline.run(_on_dask(seeded, cluster))
+    distributed = claims_etl.run(_on_dask(seeded, cluster))
 
     assert distributed.status == "succeeded"
     assert (distributed.claims_read, distributed.claims_priced, distributed.claims_rejected) == (
@@ -113,13 +121,13 @@ def test_a_worker_killed_after_its_warehouse_commit_leaves_every_claim_once(
     """The worst moment: a range's first chunk is committed in the warehouse, not yet marked in the
     source, when its worker is SIGKILLed. The scheduler reruns the range on the other worker (or the
     restarted one), which must delete what the dead attempt wrote before loading the range again."""
-    expected_run = pipeline.run(seeded)
+    expected_run = claims_etl.run(seeded)
     expected = _snapshot(read_target)
     _start_over(read_target, seeded)
 
     once = tmp_path / "fault-fired"
     faulty = _on_dask(seeded, cluster, fault="after_commit:1", fault_once_file=str(once), load_chunk_claims=100)
-    result = pipeline.run(faulty)
+    result = _run_with_faults(faulty)
 
     assert once.exists()  # the fault did fire: a worker died
     assert result.status == "succeeded" and result.claims_read == expected_run.claims_read
@@ -133,12 +141,12 @@ def test_a_retried_range_counts_the_rejections_its_dead_attempt_marked(
 ) -> None:
     """Killed after its third chunk's commit, a range's first attempt has marked its first chunks
     already; the second attempt works only the rest, yet the run's rejections by rule are whole."""
-    expected_run = pipeline.run(seeded)
+    expected_run = claims_etl.run(seeded)
     _start_over(read_target, seeded)
 
     once = tmp_path / "fault-fired"
     faulty = _on_dask(seeded, cluster, fault="after_commit:3", fault_once_file=str(once), load_chunk_claims=50)
-    result = pipeline.run(faulty)
+    result = _run_with_faults(faulty)
 
     assert once.exists() and max(r["attempt"] for r in result.ranges) == 2
     assert result.claims_rejected == expected_run.claims_rejected
@@ -153,12 +161,12 @@ def test_a_range_finished_by_a_worker_that_then_died_is_counted_once_and_not_loa
     the lease, then was SIGKILLed before handing its outcome to the scheduler. The rerun finds no lease
     over the range and none of another run: it reports what the dead attempt marked (attempt 0, no stage
     seconds of its own) and writes nothing, so the run's counts and rows are a clean run's."""
-    expected_run = pipeline.run(seeded)
+    expected_run = claims_etl.run(seeded)
     expected = _snapshot(read_target)
     _start_over(read_target, seeded)
 
     once = tmp_path / "fault-fired"
-    result = pipeline.run(_on_dask(seeded, cluster, fault="after_release", fault_once_file=str(once)))
+    result = _run_with_faults(_on_dask(seeded, cluster, fault="after_release", fault_once_file=str(once)))
 
     assert once.exists()  # a worker did die with its range finished
     assert result.status == "succeeded"
@@ -208,7 +216,7 @@ def test_the_dask_engine_without_its_extra_is_a_configuration_error(
     seed(pg_settings, 50, seed=37, invalid_rate=0.0, directory=tmp_path)
     monkeypatch.setitem(sys.modules, "claims_etl.engine.dask_engine", None)  # as if dask were not installed
     with pytest.raises(ConfigurationError, match=r"claims-etl\[dask\]") as raised:
-        pipeline.run(pg_settings.model_copy(update={"engine": "dask"}))
+        claims_etl.run(pg_settings.model_copy(update={"engine": "dask"}))
     assert raised.value.exit_code == 2
 
 
@@ -235,7 +243,7 @@ def test_two_recovered_ranges_repairing_at_once_on_mariadb_survive_the_deadlock(
     assert (dead.new, read_source("SELECT count(*) FROM staging.range_leases").item()) == (CLAIMS, 2)
     deadlocks = _innodb_deadlocks()
 
-    result = pipeline.run(_on_dask(seeded, cluster, fault="pause_after_repair", fault_pause=2.0))
+    result = _run_with_faults(_on_dask(seeded, cluster, fault="pause_after_repair", fault_pause=2.0))
 
     assert result.status == "succeeded" and result.claims_recovered == CLAIMS
     assert len({r["worker"] for r in result.ranges}) == 2  # the two ranges were loaded side by side
@@ -302,7 +310,7 @@ def test_workers_on_other_machines_make_their_own_odbc_copy_from_the_users_odbcs
         assert driver.odbc_sysini != str(private)  # the user's value travels, not this machine's copy
         with _workers_elsewhere(scheduler.scheduler_address, 2), Client(scheduler) as client:
             assert not any(client.run(os.path.exists, str(private)).values())  # they cannot see the driver's copy
-            result = pipeline.run(driver)
+            result = claims_etl.run(driver)
 
     assert result.status == "succeeded" and result.claims_read == CLAIMS
     assert len({r["worker"] for r in result.ranges}) == 2

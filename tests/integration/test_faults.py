@@ -17,7 +17,7 @@ import pytest
 from claims_etl.dev.seed import seed
 from claims_etl.settings import Settings
 from tests.crash.test_crash import CHUNK, CLAIMS, assert_exactly_once_and_exact, cli_env, run_cli
-from tests.db import ALL_TARGET_NAMES, MARIADB_HOST, PG_ADMIN_URL, RUN_DATE, TEST_DB, read_source
+from tests.db import ALL_TARGET_NAMES, FAULTY_CLI, MARIADB_HOST, PG_ADMIN_URL, RUN_DATE, TEST_DB, read_source
 from tests.integration.test_pipeline import Reader
 
 pytestmark = pytest.mark.parametrize("target_name", ALL_TARGET_NAMES, indirect=True)  # every target (issue 22)
@@ -67,9 +67,7 @@ def test_connections_broken_mid_run_fail_cleanly_and_a_rerun_completes(
         CLAIMS_ETL_FAULT_PAUSE="4",
         CLAIMS_ETL_LOAD_CONNECTIONS=load_connections,
     )
-    process = subprocess.Popen(
-        [sys.executable, "-m", "claims_etl", "run"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
-    )
+    process = subprocess.Popen([*FAULTY_CLI, "run"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     # in the pause before chunk 3 (4 s), reached soon after chunk 1 is marked: waited for, not slept, as
     # a loaded machine starts the run late
     deadline = time.monotonic() + 240

@@ -14,8 +14,8 @@ import pytest
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
+import claims_etl
 from claims_etl.dev.seed import code_pool, write_reference_files
-from claims_etl.engine import pipeline
 from claims_etl.reference.store import load_year
 from claims_etl.settings import Settings
 from tests.db import SOURCE_URL, _reset, make_settings, read_source
@@ -84,7 +84,7 @@ def test_hostile_claims_are_rejected_or_priced_never_lost(
     ids = _insert(claims)
     loaded_years = {2025, 2026}  # write_reference_files' releases, each from January 1
     unpriceable = sum(any(line["service_date"].year not in loaded_years for line in lines) for _, lines in claims)
-    result = pipeline.run(hostile_settings)
+    result = claims_etl.run(hostile_settings)
     assert result.claims_read == len(ids) - unpriceable
     statuses = read_source(f"SELECT status, count(*) AS n FROM staging.claims WHERE claim_id >= {ids[0]} GROUP BY 1")
     by_status = dict(statuses.iter_rows())

@@ -18,8 +18,8 @@ import psycopg
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+import claims_etl
 from claims_etl.dev.seed import seed
-from claims_etl.engine import pipeline
 from claims_etl.ops.metrics import PER_RUN_SERIES
 from claims_etl.settings import Settings
 from tests.db import SOURCE_URL, TEST_DB, cli_env, read_source
@@ -148,7 +148,7 @@ def test_the_textfile_holds_the_runs_counts_as_stored(
     seeded: Settings, tmp_path: Path, read_target: Callable[[str], pl.DataFrame]
 ) -> None:
     textfile = tmp_path / "claims_etl.prom"
-    result = pipeline.run(seeded.model_copy(update={"metrics_textfile": str(textfile)}))
+    result = claims_etl.run(seeded.model_copy(update={"metrics_textfile": str(textfile)}))
     assert result.status == "succeeded" and result.claims_rejected > 0
     metrics = _metrics(textfile)
     outcomes = metrics["claims_etl_run_claims"]
@@ -200,7 +200,7 @@ def spans() -> Iterator[Any]:
 @pytest.mark.parametrize("target_name", ["postgresql"], indirect=True)
 def test_each_stage_is_one_span_with_its_rows(seeded: Settings, spans: Any) -> None:
     spans.clear()
-    result = pipeline.run(seeded)
+    result = claims_etl.run(seeded)
     finished = spans.get_finished_spans()
     (run,) = [span for span in finished if span.name == "run"]
     assert run.attributes["run_id"] == result.run_id

@@ -23,8 +23,8 @@ import pytest
 import redis
 from pydantic import SecretStr
 
+import claims_etl
 from claims_etl.dev.seed import code_pool, seed, write_reference_files
-from claims_etl.engine import pipeline
 from claims_etl.ops.metrics import SCALAR_METRICS
 from claims_etl.ops.progress_log import baseline
 from claims_etl.reference import FRAME_SCHEMAS
@@ -32,7 +32,7 @@ from claims_etl.reference.cache import KEY_PREFIX, clear_in_process
 from claims_etl.reference.store import load_year
 from claims_etl.settings import Settings
 from tests.crash.test_crash import assert_exactly_once_and_exact
-from tests.db import RUN_DATE, SOURCE_URL
+from tests.db import FAULTY_CLI, RUN_DATE, SOURCE_URL
 from tests.integration.test_pipeline import Reader
 
 REDIS_URL = os.environ.get("CLAIMS_ETL_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
@@ -70,12 +70,12 @@ def test_cold_run_fills_redis_warm_run_does_not_read_reference_tables(
     seeded: Settings, redis_db: redis.Redis, read_target: Reader
 ) -> None:
     with_redis = seeded.model_copy(update={"redis_url": SecretStr(REDIS_URL), "limit": 600})
-    cold = pipeline.run(with_redis)
+    cold = claims_etl.run(with_redis)
     assert cold.metrics.cache["source"] == "database"
     assert len(redis_db.keys(f"{KEY_PREFIX}:*")) == len(FRAME_SCHEMAS)  # one key per reference frame
     clear_in_process()  # a new process: only Redis can serve the frames now
     with _reference_tables_locked():  # reading staging.rvu/gpci would now fail the run
-        warm = pipeline.run(with_redis.model_copy(update={"source_lock_timeout_seconds": 2}))
+        warm = claims_etl.run(with_redis.model_copy(update={"source_lock_timeout_seconds": 2}))
     assert (warm.metrics.cache["source"], warm.metrics.cache["hit_rate"]) == ("redis", 1.0)
     assert warm.claims_read == CLAIMS - 600
     assert_exactly_once_and_exact(seeded, read_target, claims=CLAIMS)
@@ -84,11 +84,11 @@ def test_cold_run_fills_redis_warm_run_does_not_read_reference_tables(
 @pytest.mark.parametrize("target_name", ["mysql"], indirect=True)
 def test_reference_reload_invalidates_the_cache(seeded: Settings, redis_db: redis.Redis, tmp_path: Path) -> None:
     with_redis = seeded.model_copy(update={"redis_url": SecretStr(REDIS_URL), "limit": 100})
-    assert pipeline.run(with_redis).metrics.cache["source"] == "database"
-    assert pipeline.run(with_redis).metrics.cache["source"] == "process"
+    assert claims_etl.run(with_redis).metrics.cache["source"] == "database"
+    assert claims_etl.run(with_redis).metrics.cache["source"] == "process"
     rvu, gpci = write_reference_files(tmp_path / "again", 51, code_pool(51))[2026]
     load_year(seeded, rvu, gpci, 2026, work_gpci="floor")
-    reloaded = pipeline.run(with_redis)
+    reloaded = claims_etl.run(with_redis)
     assert reloaded.metrics.cache["source"] == "database"
     assert len(redis_db.keys(f"{KEY_PREFIX}:*")) == 2 * len(FRAME_SCHEMAS)  # the old version's age out, unread
 
@@ -98,7 +98,7 @@ def test_unreachable_redis_gives_one_warning_and_the_same_results(
     seeded: Settings, read_target: Reader, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.WARNING, logger="claims_etl")
-    result = pipeline.run(seeded.model_copy(update={"redis_url": SecretStr("redis://127.0.0.1:1/0")}))
+    result = claims_etl.run(seeded.model_copy(update={"redis_url": SecretStr("redis://127.0.0.1:1/0")}))
     assert result.metrics.cache["source"] == "database"
     warnings = [r for r in caplog.records if r.levelno >= logging.WARNING]
     assert len(warnings) == 1 and "Redis unavailable" in warnings[0].getMessage()
@@ -136,12 +136,12 @@ def test_redis_stopped_mid_way_gives_one_warning_and_the_same_results(
 ) -> None:
     url, server = private_redis
     with_redis = seeded.model_copy(update={"redis_url": SecretStr(url), "limit": 500})
-    assert pipeline.run(with_redis).metrics.cache["source"] == "database"
+    assert claims_etl.run(with_redis).metrics.cache["source"] == "database"
     server.kill()  # Redis dies between runs of the night
     server.wait()
     clear_in_process()
     caplog.set_level(logging.WARNING, logger="claims_etl")
-    after = pipeline.run(with_redis.model_copy(update={"limit": None}))
+    after = claims_etl.run(with_redis.model_copy(update={"limit": None}))
     assert (after.metrics.cache["source"], after.metrics.cache["redis_errors"]) == ("database", 1)
     assert len([r for r in caplog.records if r.levelno >= logging.WARNING]) == 1
     assert_exactly_once_and_exact(seeded, read_target)
@@ -242,9 +242,7 @@ def test_dashboard_in_a_terminal_follows_a_run_in_progress(seeded: Settings) -> 
         "CLAIMS_ETL_FAULT_PAUSE": "3",
         "COLUMNS": "160",
     }
-    run = subprocess.Popen(
-        [sys.executable, "-m", "claims_etl", "run"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE
-    )
+    run = subprocess.Popen([*FAULTY_CLI, "run"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     pid, fd = pty.fork()
     if pid == 0:  # the child: the dashboard, in a real terminal
         os.execve(

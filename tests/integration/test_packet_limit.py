@@ -18,8 +18,8 @@ from pathlib import Path
 import psycopg
 import pytest
 
+import claims_etl
 from claims_etl.dev.seed import seed
-from claims_etl.engine import pipeline
 from claims_etl.settings import Settings
 from claims_etl.targets import odbc
 from claims_etl.targets.packets import Packets
@@ -132,7 +132,7 @@ def test_a_row_too_big_for_the_packet_limit_is_quarantined_and_the_run_goes_on(
             [ASCII_BYTES],
         ).fetchone()[0]  # type: ignore[index]
     _reported_limit(monkeypatch, lambda _: 64 * 1024)  # below that row, above the others
-    result = pipeline.run(settings.model_copy(update={"odbc_parameter_sets": FAST_BATCH}))
+    result = claims_etl.run(settings.model_copy(update={"odbc_parameter_sets": FAST_BATCH}))
     assert (result.status, result.claims_quarantined) == ("succeeded", 1)
     _assert_loaded(read_target, ascii_ids=FEW, emoji=0, quarantined=1)
     reasons = read_source("SELECT claim_id, reason FROM staging.claim_quarantine").rows()
@@ -155,7 +155,7 @@ def test_a_packet_the_server_refuses_is_sent_again_in_smaller_slices(
 
     monkeypatch.setattr(Packets, "refused", refused)
     _reported_limit(monkeypatch, lambda server: 2 * server)  # the ids' table in one packet, just over
-    result = pipeline.run(settings.model_copy(update={"odbc_parameter_sets": ONE_PACKET}))
+    result = claims_etl.run(settings.model_copy(update={"odbc_parameter_sets": ONE_PACKET}))
     assert (result.status, result.claims_quarantined) == ("succeeded", 0)
     assert refusals and min(refusals) > MARIADB_DEFAULT_PACKET  # the server refused, and only packets too big
     _assert_loaded(read_target, ascii_ids=JUST_OVER, emoji=0)

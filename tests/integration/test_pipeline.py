@@ -10,9 +10,10 @@ from pathlib import Path
 import polars as pl
 import pytest
 
+import claims_etl
 from claims_etl.db.source import init_source, lock_run, source_connection
 from claims_etl.dev.seed import seed
-from claims_etl.engine import leases, marking, pipeline
+from claims_etl.engine import leases, marking
 from claims_etl.errors import StageError
 from claims_etl.reference.store import read_frames
 from claims_etl.settings import Settings
@@ -64,7 +65,7 @@ def test_run_loads_every_claim_once_with_exact_prices(
     seeded: Settings, read_target: Reader, range_claims: int, load_connections: int, planned: list[int]
 ) -> None:
     chunks = {"load_chunk_claims": 150} if load_connections > 1 else {}  # several chunks in flight at once
-    result = pipeline.run(
+    result = claims_etl.run(
         seeded.model_copy(update={"range_claims": range_claims, "load_connections": load_connections} | chunks)
     )
     assert [r["claims"] for r in result.ranges] == planned  # locally the first range is a quarter
@@ -102,8 +103,8 @@ def test_run_loads_every_claim_once_with_exact_prices(
 
 
 def test_a_rerun_finds_nothing_and_duplicates_nothing(seeded: Settings, read_target: Reader) -> None:
-    pipeline.run(seeded)
-    again = pipeline.run(seeded)
+    claims_etl.run(seeded)
+    again = claims_etl.run(seeded)
     assert (again.claims_read, again.claims_priced) == (0, 0)
     _assert_exactly_once(read_target)
 
@@ -125,7 +126,7 @@ def test_crash_between_warehouse_commit_and_status_update_is_repaired(seeded: Se
             write_tables(target, load.chunk_tables(chunk, run_id, datetime.now(UTC)))
         target.close()
     # the session ended without marking: its advisory lock is free, its leases are stale
-    result = pipeline.run(seeded)
+    result = claims_etl.run(seeded)
     assert (result.claims_recovered, result.claims_read) == (600, CLAIMS)
     _assert_exactly_once(read_target)
 
@@ -170,17 +171,17 @@ def test_db_init_turns_a_dead_runs_per_claim_leases_into_range_leases_the_next_r
     assert set(converted.get_column("run_id")) == {run_id, "other-dead-run"}
     gone = "SELECT to_regclass('staging.claim_leases') IS NULL AND to_regclass('staging.run_ranges') IS NULL"
     assert read_source(gone).item() is True
-    result = pipeline.run(seeded)
+    result = claims_etl.run(seeded)
     assert (result.claims_recovered, result.claims_read) == (600, CLAIMS)
     _assert_exactly_once(read_target)
 
 
 def test_batch_and_limit_select_claims(seeded: Settings, read_target: Reader) -> None:
-    first = pipeline.run(seeded.model_copy(update={"limit": 100}))
+    first = claims_etl.run(seeded.model_copy(update={"limit": 100}))
     assert first.claims_read == 100
-    batch = pipeline.run(seeded.model_copy(update={"batch_id": "seed11-0000"}))
+    batch = claims_etl.run(seeded.model_copy(update={"batch_id": "seed11-0000"}))
     assert batch.claims_read == CLAIMS - 100
-    hostile = pipeline.run(seeded.model_copy(update={"batch_id": "x' OR '1'='1"}))
+    hostile = claims_etl.run(seeded.model_copy(update={"batch_id": "x' OR '1'='1"}))
     assert hostile.claims_read == 0
 
 

@@ -14,9 +14,9 @@ import polars as pl
 import psycopg
 import pytest
 
+import claims_etl
 from claims_etl.db.source import init_source
 from claims_etl.dev.seed import seed
-from claims_etl.engine import pipeline
 from claims_etl.reference.store import read_frames
 from claims_etl.settings import Settings
 from claims_etl.settings.rules_file import parse_rules
@@ -168,7 +168,7 @@ def test_a_poison_claim_alone_is_rejected_or_quarantined_and_the_run_goes_on(
 ) -> None:
     poison_ids = _plant(loose, tmp_path, [poison])
     expected = _expected(loose, poison_ids)
-    result = pipeline.run(loose)
+    result = claims_etl.run(loose)
     assert result.claims_read == 2 * GOOD + 1
     assert result.claims_quarantined == (POISONS[poison][1] != V16)
     _assert_outcome(read_target, [poison], poison_ids, expected)

@@ -12,7 +12,7 @@ import polars as pl
 import psycopg
 import pytest
 
-from claims_etl.engine import pipeline
+import claims_etl
 from claims_etl.reference.store import read_frames
 from claims_etl.settings import Settings
 from claims_etl.settings.rules_file import load_rules
@@ -69,7 +69,7 @@ def test_a_run_with_a_rules_file_loads_what_the_file_says(
     assert set(warnings.get_column("rule_id")) == {"TWO_DX", "V13"}
     assert "BIG_UNITS" in ",".join(rejected.get_column("rule_ids"))
 
-    result = pipeline.run(settings)
+    result = claims_etl.run(settings)
 
     assert (result.claims_priced, result.claims_rejected) == (accepted.height, rejected.height)
     got_rejected = read_target("SELECT claim_id, rule_ids FROM warehouse.rejected_claims").sort("claim_id")
@@ -164,7 +164,7 @@ def test_a_huge_unit_count_a_rules_file_allows_is_priced_exactly(
     expected = _expected(settings)[0].get_column("claim_id")
     assert line["claim_id"] in expected.to_list()  # accepted under the file
 
-    result = pipeline.run(settings)
+    result = claims_etl.run(settings)
 
     stored = read_target(
         "SELECT allowed_amount, units FROM warehouse.priced_claim_lines "

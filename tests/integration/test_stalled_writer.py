@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import re
 import subprocess
-import sys
 import time
 from collections.abc import Callable
 from contextlib import suppress
@@ -22,6 +21,7 @@ from claims_etl.dev.seed import seed
 from claims_etl.engine.writers import stall_bound_seconds
 from claims_etl.settings import Settings
 from tests.crash.test_crash import CLAIMS, assert_exactly_once_and_exact, assert_reconciled, cli_env, run_cli
+from tests.db import FAULTY_CLI
 from tests.integration.test_pipeline import Reader
 
 TIMEOUTS = {"CLAIMS_ETL_TARGET_QUERY_TIMEOUT_SECONDS": "3", "CLAIMS_ETL_TARGET_CONNECT_TIMEOUT_SECONDS": "3"}
@@ -59,9 +59,7 @@ def test_a_stopped_writer_fails_the_run_within_its_bound_then_a_rerun_recovers(
     )
     assert bound == 11.0
     env = cli_env(seeded, CLAIMS_ETL_LOAD_CONNECTIONS="2", CLAIMS_ETL_FAULT="stall_writer:2", **TIMEOUTS)
-    run = subprocess.Popen(
-        [sys.executable, "-m", "claims_etl", "run"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
-    )
+    run = subprocess.Popen([*FAULTY_CLI, "run"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     family: dict[int, psutil.Process] = {}
     try:
         writer = _watch_until_stopped(run, family)

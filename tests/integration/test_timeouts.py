@@ -27,7 +27,7 @@ from claims_etl.settings import Settings
 from claims_etl.targets import connect_target
 from tests.blackhole import BlackholeProxy
 from tests.crash.test_crash import CHUNK, CLAIMS, assert_exactly_once_and_exact, assert_reconciled, cli_env, run_cli
-from tests.db import MARIADB_HOST, PG_ADMIN_URL, PG_HOST, SOURCE_URL, TEST_DB, make_settings
+from tests.db import FAULTY_CLI, MARIADB_HOST, PG_ADMIN_URL, PG_HOST, SOURCE_URL, TEST_DB, make_settings
 from tests.integration.test_pipeline import Reader
 
 # Short bounds, so a blackholed run ends in seconds, yet long enough for every statement of a run on a
@@ -92,9 +92,7 @@ def _blackholed_run(seeded: Settings, read_target: Reader, proxy: BlackholeProxy
         **TIMEOUTS,
         **through_proxy,
     )
-    process = subprocess.Popen(
-        [sys.executable, "-m", "claims_etl", "run"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
-    )
+    process = subprocess.Popen([*FAULTY_CLI, "run"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         deadline = time.monotonic() + 300
         while _written(read_target) < 2 * CHUNK and process.poll() is None and time.monotonic() < deadline:

@@ -20,7 +20,7 @@ import typer
 import claims_etl
 from claims_etl.cli.app import app
 from claims_etl.cli.options import OPTION_SETTINGS
-from claims_etl.engine import pipeline
+from claims_etl.engine import run as engine_run
 from claims_etl.errors import ConfigurationError
 from claims_etl.settings import Settings
 from tests.unit.test_cli import PASSWORD, assert_one_clear_line
@@ -179,7 +179,7 @@ def test_version_is_the_installed_distributions() -> None:
     result = claims_etl_cli("--version")
     assert (result.returncode, result.stdout) == (0, f"claims-etl {version('claims-etl')}\n")
     assert claims_etl.__version__ == version("claims-etl")
-    assert claims_etl.run is pipeline.run and "run" in claims_etl.__all__ and "dry_run" in claims_etl.__all__
+    assert claims_etl.run is engine_run.run and "run" in claims_etl.__all__ and "dry_run" in claims_etl.__all__
 
 
 def _options(command: click.Command, path: str = "claims-etl") -> list[tuple[str, click.Option]]:

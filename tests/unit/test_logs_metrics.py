@@ -49,10 +49,10 @@ def _lines(text: str) -> list[dict[str, object]]:
 def test_json_lines_carry_the_run_id_and_each_stages_rows(capsys: pytest.CaptureFixture[str]) -> None:
     assert logs.configure("auto") == "json"  # stderr is not a terminal here
     capsys.readouterr()
-    logging.getLogger("claims_etl.engine.pipeline").warning("before the run")
+    logging.getLogger("claims_etl.engine.run").warning("before the run")
     with logs.run_context("20261202T000000-abc"), StageTimer().stage("price", rows_in=7) as stage:
         stage.rows_out = 5
-    logging.getLogger("claims_etl.engine.pipeline").debug("not shown without --verbose")
+    logging.getLogger("claims_etl.engine.run").debug("not shown without --verbose")
     before, started, finished = _lines(capsys.readouterr().err)
     assert before["event"] == "before the run" and "run_id" not in before and before["level"] == "warning"
     assert started["event"] == "stage started" and started["run_id"] == "20261202T000000-abc"

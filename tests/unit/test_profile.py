@@ -11,8 +11,7 @@ from benchmarks import profile
 
 RUN = 'process 7:"python -m claims_etl run --json"'
 MAIN = (
-    "<module> (claims_etl/__main__.py:3);run (claims_etl/engine/pipeline.py:150);"
-    "work_locally (claims_etl/engine/local.py:40)"
+    "<module> (claims_etl/__main__.py:3);run (claims_etl/engine/run.py:70);work_locally (claims_etl/engine/local.py:40)"
 )
 
 

@@ -1,5 +1,12 @@
-"""Wiring only: the order of the stages, their timing, progress, and the run's bookkeeping, on the
-run's source session (its run lock taken: `engine.pipeline.run`)."""
+"""A run, start to end (`claims-etl run`, `claims_etl.run`): its first statement, its etl_runs row, the
+stages in order with their timing and progress, and its records.
+
+The run's first statement (its run lock, docs/design.md) goes to the source before the stages' heavy
+modules (Polars, Arrow, the warehouse drivers) are imported: `claims-etl run` reaches its database
+fast (docs/performance.md, cold start), and the stages' modules load while nothing else is waiting.
+So this module's own imports are light, and the functions that run after the first statement import
+the stages' modules themselves (each such import says so).
+"""
 
 from __future__ import annotations
 
@@ -8,52 +15,83 @@ import logging
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from types import ModuleType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import psycopg
 
-from claims_etl.dev import fault_hooks
+from claims_etl.db.source import lock_run, require_set_up, source_connection
 from claims_etl.engine import leases, stopping
-from claims_etl.engine.local import work_locally
-from claims_etl.engine.outcomes import merged_stages
-from claims_etl.engine.pipeline import Progress, RunResult, samples
-from claims_etl.engine.range_work import RangeOutcome
-from claims_etl.engine.writers import writer_processes
+from claims_etl.engine.outcomes import Progress, RangeOutcome, RunResult, merged_stages, new_run_id
 from claims_etl.errors import ClaimsEtlError, ConfigurationError, RunInterruptedError
-from claims_etl.ops import run_records
+from claims_etl.faults import Faults, for_entry
+from claims_etl.ops import logs
 from claims_etl.ops.metrics import ResourceSampler, evaluate_alerts
 from claims_etl.ops.progress_log import ProgressLog, baseline, mark_killed
+from claims_etl.ops.textfile import metrics_textfile
 from claims_etl.ops.timing import StageRecord, StageTimer
-from claims_etl.reference.cache import reference_frames
 from claims_etl.settings import Settings
-from claims_etl.stages.extract import unpriceable_years
-from claims_etl.targets import Target, connect_target
+
+if TYPE_CHECKING:
+    from claims_etl.targets import Target
 
 log = logging.getLogger(__name__)
 
 
-def work(
+def run(settings: Settings, listeners: Sequence[Progress] = (), *, faults: Faults | None = None) -> RunResult:
+    """Process pending claims end to end: lease, reference, extract, validate, price, load.
+
+    `listeners` get (stage, done, total) as the run advances (the CLI's progress bars); progress is
+    also published to staging.etl_run_log for `claims-etl dashboard` in another terminal. `faults`:
+    fault points for crash tests (claims_etl/faults.py; by default the entry's, none in production)."""
+    started_at, clock = datetime.now(UTC), time.perf_counter()
+    faults = for_entry(settings) if faults is None else faults
+    # One "today" for V09 across every range and worker, even for a run that crosses midnight.
+    settings = settings.model_copy(update={"run_date": settings.effective_run_date()})
+    result = RunResult(run_id=new_run_id(started_at), started_at=started_at.timestamp())
+    progress_log = ProgressLog(settings, result.run_id, started_at)
+
+    def progress(stage: str, done: int, total: int) -> None:
+        progress_log.advance(stage, done, total)
+        for listener in listeners:
+            listener(stage, done, total)
+
+    with logs.run_context(result.run_id), metrics_textfile(settings, result):
+        try:
+            with source_connection(settings) as source:
+                lock_run(source, result.run_id)  # the run's first statement: alive from here on
+                require_set_up(source)  # before any stage: one line saying "run claims-etl db init"
+                _work(settings, source, result, progress, progress_log, clock, faults)
+        finally:
+            progress_log.close()
+    return result
+
+
+def _work(
     settings: Settings,
     source: psycopg.Connection[Any],
     result: RunResult,
     progress: Progress,
     progress_log: ProgressLog,
     clock: float,
+    faults: Faults,
 ) -> None:
     """The run after its first statement: its etl_runs row, the stages, its records, on the warehouse
     session opened here and the source session (`source`, the run lock held) given."""
+    from claims_etl.ops import run_records  # noqa: PLC0415 (cold start)
+    from claims_etl.targets import connect_target  # noqa: PLC0415 (cold start: after the first statement)
+
     target = connect_target(settings)
     try:
         started_at = datetime.fromtimestamp(result.started_at, UTC)
         run_records.record_start(target, result.run_id, started_at, _options(settings))
         with ResourceSampler(enabled=settings.monitoring) as sampler:
             try:
-                _stages(settings, source, target, StageTimer(records=result.stages), result, progress)
+                _stages(settings, source, target, StageTimer(records=result.stages), result, progress, faults)
                 result.status = "succeeded"
             except BaseException as error:  # an unexpected error or Ctrl-C fails the run just the same
                 result.status = "failed"
@@ -87,6 +125,8 @@ def _options(settings: Settings) -> dict[str, Any]:
 def _finish(
     settings: Settings, target: Target, result: RunResult, sampler: ResourceSampler, progress_log: ProgressLog
 ) -> None:
+    from claims_etl.engine.writers import writer_processes  # noqa: PLC0415 (cold start)
+
     metrics = result.metrics
     metrics.claims_read, metrics.claims_rejected, metrics.seconds = (
         result.claims_read,
@@ -115,6 +155,8 @@ def _finish(
 def _record_finish(settings: Settings, target: Target, result: RunResult) -> None:
     """Store the run's outcome. A failed run's connection may be what failed: then try a fresh one,
     and if the warehouse is unreachable altogether, the run's own error is what the operator sees."""
+    from claims_etl.ops import run_records  # noqa: PLC0415 (cold start)
+    from claims_etl.targets import connect_target  # noqa: PLC0415 (cold start)
 
     def record(on: Target) -> None:
         counts = (result.claims_read, result.claims_priced, result.claims_rejected)
@@ -125,7 +167,7 @@ def _record_finish(settings: Settings, target: Target, result: RunResult) -> Non
             status=result.status,
             counts=counts,
             stages=result.stages,
-            samples=samples(result, succeeded=result.status == "succeeded"),
+            samples=result.samples(succeeded=result.status == "succeeded"),
             alerts=result.alerts,
         )
 
@@ -161,7 +203,10 @@ def _stages(
     timer: StageTimer,
     result: RunResult,
     progress: Progress,
+    faults: Faults,
 ) -> None:
+    from claims_etl.engine.preflight import preflight  # noqa: PLC0415 (cold start)
+
     run_id = result.run_id
     _mark_killed_runs(source, target, run_id)
     stopping.check()  # asked to stop while starting: before anything is leased
@@ -177,11 +222,11 @@ def _stages(
         ranges = leases.plan(source, run_id)
         stage.rows_out = leased.total
     leases.fence(target, leased.taken_from, datetime.now(UTC))  # before any write: see write.write_tables
-    fault_hooks.point(settings, "after_lease")
-    fault_hooks.point(settings, "pause_after_lease")  # tests/crash/test_range_leases.py commits claims here
+    faults("after_lease")
+    faults("pause_after_lease")  # tests/crash/test_range_leases.py commits claims here
     result.claims_recovered = leased.recovered
     try:
-        _ranges(settings, source, target, timer, result, progress, ranges, leased.total)
+        _ranges(settings, source, target, timer, result, progress, ranges, leased.total, faults)
     except RunInterruptedError:
         if settings.engine == "local":  # stopped at a boundary: every chunk written is marked (engine/stopping.py)
             leases.release_stopped(source, run_id)
@@ -197,8 +242,12 @@ def _ranges(
     progress: Progress,
     ranges: list[leases.ClaimRange],
     leased: int,
+    faults: Faults,
 ) -> None:
     """The reference frames, then every range: extract, validate, price, load."""
+    from claims_etl.engine.local import work_locally  # noqa: PLC0415 (cold start)
+    from claims_etl.reference.cache import reference_frames  # noqa: PLC0415 (cold start)
+
     stopping.check()
     with _stage(timer, progress, "reference") as stage:
         frames, cache = reference_frames(settings)
@@ -209,33 +258,21 @@ def _ranges(
     tally = _Tally(progress, total=leased)
     try:
         if settings.engine == "dask":
-            _dask_engine().work(settings, ranges, frames, datetime.now(UTC), tally, outcomes)
+            _dask_engine().work(settings, ranges, frames, datetime.now(UTC), tally, outcomes, faults)
         else:
-            work_locally(settings, ranges, frames, source=source, target=target, tally=tally, outcomes=outcomes)
+            work_locally(
+                settings, ranges, frames, source=source, target=target, tally=tally, outcomes=outcomes, faults=faults
+            )
     finally:
         result.absorb(outcomes)
         timer.records.extend(merged_stages(outcomes))
 
 
-def preflight(source: psycopg.Connection[Any], settings: Settings) -> dict[int, int]:
-    """Before leasing: pending claims no loaded release can price stop the run (exit 2), or with
-    `skip_unpriceable` stay pending (one warning). Either way none is leased or rejected."""
-    unpriceable = unpriceable_years(source, settings)
-    if not unpriceable:
-        return {}
-    years = ", ".join(f"{year} ({claims:,} claims)" for year, claims in unpriceable.items())
-    if not settings.skip_unpriceable:
-        raise ConfigurationError(
-            f"no fee schedule release in force for pending claims' service dates in {years}: "
-            "load it (claims-etl reference load) or run with --skip-unpriceable; nothing leased"
-        )
-    log.warning("leaving claims pending, no fee schedule release in force: %s", years)
-    return unpriceable
-
-
 def _mark_killed_runs(source: psycopg.Connection[Any], target: Target, run_id: str) -> None:
     """Runs a SIGKILL or a lost machine left `running`: failed (killed) in the run log, so the
     dashboard and report show them failed, and, best effort, in etl_runs."""
+    from claims_etl.ops import run_records  # noqa: PLC0415 (cold start)
+
     killed = mark_killed(source, run_id)
     if killed:
         log.info("runs found killed, marked failed: %s", ", ".join(killed))
