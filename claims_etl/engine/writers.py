@@ -276,7 +276,9 @@ class ProcessWriter:
 
     def __post_init__(self) -> None:
         context = multiprocessing.get_context("forkserver")
-        context.set_forkserver_preload(["claims_etl.engine.writers"])
+        # The fault hooks' module too (a test's): a writer unpickles them at its start, before it leaves
+        # the run's process group, so that start imports nothing more.
+        context.set_forkserver_preload(["claims_etl.engine.writers", type(self.faults).__module__])
         self._vitals = Vitals.shared(context, self.connections)
         self._pool = ProcessPoolExecutor(
             max_workers=self.connections,
