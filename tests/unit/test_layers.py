@@ -20,9 +20,10 @@ MAX_LINES = 400
 # Lines in a row that make a repeated block: shorter runs are idioms (a `with` and its call, a
 # dataclass's fields), longer ones are code that should live in one place.
 BLOCK = 6
-# Parameter and field declarations (`run_date: date,`, `rules: RulesConfig | None = None`): two
-# functions with the same parameters share a signature, not code.
-DECLARATION = re.compile(r"^(\*,|\w+: [^=()]+(= [^()]*)?,?)$")
+# Parameter, field and argument lines (`run_date: date,`, `rules: RulesConfig | None = None`,
+# `source=source,`): two functions with the same parameters, or two calls of one function with the
+# same names, share a signature, not code.
+DECLARATION = re.compile(r"^(\*,|\w+: [^=()]+(= [^()]*)?,?|\w+(=[\w.()]+)?,)$")
 
 
 @pytest.mark.xfail(strict=True, reason="issue 30: the restructuring lands in steps")
