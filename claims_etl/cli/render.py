@@ -231,11 +231,9 @@ def releases(found: list[dict[str, Any]]) -> RenderableType:
     """`reference list`: one row per loaded release, newest first, then each release's files with their
     whole sha256 (a hash cut to fit a table cell could not be checked against the file)."""
     table = Table(title=f"reference releases: {len(found)}")
-    for column in ("release", "year", "effective from", "RVU rows", "GPCI rows", "work GPCI", "QP", "loaded"):
-        table.add_column(column, justify="right" if column.endswith("rows") else "left")
-    files = Table.grid(padding=(0, 1))
-    files.add_column(no_wrap=True)
-    files.add_column(overflow="fold")
+    for column in ("release", "year", "in force from", "RVU rows", "GPCI rows", "QP"):
+        table.add_column(column, justify="right" if column.endswith("rows") else "left", overflow="fold")
+    parts: list[RenderableType] = [table]
     for r in found:
         table.add_row(
             r["release"],
@@ -243,13 +241,21 @@ def releases(found: list[dict[str, Any]]) -> RenderableType:
             str(r["effective_from"]),
             f"{r['rvu_rows']:,}",
             f"{r['gpci_rows']:,}",
-            r.get("work_gpci") or "-",
             f"{r['qp_source'] or '-'}; {r['qp_npis']:,} NPIs",
-            f"{r['loaded_at']:%Y-%m-%d %H:%M}",
         )
-        for kind in ("rvu", "gpci"):
-            files.add_row(f"{r['release']} {kind.upper()}", f"{r[f'{kind}_file']}\nsha256 {r[f'{kind}_sha256']}")
-    return Group(table, Text("files", style="bold"), files) if found else table
+        parts += [Text(f"\n{r['release']}, loaded {r['loaded_at']:%Y-%m-%d %H:%M}:", style="bold"), _files(r)]
+    return Group(*parts)
+
+
+def _files(release: dict[str, Any]) -> Table:
+    """A release's RVU and GPCI files, each name over its sha256, folded rather than cut when narrow."""
+    files = Table.grid(padding=(0, 1))
+    files.add_column(no_wrap=True)
+    files.add_column(overflow="fold")
+    work = f" (work GPCI {release['work_gpci']})" if release.get("work_gpci") else ""
+    files.add_row("RVU", f"{release['rvu_file']}\nsha256 {release['rvu_sha256']}")
+    files.add_row("GPCI", f"{release['gpci_file']}{work}\nsha256 {release['gpci_sha256']}")
+    return files
 
 
 def dry_run_summary(summary: dict[str, Any]) -> Table:
