@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import tempfile
 from datetime import datetime
-from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -17,9 +15,30 @@ from claims_etl.cli.help import HelpCommand, HelpGroup
 from claims_etl.errors import ConfigurationError
 
 if TYPE_CHECKING:
+    from decimal import Decimal
+
     from claims_etl.reference import store
 
 app = typer.Typer(help="CMS fee schedule reference data.", no_args_is_help=True, cls=HelpGroup)
+
+
+# `reference load`'s two options with the longest declarations.
+GpciFile = Annotated[
+    Path | None,
+    typer.Option(
+        metavar="FILE",
+        help="CMS GPCI CSV [default: the zip's, else the release before's]; alone (no --rvu/--rvu-zip, with "
+        "--release and --effective): a GPCI-only release, RVUs from the release before",
+    ),
+]
+WorkGpci = Annotated[
+    str | None,
+    typer.Option(
+        click_type=click.Choice(["floor", "no-floor"]),
+        help="the GPCI file's work GPCI where it has two: with or without the 1.0 floor (2026)",
+        show_default=False,
+    ),
+]
 
 
 @app.command("load", cls=HelpCommand)
@@ -32,22 +51,8 @@ def load(
     choose: Annotated[
         str | None, typer.Option(metavar="MEMBER", help="the non-QP PPRRVU member of a zip holding several")
     ] = None,
-    gpci: Annotated[
-        Path | None,
-        typer.Option(
-            metavar="FILE",
-            help="CMS GPCI CSV [default: the zip's, else the release before's]; alone (no --rvu/--rvu-zip, with "
-            "--release and --effective): a GPCI-only release, RVUs from the release before",
-        ),
-    ] = None,
-    work_gpci: Annotated[
-        str | None,
-        typer.Option(
-            click_type=click.Choice(["floor", "no-floor"]),
-            help="the GPCI file's work GPCI where it has two: with or without the 1.0 floor (2026)",
-            show_default=False,
-        ),
-    ] = None,
+    gpci: GpciFile = None,
+    work_gpci: WorkGpci = None,
     release: Annotated[
         str | None,
         typer.Option(metavar="LABEL", help="release label, e.g. 2026B [default: from the file's banner or name]"),
@@ -64,7 +69,9 @@ def load(
     source_url: opt.SourceUrl = None,
 ) -> None:
     """Load a CMS fee schedule release (replaces that release atomically; refused whole if any file is bad)."""
-    from claims_etl.reference import store  # cold start (claims_etl/cli/invocation.py)
+    import tempfile  # cold start (claims_etl/cli/invocation.py)
+
+    from claims_etl.reference import store
 
     settings = invocation.settings(source_url=source_url)
     with (
@@ -121,6 +128,8 @@ def _release_files(
 
 
 def _decimal(flag: str, text: str | None) -> Decimal | None:
+    from decimal import Decimal, InvalidOperation  # cold start (claims_etl/cli/invocation.py)
+
     if text is None:
         return None
     try:
