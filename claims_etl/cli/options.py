@@ -5,7 +5,7 @@ file, which beats the default (docs/operations.md).
 
 Options without a panel are the everyday ones, shown first in `--help`; the others are grouped into
 the panels below. Metavars are short on purpose: at 80 columns the help column then stays wide enough
-for the longest variable name, which rich would otherwise cut (`CLAIMS_ETL_LOAD_CHUNK_CLA…`)."""
+for the longest variable name, which a narrower column would cut or fold (cli/help.py)."""
 
 from __future__ import annotations
 
