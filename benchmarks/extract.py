@@ -22,9 +22,9 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from benchmarks import harness
 from claims_etl.db.source import source_connection
-from claims_etl.engine.planning import plan
+from claims_etl.engine.leases import plan, take
 from claims_etl.reference.store import read_frames
-from claims_etl.stages.extract import extract, lease
+from claims_etl.stages.extract import extract
 from claims_etl.stages.validate import validate
 
 
@@ -33,7 +33,7 @@ def measure(claims: int, repeats: int, seed: int, partitions: int) -> dict[str, 
     settings = harness.settings_for("mariadb").model_copy(update={"partitions": partitions})
     run_id = f"bench-extract-{datetime.now(UTC):%Y%m%dT%H%M%S}"
     with source_connection(settings) as connection:
-        lease(connection, settings, run_id, claims_per_range=claims)  # one range: every claim
+        take(connection, settings, run_id, claims_per_range=claims)  # one range: every claim
         (whole,) = plan(connection, run_id)
     low, high = whole.low, whole.high
     reference, run_date = read_frames(settings), settings.effective_run_date()

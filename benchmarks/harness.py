@@ -17,7 +17,6 @@ from typing import Any
 
 import psycopg
 
-from claims_etl.db.connections import Target, connect_target
 from claims_etl.engine import writers
 from claims_etl.reference.store import read_frames
 from claims_etl.settings import Settings
@@ -25,6 +24,7 @@ from claims_etl.stages import load
 from claims_etl.stages.extract import read_pending
 from claims_etl.stages.price import price
 from claims_etl.stages.validate import validate
+from claims_etl.targets import Target, connect_target
 
 BENCH_DB = os.environ.get("CLAIMS_ETL_BENCH_DB", "claims_bench")
 PG_ADMIN = os.environ.get("CLAIMS_ETL_BENCH_PG_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
@@ -35,7 +35,7 @@ TARGETS = {
         f"Driver={{PostgreSQL Unicode}};Server=127.0.0.1;Port=5432;Database={BENCH_DB};Uid=postgres;"
         "UseServerSidePrepare=0;BatchSize=100;CommLog=0"
     ),
-    # The same PostgreSQL warehouse by URL: loaded by COPY (claims_etl/db/pg_target.py), not over ODBC.
+    # The same PostgreSQL warehouse by URL: loaded by COPY (claims_etl/targets/postgres.py), not over ODBC.
     "postgresql-copy": SOURCE_URL,
 }
 URL_TARGETS = {"postgresql-copy"}  # TARGETS given as CLAIMS_ETL_TARGET_URL; the others are ODBC strings

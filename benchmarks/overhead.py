@@ -20,7 +20,7 @@ import psycopg
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from benchmarks import harness
-from claims_etl.db.connections import connect_target
+from claims_etl.targets import connect_target
 
 
 def reset(target: str) -> None:

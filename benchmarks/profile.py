@@ -39,15 +39,15 @@ from benchmarks import harness
 # (function, file) of the engine's stage entry points, innermost wins: a frame of `write_tables`
 # under `work_locally` is load's write, not the run's bookkeeping.
 STAGE_FRAMES: dict[tuple[str, str], str] = {
-    ("lease", "extract.py"): "lease",
-    ("plan", "planning.py"): "lease",
+    ("take", "leases.py"): "lease",
+    ("plan", "leases.py"): "lease",
     ("reference_frames", "cache.py"): "reference",
     ("extract", "extract.py"): "extract",
     ("validate", "validate.py"): "validate",
     ("price_keyed", "price.py"): "price",
     ("chunk_tables", "load.py"): "load: to load schema",
-    ("write_tables", "load.py"): "load: warehouse insert",
-    ("mark_chunk", "load.py"): "load: source marking",
+    ("write_tables", "write.py"): "load: warehouse insert",
+    ("mark_chunk", "marking.py"): "load: source marking",
     ("chunks", "load.py"): "load: chunking",
     ("_loop", "metrics.py"): "monitoring",
     ("_publish", "progress_log.py"): "monitoring",
@@ -57,7 +57,7 @@ STAGE_FRAMES: dict[tuple[str, str], str] = {
 
 
 def frame_key(frame: str) -> tuple[str, str]:
-    """('write_tables', 'load.py') from py-spy's 'write_tables (claims_etl/stages/load.py:224)'."""
+    """('write_tables', 'write.py') from py-spy's 'write_tables (claims_etl/stages/write.py:50)'."""
     function, _, where = frame.partition(" (")
     return function, where.rsplit("/", 1)[-1].split(":", 1)[0]
 

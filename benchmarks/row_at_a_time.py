@@ -60,9 +60,9 @@ from typing import TYPE_CHECKING, Any, NamedTuple, TypeGuard
 import polars as pl
 import psycopg
 
-from claims_etl.db.connections import connect_target
 from claims_etl.settings import Settings
-from claims_etl.stages.rules_config import RulesConfig, custom_columns
+from claims_etl.settings.rules_file import RulesConfig, custom_columns
+from claims_etl.targets import connect_target
 
 if TYPE_CHECKING:
     from claims_etl.reference import ReferenceFrames

@@ -9,7 +9,7 @@ Parallel query workers are other processes and are not counted: check with EXPLA
 size measured are serial (they are at the default size; a larger seed may gather workers).
 
 - preflight: the unpriceable-claims check before leasing (source/unpriceable_years.sql);
-- lease: the range leases of every pending claim (source/lease_pending.sql);
+- lease: the range leases of every pending claim (leases/lease_pending.sql);
 - read: one range's claims and lines (extract/range.sql) over the whole seed, sent as binary COPY,
   the protocol connectorx reads (its two partitions split this work, they do not add to it);
 - mark: one load chunk's status update (source/mark_claims.sql, its priced-claims statement) of
@@ -119,7 +119,7 @@ def main() -> None:
                 args.claims,
             ),
             "lease": (
-                lambda: session.execute(sql.load("source/lease_pending"), lease).fetchall(),
+                lambda: session.execute(sql.load("leases/lease_pending"), lease).fetchall(),
                 nothing,
                 args.claims,
             ),

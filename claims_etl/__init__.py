@@ -36,9 +36,9 @@ if TYPE_CHECKING:
     from claims_etl.reference import ReferenceFrames
     from claims_etl.reference.store import read_frames as load_reference
     from claims_etl.settings import Settings
+    from claims_etl.settings.rules_file import RulesConfig, RuleSet, load_rules, parse_rules
     from claims_etl.stages.extract import Extracted, read_pending
     from claims_etl.stages.price import Priced, price
-    from claims_etl.stages.rules_config import RulesConfig, RuleSet, load_rules, parse_rules
     from claims_etl.stages.summary import allowed_vs_charge, rejections_by_rule
     from claims_etl.stages.validate import Validated, validate
 
@@ -57,10 +57,10 @@ _EXPORTS = {
     "read_pending": "claims_etl.stages.extract",
     "Priced": "claims_etl.stages.price",
     "price": "claims_etl.stages.price",
-    "RulesConfig": "claims_etl.stages.rules_config",
-    "RuleSet": "claims_etl.stages.rules_config",
-    "load_rules": "claims_etl.stages.rules_config",
-    "parse_rules": "claims_etl.stages.rules_config",
+    "RulesConfig": "claims_etl.settings.rules_file",
+    "RuleSet": "claims_etl.settings.rules_file",
+    "load_rules": "claims_etl.settings.rules_file",
+    "parse_rules": "claims_etl.settings.rules_file",
     "allowed_vs_charge": "claims_etl.stages.summary",
     "rejections_by_rule": "claims_etl.stages.summary",
     "Validated": "claims_etl.stages.validate",

@@ -32,4 +32,13 @@ PIP=("$VENV/bin/python" -m pip install -q --disable-pip-version-check)
 "${PIP[@]}" pyarrow==21.0.0 "numpy>=1.26" pybind11 meson-python meson ninja
 bash scripts/build_turbodbc.sh "$VENV"
 "${PIP[@]}" -e ".[dev]"
+# promtool (tests/unit/test_logs_metrics.py lints the metrics textfile with it): the binary alone, out of
+# Debian's prometheus package, into the virtualenv; installing the package would also start a server.
+if [ ! -x "$VENV/bin/promtool" ]; then
+  work=$(mktemp -d)
+  (cd "$work" && apt-get download -qq prometheus 2>/dev/null || { $SUDO apt-get update -qq && apt-get download -qq prometheus; })
+  dpkg-deb --fsys-tarfile "$work"/prometheus_*.deb | tar -x -C "$work" ./usr/bin/promtool
+  install -m 0755 "$work/usr/bin/promtool" "$VENV/bin/promtool"
+  rm -rf "$work"
+fi
 echo "bootstrap: ok ($VENV)"

@@ -20,7 +20,7 @@ import polars as pl
 import psycopg
 import pytest
 
-from claims_etl.db import connections
+from claims_etl import targets
 from claims_etl.db.source import init_source
 from claims_etl.settings import Settings
 from claims_etl.stages.load import WAREHOUSE_TABLES
@@ -83,7 +83,7 @@ def _reset(settings: Settings) -> None:
             "TRUNCATE staging.range_leases, staging.claim_lines, staging.claims, staging.rvu, "
             "staging.gpci, staging.reference_releases, staging.qp_npis, staging.qp_lists, staging.claim_quarantine"
         )
-    target = connections.connect_target(settings, autocommit=True)
+    target = targets.connect_target(settings, autocommit=True)
     try:  # dropped, not emptied: every test runs against the current DDL
         for table in (
             *WAREHOUSE_TABLES,
@@ -96,7 +96,7 @@ def _reset(settings: Settings) -> None:
             target.execute(f"DROP TABLE IF EXISTS {target.table(table)}")
     finally:
         target.close()
-    connections.init_target(settings)
+    targets.init_target(settings)
 
 
 def reachable(request: pytest.FixtureRequest, databases: dict[str, bool]) -> str:

@@ -10,7 +10,7 @@ from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
-from claims_etl.ops.metrics import SCALAR_METRICS
+from claims_etl.ops.metrics import scalar_metrics
 from claims_etl.ops.progress_log import failure_reason
 from claims_etl.stages import STAGES
 from claims_etl.stages.rules import rule_table
@@ -190,15 +190,13 @@ def export_rows(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
                     base | {"kind": "stage", "name": measure, "labels": stage["stage"], "value": stage[measure]}
                 )
         metrics = run.get("metrics", {})
-        for name in SCALAR_METRICS:
-            if name in metrics:
-                rows.append(base | {"kind": "metric", "name": name, "labels": "", "value": metrics[name]})
-        for quantile, value in metrics.get("chunk_latency_seconds", {}).items():
-            rows.append(base | {"kind": "metric", "name": "chunk_latency_seconds", "labels": quantile, "value": value})
-        if "hit_rate" in metrics.get("cache", {}):
-            rows.append(
-                base | {"kind": "metric", "name": "cache_hit_rate", "labels": "", "value": metrics["cache"]["hit_rate"]}
-            )
+        for name, value in scalar_metrics(metrics).items():
+            rows.append(base | {"kind": "metric", "name": name, "labels": "", "value": value})
+        for percentile, value in metrics.get("chunk_latency_seconds", {}).items():  # p50: quantile 0.5
+            quantile = str(int(percentile[1:]) / 100)
+            rows.append(base | {"kind": "metric", "name": "chunk_seconds", "labels": quantile, "value": value})
+        if (hit_ratio := metrics.get("cache", {}).get("hit_rate")) is not None:
+            rows.append(base | {"kind": "metric", "name": "cache_hit_ratio", "labels": "", "value": hit_ratio})
         for rule, count in metrics.get("rejections_by_rule", {}).items():
             rows.append(base | {"kind": "metric", "name": "rejections", "labels": rule, "value": count})
         for rule, count in metrics.get("warnings_by_rule", {}).items():

@@ -1,1 +1,2 @@
-"""Database access: connections and dialects (`connections`), SQL loaded from queries/ (`sql`)."""
+"""The source side: PostgreSQL staging sessions (`source`), its reads into frames and COPY
+(`source_reads`), SQL loaded from queries/ (`sql`). The warehouse side is claims_etl/targets/."""

@@ -2,7 +2,7 @@
 keepalive of the settings, their errors mapped once, and the run locks that tell live runs from dead
 ones. Light on purpose (psycopg; no Polars or Arrow, tenacity at the first connection): a run's first
 statement goes through here before the stages' heavy imports (docs/performance.md, cold start). Reads into frames
-(connectorx) are `claims_etl.db.connections.read_frame`.
+(connectorx) are `claims_etl.db.source_reads.read_frame`.
 """
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
 """SQL lives in `queries/<owner>/<purpose>[.<dialect>].sql`; this module loads it by name
-(`load("source/lease_pending")`).
+(`load("leases/lease_pending")`).
 
 connectorx has no bind parameters, so values that reach its queries go through `render`, the one
 quoting helper. psycopg and turbodbc statements bind parameters instead and are used as loaded, or

@@ -17,8 +17,8 @@ import polars as pl
 import psycopg
 
 from claims_etl.db import sql
-from claims_etl.db.connections import copy_frame
 from claims_etl.db.source import source_connection
+from claims_etl.db.source_reads import copy_frame
 from claims_etl.errors import ConfigurationError
 from claims_etl.reference.store import ReleaseFiles, load_release
 from claims_etl.settings import Settings

@@ -16,11 +16,13 @@ import polars as pl
 import psycopg
 
 from claims_etl.dev import fault_hooks
-from claims_etl.engine import stopping
+from claims_etl.engine import marking, stopping
 from claims_etl.engine.writers import Writer
 from claims_etl.settings import Settings
 from claims_etl.stages import load
+from claims_etl.stages.isolate import ChunkWritten
 from claims_etl.stages.summary import rejections_by_rule
+from claims_etl.stages.write import FaultHook
 
 if TYPE_CHECKING:
     from claims_etl.engine.range_work import RangeOutcome, Tally
@@ -81,7 +83,7 @@ class ChunkLoading:
         """Mark every chunk in flight. A chunk that deletes a dead run's rows before inserting is
         written alone: its DELETEs take InnoDB gap locks, and a concurrent chunk's inserts into those
         gaps deadlock (test_faults' rerun exercises it). Another worker's chunk can still meet it on
-        Dask: the deadlock's victim is written again (load.write_tables)."""
+        Dask: the deadlock's victim is written again (write.write_tables)."""
         while self._writing:
             self._mark_oldest()
 
@@ -95,10 +97,10 @@ class ChunkLoading:
         self._collect_mark()
         self._marking = self.marker.submit(self._mark, written.chunk, checkpoint, committed)
 
-    def _mark(self, chunk: load.Chunk, checkpoint: load.FaultHook, committed: load.ChunkWritten) -> int:
+    def _mark(self, chunk: load.Chunk, checkpoint: FaultHook, committed: ChunkWritten) -> int:
         started_at, started = time.time(), time.perf_counter()
         quarantined = committed.quarantined  # left out of the commit: to status quarantined, with reasons
-        done = load.mark_chunk(
+        done = marking.mark_chunk(
             self.source, chunk, self.run_id, self.loaded_at, checkpoint, quarantined, committed.reasons
         )
         self.outcome.marks.append((started_at, time.perf_counter() - started))
@@ -135,11 +137,11 @@ class _Written:
     chunk: load.Chunk
     number: int
     started: float
-    writing: Future[load.ChunkWritten]
+    writing: Future[ChunkWritten]
     committed: float = field(init=False, default=0.0)
 
     def __post_init__(self) -> None:
         self.writing.add_done_callback(self._stamp)  # at once if the write is done already (in-process)
 
-    def _stamp(self, _: Future[load.ChunkWritten]) -> None:
+    def _stamp(self, _: Future[ChunkWritten]) -> None:
         self.committed = time.perf_counter()

@@ -3,7 +3,7 @@ ranges as tasks on a Dask cluster.
 
 The driver (claims_etl/engine/pipeline.py) leases, plans the ranges and reads the reference frames as for a
 local run. Here the frames are broadcast to every worker once, as Arrow-backed Polars frames, and each
-task works one range end to end on its own source and target sessions (claims_etl/engine/planning.py), sending
+task works one range end to end on its own source and target sessions (claims_etl/engine/leases.py), sending
 back only its counts and stage timings. Without a scheduler address, a LocalCluster of `dask_workers`
 single-threaded processes on this machine.
 
@@ -23,14 +23,14 @@ from datetime import datetime
 import dask
 from dask.distributed import Client, LocalCluster, as_completed
 
-from claims_etl.db.connections import connect_target
 from claims_etl.db.source import source_connection
 from claims_etl.engine import stopping
-from claims_etl.engine.planning import ClaimRange
+from claims_etl.engine.leases import ClaimRange
 from claims_etl.engine.range_work import RangeOutcome, Tally, process_range
 from claims_etl.errors import ClaimsEtlError, StageError, scrub
 from claims_etl.reference import ReferenceFrames
 from claims_etl.settings import Settings
+from claims_etl.targets import connect_target
 
 SCHEDULER_TIMEOUT = "10s"
 

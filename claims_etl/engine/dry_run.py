@@ -19,11 +19,12 @@ from functools import partial
 from typing import Any
 
 from claims_etl.db.source import source_connection
+from claims_etl.engine.leases import recoverable
 from claims_etl.engine.stages_run import preflight
 from claims_etl.reference import ReferenceFrames
 from claims_etl.reference.cache import reference_frames
 from claims_etl.settings import Settings
-from claims_etl.stages.extract import Extracted, recoverable, recoverable_pending, runnable_pending
+from claims_etl.stages.extract import Extracted, recoverable_pending, runnable_pending
 from claims_etl.stages.price import Priced, price_keyed
 from claims_etl.stages.summary import rejections_by_rule
 from claims_etl.stages.validate import Validated, validate
@@ -78,7 +79,7 @@ class DryRun:
 def dry_run(settings: Settings) -> DryRun:
     """Validate and price the claims a run would take now and count them: first those of dead runs'
     range leases it would take over (`claims_recovered`, counted first against the limit as the run
-    counts them: stages/extract.takeovers), then the pending claims it would lease (batch, the rest of
+    counts them: engine/leases.takeovers), then the pending claims it would lease (batch, the rest of
     the limit and skip-unpriceable applied); exit 2 on unpriceable claims exactly as a run would.
     Claims leased to a live run are not counted."""
     clock = time.perf_counter()
@@ -91,7 +92,9 @@ def dry_run(settings: Settings) -> DryRun:
         source.commit()  # the dead runs' locks go at once: a real run may take them over now
     frames, _cache = reference_frames(settings)
     for part in chosen:
-        for page in _pages(settings, part.take, partial(recoverable_pending, settings, part)):
+        for page in _pages(
+            settings, part.take, partial(recoverable_pending, settings, part.low, part.high, part.batch_id)
+        ):
             _count(result, page, frames, settings)
             result.claims_recovered += page.claims.height
     left = None if settings.limit is None else settings.limit - result.claims_recovered

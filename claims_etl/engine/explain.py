@@ -21,19 +21,20 @@ from typing import Any
 import polars as pl
 
 from claims_etl.db import sql
-from claims_etl.db.connections import read_frame
+from claims_etl.db.source_reads import read_frame
 from claims_etl.engine import worked
+from claims_etl.engine.worked_steps import line_steps, mismatches
 from claims_etl.errors import ConfigurationError
 from claims_etl.reference import ReferenceFrames
 from claims_etl.reference.cache import reference_frames
 from claims_etl.reference.store import list_releases
 from claims_etl.schemas import CLAIMS, LINES, conform
 from claims_etl.settings import Settings
+from claims_etl.settings.rules_file import RulesConfig
 from claims_etl.stages.extract import Extracted, split_rows
 from claims_etl.stages.keying import key_lines
 from claims_etl.stages.price import priced_detail
 from claims_etl.stages.rules import DEFAULT_CONFIG, claim_rules, facility_pos, line_rules
-from claims_etl.stages.rules_config import RulesConfig
 from claims_etl.stages.validate import Validated, validate
 
 SCHEMA_VERSION = 1
@@ -225,7 +226,7 @@ def _accepted(
         line.status = inputs["rvu_row"]["status_code"]
         explained.append(_priced_line(line, lines, inputs))
     total = worked.cents(sum(int(row["allowed_cents"]) for row in rows))
-    problems = worked.mismatches(lines)
+    problems = mismatches(lines)
     settings = [(line["line_number"], line["inputs"]["place_of_service"]) for line in explained]
     problems += [
         f"line {number}: POS {pos['code']} is {'' if pos['facility_worked'] else 'not '}a facility, "
@@ -250,7 +251,7 @@ def _priced_line(line: worked.Line, lines: list[worked.Line], inputs: dict[str, 
     row = line.row
     return _line_head(row) | {
         "inputs": inputs,
-        "steps": worked.line_steps(line, lines),
+        "steps": line_steps(line, lines),
         "fee_schedule_amount": worked.money(worked.cents(row["fee_schedule_cents"])),
         "opps_amount": _money_or_none(row["opps_cents"]),
         "adjustment_factor": worked.shown(Decimal(row["adjustment_factor_e5"]).scaleb(-5), 1),

@@ -12,13 +12,13 @@ from typing import Any
 
 import psycopg
 
-from claims_etl.db.connections import Target
 from claims_etl.engine import stopping
-from claims_etl.engine.planning import ClaimRange
+from claims_etl.engine.leases import ClaimRange
 from claims_etl.engine.range_work import Prepared, RangeOutcome, Tally, load_range, prepare
 from claims_etl.engine.writers import InProcessWriter, open_writer
 from claims_etl.reference import ReferenceFrames
 from claims_etl.settings import Settings
+from claims_etl.targets import Target
 
 
 def work_locally(

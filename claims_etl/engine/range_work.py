@@ -18,20 +18,21 @@ from typing import Any
 import polars as pl
 import psycopg
 
-from claims_etl.db.connections import Target
 from claims_etl.dev import fault_hooks
-from claims_etl.engine import planning, stopping
+from claims_etl.engine import leases, stopping
 from claims_etl.engine.chunk_loading import ChunkLoading
-from claims_etl.engine.planning import ClaimRange, claimed
+from claims_etl.engine.leases import ClaimRange, claimed
+from claims_etl.engine.marking import quarantine_unreadable
 from claims_etl.engine.writers import InProcessWriter, Writer
 from claims_etl.ops.timing import StageRecord, StageTimer
 from claims_etl.reference import ReferenceFrames
 from claims_etl.settings import Settings
 from claims_etl.stages import load
-from claims_etl.stages.extract import extract, leave_unpriceable, marked_rejected, quarantine_unreadable
+from claims_etl.stages.extract import extract, leave_unpriceable, marked_rejected
 from claims_etl.stages.price import Priced, price_keyed
 from claims_etl.stages.summary import rejections_by_rule, totals_by_place_of_service
 from claims_etl.stages.validate import validate
+from claims_etl.targets import Target
 
 Tally = Callable[[str, int], None]  # (stage, rows just done): live progress
 
@@ -50,7 +51,7 @@ class RangeOutcome:
     claims_priced: int = 0
     claims_rejected: int = 0
     # Left out with a reason (docs/spec.md §7): unreadable in the source (extract), refused by the
-    # warehouse, or already in it from another run (load.write_chunk).
+    # warehouse, or already in it from another run (isolate.write_chunk).
     claims_quarantined: int = 0
     stages: list[StageRecord] = field(default_factory=list)
     rejections_by_rule: dict[str, int] = field(default_factory=dict)
@@ -162,7 +163,7 @@ def load_range(
             raise
         finally:
             stage.rows_out = loading.marked
-        planning.release(source, part)
+        leases.release(source, part)
         outcome.loaded = True
     fault_hooks.point(settings, "after_release")
     stage.peak_rss_bytes += writer.peak_rss_bytes()

@@ -21,7 +21,6 @@ import polars as pl
 import psycopg
 
 from claims_etl.db import sql
-from claims_etl.db.connections import Target, connect_target, read_target_frame
 from claims_etl.db.source import source_connection
 from claims_etl.dev import fault_hooks
 from claims_etl.engine.pipeline import new_run_id
@@ -34,6 +33,8 @@ from claims_etl.stages import load
 from claims_etl.stages.extract import Extracted, repriced
 from claims_etl.stages.price import Priced, price_keyed
 from claims_etl.stages.validate import validate
+from claims_etl.stages.write import write_tables
+from claims_etl.targets import Target, connect_target, read_target_frame
 
 log = logging.getLogger(__name__)
 # What a reprice compares: a claim changes when any of its lines' amounts does.
@@ -154,7 +155,7 @@ def _chunk(
     chunk = load.Chunk(priced=replaced, rejected=checked.rejected.clear(), low=low, high=high, warnings=warnings)
     tables = load.chunk_tables(chunk, result.run_id, at)
     history = load.arrow_history(_history(old, changed, result.run_id, at))
-    load.write_tables(target, load.ChunkTables(tables.tables, tables.recovered, history))
+    write_tables(target, load.ChunkTables(tables.tables, tables.recovered, history))
     return True
 
 

@@ -17,9 +17,8 @@ from typing import Any
 
 import psycopg
 
-from claims_etl.db.connections import Target, connect_target
 from claims_etl.dev import fault_hooks
-from claims_etl.engine import planning, stopping
+from claims_etl.engine import leases, stopping
 from claims_etl.engine.local import work_locally
 from claims_etl.engine.outcomes import merged_stages
 from claims_etl.engine.pipeline import Progress, RunResult, samples
@@ -32,7 +31,8 @@ from claims_etl.ops.progress_log import ProgressLog, baseline, mark_killed
 from claims_etl.ops.timing import StageRecord, StageTimer
 from claims_etl.reference.cache import reference_frames
 from claims_etl.settings import Settings
-from claims_etl.stages.extract import lease, unpriceable_years
+from claims_etl.stages.extract import unpriceable_years
+from claims_etl.targets import Target, connect_target
 
 log = logging.getLogger(__name__)
 
@@ -167,16 +167,16 @@ def _stages(
     stopping.check()  # asked to stop while starting: before anything is leased
     with _stage(timer, progress, "lease") as stage:
         result.claims_unpriceable = preflight(source, settings)
-        leased = lease(
+        leased = leases.take(
             source,
             settings,
             run_id,
             claims_per_range=settings.range_claims,
-            first_range_claims=planning.first_range_claims(settings),
+            first_range_claims=leases.first_range_claims(settings),
         )
-        ranges = planning.plan(source, run_id)
+        ranges = leases.plan(source, run_id)
         stage.rows_out = leased.total
-    run_records.fence(target, leased.taken_from, datetime.now(UTC))  # before any write: see load.write_tables
+    leases.fence(target, leased.taken_from, datetime.now(UTC))  # before any write: see write.write_tables
     fault_hooks.point(settings, "after_lease")
     fault_hooks.point(settings, "pause_after_lease")  # tests/crash/test_range_leases.py commits claims here
     result.claims_recovered = leased.recovered
@@ -184,7 +184,7 @@ def _stages(
         _ranges(settings, source, target, timer, result, progress, ranges, leased.total)
     except RunInterruptedError:
         if settings.engine == "local":  # stopped at a boundary: every chunk written is marked (engine/stopping.py)
-            _release_leases(source, run_id)
+            leases.release_stopped(source, run_id)
         raise
 
 
@@ -195,7 +195,7 @@ def _ranges(
     timer: StageTimer,
     result: RunResult,
     progress: Progress,
-    ranges: list[planning.ClaimRange],
+    ranges: list[leases.ClaimRange],
     leased: int,
 ) -> None:
     """The reference frames, then every range: extract, validate, price, load."""
@@ -215,17 +215,6 @@ def _ranges(
     finally:
         result.absorb(outcomes)
         timer.records.extend(merged_stages(outcomes))
-
-
-def _release_leases(source: psycopg.Connection[Any], run_id: str) -> None:
-    """Best effort: leases not freed here are taken over by the next run as a dead run's, and the
-    run's interruption stays what the operator sees."""
-    try:
-        freed = planning.release_all(source, run_id)
-    except psycopg.Error as error:
-        log.warning("the interrupted run's leases were not released: %s", type(error).__name__)
-        return
-    log.info("stopped in order: %d leases released for the next run", freed)
 
 
 def preflight(source: psycopg.Connection[Any], settings: Settings) -> dict[int, int]:

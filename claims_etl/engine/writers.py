@@ -3,7 +3,7 @@ session each (`CLAIMS_ETL_LOAD_CONNECTIONS`).
 
 Why processes: turbodbc holds the GIL for a whole `executemanycolumns` call, so two threads never
 write at once, while a MariaDB or SQL Server session ingests on one server core; two processes write
-side by side. A PostgreSQL target given by URL (COPY over psycopg, claims_etl/db/pg_target.py) is
+side by side. A PostgreSQL target given by URL (COPY over psycopg, claims_etl/targets/postgres.py) is
 written the same way: each writer process holds its own session.
 
 When it pays: where the warehouse has cores of its own (production). Where the databases and the run
@@ -11,7 +11,7 @@ share a few cores, more writer sessions take the cores the next range's extract 
 marking need. So the default is 1 (docs/performance.md, benchmarks/LOG.md).
 
 Exactly once is unchanged: each chunk is still one warehouse transaction, marked in the source only
-after its commit (claims_etl/engine/planning.py). A writer process dies with the run (`_die_with_the_run`), so
+after its commit (claims_etl/engine/leases.py). A writer process dies with the run (`_die_with_the_run`), so
 no orphan goes on writing after its run is gone; a chunk it had not committed rolls back with its
 session, and one it had committed is recovered by the next run like any committed, unmarked chunk.
 
@@ -37,12 +37,13 @@ from functools import partial
 from multiprocessing.context import BaseContext
 from typing import Any, NamedTuple, Protocol
 
-from claims_etl.db.connections import Target, connect_target
 from claims_etl.dev import fault_hooks
 from claims_etl.errors import TargetError
 from claims_etl.ops.timing import peak_rss_bytes
 from claims_etl.settings import Settings
-from claims_etl.stages.load import ChunkTables, ChunkWritten, write_chunk
+from claims_etl.stages.isolate import ChunkWritten, write_chunk
+from claims_etl.stages.load import ChunkTables
+from claims_etl.targets import Target, connect_target
 
 
 class Writer(Protocol):

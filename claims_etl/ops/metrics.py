@@ -24,24 +24,26 @@ if TYPE_CHECKING:
     from prometheus_client import CollectorRegistry
 
 LAST_SUCCESS = "claims_etl_last_success_timestamp_seconds"
-# The HELP line of every metric (all gauges: the textfile describes the last run).
+# The HELP line of every metric, named as Prometheus' naming guide asks: base units as suffixes
+# (`_seconds`, `_bytes`), shares as 0..1 `_ratio`s, `_total` left to counters. All gauges (the textfile
+# describes the last run) but the chunk latency, a summary (`quantile` labels, `_sum` and `_count`).
 HELP = {
     "claims_etl_run_success": "1 if the last run succeeded, 0 if it failed",
     LAST_SUCCESS: "Unix time the last successful run finished (a failed run keeps the previous one's)",
     "claims_etl_run_claims": "Claims of the last run by outcome (recovered claims are also priced or rejected)",
-    "claims_etl_claims_total": "Claims the last run read",
+    "claims_etl_claims_read": "Claims the last run read",
     "claims_etl_run_seconds": "Wall time of the last run, start to end",
     "claims_etl_claims_per_second": "Claims read per second of wall time (a failed run: claims committed)",
-    "claims_etl_rejection_rate": "Share of the claims read that were rejected",
-    "claims_etl_cpu_percent_max": "Highest system CPU percent sampled during the run",
-    "claims_etl_cpu_percent_mean": "Mean system CPU percent sampled during the run",
-    "claims_etl_memory_percent_max": "Highest system memory percent sampled during the run",
-    "claims_etl_rss_bytes_max": "Highest resident set size of the run's process",
+    "claims_etl_rejected_ratio": "Share of the claims read that were rejected (0..1)",
+    "claims_etl_cpu_usage_max_ratio": "Highest system CPU use sampled during the run (0..1 of all cores)",
+    "claims_etl_cpu_usage_mean_ratio": "Mean system CPU use sampled during the run (0..1 of all cores)",
+    "claims_etl_memory_usage_max_ratio": "Highest system memory use sampled during the run (0..1)",
+    "claims_etl_rss_max_bytes": "Highest resident set size of the run's process",
     "claims_etl_stage_seconds": "Seconds per stage (range stages summed over ranges; worker-seconds on Dask)",
     "claims_etl_stage_rows": "Rows out of each stage",
     "claims_etl_stage_rows_per_second": "Rows out per second of each stage",
-    "claims_etl_chunk_seconds": "Load chunk latency at the 50th, 95th and 99th percentile",
-    "claims_etl_cache_hit_rate": "Reference cache hit rate",
+    "claims_etl_chunk_seconds": "Load chunk latency: the 0.5, 0.95 and 0.99 quantiles, the sum and the count",
+    "claims_etl_cache_hit_ratio": "Reference cache hits over lookups (0..1)",
     "claims_etl_cache_seconds": "Seconds spent getting the reference frames",
     "claims_etl_rejections": "Claims rejected by each rule (a claim counts once per rule it broke)",
     "claims_etl_warnings": "Priced claims warned by each warn-severity rule",
@@ -49,6 +51,10 @@ HELP = {
     "claims_etl_connections_configured": "Database sessions granted to the ETL (the alert's limit)",
     "claims_etl_range_stage_seconds": "Seconds per stage of each claim_id range",
 }
+SUMMARIES = ("claims_etl_chunk_seconds",)
+# Per-run series (a range, its worker process, its attempt): kept with the run in etl_run_metrics, left
+# out of the textfile, where each run would start new series that never end.
+PER_RUN_SERIES = ("claims_etl_range_stage_seconds",)
 
 
 @dataclass(frozen=True)
@@ -59,20 +65,36 @@ class Sample:
 
 
 def registry(samples: Sequence[Sample]) -> CollectorRegistry:
-    """The samples as prometheus_client gauges, one metric family per name."""
-    from prometheus_client import CollectorRegistry, Gauge  # noqa: PLC0415 (see the module's imports)
+    """The samples as prometheus_client metric families, one per name (a summary's `_sum` and `_count`
+    samples in its family)."""
+    from prometheus_client import CollectorRegistry  # noqa: PLC0415 (see the module's imports)
+    from prometheus_client.core import Metric  # noqa: PLC0415
 
-    families: dict[str, list[Sample]] = {}
+    families: dict[str, Metric] = {}
     for sample in samples:
-        families.setdefault(sample.name, []).append(sample)
+        name = _family(sample.name)
+        if name not in families:
+            families[name] = Metric(name, HELP[name], "summary" if name in SUMMARIES else "gauge")
+        families[name].add_sample(sample.name, sample.labels, sample.value)
     collected = CollectorRegistry(auto_describe=False)
-    for name, group in families.items():
-        labelnames = sorted({key for sample in group for key in sample.labels})
-        gauge = Gauge(name, HELP[name], labelnames, registry=collected)
-        for sample in group:
-            child = gauge.labels(**{key: sample.labels.get(key, "") for key in labelnames}) if labelnames else gauge
-            child.set(sample.value)
+    collected.register(_Collected(list(families.values())))
     return collected
+
+
+def _family(name: str) -> str:
+    """The metric a sample belongs to: a summary's `_sum` and `_count` samples are its own."""
+    base = name.removesuffix("_sum").removesuffix("_count")
+    return base if base in SUMMARIES else name
+
+
+class _Collected:
+    """A prometheus_client collector of metric families made once (the run is over)."""
+
+    def __init__(self, families: list[Any]) -> None:
+        self.families = families
+
+    def collect(self) -> list[Any]:
+        return self.families
 
 
 def write_textfile(path: str, samples: Sequence[Sample]) -> None:
@@ -80,7 +102,7 @@ def write_textfile(path: str, samples: Sequence[Sample]) -> None:
     never reads half a file."""
     from prometheus_client import write_to_textfile  # noqa: PLC0415 (see the module's imports)
 
-    write_to_textfile(path, registry(samples))
+    write_to_textfile(path, registry([sample for sample in samples if sample.name not in PER_RUN_SERIES]))
 
 
 def previous_value(path: str, name: str) -> float | None:
@@ -158,16 +180,30 @@ def percentiles(values: list[float]) -> dict[str, float]:
     return {"p50": statistics.median(values), "p95": cuts[94], "p99": cuts[98]}
 
 
-# One number per run each, named alike in the Prometheus samples (claims_etl_<name>) and in the CSV
-# export of stored runs (claims_etl/cli/render.py).
-SCALAR_METRICS = (
-    "claims_per_second",
-    "rejection_rate",
-    "cpu_percent_max",
-    "cpu_percent_mean",
-    "memory_percent_max",
-    "rss_bytes_max",
-)
+# One number per run each: its Prometheus name (claims_etl_<name>), also the name the CSV export of
+# stored runs gives it (claims_etl/cli/render.py), and the field of the run's metrics record it comes
+# from, with the divisor that makes a percent a 0..1 ratio.
+SCALAR_METRICS: dict[str, tuple[str, float]] = {
+    "claims_per_second": ("claims_per_second", 1.0),
+    "rejected_ratio": ("rejection_rate", 1.0),
+    "cpu_usage_max_ratio": ("cpu_percent_max", 100.0),
+    "cpu_usage_mean_ratio": ("cpu_percent_mean", 100.0),
+    "memory_usage_max_ratio": ("memory_percent_max", 100.0),
+    "rss_max_bytes": ("rss_bytes_max", 1.0),
+}
+
+
+def scalar_metrics(record: Mapping[str, Any]) -> dict[str, float]:
+    """The scalar metrics of a run's metrics record (`RunMetrics.as_dict`, as stored), by name.
+
+    >>> scalar_metrics({"cpu_percent_max": 50.0, "rejection_rate": 0.25})
+    {'rejected_ratio': 0.25, 'cpu_usage_max_ratio': 0.5}
+    """
+    return {
+        name: float(record[field]) / divisor
+        for name, (field, divisor) in SCALAR_METRICS.items()
+        if record.get(field) is not None
+    }
 
 
 @dataclass
@@ -217,12 +253,22 @@ class RunMetrics:
             "claims_per_second": self.claims_per_second,
         }
 
+    def _chunk_summary(self) -> list[Sample]:
+        quantiles = {"0.5": "p50", "0.95": "p95", "0.99": "p99"}
+        measured = percentiles(self.chunk_seconds)
+        out = [Sample("claims_etl_chunk_seconds", measured[p], {"quantile": q}) for q, p in quantiles.items()]
+        return [
+            *out,
+            Sample("claims_etl_chunk_seconds_sum", sum(self.chunk_seconds)),
+            Sample("claims_etl_chunk_seconds_count", len(self.chunk_seconds)),
+        ]
+
     def samples(self, stages: list[StageRecord], *, succeeded: bool, claims: Mapping[str, int]) -> list[Sample]:
         """The run's samples: `claims` by outcome (priced, rejected, quarantined, recovered)."""
         out = [Sample("claims_etl_run_success", 1.0 if succeeded else 0.0)]
         out += [Sample("claims_etl_run_claims", n, {"outcome": outcome}) for outcome, n in claims.items()]
-        out += [Sample("claims_etl_claims_total", self.claims_read), Sample("claims_etl_run_seconds", self.seconds)]
-        out += [Sample(f"claims_etl_{name}", float(getattr(self, name))) for name in SCALAR_METRICS]
+        out += [Sample("claims_etl_claims_read", self.claims_read), Sample("claims_etl_run_seconds", self.seconds)]
+        out += [Sample(f"claims_etl_{name}", value) for name, value in scalar_metrics(self.as_dict()).items()]
         for stage in stages:
             labels = {"stage": stage.stage}
             out += [
@@ -230,10 +276,9 @@ class RunMetrics:
                 Sample("claims_etl_stage_rows", stage.rows_out, labels),
                 Sample("claims_etl_stage_rows_per_second", stage.rows_per_second, labels),
             ]
-        for quantile, value in percentiles(self.chunk_seconds).items():
-            out.append(Sample("claims_etl_chunk_seconds", value, {"quantile": f"0.{quantile[1:]}"}))
+        out += self._chunk_summary()
         out += [
-            Sample("claims_etl_cache_hit_rate", float(self.cache.get("hit_rate", 0.0))),
+            Sample("claims_etl_cache_hit_ratio", float(self.cache.get("hit_rate", 0.0))),
             Sample("claims_etl_cache_seconds", float(self.cache.get("seconds", 0.0))),
         ]
         out += [Sample("claims_etl_rejections", n, {"rule": rule}) for rule, n in self.rejections_by_rule.items()]

@@ -21,9 +21,10 @@ from typing import Any
 import polars as pl
 
 from claims_etl.db import sql
-from claims_etl.db.connections import read_frame, read_target_frame
 from claims_etl.db.source import live_runs, require_set_up, source_connection
+from claims_etl.db.source_reads import read_frame
 from claims_etl.settings import Settings
+from claims_etl.targets import read_target_frame
 
 MAX_LISTED = 20  # claim ids listed per difference; the count is always complete
 CHECKS = {  # name: what a claim listed under it is

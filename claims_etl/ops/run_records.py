@@ -8,10 +8,10 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from claims_etl.db.connections import Target
 from claims_etl.errors import ClaimsEtlError, ConfigurationError, TargetError
 from claims_etl.ops.metrics import Alert, Sample
 from claims_etl.ops.timing import StageRecord
+from claims_etl.targets import Target
 
 log = logging.getLogger(__name__)
 
@@ -36,15 +36,6 @@ def record_start(target: Target, run_id: str, started_at: datetime, options: dic
         target.rollback_quietly()
         raise ConfigurationError("the warehouse is not set up (no table etl_runs): run claims-etl db init") from None
     target.connection.commit()
-
-
-def fence(target: Target, run_ids: Sequence[str], at: datetime) -> None:
-    """The runs whose leases this run took over, `failed` in etl_runs before this run writes anything:
-    the fencing token their chunks check before committing (stages/load.write_tables). Not best
-    effort: a run that cannot fence them must not repair their rows, so an error fails this run."""
-    if run_ids:
-        target.execute_many(target.statement("warehouse/run_fence"), [[_naive(at), run_id] for run_id in run_ids])
-        target.connection.commit()
 
 
 def mark_killed(target: Target, run_ids: Sequence[str], at: datetime) -> None:

@@ -18,8 +18,8 @@ import psycopg
 from psycopg.rows import dict_row
 
 from claims_etl.db import sql
-from claims_etl.db.connections import copy_frame, read_frame
 from claims_etl.db.source import source_connection
+from claims_etl.db.source_reads import copy_frame, read_frame
 from claims_etl.errors import ConfigurationError, ReferenceFileError
 from claims_etl.reference import ReferenceFrames
 from claims_etl.reference.cms import GpciFile, RvuFile, WorkGpci, parse_qp_list, parse_rvu, read_gpci, read_rvu

@@ -1,16 +1,17 @@
-"""Extract stage: lease pending claims to the run as claim_id ranges, then read them and their lines,
-one range at a time (claims_etl/engine/planning.py), with connectorx in parallel sub-ranges straight
-into Arrow and Polars.
+"""Extract stage: the claims a run leased in one claim_id range (claims_etl/engine/leases.py) and
+their lines, read with connectorx in parallel sub-ranges straight into Arrow and Polars; and the
+source's other reads of claims (a retried range's earlier rejections, a reprice, a dry run).
 
 A range's claims and lines are read in one statement, so from one snapshot (queries/extract/range.sql).
 A range whose read fails on a value (not a lost connection) is read again in halves until the claims
-that cannot be read are found: those are quarantined (`quarantine_unreadable`), the rest go on.
+that cannot be read are found: those come back in `Extracted.unreadable` (quarantined by
+claims_etl/engine/marking.py), the rest go on.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from datetime import UTC, date, datetime
+from datetime import date
 from itertools import pairwise
 from typing import Any
 
@@ -18,23 +19,11 @@ import polars as pl
 import psycopg
 
 from claims_etl.db import sql
-from claims_etl.db.connections import read_frame
+from claims_etl.db.source_reads import read_frame
 from claims_etl.dev import fault_hooks
 from claims_etl.errors import SourceError, StageError
 from claims_etl.schemas import CLAIMS, LINES, conform
 from claims_etl.settings import Settings
-
-
-@dataclass(frozen=True)
-class Leased:
-    recovered: int  # claims taken over from runs that died
-    new: int  # pending claims newly leased
-    taken_from: tuple[str, ...] = ()  # the dead runs whose leases these were: fenced before any write
-
-    @property
-    def total(self) -> int:
-        return self.recovered + self.new
-
 
 # A run's recovered claims: each (claim_id, run_id) whose warehouse rows the load deletes first.
 REPAIRS: dict[str, pl.DataType] = {"claim_id": pl.Int64(), "run_id": pl.String()}
@@ -96,105 +85,6 @@ def unpriceable_years(connection: psycopg.Connection[Any], settings: Settings) -
     rows = connection.execute(sql.load("source/unpriceable_years"), {"batch_id": settings.batch_id}).fetchall()
     connection.commit()
     return {int(year): int(claims) for year, claims in rows}
-
-
-@dataclass(frozen=True)
-class Takeover:
-    """A dead run's range lease a run takes over (`takeovers`): its first `take` pending claims, the
-    whole range when `take` is all it holds, else the range cut after them (source/lease_split.sql)."""
-
-    dead_run: str
-    low: int
-    high: int
-    batch_id: str | None
-    pending: int  # the range's pending claims (of its batch) now
-    take: int
-
-    @property
-    def whole(self) -> bool:
-        return self.take >= self.pending
-
-
-def takeovers(dead: list[tuple[str, int, int, str | None, int]], limit: int | None) -> list[Takeover]:
-    """Which of the dead runs' range leases (source/lease_dead.sql rows: run, low, high, batch, pending
-    claims, in claim_id order) a run with `limit` takes over: recovered claims count first against the
-    limit. In claim_id order, each range whole while its pending claims fit in what is left of the
-    limit; the first that does not fit is cut after the claims that do, and the ranges after it stay
-    with their dead runs for a later run. No limit: every range whole.
-
-    >>> rows = [("a", 1, 10, None, 4), ("b", 11, 20, None, 5), ("a", 21, 30, None, 3)]
-    >>> [(t.low, t.take, t.whole) for t in takeovers(rows, 6)]
-    [(1, 4, True), (11, 2, False)]
-    >>> [(t.low, t.take) for t in takeovers(rows, None)], takeovers(rows, 4)[-1].whole
-    ([(1, 4), (11, 5), (21, 3)], True)
-    """
-    chosen, left = [], limit
-    for dead_run, low, high, batch_id, pending in dead:
-        take = pending if left is None else min(pending, left)
-        if take == 0 and pending > 0:
-            break
-        chosen.append(Takeover(str(dead_run), int(low), int(high), batch_id, int(pending), int(take)))
-        left = None if left is None else left - take
-    return chosen
-
-
-def recoverable(connection: psycopg.Connection[Any], limit: int | None, run_id: str = "") -> list[Takeover]:
-    """The dead runs' range leases a run with `limit` would take over now (`takeovers`), their runs'
-    locks held until `connection`'s transaction ends (source/lease_dead.sql)."""
-    with connection.cursor() as cursor:
-        cursor.execute(sql.load("source/lease_dead"), {"run_id": run_id})
-        return takeovers(cursor.fetchall(), limit)
-
-
-def _take_over(cursor: psycopg.Cursor[Any], run_id: str, chosen: list[Takeover]) -> dict[str, int]:
-    """Cut each range taken in part (source/lease_cut.sql, lease_split.sql), then take the chosen
-    ranges over (source/lease_recover.sql): each dead run and its pending claims taken."""
-    for part in (t for t in chosen if not t.whole):
-        bounds = {"low": part.low, "high": part.high, "batch_id": part.batch_id, "take": part.take}
-        cursor.execute(sql.load("source/lease_cut"), bounds)
-        cut = int(cursor.fetchone()[0])  # type: ignore[index]
-        for statement in sql.statements("source/lease_split"):
-            cursor.execute(statement, bounds | {"cut": cut, "dead_run": part.dead_run})
-    if not chosen:
-        return {}
-    lows = [t.low for t in chosen]
-    cursor.execute(
-        sql.load("source/lease_recover"), {"run_id": run_id, "dead_runs": [t.dead_run for t in chosen], "lows": lows}
-    )
-    return {str(dead): int(claims) for dead, claims in cursor.fetchall()}
-
-
-def lease(
-    connection: psycopg.Connection[Any],
-    settings: Settings,
-    run_id: str,
-    *,
-    claims_per_range: int,
-    first_range_claims: int | None = None,
-) -> Leased:
-    """Take over dead runs' range leases, then lease pending claims (batch applied) as claim_id
-    intervals of at most `claims_per_range` claims, the first of at most `first_range_claims`
-    (default: `claims_per_range`), in one commit (docs/design.md, Range leases). `settings.limit`
-    counts the recovered claims first (`takeovers`), then the new ones: at most that many in all."""
-    sizes = {"claims_per_range": claims_per_range, "first_range_claims": first_range_claims or claims_per_range}
-    with connection.cursor() as cursor:
-        cursor.execute(sql.load("source/lease_lock"))
-        chosen = recoverable(connection, settings.limit, run_id)
-        taken = _take_over(cursor, run_id, chosen)
-        recovered = sum(taken.values())
-        cursor.execute(
-            sql.load("source/lease_pending"),
-            {
-                "run_id": run_id,
-                "batch_id": settings.batch_id,
-                "limit": None if settings.limit is None else max(0, settings.limit - recovered),
-                "skip_unpriceable": settings.skip_unpriceable,
-            }
-            | sizes,
-        )
-        new = int(cursor.fetchone()[0])  # type: ignore[index]
-    connection.commit()
-    return Leased(recovered=recovered, new=new, taken_from=tuple(sorted(taken)))
 
 
 def partition_bounds(low: int, high: int, partitions: int) -> list[tuple[int, int]]:
@@ -400,35 +290,6 @@ def leave_unpriceable(extracted: Extracted, releases: pl.DataFrame) -> Extracted
     return replace(extracted, claims=extracted.claims.filter(kept), lines=extracted.lines.filter(kept))
 
 
-def quarantine_unreadable(
-    source: psycopg.Connection[Any], run_id: str, unreadable: pl.DataFrame, *, low: int, high: int
-) -> int:
-    """Quarantine a range's unreadable claims (`Extracted.unreadable`) in one source transaction: status
-    `quarantined`, their reasons in staging.claim_quarantine, under the lease check. They have no
-    warehouse rows (never read), so this needs no warehouse commit first. Returns how many."""
-    ids = unreadable.get_column("claim_id").to_list()
-    if not ids:
-        return 0
-    parameters = {
-        "run_id": run_id,
-        "processed_at": datetime.now(UTC),
-        "low": low,
-        "high": high,
-        "quarantined_ids": ids,
-        "reasons": unreadable.get_column("reason").to_list(),
-    }
-    with source.cursor() as cursor:
-        done = []
-        for statement in sql.statements("source/lease_check") + sql.statements("source/mark_quarantined"):
-            cursor.execute(statement, parameters)
-            done.append(cursor.rowcount)
-    if done != [1, len(ids), len(ids)]:  # another run took over our lease: never mark what we do not hold
-        source.rollback()
-        raise StageError("extract", f"lost the lease on unreadable claims in [{low}, {high}]")
-    source.commit()
-    return len(ids)
-
-
 def marked_rejected(settings: Settings, run_id: str, low: int, high: int) -> Extracted:
     """The claims this run already rejected and marked in claim_id range [low, high], and their lines
     (a retried range's earlier attempt's, whose rule ids only the warehouse holds), in one statement."""
@@ -480,16 +341,13 @@ def read_pending(settings: Settings, *, batch_id: str | None = None, limit: int 
     return _claims_with_lines(settings, "extract/pending", values, what="pending")
 
 
-def recoverable_pending(settings: Settings, part: Takeover, *, after: int | None, page: int) -> Extracted:
-    """Read-only, for a dry run: the next `page` pending claims after claim_id `after` (None: from the
-    first) of a dead run's range a run would take over (`part`), and their lines, in one statement."""
-    values: dict[str, sql.SqlValue] = {
-        "low": part.low,
-        "high": part.high,
-        "after": after,
-        "page": page,
-        "batch_id": part.batch_id,
-    }
+def recoverable_pending(
+    settings: Settings, low: int, high: int, batch_id: str | None, *, after: int | None, page: int
+) -> Extracted:
+    """Read-only, for a dry run: the next `page` pending claims (of `batch_id`, when not None) after
+    claim_id `after` (None: from the first) of a dead run's range [low, high] a run would take over
+    (engine/leases.recoverable), and their lines, in one statement."""
+    values: dict[str, sql.SqlValue] = {"low": low, "high": high, "after": after, "page": page, "batch_id": batch_id}
     return _claims_with_lines(settings, "extract/recoverable", values, what="recoverable")
 
 

@@ -1,6 +1,8 @@
-"""Load stage: priced and rejected claims into the warehouse with turbodbc's column-wise Arrow
-inserts (or COPY, for a PostgreSQL warehouse given by URL), one target transaction per chunk of
-claims, then their source status flipped.
+"""Load stage: priced and rejected claims as the warehouse tables' rows in their load schemas, cut
+into chunks of claims by claim_id range (`chunks`), each chunk one warehouse transaction: written by
+stages/write.py with turbodbc's column-wise Arrow inserts (or COPY, for a PostgreSQL warehouse given
+by URL), its claims the warehouse cannot take left out by stages/isolate.py; then its claims' source
+status is flipped (claims_etl/engine/marking.py).
 
 Order and repair: a chunk's warehouse rows commit first, then its claims are marked in the source.
 A crash between the two leaves those claims pending in a dead run's range lease; the next run
@@ -9,25 +11,16 @@ recovers them and deletes their warehouse rows before inserting again, in one tr
 
 from __future__ import annotations
 
-import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
-from typing import Any
+from datetime import datetime
 
 import polars as pl
-import psycopg
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from claims_etl.db import sql
-from claims_etl.db.connections import Target, read_target_frame
-from claims_etl.errors import StageError, TargetError
-from claims_etl.settings import Settings
-from claims_etl.stages.keying import present
+from claims_etl.stages.columns import present
 from claims_etl.stages.price import Priced
-
-log = logging.getLogger(__name__)
 
 
 def scaled_text(column: str, decimals: int) -> pl.Expr:
@@ -236,13 +229,6 @@ def chunks(
         )
 
 
-FaultHook = Callable[[str], None]
-
-
-def _no_checkpoint(_: str) -> None:
-    return None
-
-
 @dataclass(frozen=True)
 class ChunkTables:
     """One chunk as the warehouse receives it: Arrow tables in load schema, plus the recovered claim
@@ -275,15 +261,6 @@ class ChunkTables:
         return replace(self, tables=kept, recovered=keep(self.recovered))
 
 
-@dataclass(frozen=True)
-class ChunkWritten:
-    """A chunk committed: rows written, and the claims it left out as quarantined (mark_chunk)."""
-
-    rows: int
-    quarantined: tuple[int, ...] = ()
-    reasons: tuple[str, ...] = ()  # each quarantined claim's (stages/isolate.py); none: QUARANTINE_REASON
-
-
 def arrow_history(frame: pl.DataFrame) -> pa.Table:
     """History rows (`HISTORY_SCHEMA`) as one single-chunk Arrow table, as turbodbc takes them."""
     return frame.select(HISTORY_SCHEMA.names).to_arrow().cast(HISTORY_SCHEMA).combine_chunks()
@@ -291,7 +268,7 @@ def arrow_history(frame: pl.DataFrame) -> pa.Table:
 
 def chunk_tables(chunk: Chunk, run_id: str, at: datetime, *, fenced: bool = False) -> ChunkTables:
     """The chunk's Arrow tables; `fenced` (a run's chunk): its commit is refused once the run was taken
-    over (write_tables)."""
+    over (stages/write.write_tables)."""
     frames = warehouse_frames(chunk.priced, chunk.rejected, run_id, at, chunk.warnings)
     tables = {table: arrow_table(frame, table) for table, frame in frames.items() if frame.height}
     return ChunkTables(
@@ -302,177 +279,3 @@ def chunk_tables(chunk: Chunk, run_id: str, at: datetime, *, fenced: bool = Fals
         low=chunk.low,
         high=chunk.high,
     )
-
-
-# A chunk's transaction chosen as a deadlock's victim (MariaDB 1213 and SQL Server 1205, SQLSTATE 40001;
-# PostgreSQL 40P01) or failing to serialize (40001) was rolled back whole by the warehouse: nothing of
-# it committed, so it is written again from its start, a few times with a growing, jittered pause. Two
-# recovered ranges loading at once deadlock so on MariaDB: each repair DELETE takes gap locks the
-# other's inserts wait for. A lost connection is never retried here: its commit may have happened.
-DEADLOCK_ATTEMPTS = 5
-_ROLLED_BACK_WHOLE = ("deadlock", "state: 40001", "could not serialize access")
-
-
-def rolled_back_whole(error: BaseException) -> bool:
-    """Whether the warehouse rolled the whole chunk transaction back (a deadlock or serialization
-    failure: `_ROLLED_BACK_WHOLE`), so writing the chunk again is safe.
-
-    >>> rolled_back_whole(TargetError("load", "warehouse insert failed: state: 40001 ... Deadlock found"))
-    True
-    >>> rolled_back_whole(TargetError("load", "warehouse insert failed: Server has gone away"))
-    False
-    """
-    return isinstance(error, TargetError) and any(hint in error.message.lower() for hint in _ROLLED_BACK_WHOLE)
-
-
-def write_tables(
-    target: Target, chunk: ChunkTables, checkpoint: FaultHook = _no_checkpoint, *, commit: bool = True
-) -> int:
-    """Write one chunk in one target transaction; returns rows written. Rolls back on failure, and
-    writes it again when the warehouse rolled it back for a deadlock (`rolled_back_whole`, at most
-    DEADLOCK_ATTEMPTS in all). `checkpoint` is called at named points (fault injection in crash tests).
-    The target inserts by its own bulk path (ODBC parameter arrays, or COPY on a PostgreSQL URL:
-    db/pg_target.py)."""
-    import tenacity  # noqa: PLC0415  (as db/source.retry_connecting: imported where it is used)
-
-    def again(state: tenacity.RetryCallState) -> None:
-        log.info(
-            "claims [%d, %d]: the warehouse rolled the chunk back for a deadlock; writing it again (attempt %d of %d)",
-            chunk.low, chunk.high, state.attempt_number + 1, DEADLOCK_ATTEMPTS,
-        )  # fmt: skip
-
-    retrying = tenacity.Retrying(
-        retry=tenacity.retry_if_exception(rolled_back_whole),
-        stop=tenacity.stop_after_attempt(DEADLOCK_ATTEMPTS),
-        wait=tenacity.wait_exponential(multiplier=0.2, max=3) + tenacity.wait_random(0, 0.2),
-        before_sleep=again,
-        reraise=True,
-    )
-    return retrying(_write_once, target, chunk, checkpoint, commit=commit)
-
-
-def _write_once(target: Target, chunk: ChunkTables, checkpoint: FaultHook, *, commit: bool) -> int:
-    """One attempt at the chunk's transaction (`write_tables`)."""
-    with target.errors("warehouse insert failed"):
-        try:
-            if chunk.history is not None and chunk.history.num_rows:
-                target.insert_rows("priced_claim_line_history", chunk.history)
-            if chunk.recovered.num_rows:
-                target.delete_claims(WAREHOUSE_TABLES, chunk.recovered)
-                checkpoint("pause_after_repair")  # tests/integration/test_distributed.py: two repairs at once
-            for table, arrow in chunk.tables.items():
-                target.insert_rows(table, arrow)
-                checkpoint("during_write")
-                checkpoint("pause_during_write")
-            if not commit:  # a trial write (stages/isolate.py): only whether the warehouse takes the rows
-                target.rollback_quietly()
-                return chunk.rows
-            if chunk.fence is not None:
-                _check_fence(target, chunk, chunk.fence)
-            target.commit()
-        except BaseException:
-            target.rollback_quietly()
-            raise
-    return chunk.rows
-
-
-def _check_fence(target: Target, chunk: ChunkTables, run_id: str) -> None:
-    """The fencing token, checked inside the chunk's warehouse transaction, last before its commit:
-    the run's etl_runs row must still say `running` (it also counts the chunk in). A run that took this
-    run's leases over set it `failed` (run_records.fence) before writing anything, so this run commits
-    nothing after that; and a takeover's fence waits for this row lock, so a chunk that passed here
-    commits before the taking-over run deletes its rows (docs/design.md, Exactly once)."""
-    counts = [
-        chunk.claims,
-        chunk.tables["priced_claims"].num_rows if "priced_claims" in chunk.tables else 0,
-        chunk.tables["rejected_claims"].num_rows if "rejected_claims" in chunk.tables else 0,
-        run_id,
-    ]
-    if target.fenced(counts):
-        raise StageError("load", f"run {run_id} was taken over by another run (its lock was lost): chunk not committed")
-
-
-QUARANTINE_REASON = "claim_id already in the warehouse from another run"
-
-
-def write_chunk(
-    settings: Settings, target: Target, chunk: ChunkTables, checkpoint: FaultHook = _no_checkpoint
-) -> ChunkWritten:
-    """`write_tables`, and for a run's chunk whose insert failed: its claims already in the warehouse
-    from another run (a claim reset to pending by hand, a reused claim_id; the repair deletes only the
-    dead runs' rows) are found by one read of the chunk's range, left out, and quarantined; the rest
-    is written again. Else, when the warehouse refused a value (a data error, not a lost connection),
-    the claims it refuses are found and quarantined, the rest written (`isolate.write_isolating`).
-    A failure that no such claim explains is the run's."""
-    try:
-        return ChunkWritten(write_tables(target, chunk, checkpoint))
-    except TargetError as failure:
-        if chunk.fence is None:
-            raise
-        taken = _loaded_by_other_runs(settings, chunk)
-        if not len(taken):
-            from claims_etl.stages import isolate  # noqa: PLC0415  (it builds on this module)
-
-            return isolate.write_isolating(target, chunk, checkpoint, failure)
-    return ChunkWritten(write_tables(target, chunk.without(taken), checkpoint), tuple(taken.to_pylist()))
-
-
-def _loaded_by_other_runs(settings: Settings, chunk: ChunkTables) -> pa.Array:
-    """The chunk's claims with a warehouse row that its repair does not delete (another run's)."""
-    bounds = [str(chunk.low), str(chunk.high)] * 2
-    found = read_target_frame(settings, "warehouse/claims_between", stage="load", parameters=bounds)
-    found = found.select(pl.col("claim_id").cast(pl.Int64), pl.col("run_id").cast(pl.String))
-    ours = pl.from_arrow(pa.table({"claim_id": chunk.claim_ids()}))
-    assert isinstance(ours, pl.DataFrame)
-    found = found.join(ours, on="claim_id", how="semi")
-    if "run_id" in chunk.recovered.column_names:
-        repairs = pl.from_arrow(chunk.recovered)
-        assert isinstance(repairs, pl.DataFrame)
-        found = found.join(repairs, on=["claim_id", "run_id"], how="anti")
-    return found.get_column("claim_id").unique().sort().to_arrow()
-
-
-def mark_chunk(
-    source: psycopg.Connection[Any],
-    chunk: Chunk,
-    run_id: str,
-    at: datetime,
-    checkpoint: FaultHook = _no_checkpoint,
-    quarantined: tuple[int, ...] = (),
-    reasons: tuple[str, ...] = (),
-) -> int:
-    """Flip the chunk's claims to rejected/processed (`quarantined` ones to quarantined, with their
-    `reasons`, QUARANTINE_REASON where none is given), under the range lease's check, in one commit."""
-    left_out = pl.Series("claim_id", quarantined, dtype=pl.Int64).implode()
-    rejected, priced = chunk.rejected.get_column("claim_id"), chunk.priced.claims.get_column("claim_id")
-    rejected_ids = rejected.filter(~rejected.is_in(left_out)).to_list()
-    priced_ids = priced.filter(~priced.is_in(left_out)).to_list()
-    parameters = {
-        "rejected_ids": rejected_ids,
-        "priced_ids": priced_ids,
-        "run_id": run_id,
-        "processed_at": at.astimezone(UTC),
-        "low": chunk.low,
-        "high": chunk.high,
-        "quarantined_ids": list(quarantined),
-        "reasons": list(reasons) or [QUARANTINE_REASON] * len(quarantined),
-    }
-    # the lease held, then rejected, processed (and quarantined, reasons recorded)
-    expected = [1, len(rejected_ids), len(priced_ids)] + [len(quarantined)] * 2 * bool(quarantined)
-    with source.cursor() as cursor:
-        done = []
-        marking = sql.statements("source/lease_check") + sql.statements("source/mark_claims")
-        for statement in marking + (sql.statements("source/mark_quarantined") if quarantined else []):
-            cursor.execute(statement, parameters)
-            done.append(cursor.rowcount)
-            if done == [0]:  # another run took over our lease: never mark what we do not hold
-                break
-        checkpoint("during_mark")
-    if done != expected:
-        source.rollback()
-        if done == [0]:
-            raise StageError("load", f"lost the lease on claims [{chunk.low}, {chunk.high}] to another run")
-        raise StageError("load", f"claims [{chunk.low}, {chunk.high}] changed status under the run: marked {done[1:]}")
-    source.commit()
-    checkpoint("after_mark")
-    return chunk.claim_count

@@ -17,11 +17,12 @@ import polars as pl
 
 from claims_etl.reference import ReferenceFrames
 from claims_etl.schemas import CLAIMS, LINES, PRICED_CLAIMS, PRICED_LINES, conform
+from claims_etl.settings.rules_file import RulesConfig
+from claims_etl.stages.columns import FACILITY_POS, enum_categories, enum_text, has_modifier
 from claims_etl.stages.fees import BILATERAL, FACTOR_ONE, PRICED_AS_QP, cents_for, exact_width, round_half_up_div
-from claims_etl.stages.keying import FACILITY_POS, enum_categories, enum_text, has_modifier, key_lines
+from claims_etl.stages.keying import key_lines
 from claims_etl.stages.reductions import REDUCTION_INPUTS, medicare_reductions, with_reduction_rows
 from claims_etl.stages.rules import facility_pos
-from claims_etl.stages.rules_config import RulesConfig
 
 ASSISTANT = 16_000
 ASSISTANT_AS = 13_600

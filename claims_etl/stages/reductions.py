@@ -9,11 +9,11 @@ from __future__ import annotations
 import polars as pl
 
 from claims_etl.reference import ReferenceFrames
+from claims_etl.stages.columns import MODIFIER_BITS
 from claims_etl.stages.fees import FACTOR_ONE, HUNDRED, cents_for, round_half_up_div
 from claims_etl.stages.keying import (
     DIAGNOSTIC_MPPR_KINDS,
     DIAGNOSTIC_NOTES,
-    MODIFIER_BITS,
     NOT_APPLIED_NOTES,
     NOTE_NAMES,
     reduction_rows,

@@ -11,7 +11,8 @@ from typing import Any, Literal
 
 import polars as pl
 
-from claims_etl.stages.keying import (
+from claims_etl.settings.rules_file import RulesConfig
+from claims_etl.stages.columns import (
     FACILITY_POS,
     MALFORMED_MODIFIER,
     MODIFIERS,
@@ -21,7 +22,6 @@ from claims_etl.stages.keying import (
     modifier_number,
     per_distinct,
 )
-from claims_etl.stages.rules_config import RulesConfig
 
 POS_CODES = tuple(
     f"{code:02d}"

@@ -16,11 +16,12 @@ import polars as pl
 
 from claims_etl.reference import ReferenceFrames
 from claims_etl.schemas import CLAIMS, LINES, REJECTED, WARNINGS, conform
-from claims_etl.stages.keying import by_value, claim_id_sorted_if, key_lines
+from claims_etl.settings.rules_file import RulesConfig
+from claims_etl.stages.columns import by_value, claim_id_sorted_if
+from claims_etl.stages.keying import key_lines
 from claims_etl.stages.rules import DEFAULT_CONFIG, Rule, claim_rules, facility_pos, line_rules
-from claims_etl.stages.rules_config import RulesConfig
 
-_MASK = pl.Int64  # a bit per rule id: 17 in the contract and at most 16 custom (rules_config.MAX_RULES)
+_MASK = pl.Int64  # a bit per rule id: 17 in the contract and at most 16 custom (settings/rules_file.MAX_RULES)
 
 
 @dataclass(frozen=True)
@@ -102,7 +103,7 @@ def _line_flags(keyed: pl.DataFrame, rules: list[Rule], bits: dict[str, int]) ->
 
 
 def rule_ids_text(bits: dict[str, int]) -> Callable[[pl.Expr], pl.Expr]:
-    """Comma-separated sorted ids of the rules in a `rule_mask` ("" for none), for `keying.by_value`."""
+    """Comma-separated sorted ids of the rules in a `rule_mask` ("" for none), for `columns.by_value`."""
 
     def text(mask: pl.Expr) -> pl.Expr:
         named = [pl.when((mask & bit) != 0).then(pl.lit(rule_id)) for rule_id, bit in sorted(bits.items())]
@@ -152,7 +153,7 @@ def validate(
     run_date : datetime.date
         V09's "today": a service date after it is in the future.
     rules : RulesConfig, optional
-        A rules file's content (`rules_config.load_rules(path).config`, docs/spec.md §5.1): rules
+        A rules file's content (`settings.rules_file.load_rules(path).config`, docs/spec.md §5.1): rules
         disabled, set to warn, their parameters, the facility places of service, custom rules.
         Without it, the contract's rules V01-V17 exactly.
 

@@ -287,7 +287,7 @@ FROM staging.claim_lines AS cl;
 
 -- Service lines that no loaded release prices (docs/spec.md §7): no release of their service year in
 -- force on their service date. Dates outside 0001-9999 are not among them (rule V16 rejects those).
--- The lease (source/lease_pending.sql) and the dry run (extract/runnable.sql) leave the claims of
+-- The lease (leases/lease_pending.sql) and the dry run (extract/runnable.sql) leave the claims of
 -- these lines pending with --skip-unpriceable; a plain view, so a claim's NOT EXISTS reads its lines only.
 CREATE OR REPLACE VIEW staging.etl_unpriceable_lines AS
 SELECT cl.claim_id, cl.service_date

@@ -1,5 +1,5 @@
 -- Dry run (read-only: no lease): the next page of the pending claims a run would take over with a
--- dead run's range lease (source/lease_dead.sql), and their lines, in one statement, in the row shape
+-- dead run's range lease (leases/lease_dead.sql), and their lines, in one statement, in the row shape
 -- of extract/pending.sql (stages/extract.split_rows): pending, in [:low, :high], of :batch_id when not
 -- NULL (the lease's batch), in claim_id order after :after (NULL: from the first), at most :page of
 -- them. Rendered by claims_etl.db.sql.quote.

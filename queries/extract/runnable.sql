@@ -1,6 +1,6 @@
 -- Dry run (read-only: no lease): the next page of the pending claims a run would lease now, and their
 -- lines, in one statement, in the row shape of extract/pending.sql (stages/extract.split_rows). Chosen as
--- source/lease_pending.sql chooses them: pending, of :batch_id when not NULL, inside no run's leased
+-- leases/lease_pending.sql chooses them: pending, of :batch_id when not NULL, inside no run's leased
 -- interval, and with :skip_unpriceable = 1 none with a line in staging.etl_unpriceable_lines;
 -- in claim_id order after :after (NULL: from the first), at most :page of them. Rendered by
 -- claims_etl.db.sql.quote.

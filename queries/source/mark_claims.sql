@@ -1,5 +1,5 @@
 -- Flip the status of one chunk's claims once their warehouse rows are committed: two statements, one
--- transaction, after the lease check (source/lease_check.sql). claims_etl.stages.load.mark_chunk
+-- transaction, after the lease check (leases/lease_check.sql). claims_etl.engine.marking.mark_chunk
 -- checks each statement's row count and rolls back on any difference.
 --
 -- Why the ids travel: each statement reads staging.claims by its primary key: claim_id = ANY(ids) is an

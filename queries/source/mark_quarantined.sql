@@ -1,8 +1,8 @@
 -- Quarantined claims (their claim_id is in the warehouse from another run, the warehouse refused their
 -- values, or the source cannot deliver them: docs/spec.md §7), in the chunk's marking transaction
--- (stages/load.mark_chunk) only when it has any, or before the range loads (stages/extract.
+-- (engine/marking.mark_chunk) only when it has any, or before the range loads (engine/marking.
 -- quarantine_unreadable): status `quarantined`, never leased again, and each one's reason recorded.
--- They run after the range lease check (source/lease_check.sql), in the same transaction.
+-- They run after the range lease check (leases/lease_check.sql), in the same transaction.
 
 -- 1. Their status.
 UPDATE staging.claims

@@ -17,7 +17,7 @@ from typing import Any
 import psycopg
 import pytest
 
-from claims_etl.db import connections
+from claims_etl import targets
 from claims_etl.dev.seed import seed
 from claims_etl.settings import Settings
 from tests.crash.test_crash import CLAIMS, assert_reconciled, cli_env, reconcile, run_cli
@@ -182,7 +182,7 @@ def test_a_run_that_lost_its_run_lock_but_lives_shows_running_then_its_own_end(p
 
 def _plant_both_tables(settings: Settings, claim_id: int) -> None:
     """A priced claim also written to rejected_claims, as a double-writing bug would."""
-    target = connections.connect_target(settings, autocommit=True)
+    target = targets.connect_target(settings, autocommit=True)
     try:
         target.execute(
             f"INSERT INTO {target.table('rejected_claims')} (claim_id, batch_id, run_id, rule_ids, rejected_at) "

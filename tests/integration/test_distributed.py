@@ -16,13 +16,11 @@ import psycopg
 import pytest
 from dask.distributed import Client, LocalCluster
 
-from claims_etl.db import odbc_config
-from claims_etl.db.connections import connect_target
 from claims_etl.dev.seed import seed
-from claims_etl.engine import pipeline
+from claims_etl.engine import leases, pipeline
 from claims_etl.errors import ConfigurationError
 from claims_etl.settings import ODBC_USER_VARIABLE, Settings
-from claims_etl.stages.extract import lease
+from claims_etl.targets import connect_target, odbc_config
 from tests.crash.test_crash import assert_exactly_once_and_exact, assert_reconciled
 from tests.db import MARIADB_HOST, SOURCE_URL, cli_env, make_settings, read_source, run_cli
 
@@ -233,7 +231,7 @@ def test_two_recovered_ranges_repairing_at_once_on_mariadb_survive_the_deadlock(
     each other and MariaDB breaks the deadlock (1213) by rolling one chunk back. That chunk is written
     again and the run succeeds, every claim once."""
     with psycopg.connect(SOURCE_URL) as source:
-        dead = lease(source, seeded, "20260101T000000-deadbeef", claims_per_range=CLAIMS // 2)
+        dead = leases.take(source, seeded, "20260101T000000-deadbeef", claims_per_range=CLAIMS // 2)
     assert (dead.new, read_source("SELECT count(*) FROM staging.range_leases").item()) == (CLAIMS, 2)
     deadlocks = _innodb_deadlocks()
 

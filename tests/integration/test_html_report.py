@@ -21,6 +21,7 @@ import pytest
 from PIL import Image
 
 from claims_etl.dev.seed import seed
+from claims_etl.ops.report_svg import STAGE_COLOURS
 from claims_etl.settings import Settings
 from tests.db import SOURCE_URL, cli_env, read_source, run_cli
 
@@ -111,19 +112,24 @@ def _timeline_of(report: dict[str, Any]) -> set[tuple[Any, ...]]:
 BROWSER = ["--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars"]
 
 
-def _assert_screenshot_not_blank(chromium: str, page: Path, screenshot: Path) -> None:
-    """Chromium's screenshot of the page: mostly not white, and every range stage's colour drawn."""
+def _assert_screenshot_not_blank(chromium: str, page: Path, screenshot: Path, width: int) -> None:
+    """Chromium's screenshot of the page at a window `width`: mostly not white, every range stage's
+    colour drawn, and the charts spread over the page rather than a strip of it."""
     shot = subprocess.run(
-        [chromium, *BROWSER, f"--screenshot={screenshot}", "--window-size=1200,2000", page.as_uri()],
+        [chromium, *BROWSER, f"--screenshot={screenshot}", f"--window-size={width},2400", page.as_uri()],
         capture_output=True, text=True, timeout=120, check=False,
     )  # fmt: skip
     assert shot.returncode == 0 and screenshot.exists(), shot.stderr
     colours = _colours(screenshot)
     white = colours[b"\xff\xff\xff"]
     assert sum(colours.values()) - white > sum(colours.values()) // 20, "the screenshot is (nearly) blank"
-    stage_colours = {bytes.fromhex(c) for c in ("4e79a7", "f28e2b", "59a14f", "e15759", "76b7b2")}
+    stage_colours = {bytes.fromhex(STAGE_COLOURS[stage][1:]) for stage in ("extract", "validate", "load", "mark")}
     assert stage_colours <= set(colours), "a stage's colour is missing from the rendered charts"
     assert len(colours) >= 8
+    with Image.open(screenshot) as image:  # the page's right fifth is not left empty (max-width, charts)
+        right = image.convert("RGB").crop((width * 4 // 5, 0, width - 40, 1200))
+        drawn = sum(count for count, colour in right.getcolors(maxcolors=1 << 24) or [] if colour != (255, 255, 255))
+        assert drawn > right.width * right.height // 50, "the right fifth of the page is empty"
 
 
 def _rendered(chromium: str, page: Path) -> _Charts:
@@ -152,7 +158,8 @@ def test_html_report_renders_in_chromium_and_its_charts_match_report_json(
     assert not re.search(r"https?://|//[a-z0-9.-]+\.[a-z]{2,}/|<link|<img|@import|url\(", text, re.I)
     assert PATIENT_ID not in text and PATIENT_ID not in as_json.stdout
 
-    _assert_screenshot_not_blank(chromium, out, tmp_path / "report.png")
+    for width in (1280, 1920):
+        _assert_screenshot_not_blank(chromium, out, tmp_path / f"report-{width}.png", width)
     charts = _rendered(chromium, out)
     assert json.loads(charts.data)["charts"] == report["charts"]  # the embedded data is the JSON's
 
@@ -169,7 +176,7 @@ def test_html_report_renders_in_chromium_and_its_charts_match_report_json(
         assert all(seconds[stage] == part["seconds"][stage] for stage in RANGE_STAGES)
         order = sorted(RANGE_STAGES, key=lambda stage: part["started"][stage])
         assert order == ["extract", "validate", "price", "load"]
-    assert {b["stage"] for b in timeline if b["lane"] == "run"} == {"lease", "reference"}
+    assert {b["stage"] for b in timeline if b["lane"] == "run"} == {"start-up", "lease", "reference"}
 
     # Rejections by rule: the chart's counts are the run's.
     rules = {b["rule"]: int(b["claims"]) for b in charts.bars if "rule" in b}

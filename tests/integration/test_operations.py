@@ -209,7 +209,11 @@ def test_report_and_export_of_recorded_runs_with_alerts(seeded: Settings, tmp_pa
     assert [r["labels"] for r in stage_seconds] == ["lease", "reference", "extract", "validate", "price", "load"]
     scalars = {r["name"]: float(r["value"]) for r in rows if r["run_id"] == alarming_id and r["kind"] == "metric"}
     assert set(SCALAR_METRICS) <= set(scalars)  # the same names as the Prometheus samples
-    assert scalars["claims_per_second"] > 0 and scalars["rss_bytes_max"] > 0
+    assert scalars["claims_per_second"] > 0 and scalars["rss_max_bytes"] > 0
+    assert 0 < scalars["cpu_usage_max_ratio"] <= 1 and 0 < scalars["rejected_ratio"] < 1
+    chunks = [r for r in rows if r["run_id"] == alarming_id and r["name"] == "chunk_seconds"]
+    quantiles = {r["labels"]: float(r["value"]) for r in chunks}
+    assert list(quantiles) == ["0.5", "0.95", "0.99"] and 0 < quantiles["0.5"] <= quantiles["0.99"]
 
 
 def _read_pty(fd: int, seconds: float, until: re.Pattern[str] | None = None) -> str:

@@ -18,11 +18,11 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from claims_etl.db import connections
-from claims_etl.db.packets import Packets
 from claims_etl.dev.seed import seed
 from claims_etl.engine import pipeline
 from claims_etl.settings import Settings
+from claims_etl.targets import odbc
+from claims_etl.targets.packets import Packets
 from tests.crash.test_crash import reconcile
 from tests.db import SOURCE_URL, cli_env, read_source, run_cli
 from tests.integration.test_pipeline import Reader
@@ -102,8 +102,8 @@ def _assert_reconciled(settings: Settings) -> None:
 
 def _reported_limit(monkeypatch: pytest.MonkeyPatch, limit: Callable[[int], int]) -> None:
     """This process's warehouse sessions report `limit(the server's)` as their packet limit."""
-    real = connections._packet_limit
-    monkeypatch.setattr(connections, "_packet_limit", lambda target: limit(real(target)))
+    real = odbc._packet_limit
+    monkeypatch.setattr(odbc, "_packet_limit", lambda target, query: limit(real(target, query)))
 
 
 def test_large_batch_ids_load_at_the_servers_default_packet_limit(

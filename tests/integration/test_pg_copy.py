@@ -1,4 +1,4 @@
-"""The PostgreSQL warehouse given by URL (claims_etl/db/pg_target.py): a chunk written by COPY reads back
+"""The PostgreSQL warehouse given by URL (claims_etl/targets/postgres.py): a chunk written by COPY reads back
 value for value as the load schema holds it (exact cents and factors, timestamps to the microsecond,
 text with commas, quotes, newlines and backslashes, empty strings apart from NULLs), the same rows the
 psqlODBC path writes; the URL selects the target and its errors carry no password."""
@@ -14,11 +14,12 @@ import psycopg
 import pyarrow as pa
 import pytest
 
-from claims_etl.db import connections
-from claims_etl.db.pg_target import PgTarget
+from claims_etl import targets
 from claims_etl.errors import ConfigurationError, TargetError
 from claims_etl.settings import Settings
 from claims_etl.stages import load
+from claims_etl.stages.write import write_tables
+from claims_etl.targets import PgTarget
 from tests.db import SOURCE_URL, TEST_DB, _reset, make_settings
 
 TEXTS = [
@@ -85,10 +86,10 @@ def test_a_chunk_reads_back_value_for_value(databases: dict[str, bool], target: 
     settings = make_settings(target)
     _reset(settings)
     chunk = _chunk("run-h22")
-    session = connections.connect_target(settings)
+    session = targets.connect_target(settings)
     try:
         assert isinstance(session, PgTarget) == (target == "postgresql-copy")
-        assert load.write_tables(session, chunk) == chunk.rows
+        assert write_tables(session, chunk) == chunk.rows
     finally:
         session.close()
     assert _read_back(chunk) == _expected(chunk)
@@ -98,16 +99,16 @@ def test_a_repair_deletes_only_the_dead_runs_rows_before_the_copy(databases: dic
     settings = make_settings("postgresql-copy")
     _reset(settings)
     again = _chunk("new-run").without(pa.array(range(3, 200), pa.int64()))  # claims 1 and 2 only
-    session = connections.connect_target(settings)
+    session = targets.connect_target(settings)
     try:
-        load.write_tables(session, _chunk("dead-run"))
+        write_tables(session, _chunk("dead-run"))
         with pytest.raises(TargetError, match="duplicate key"):  # unrepaired: refused, and rolled back whole
-            load.write_tables(session, again)
+            write_tables(session, again)
         # the dead run's rows of claims 1 and 2 go; a pair that matches no row deletes nothing
         repairs = pa.table(
             {"claim_id": [1, 2, 3], "run_id": ["dead-run", "dead-run", "live-run"]}, schema=load.REPAIR_SCHEMA
         )
-        assert load.write_tables(session, replace(again, recovered=repairs)) == again.rows
+        assert write_tables(session, replace(again, recovered=repairs)) == again.rows
     finally:
         session.close()
     with psycopg.connect(SOURCE_URL) as connection:
@@ -117,13 +118,13 @@ def test_a_repair_deletes_only_the_dead_runs_rows_before_the_copy(databases: dic
 
 
 def test_a_target_url_selects_the_copy_target_and_its_errors_carry_no_password(databases: dict[str, bool]) -> None:
-    assert connections.target_dialect(make_settings("postgresql-copy")) == "postgresql"
+    assert targets.target_dialect(make_settings("postgresql-copy")) == "postgresql"
     wrong = Settings(target_url="mysql://etl@127.0.0.1/x")
     with pytest.raises(ConfigurationError, match="postgresql:// URL"):
-        connections.connect_target(wrong)
+        targets.connect_target(wrong)
     unreachable = Settings(target_url=f"postgresql://postgres:Pw-1234@127.0.0.1:5432/nope_{TEST_DB}")
     with pytest.raises(TargetError, match="cannot reach the warehouse") as raised:
-        connections.connect_target(unreachable)
+        targets.connect_target(unreachable)
     assert "Pw-1234" not in str(raised.value)
 
 

@@ -10,17 +10,18 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from claims_etl.db.connections import connect_target
 from claims_etl.db.source import init_source, lock_run, source_connection
 from claims_etl.dev.seed import seed
-from claims_etl.engine import pipeline, planning
+from claims_etl.engine import leases, marking, pipeline
 from claims_etl.errors import StageError
 from claims_etl.reference.store import read_frames
 from claims_etl.settings import Settings
 from claims_etl.stages import load
-from claims_etl.stages.extract import extract, lease
+from claims_etl.stages.extract import extract
 from claims_etl.stages.price import price
 from claims_etl.stages.validate import validate
+from claims_etl.stages.write import write_tables
+from claims_etl.targets import connect_target
 from tests.db import ALL_TARGET_NAMES, RUN_DATE, read_source
 
 Reader = Callable[[str], pl.DataFrame]
@@ -114,14 +115,14 @@ def test_crash_between_warehouse_commit_and_status_update_is_repaired(seeded: Se
     frames = read_frames(seeded)
     with source_connection(seeded) as source:
         lock_run(source, run_id)
-        lease(source, seeded.model_copy(update={"limit": 600}), run_id, claims_per_range=600)
-        (part,) = planning.plan(source, run_id)
+        leases.take(source, seeded.model_copy(update={"limit": 600}), run_id, claims_per_range=600)
+        (part,) = leases.plan(source, run_id)
         extracted = extract(seeded, run_id, part.low, part.high)
         validated = validate(extracted.claims, extracted.lines, frames, run_date=RUN_DATE)
         priced = price(validated.accepted_claims, validated.accepted_lines, frames)
         target = connect_target(seeded)
         for chunk in load.chunks(validated.rejected, priced, 250):
-            load.write_tables(target, load.chunk_tables(chunk, run_id, datetime.now(UTC)))
+            write_tables(target, load.chunk_tables(chunk, run_id, datetime.now(UTC)))
         target.close()
     # the session ended without marking: its advisory lock is free, its leases are stale
     result = pipeline.run(seeded)
@@ -138,15 +139,15 @@ def test_db_init_turns_a_dead_runs_per_claim_leases_into_range_leases_the_next_r
     run_id = "old-version-run"
     frames = read_frames(seeded)
     with source_connection(seeded) as source:
-        lease(source, seeded.model_copy(update={"limit": 600}), run_id, claims_per_range=600)
-        (part,) = planning.plan(source, run_id)
+        leases.take(source, seeded.model_copy(update={"limit": 600}), run_id, claims_per_range=600)
+        (part,) = leases.plan(source, run_id)
         extracted = extract(seeded, run_id, part.low, part.high)
         validated = validate(extracted.claims, extracted.lines, frames, run_date=RUN_DATE)
         target = connect_target(seeded)
         for chunk in load.chunks(
             validated.rejected, price(validated.accepted_claims, validated.accepted_lines, frames), 250
         ):
-            load.write_tables(target, load.chunk_tables(chunk, run_id, datetime.now(UTC)))
+            write_tables(target, load.chunk_tables(chunk, run_id, datetime.now(UTC)))
         target.close()
         source.execute(  # the layout before range leases, with this run's claims leased one row each
             "CREATE TABLE staging.claim_leases (claim_id bigint PRIMARY KEY, run_id text NOT NULL, "
@@ -192,20 +193,20 @@ def test_marking_checks_every_lease_and_marks_by_id(pg_settings: Settings, tmp_p
     run_id, frames = "slow-run", read_frames(pg_settings)
     with source_connection(pg_settings) as source:
         lock_run(source, run_id)
-        lease(source, pg_settings, run_id, claims_per_range=400)
-        (part,) = planning.plan(source, run_id)
+        leases.take(source, pg_settings, run_id, claims_per_range=400)
+        (part,) = leases.plan(source, run_id)
         extracted = extract(pg_settings, run_id, part.low, part.high)
         validated = validate(extracted.claims, extracted.lines, frames, run_date=RUN_DATE)
         priced = price(validated.accepted_claims, validated.accepted_lines, frames)
         whole, taken, *_ = load.chunks(validated.rejected, priced, 150)
-        assert load.mark_chunk(source, whole, run_id, datetime.now(UTC)) == whole.claim_count
+        assert marking.mark_chunk(source, whole, run_id, datetime.now(UTC)) == whole.claim_count
         source.execute("UPDATE staging.range_leases SET run_id = 'other-run' WHERE run_id = %s", [run_id])
         source.commit()
 
         with pytest.raises(StageError, match=f"lost the lease on claims \\[{taken.low}, {taken.high}\\] to another"):
-            load.mark_chunk(source, taken, run_id, datetime.now(UTC))
+            marking.mark_chunk(source, taken, run_id, datetime.now(UTC))
         with pytest.raises(StageError, match="range 1 lost its lease to another run"):
-            planning.release(source, part)
+            leases.release(source, part)
 
     marked = read_source("SELECT claim_id, status FROM staging.claims WHERE status <> 'pending' ORDER BY claim_id")
     expected = pl.concat(
@@ -216,5 +217,5 @@ def test_marking_checks_every_lease_and_marks_by_id(pg_settings: Settings, tmp_p
     ).sort("claim_id")
     assert whole.rejected.height > 0
     assert marked.equals(expected)
-    leases = read_source("SELECT run_id, low, high, claims FROM staging.range_leases")
-    assert leases.rows() == [("other-run", part.low, part.high, 400)]
+    held = read_source("SELECT run_id, low, high, claims FROM staging.range_leases")
+    assert held.rows() == [("other-run", part.low, part.high, 400)]

@@ -19,8 +19,8 @@ from claims_etl.dev.seed import seed
 from claims_etl.engine import pipeline
 from claims_etl.reference.store import read_frames
 from claims_etl.settings import Settings
+from claims_etl.settings.rules_file import parse_rules
 from claims_etl.stages.price import price
-from claims_etl.stages.rules_config import parse_rules
 from claims_etl.stages.validate import validate
 from tests.crash.test_crash import reconcile
 from tests.db import RUN_DATE, SOURCE_URL, cli_env, read_source, run_cli

@@ -17,8 +17,8 @@ import pytest
 from pydantic import SecretStr
 
 from claims_etl.db import sql
-from claims_etl.db.connections import read_frame
 from claims_etl.db.source import init_source
+from claims_etl.db.source_reads import read_frame
 from claims_etl.dev.seed import seed
 from claims_etl.errors import SourceError
 from claims_etl.settings import Settings

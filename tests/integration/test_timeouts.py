@@ -18,12 +18,13 @@ import pytest
 from pydantic import SecretStr
 
 from claims_etl.db import sql
-from claims_etl.db.connections import connect_target, read_frame
 from claims_etl.db.source import source_connection
+from claims_etl.db.source_reads import read_frame
 from claims_etl.dev.seed import seed
-from claims_etl.engine.planning import ClaimRange, claimed
+from claims_etl.engine.leases import ClaimRange, claimed
 from claims_etl.errors import SourceError
 from claims_etl.settings import Settings
+from claims_etl.targets import connect_target
 from tests.blackhole import BlackholeProxy
 from tests.crash.test_crash import CHUNK, CLAIMS, assert_exactly_once_and_exact, assert_reconciled, cli_env, run_cli
 from tests.db import MARIADB_HOST, PG_ADMIN_URL, PG_HOST, SOURCE_URL, TEST_DB, make_settings
@@ -193,7 +194,7 @@ def test_a_retried_range_waits_for_its_lock_at_most_the_lock_timeout(pg_settings
             outcome.append(error)
 
     with source_connection(pg_settings, autocommit=True) as earlier:
-        earlier.execute(sql.load("source/range_lock"), bounds)
+        earlier.execute(sql.load("leases/range_lock"), bounds)
         thread = threading.Thread(target=retry, daemon=True)
         thread.start()
         thread.join(30)

@@ -13,8 +13,8 @@ import urllib.parse
 import pytest
 from pydantic import SecretStr
 
-from claims_etl.db.connections import read_frame
 from claims_etl.db.source import source_connection
+from claims_etl.db.source_reads import read_frame
 from claims_etl.errors import SourceError
 from claims_etl.settings import Settings
 from tests.db import PG_HOST, TEST_DB, claims_etl_cli, cli_env, make_settings

@@ -6,6 +6,9 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import re
+import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -95,7 +98,7 @@ def test_counts_over_a_million_are_written_exactly(tmp_path: Path) -> None:
     """`:.6g` wrote 1,234,567 as 1.23457e+06; prometheus_client keeps every digit."""
     path = tmp_path / "claims_etl.prom"
     samples = [
-        Sample("claims_etl_claims_total", 1_234_567),
+        Sample("claims_etl_claims_read", 1_234_567),
         Sample("claims_etl_run_claims", 1_234_567, {"outcome": "priced"}),
         Sample("claims_etl_run_claims", 98_765_432_101, {"outcome": "rejected"}),
         Sample("claims_etl_rejections", 1_000_001, {"rule": "V01"}),
@@ -109,12 +112,12 @@ def test_counts_over_a_million_are_written_exactly(tmp_path: Path) -> None:
         for sample in family.samples
     }
     assert values == {
-        ("claims_etl_claims_total", ()): 1_234_567,
+        ("claims_etl_claims_read", ()): 1_234_567,
         ("claims_etl_run_claims", ("priced",)): 1_234_567,
         ("claims_etl_run_claims", ("rejected",)): 98_765_432_101,
         ("claims_etl_rejections", ("V01",)): 1_000_001,
     }
-    assert previous_value(str(path), "claims_etl_claims_total") == 1_234_567
+    assert previous_value(str(path), "claims_etl_claims_read") == 1_234_567
     assert sorted(p.name for p in tmp_path.iterdir()) == ["claims_etl.prom"]  # no temporary file left
 
 
@@ -134,8 +137,53 @@ def test_every_metric_a_run_can_write_has_help_and_type() -> None:
     samples = metrics.samples(stages, succeeded=False, claims={"priced": 8, "rejected": 2})
     samples.append(Sample("claims_etl_last_success_timestamp_seconds", 1.7e9))
     families = list(text_string_to_metric_families(_exposition(samples)))
-    assert {family.name for family in families} == {sample.name for sample in samples} == set(HELP)
-    assert all(family.documentation == HELP[family.name] and family.type == "gauge" for family in families)
+    assert {family.name for family in families} == set(HELP)
+    assert all(family.documentation == HELP[family.name] for family in families)
+    kinds = {family.name: family.type for family in families}
+    assert {name for name, kind in kinds.items() if kind != "gauge"} == {"claims_etl_chunk_seconds"}
+    assert kinds["claims_etl_chunk_seconds"] == "summary"
+
+
+def _run_samples() -> list[Sample]:
+    metrics = RunMetrics(
+        claims_read=10,
+        claims_rejected=2,
+        seconds=1.5,
+        chunk_seconds=[0.1, 0.2, 0.4],
+        rejections_by_rule={"V01": 2},
+        cache={"hit_rate": 0.5, "seconds": 0.01},
+        cpu_percent_max=100.0,
+        cpu_percent_mean=50.0,
+        memory_percent_max=25.0,
+        rss_bytes_max=2**30,
+        connections={"source": {"used": 4, "configured": 20}},
+        ranges=[{"range": 1, "worker": "host:4242", "attempt": 1, "claims": 10, "seconds": {"load": 0.5}}],
+    )
+    stages = [StageRecord("load", rows_in=10, rows_out=10, seconds=0.5)]
+    return metrics.samples(stages, succeeded=True, claims={"priced": 8, "rejected": 2})
+
+
+# Put in the virtualenv by `make setup` (scripts/bootstrap.sh), from Debian's prometheus package.
+PROMTOOL = shutil.which("promtool", path=f"{Path(sys.executable).parent}:{os.environ.get('PATH', '')}")
+
+
+@pytest.mark.skipif(PROMTOOL is None, reason="no promtool: run make setup")
+def test_the_textfile_passes_promtool_and_holds_ratios_and_no_per_run_series(tmp_path: Path) -> None:
+    """Prometheus' own linter on the textfile a run writes: no `_total` on a gauge, no `quantile` label
+    outside a summary; shares are 0..1 ratios; a range's worker (a new series every run) stays out."""
+    path = tmp_path / "claims_etl.prom"
+    write_textfile(str(path), _run_samples())
+    text = path.read_text()
+    linted = subprocess.run(
+        [str(PROMTOOL), "check", "metrics"], input=text, capture_output=True, text=True, check=False
+    )
+    assert linted.returncode == 0 and linted.stdout + linted.stderr == "", linted.stdout + linted.stderr
+    values = {sample.name: sample.value for family in text_string_to_metric_families(text) for sample in family.samples}
+    assert values["claims_etl_rejected_ratio"] == 0.2 and values["claims_etl_cache_hit_ratio"] == 0.5
+    assert (values["claims_etl_cpu_usage_max_ratio"], values["claims_etl_memory_usage_max_ratio"]) == (1.0, 0.25)
+    assert (values["claims_etl_chunk_seconds_count"], values["claims_etl_chunk_seconds_sum"]) == (3, 0.7000000000000001)
+    assert "percent" not in text and "worker=" not in text and "claims_etl_range_stage_seconds" not in text
+    assert 'claims_etl_chunk_seconds{quantile="0.5"} 0.2' in text
 
 
 def _exposition(samples: list[Sample]) -> str:
@@ -182,3 +230,21 @@ def test_in_json_the_password_flag_warning_and_the_error_are_json_lines_without_
     assert (failure["event"], failure["error_class"], failure["exit_code"]) == ("failed", "SourceError", 1)
     assert str(failure["run_id"]).startswith("20") and failure["stage"] == "connect", failure
     assert secret not in result.stdout + result.stderr
+
+
+@pytest.mark.skipif(PROMTOOL is None, reason="no promtool: run make setup")
+def test_the_documented_prometheus_rules_are_valid_and_name_real_metrics(tmp_path: Path) -> None:
+    """docs/operations.md's alerting rules, each YAML block through `promtool check rules`, and every
+    claims_etl_ metric they name one a run writes."""
+    document = (Path(__file__).parents[2] / "docs" / "operations.md").read_text(encoding="utf-8")
+    blocks = re.findall(r"```yaml\n(groups:.*?)```", document, flags=re.DOTALL)
+    assert len(blocks) >= 2
+    for number, block in enumerate(blocks):
+        rules = tmp_path / f"rules-{number}.yml"
+        rules.write_text(block, encoding="utf-8")
+        checked = subprocess.run(
+            [str(PROMTOOL), "check", "rules", str(rules)], capture_output=True, text=True, check=False
+        )
+        assert checked.returncode == 0, checked.stdout + checked.stderr
+    named = set(re.findall(r"\bclaims_etl_[a-z_]+", "".join(blocks)))
+    assert named and named <= set(HELP)

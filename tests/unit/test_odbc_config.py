@@ -1,4 +1,4 @@
-"""The private unixODBC configuration (claims_etl/db/odbc_config.py) and what settings carry to other
+"""The private unixODBC configuration (claims_etl/targets/odbc_config.py) and what settings carry to other
 machines (issue 29, item 10a): settings read after a process pointed ODBCSYSINI at its private copy
 hold the user's value, never that copy's path, and a process given a path that does not exist where
 it runs (another machine's copy) copies its own system file, drivers included, not an empty one."""
@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from claims_etl.db import odbc_config
 from claims_etl.settings import ODBC_USER_VARIABLE, Settings
+from claims_etl.targets import odbc_config
 
 DRIVERS = "[ODBC]\nTrace=Yes\n\n[Some Driver]\nDriver=/usr/lib/libsome.so\n"
 

@@ -1,4 +1,4 @@
-"""Parameter arrays cut to fit a packet limit (claims_etl/db/packets.py): the estimate each slice is
+"""Parameter arrays cut to fit a packet limit (claims_etl/targets/packets.py): the estimate each slice is
 held to, the one-call fast path, a row too big alone, and a refusal lowering the budget. Against the
 real server: tests/integration/test_packet_limit.py."""
 
@@ -8,7 +8,7 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from claims_etl.db.packets import MINIMUM_BUDGET, VALUE_OVERHEAD, OversizedRowError, Packets
+from claims_etl.targets.packets import MINIMUM_BUDGET, VALUE_OVERHEAD, OversizedRowError, Packets
 
 LIMIT = 16 * 1024 * 1024
 

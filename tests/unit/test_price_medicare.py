@@ -25,9 +25,9 @@ import claims_etl as ce
 from benchmarks import row_at_a_time
 from claims_etl import ReferenceFrames
 from claims_etl.schemas import GPCI, QP_NPIS, RVU
+from claims_etl.settings.rules_file import RulesConfig
 from claims_etl.stages.keying import key_lines
 from claims_etl.stages.price import price_keyed
-from claims_etl.stages.rules_config import RulesConfig
 from tests.factories import (
     OTHER_VALID_NPI,
     RUN_DATE,

@@ -22,7 +22,7 @@ def test_samples_go_to_the_innermost_stage_and_waits_to_waiting(tmp_path: Path) 
         "\n".join(
             [
                 f"{RUN};{MAIN};load_range (claims_etl/engine/range_work.py:120);"
-                "write_tables (claims_etl/stages/load.py:224);"
+                "write_tables (claims_etl/stages/write.py:50);"
                 "Cursor.executemanycolumns (turbodbc/cursor.py:192) 30",
                 f"{RUN};Thread.run (threading.py:982);prepare (claims_etl/engine/range_work.py:80);"
                 "validate (claims_etl/stages/validate.py:90);LazyFrame.collect (polars/lazyframe/frame.py:2422) 12",

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from claims_etl.db import sql
-from claims_etl.db.connections import Target
 from claims_etl.stages.load import HISTORY_SCHEMA, LOAD_SCHEMAS
+from claims_etl.targets import OdbcTarget
 
 PACKAGE = Path(__file__).resolve().parents[2] / "claims_etl"
 STATEMENT = re.compile(
@@ -59,7 +59,7 @@ def test_warehouse_inserts_bind_the_load_schema_in_order(table: str) -> None:
 
 @pytest.mark.parametrize(("dialect", "qualified"), [("mysql", "etl_runs"), ("mssql", "warehouse.etl_runs")])
 def test_target_statements_qualify_their_tables_per_dialect(dialect: str, qualified: str) -> None:
-    target = Target(connection=None, dialect=dialect, secret="")  # type: ignore[arg-type]
+    target = OdbcTarget(connection=None, dialect=dialect, secret="")
     assert target.statement("warehouse/run_start").startswith(f"INSERT INTO {qualified} (run_id,")
     delete = target.statement("warehouse/delete_claims", table="rejected_claims")
     assert delete == f"DELETE FROM {qualified.replace('etl_runs', 'rejected_claims')} WHERE claim_id = ?"

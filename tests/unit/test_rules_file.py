@@ -14,9 +14,9 @@ from polars.testing import assert_frame_equal
 
 from claims_etl.errors import ConfigurationError
 from claims_etl.settings import Settings
+from claims_etl.settings.rules_file import DEFAULT_RULES, RulesConfig, load_rules, parse_rules
 from claims_etl.stages.price import price
 from claims_etl.stages.rules import rule_table
-from claims_etl.stages.rules_config import DEFAULT_RULES, RulesConfig, load_rules, parse_rules
 from claims_etl.stages.validate import validate
 from tests.factories import OTHER_VALID_NPI, claim, claims_frame, line, lines_frame
 from tests.unit.test_validate import REFERENCE, RUN_DATE

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from claims_etl.db.odbc_config import without_tracing
 from claims_etl.errors import ConfigurationError
 from claims_etl.settings import Settings
+from claims_etl.targets.odbc_config import without_tracing
 from tests.unit.test_cli import PASSWORD, assert_one_clear_line, cli
 
 URL = f"postgresql://etl:{PASSWORD}@127.0.0.1:1/claims_etl"

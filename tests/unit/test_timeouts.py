@@ -12,9 +12,10 @@ import pydantic
 import pytest
 from pydantic import SecretStr
 
-from claims_etl.db.connections import Dialect, odbc_attributes, target_connection_string
 from claims_etl.db.source import connectorx_url, source_conninfo
 from claims_etl.settings import Settings
+from claims_etl.targets import Dialect
+from claims_etl.targets.odbc_strings import odbc_attributes, target_connection_string
 
 MARIADB = "Driver={MariaDB Unicode};Server=dw;Port=3306;Database=claims;User=etl;Password=;"
 PSQLODBC = "Driver={PostgreSQL Unicode};Server=dw;Port=5432;Database=claims;Uid=etl"

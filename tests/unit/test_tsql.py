@@ -13,9 +13,10 @@ import sqlglot
 from sqlglot.errors import ParseError
 
 from claims_etl.db import sql
-from claims_etl.db.connections import Target
+from claims_etl.targets import CAPABILITIES, OdbcTarget
 
 WAREHOUSE = Path(str(sql.QUERIES)) / "warehouse"
+MSSQL = CAPABILITIES["mssql"]
 # Constructs sqlglot's T-SQL reader would quietly accept (it transpiles), but SQL Server rejects or
 # reads differently (`timestamp` is a rowversion there, not a point in time).
 NOT_TSQL = re.compile(
@@ -26,15 +27,15 @@ NOT_TSQL = re.compile(
 
 
 def _tsql_statements() -> list[tuple[str, str]]:
-    target = Target(connection=None, dialect="mssql", secret="")
-    ddl = [("db/create_warehouse.mssql", statement) for statement in sql.statements("db/create_warehouse.mssql")]
+    target = OdbcTarget(connection=None, dialect=MSSQL.name, secret="")
+    ddl = [(MSSQL.ddl_query, statement) for statement in sql.statements(MSSQL.ddl_query)]
     names = sorted(f"warehouse/{path.stem}" for path in WAREHOUSE.glob("*.sql"))
     return ddl + [(name, target.statement(name, table="priced_claims")) for name in names]
 
 
 def _check(statement: str) -> None:
     """Raise unless `statement` is T-SQL: it parses, and it holds no construct T-SQL lacks."""
-    sqlglot.parse(statement, read="tsql", error_level=sqlglot.ErrorLevel.RAISE)
+    sqlglot.parse(statement, read=MSSQL.sqlglot_dialect, error_level=sqlglot.ErrorLevel.RAISE)
     found = NOT_TSQL.search(statement)
     if found:
         raise ParseError(f"not T-SQL: {found.group(0)!r}")
@@ -46,7 +47,7 @@ STATEMENTS = _tsql_statements()
 def test_every_warehouse_statement_is_checked() -> None:
     checked = {name for name, _ in STATEMENTS}
     assert {f"warehouse/{path.stem}" for path in WAREHOUSE.glob("*.sql")} <= checked
-    assert sum(name == "db/create_warehouse.mssql" for name, _ in STATEMENTS) >= 8  # every table, migrations
+    assert sum(name == MSSQL.ddl_query for name, _ in STATEMENTS) >= 8  # every table, migrations
 
 
 @pytest.mark.parametrize(("name", "statement"), STATEMENTS, ids=[f"{n}:{i}" for i, (n, _) in enumerate(STATEMENTS)])

@@ -8,7 +8,7 @@ from typing import Any
 import polars as pl
 import pytest
 
-from claims_etl.stages.keying import per_distinct
+from claims_etl.stages.columns import per_distinct
 from claims_etl.stages.rules import invalid_npi
 from claims_etl.stages.validate import validate
 from tests.factories import (

@@ -16,10 +16,11 @@ def init(
     source_url: opt.SourceUrl = None, target_odbc: opt.TargetOdbc = None, target_url: opt.TargetUrl = None
 ) -> None:
     """Create the staging, reference and warehouse tables where missing."""
-    from claims_etl.db import connections, source  # cold start (claims_etl/cli/invocation.py)
+    from claims_etl import targets  # cold start (claims_etl/cli/invocation.py)
+    from claims_etl.db import source
 
     settings = invocation.settings(source_url=source_url, target_odbc=target_odbc, target_url=target_url)
     with invocation.one_line_errors(*invocation.secrets(settings)):
         source.init_source(settings)
-        dialect = connections.init_target(settings)
+        dialect = targets.init_target(settings)
     invocation.out().print(f"staging and reference tables ready; warehouse tables ready ({dialect})")

@@ -1,4 +1,4 @@
--- A dead run's range [low, high] cut at claim_id :cut (source/lease_cut.sql): it keeps [low, cut],
+-- A dead run's range [low, high] cut at claim_id :cut (leases/lease_cut.sql): it keeps [low, cut],
 -- which this run then takes over, and a new lease of the same dead run, batch, attempts, `recovered`
 -- and `taken_from` holds (cut, high], recovered by a later run as the whole range would have been.
 -- Shortened first: the two intervals never overlap, not even inside this transaction.

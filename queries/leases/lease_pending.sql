@@ -1,5 +1,5 @@
 -- Lease pending claims to this run as claim_id intervals, in one statement (docs/design.md, Range
--- leases), serialized across runs by source/lease_lock.sql: this statement's snapshot, taken after that
+-- leases), serialized across runs by leases/lease_lock.sql: this statement's snapshot, taken after that
 -- lock, sees every interval committed before it. The claims: pending, of :batch_id when not NULL, inside
 -- no leased interval (whatever its batch), and with :skip_unpriceable none with a line no loaded
 -- release prices (staging.etl_unpriceable_lines; without it such a run stopped before this statement);

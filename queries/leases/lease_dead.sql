@@ -1,6 +1,6 @@
 -- The range leases of runs that died (no session holds their advisory lock, not even one of their
 -- Dask workers), in claim_id order, each with the pending claims (of its batch) it holds now: what
--- a run may take over (stages/extract.takeovers chooses, its limit applied). The dead runs' locks are
+-- a run may take over (engine/leases.takeovers chooses, its limit applied). The dead runs' locks are
 -- taken for this transaction only: while it lasts no dead run comes back to life, and once the lease
 -- commits a late task of a dead run finds its taken ranges gone. A dry run, on its read-only session,
 -- passes no run id of its own and commits at once.

@@ -1,5 +1,5 @@
--- Take over the dead runs' range leases chosen by stages/extract.takeovers (:dead_runs and :lows,
--- side by side; their runs' locks taken by source/lease_dead.sql in this transaction). Their claims
+-- Take over the dead runs' range leases chosen by engine/leases.takeovers (:dead_runs and :lows,
+-- side by side; their runs' locks taken by leases/lease_dead.sql in this transaction). Their claims
 -- may already be in the warehouse, so each range is marked `recovered`: the load deletes them there
 -- before inserting, only the rows of the runs in `taken_from` (the dead owner appended to the owners
 -- before it: a claim's rows are of one of them). Interval and batch are kept, so the range holds the

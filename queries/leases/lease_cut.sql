@@ -1,5 +1,5 @@
 -- Where a dead run's range is cut so that the run takes only its first :take pending claims (of the
--- lease's batch) under its limit: the claim_id of the :take-th of them (stages/extract.lease).
+-- lease's batch) under its limit: the claim_id of the :take-th of them (engine/leases.take).
 SELECT c.claim_id
 FROM staging.claims AS c
 WHERE c.claim_id BETWEEN %(low)s AND %(high)s

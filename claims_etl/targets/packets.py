@@ -108,3 +108,9 @@ def _string_widths(rows: pa.Table) -> np.ndarray:
     if not columns:
         return np.zeros((rows.num_rows, 0), dtype=np.int64)
     return np.column_stack(columns).astype(np.int64, copy=False)
+
+
+def packet_refused(message: str) -> bool:
+    """Whether a driver's error is the server refusing a packet over its size limit (MariaDB/MySQL
+    error 1153, ER_NET_PACKET_TOO_LARGE, or our own refusal of an oversized row: `OversizedRowError`)."""
+    return "max_allowed_packet" in message or "native error code: 1153" in message

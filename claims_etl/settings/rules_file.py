@@ -97,7 +97,7 @@ class PosRule(RuleSettings):
 
 
 class PricingSettings(_Strict):
-    facility_pos: list[PosCode] | None = None  # None: §4.1's facility set (keying.FACILITY_POS)
+    facility_pos: list[PosCode] | None = None  # None: §4.1's facility set (stages/columns.FACILITY_POS)
 
 
 class CustomRule(_Strict):

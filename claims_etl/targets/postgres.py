@@ -1,7 +1,7 @@
 """A PostgreSQL warehouse reached by psycopg (`CLAIMS_ETL_TARGET_URL=postgresql://...`) instead of ODBC.
 
 psqlODBC inserts a few tens of thousands of rows a second, PostgreSQL's COPY more than ten times that
-(benchmarks/LOG.md). `PgTarget` is the ODBC `Target`'s interface on a psycopg connection: bookkeeping
+(benchmarks/LOG.md). `PgTarget` is the `Target` protocol (targets/base.py) on a psycopg connection: bookkeeping
 statements are the same query files, their `?` markers turned into psycopg's; a chunk's rows go by
 `COPY ... FROM STDIN (FORMAT csv)` inside the chunk's transaction, so the exactly-once order (repair
 DELETE, rows, fence check, commit, then the source's marking) is the ODBC path's.
@@ -26,10 +26,10 @@ import pyarrow as pa
 import pyarrow.csv as pa_csv
 
 from claims_etl.db import sql
-from claims_etl.db.connections import Target
 from claims_etl.db.source import login_refused, retry_connecting
 from claims_etl.errors import ConfigurationError, TargetError, scrub
 from claims_etl.settings import Settings
+from claims_etl.targets.base import Session
 
 _CSV = pa_csv.WriteOptions(include_header=False, quoting_style="all_valid")
 # Warehouse column types (PostgreSQL type names) as Polars reads them back; anything else is text.
@@ -59,7 +59,7 @@ def _psycopg_markers(statement: str) -> str:
 
 
 @dataclass
-class PgTarget(Target):
+class PgTarget(Session):
     """The warehouse on a psycopg connection; `connection` is a `psycopg.Connection`."""
 
     def statement(self, name: str, **tables: str) -> str:
@@ -107,6 +107,9 @@ class PgTarget(Target):
         except psycopg.errors.NotNullViolation:
             return True
         return False
+
+    def reconnect(self) -> None:
+        """Nothing to replace: only a packet refused over ODBC closes a session under a chunk's writes."""
 
     @contextmanager
     def errors(self, what: str) -> Iterator[None]:
