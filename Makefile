@@ -62,7 +62,7 @@ bench-transform: services  ## validate + price alone on 100k real extracted clai
 bench-gate: services  ## CI perf regression gate: run/floor ratio vs benchmarks/baseline.json
 	$(BIN)/python benchmarks/gate.py
 
-bench-cold: services  ## time from `claims-etl run` to its first database connection (benchmarks/cold_start.py)
+bench-cold: services  ## time `claims-etl --help` and `--version` to exit, and `claims-etl run` to its first database connection (benchmarks/cold_start.py)
 	$(BIN)/python benchmarks/cold_start.py --repeats 5 --importtime
 
 profile: services  ## CPU seconds per stage of one run on 100k fresh claims, under py-spy (benchmarks/profile.py)

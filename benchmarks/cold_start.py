@@ -1,12 +1,16 @@
-"""Cold start: how long `claims-etl run` takes from process start to its first database connection.
+"""Cold start: how long `claims-etl --help` and `claims-etl --version` take from process start to exit
+(the target is 0.3 s), and how long `claims-etl run` takes from process start to its first database
+connection.
 
-    python benchmarks/cold_start.py --repeats 5 [--importtime]
+    python benchmarks/cold_start.py --repeats 5 [--importtime] [--output FILE]
 
 The source and the warehouse are reached through loopback TCP relays started here, which forward to
 the real servers and note when the run first connects to either: nothing a run does before that
 moment is database work (imports, settings, the rules file), so it is the process's cold start. The
 run itself goes on against the real databases (with nothing pending it ends at once). `--importtime`
-also prints the 15 slowest imports of that command, from `python -X importtime`.
+also prints the 15 slowest imports of that command, from `python -X importtime`. Each figure is the
+median of `--repeats` starts after one uncounted start; the report is printed and written to
+benchmarks/results/ (or `--output`).
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ import subprocess
 import sys
 import threading
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -85,6 +90,23 @@ def one_start(source: Relay, target: Relay) -> float:
     return min(firsts) - started
 
 
+def one_answer(*args: str) -> float:
+    """Seconds from just before `claims-etl ARGS` starts to its exit (no database involved)."""
+    started = time.perf_counter()
+    done = subprocess.run([sys.executable, "-m", "claims_etl", *args], capture_output=True, check=False)
+    seconds = time.perf_counter() - started
+    if done.returncode != 0:
+        raise SystemExit(f"claims-etl {' '.join(args)} failed: {done.stderr.decode(errors='replace').strip()}")
+    return seconds
+
+
+def answers(args: list[str], repeats: int) -> dict[str, object]:
+    """`claims-etl ARGS` timed `repeats` times after one uncounted start (which warms the file cache)."""
+    one_answer(*args)
+    seconds = [one_answer(*args) for _ in range(repeats)]
+    return {"seconds": harness.spread(seconds), "runs": seconds}
+
+
 def slowest_imports(env: dict[str, str], count: int) -> list[tuple[str, float]]:
     """The `count` imports with the largest cumulative time in a whole `claims-etl run`."""
     command = [sys.executable, "-X", "importtime", "-m", "claims_etl", "run", "--json"]
@@ -101,14 +123,20 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--importtime", action="store_true")
+    parser.add_argument("--output", type=Path, default=None)
     args = parser.parse_args()
+    report: dict[str, object] = {"machine": harness.machine()}
+    for name, command in (("help", ["--help"]), ("version", ["--version"])):
+        report[name] = answers(command, args.repeats)
     harness.fresh_databases("mariadb", 0, seed=1)
     source, target = Relay(("127.0.0.1", 5432)), Relay(("127.0.0.1", 3306))
     one_start(source, target)  # the first start warms the OS file cache: not counted
     seconds = [one_start(source, target) for _ in range(args.repeats)]
-    report: dict[str, object] = {"first_connection_seconds": harness.spread(seconds), "runs": seconds}
+    report |= {"first_connection_seconds": harness.spread(seconds), "runs": seconds}
     if args.importtime:
         report["slowest_imports"] = slowest_imports(relayed_env(source, target), 15)
+    output = args.output or harness.RESULTS / f"{datetime.now(UTC):%Y-%m-%d}-cold-start.json"
+    output.write_text(json.dumps(report, indent=2) + "\n")
     print(json.dumps(report, indent=2))
 
 

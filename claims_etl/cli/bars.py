@@ -39,7 +39,7 @@ class StageBars:
 
 
 def _progress(console: Console) -> Progress:
-    from rich.progress import (  # noqa: PLC0415 (a run without a terminal never needs it)
+    from rich.progress import (
         BarColumn,
         MofNCompleteColumn,
         Progress,

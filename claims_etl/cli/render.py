@@ -208,9 +208,11 @@ def export_rows(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return rows
 
 
-def rules_table(rules: list[dict[str, Any]], sha256: str) -> Table:
-    """`rules list`: every rule (contract, custom, then pricing's facility set) as a rules file sets it."""
-    table = Table(title=f"rules in force (sha256 {sha256[:12]})")
+def rules_table(rules: list[dict[str, Any]], path: str | None, sha256: str) -> Table:
+    """`rules list`: every rule (contract, custom, then pricing's facility set) as a rules file sets it;
+    the title names the file and its sha256, or says there is none (no hash of an empty input)."""
+    source = f"{path} (sha256 {sha256})" if path else "the defaults, no rules file"
+    table = Table(title=f"rules in force: {source}")
     for column in ("id", "level", "severity", "enabled", "parameters", "description"):
         table.add_column(column, overflow="fold")
     for rule in rules:
@@ -223,24 +225,35 @@ def rules_table(rules: list[dict[str, Any]], sha256: str) -> Table:
     return table
 
 
-def releases_table(releases: list[dict[str, Any]]) -> Table:
-    """`reference list`: one row per loaded release, newest first."""
-    table = Table(title=f"reference releases: {len(releases)}")
-    for column in ("release", "year", "effective from", "RVU file", "RVU rows", "GPCI", "GPCI rows", "QP", "loaded"):
-        table.add_column(column, justify="right" if column.endswith("rows") else "left")
-    for r in releases:
+def releases(found: list[dict[str, Any]]) -> RenderableType:
+    """`reference list`: one row per loaded release, newest first, then each release's files with their
+    whole sha256 (a hash cut to fit a table cell could not be checked against the file)."""
+    table = Table(title=f"reference releases: {len(found)}")
+    for column in ("release", "year", "in force from", "RVU rows", "GPCI rows", "QP"):
+        table.add_column(column, justify="right" if column.endswith("rows") else "left", overflow="fold")
+    parts: list[RenderableType] = [table]
+    for r in found:
         table.add_row(
             r["release"],
             str(r["year"]),
             str(r["effective_from"]),
-            f"{r['rvu_file']} ({r['rvu_sha256'][:12]})",
             f"{r['rvu_rows']:,}",
-            r["gpci_file"] + (f" (work GPCI {r['work_gpci']})" if r.get("work_gpci") else ""),
             f"{r['gpci_rows']:,}",
             f"{r['qp_source'] or '-'}; {r['qp_npis']:,} NPIs",
-            f"{r['loaded_at']:%Y-%m-%d %H:%M}",
         )
-    return table
+        parts += [Text(f"\n{r['release']}, loaded {r['loaded_at']:%Y-%m-%d %H:%M}:", style="bold"), _files(r)]
+    return Group(*parts)
+
+
+def _files(release: dict[str, Any]) -> Table:
+    """A release's RVU and GPCI files, each name over its sha256, folded rather than cut when narrow."""
+    files = Table.grid(padding=(0, 1))
+    files.add_column(no_wrap=True)
+    files.add_column(overflow="fold")
+    work = f" (work GPCI {release['work_gpci']})" if release.get("work_gpci") else ""
+    files.add_row("RVU", f"{release['rvu_file']}\nsha256 {release['rvu_sha256']}")
+    files.add_row("GPCI", f"{release['gpci_file']}{work}\nsha256 {release['gpci_sha256']}")
+    return files
 
 
 def dry_run_summary(summary: dict[str, Any]) -> Table:

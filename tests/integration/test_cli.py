@@ -1,8 +1,11 @@
 """The command line on the real databases: exit codes and one clear line for bad input, never a password
-(docs/spec.md §6); the cases that need no database are in tests/unit/test_cli.py."""
+(docs/spec.md §6), `export -` and `reference list` as a user sees them; the cases that need no database
+are in tests/unit/test_cli.py."""
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 from pathlib import Path
 
@@ -85,3 +88,27 @@ def test_run_json_reports_the_run(pg_settings: Settings, tmp_path: Path) -> None
     ]
     assert summary["seconds"] > 0 and summary["claims_per_second"] > 0
     assert "SYN" not in result.stdout + result.stderr  # synthetic patient ids never printed
+
+
+def test_export_to_dash_writes_the_csv_to_stdout_and_reference_list_cuts_no_file_name_or_hash(
+    pg_settings: Settings,
+) -> None:
+    env = {"CLAIMS_ETL_SOURCE_URL": SOURCE_URL, "CLAIMS_ETL_TARGET_ODBC": TARGETS["postgresql"]}
+    assert cli("seed", "--claims", "0", env=env).returncode == 0
+    ran = json.loads(cli("run", "--json", env=env).stdout)
+
+    exported = cli("export", "-", env=env)
+    assert exported.returncode == 0, exported.stderr
+    rows = list(csv.DictReader(io.StringIO(exported.stdout)))
+    assert ran["run_id"] in {row["run_id"] for row in rows}
+    assert {row["kind"] for row in rows} <= {"stage", "metric", "alert"}  # nothing but the CSV on stdout
+    assert list(rows[0]) == ["run_id", "started_at", "status", "kind", "name", "labels", "value"]
+
+    releases = json.loads(cli("reference", "list", "--json", env=env).stdout)
+    shown = cli("reference", "list", env=env | {"COLUMNS": "80"})
+    assert shown.returncode == 0, shown.stderr
+    words = set(shown.stdout.split())
+    for release in releases:
+        files = [release["rvu_file"], release["gpci_file"], release["rvu_sha256"], release["gpci_sha256"]]
+        assert [name for name in files if name not in words] == []
+    assert "…" not in shown.stdout
