@@ -20,17 +20,17 @@ import pytest
 
 from claims_etl.settings import Settings
 from tests import db
-from tests.crash.test_crash import (
+from tests.db import SOURCE_URL, read_source, start_paused_run
+from tests.helpers import (
     CHUNK,
     CLAIMS,
+    Reader,
     assert_exactly_once_and_exact,
     assert_reconciled,
     cli_env,
     run_cli,
     seeded,  # noqa: F401  (a fixture)
 )
-from tests.db import SOURCE_URL, read_source, start_paused_run
-from tests.integration.test_pipeline import Reader
 
 # Stopping is the engine's, not a target's: MariaDB by default, the COPY target with the slow tests
 # (tests/crash/conftest.py), the crash trials covering every target's transactions.
