@@ -2,8 +2,9 @@
 as `postgresql-copy`, by URL through psycopg's COPY) and MariaDB (target over its ODBC driver), for
 tests/integration and tests/crash (their conftest.py files register the fixtures; tests/unit cannot
 see them). Connection settings come from the environment with local
-defaults; each test gets freshly emptied tables in databases of its own (claims_etl_test). Importing this
-module connects to nothing: only the fixtures do, when a test asks for them."""
+defaults; each test gets freshly emptied tables in databases of its own (claims_etl_test), whose schemas
+the session creates once and again only after a test changed them (`_reset`). Importing this module
+connects to nothing: only the fixtures do, when a test asks for them."""
 
 from __future__ import annotations
 
@@ -76,27 +77,150 @@ def make_settings(target: str = "postgresql", **overrides: Any) -> Settings:
     return Settings(**values)
 
 
-def _reset(settings: Settings) -> None:
-    init_source(settings)
-    with psycopg.connect(SOURCE_URL, autocommit=True) as connection:
-        connection.execute(
-            "TRUNCATE staging.range_leases, staging.claim_lines, staging.claims, staging.rvu, "
-            "staging.gpci, staging.reference_releases, staging.qp_npis, staging.qp_lists, staging.claim_quarantine"
-        )
+# What a test may leave behind: emptied before the next one (the tables a run, `seed` or `reference load`
+# write). The source's other tables (the run log, cache digests) keep their rows, as they always have.
+SOURCE_TABLES = tuple(
+    f"staging.{table}"
+    for table in (
+        "range_leases", "claim_lines", "claims", "rvu", "gpci", "reference_releases", "qp_npis", "qp_lists",
+        "claim_quarantine",
+    )
+)  # fmt: skip
+TARGET_TABLES = (
+    *WAREHOUSE_TABLES,
+    "priced_claim_line_history",
+    "etl_runs",
+    "etl_stage_timings",
+    "etl_run_metrics",
+    "etl_run_alerts",
+)
+# The structure of the test schemas (columns, constraints, indexes, views, triggers, grants): the
+# per-test reset compares it with the one the session created and rebuilds only when a test changed it.
+_PG_STRUCTURE = """
+SELECT md5(coalesce(string_agg(item, ';' ORDER BY item), ''))
+FROM (
+    SELECT concat_ws(':', n.nspname, c.relname, c.relkind, c.relacl, c.reloptions, pg_get_viewdef(c.oid)) AS item
+    FROM pg_class AS c JOIN pg_namespace AS n ON n.oid = c.relnamespace WHERE n.nspname = ANY(%(schemas)s)
+    UNION ALL
+    SELECT concat_ws(':', n.nspname, c.relname, a.attnum, a.attname, format_type(a.atttypid, a.atttypmod),
+                     a.attnotnull, pg_get_expr(d.adbin, d.adrelid))
+    FROM pg_attribute AS a
+    JOIN pg_class AS c ON c.oid = a.attrelid
+    JOIN pg_namespace AS n ON n.oid = c.relnamespace
+    LEFT JOIN pg_attrdef AS d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
+    WHERE n.nspname = ANY(%(schemas)s) AND a.attnum > 0 AND NOT a.attisdropped
+    UNION ALL
+    SELECT concat_ws(':', n.nspname, k.conrelid::regclass, k.conname, pg_get_constraintdef(k.oid))
+    FROM pg_constraint AS k JOIN pg_namespace AS n ON n.oid = k.connamespace WHERE n.nspname = ANY(%(schemas)s)
+    UNION ALL
+    SELECT concat_ws(':', schemaname, indexdef) FROM pg_indexes WHERE schemaname = ANY(%(schemas)s)
+    UNION ALL
+    SELECT concat_ws(':', t.tgrelid::regclass, pg_get_triggerdef(t.oid))
+    FROM pg_trigger AS t JOIN pg_class AS c ON c.oid = t.tgrelid JOIN pg_namespace AS n ON n.oid = c.relnamespace
+    WHERE n.nspname = ANY(%(schemas)s) AND NOT t.tgisinternal
+    UNION ALL
+    SELECT concat_ws(':', 'schema', nspname, nspacl) FROM pg_namespace WHERE nspname = ANY(%(schemas)s)
+) AS structure
+"""
+_MARIADB_STRUCTURE = """
+SELECT item FROM (
+    SELECT concat_ws(':', table_name, table_type, engine, table_collation) AS item
+    FROM information_schema.tables WHERE table_schema = '{db}'
+    UNION ALL
+    SELECT concat_ws(':', table_name, ordinal_position, column_name, column_type, is_nullable,
+                     coalesce(column_default, ''), extra, coalesce(collation_name, ''))
+    FROM information_schema.columns WHERE table_schema = '{db}'
+    UNION ALL
+    SELECT concat_ws(':', table_name, index_name, seq_in_index, column_name, non_unique)
+    FROM information_schema.statistics WHERE table_schema = '{db}'
+    UNION ALL
+    SELECT concat_ws(':', event_object_table, trigger_name, action_timing, event_manipulation)
+    FROM information_schema.triggers WHERE trigger_schema = '{db}'
+) AS structure ORDER BY item
+"""
+_clean_structure: dict[str, str] = {}  # "source" / "postgresql" / "mysql" -> its structure when last built
+
+
+def clean_structure(kind: str) -> str:
+    """The structure of "source" (or a warehouse kind) as the session last built it."""
+    return _clean_structure.get(kind, "")
+
+
+def _mariadb_url() -> str:
+    return f"mysql://claims_etl@{MARIADB_HOST}:3306/{TEST_DB}"
+
+
+def _pg_structure(connection: psycopg.Connection[Any], *schemas: str) -> str:
+    row = connection.execute(_PG_STRUCTURE, {"schemas": list(schemas)}).fetchone()
+    return str(row[0]) if row else ""
+
+
+def _mariadb_structure() -> str:
+    rows = cx.read_sql(_mariadb_url(), _MARIADB_STRUCTURE.format(db=TEST_DB), return_type="polars")
+    return "\n".join(rows.get_column("item").cast(pl.String).fill_null(""))
+
+
+def _non_empty(tables: tuple[str, ...]) -> str:
+    """One query naming those of `tables` that hold a row (emptying only them costs least)."""
+    return " UNION ALL ".join(
+        f"SELECT '{table}' AS t FROM (SELECT 1) AS one WHERE EXISTS (SELECT 1 FROM {table})" for table in tables
+    )
+
+
+def _warehouse_kind(settings: Settings) -> str:
+    """Where the settings' warehouse lives: "postgresql" (by URL or psqlODBC, in the test database's
+    warehouse schema) or "mysql" (MariaDB)."""
+    return "postgresql" if settings.target_url or "PostgreSQL" in settings.target_odbc.get_secret_value() else "mysql"
+
+
+def _rebuild_target(settings: Settings) -> None:
+    """Drop the warehouse tables and create them again: a test changed their DDL (or none was built yet)."""
     target = targets.connect_target(settings, autocommit=True)
-    try:  # dropped, not emptied: every test runs against the current DDL
-        for table in (
-            *WAREHOUSE_TABLES,
-            "priced_claim_line_history",
-            "etl_runs",
-            "etl_stage_timings",
-            "etl_run_metrics",
-            "etl_run_alerts",
-        ):
+    try:
+        for table in TARGET_TABLES:
             target.execute(f"DROP TABLE IF EXISTS {target.table(table)}")
     finally:
         target.close()
     targets.init_target(settings)
+
+
+def _reset(settings: Settings) -> None:
+    """Empty the source and the settings' warehouse for the next test. Their schemas are created once
+    per session and again only when a test changed them (the structure differs from the one built):
+    emptying tables costs a fraction of dropping and re-creating them."""
+    kind = _warehouse_kind(settings)
+    with psycopg.connect(SOURCE_URL, autocommit=True) as connection:
+        if _pg_structure(connection, "staging") != _clean_structure.get("source"):
+            init_source(settings)
+            _clean_structure["source"] = _pg_structure(connection, "staging")
+        tables = SOURCE_TABLES
+        if kind == "postgresql":
+            if _pg_structure(connection, "warehouse") != _clean_structure.get(kind):
+                _rebuild_target(settings)
+                _clean_structure[kind] = _pg_structure(connection, "warehouse")
+            tables += tuple(f"warehouse.{table}" for table in TARGET_TABLES)
+        full = [str(row[0]) for row in connection.execute(_non_empty(tables)).fetchall()]
+        if full:
+            connection.execute(f"TRUNCATE {', '.join(full)} RESTART IDENTITY CASCADE")
+    if kind == "mysql":
+        _reset_mariadb(settings)
+
+
+def _reset_mariadb(settings: Settings) -> None:
+    if _mariadb_structure() != _clean_structure.get("mysql"):
+        _rebuild_target(settings)
+        _clean_structure["mysql"] = _mariadb_structure()
+        return  # new tables are empty
+    probe = _non_empty(tuple(f"`{table}`" for table in TARGET_TABLES))
+    full = cx.read_sql(_mariadb_url(), probe, return_type="polars").get_column("t").cast(pl.String).to_list()
+    if not full:
+        return
+    target = targets.connect_target(settings, autocommit=True)
+    try:  # DELETE, not TRUNCATE: a few thousand rows go faster than InnoDB re-creates a table's files
+        for table in full:
+            target.execute(f"DELETE FROM {table}")
+    finally:
+        target.close()
 
 
 def reachable(request: pytest.FixtureRequest, databases: dict[str, bool]) -> str:

@@ -12,10 +12,9 @@ import pytest
 from claims_etl.dev.seed import seed
 from claims_etl.settings import Settings
 from tests import db
-from tests.crash.test_crash import assert_exactly_once_and_exact, assert_reconciled, cli_env
 from tests.db import read_source
+from tests.helpers import Reader, assert_exactly_once_and_exact, assert_reconciled, cli_env
 from tests.integration.test_extreme_ids import BOTTOM, CLAIMS, EXTREMES, TOP, move_claims
-from tests.integration.test_pipeline import Reader
 
 
 @pytest.fixture

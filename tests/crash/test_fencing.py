@@ -22,9 +22,9 @@ import pytest
 from claims_etl.dev.seed import seed
 from claims_etl.settings import Settings
 from tests import db
-from tests.crash.test_crash import CLAIMS, assert_reconciled, cli_env, run_cli
 from tests.db import FAULTY_CLI, PG_ADMIN_URL, TEST_DB, read_source
-from tests.integration.test_pipeline import Reader
+from tests.helpers import CLAIMS, Reader, assert_reconciled, cli_env, run_cli
+from tests.seeding import seeded_fixture
 
 EARLY_RUN_DATE = "2000-01-01"  # before every seeded service date: V09 rejects every claim
 
@@ -109,10 +109,7 @@ def test_a_zombie_run_is_fenced_and_never_commits_after_a_takeover(all_valid: Se
     assert_reconciled(all_valid)
 
 
-@pytest.fixture
-def seeded(settings: Settings, tmp_path: object) -> Settings:
-    seed(settings, CLAIMS, seed=31, invalid_rate=0.1, directory=tmp_path)  # type: ignore[arg-type]
-    return settings
+seeded = seeded_fixture(CLAIMS, seed=31, invalid_rate=0.1)
 
 
 def _reset_a_priced_claim_by_hand(read_target: Reader) -> tuple[int, str, Decimal]:

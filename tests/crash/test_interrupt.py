@@ -20,21 +20,22 @@ import pytest
 
 from claims_etl.settings import Settings
 from tests import db
-from tests.crash.test_crash import (
+from tests.db import SOURCE_URL, read_source, start_paused_run
+from tests.helpers import (
     CHUNK,
     CLAIMS,
+    Reader,
     assert_exactly_once_and_exact,
     assert_reconciled,
     cli_env,
     run_cli,
-    seeded,  # noqa: F401  (a fixture)
 )
-from tests.db import SOURCE_URL, read_source, start_paused_run
-from tests.integration.test_pipeline import Reader
+from tests.seeding import seeded_fixture
 
 # Stopping is the engine's, not a target's: MariaDB by default, the COPY target with the slow tests
 # (tests/crash/conftest.py), the crash trials covering every target's transactions.
 pytestmark = pytest.mark.parametrize("target_name", ["mysql", "postgresql-copy"], indirect=True)
+seeded = seeded_fixture(CLAIMS, seed=31, invalid_rate=0.1)  # the crash trials' claims (tests/crash/test_crash.py)
 
 
 def _start(env: dict[str, str], paused: Path) -> subprocess.Popen[str]:
@@ -119,7 +120,7 @@ def _assert_the_next_run_completes(settings: Settings, read_target: Reader, comm
     ids=["sigint-console", "sigterm-json"],
 )
 def test_a_signal_between_chunks_stops_the_run_in_order(
-    seeded: Settings,  # noqa: F811  (the fixture)
+    seeded: Settings,
     read_target: Reader,
     tmp_path: Path,
     signum: int,
@@ -156,7 +157,7 @@ def test_a_signal_between_chunks_stops_the_run_in_order(
 
 
 def test_a_signal_during_a_write_lets_that_chunk_commit(
-    seeded: Settings,  # noqa: F811
+    seeded: Settings,
     read_target: Reader,
     tmp_path: Path,
 ) -> None:
@@ -177,7 +178,7 @@ def test_a_signal_during_a_write_lets_that_chunk_commit(
 
 
 def test_ctrl_c_at_the_terminal_with_writer_processes(
-    seeded: Settings,  # noqa: F811
+    seeded: Settings,
     read_target: Reader,
     tmp_path: Path,
 ) -> None:
@@ -200,7 +201,7 @@ def test_ctrl_c_at_the_terminal_with_writer_processes(
     _assert_the_next_run_completes(seeded, read_target, committed)
 
 
-def test_a_failed_run_records_its_error(seeded: Settings) -> None:  # noqa: F811
+def test_a_failed_run_records_its_error(seeded: Settings) -> None:
     """Not only interruptions: a run that fails records its error's class, stage and message."""
     with psycopg.connect(SOURCE_URL, autocommit=True) as source:  # as if 2025 had never been loaded
         for table in ("rvu", "gpci", "reference_releases"):

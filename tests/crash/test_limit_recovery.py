@@ -15,9 +15,8 @@ import pytest
 from claims_etl.dev.seed import seed
 from claims_etl.settings import Settings
 from tests import db
-from tests.crash.test_crash import CLAIMS, assert_exactly_once_and_exact, assert_reconciled, cli_env
 from tests.db import read_source
-from tests.integration.test_pipeline import Reader
+from tests.helpers import CLAIMS, Reader, assert_exactly_once_and_exact, assert_reconciled, cli_env
 
 # Ranges of the crashed run (--limit 800, the local engine's first range a quarter): 100, 400, 300
 # claims; it dies once range 2's first chunk is committed, so ranges 2 and 3 (700 claims) are dead.

@@ -22,21 +22,17 @@ from typing import Any
 import psycopg
 import pytest
 
-from claims_etl.dev.seed import seed
 from claims_etl.settings import Settings
 from tests import db
-from tests.crash.test_crash import CLAIMS, assert_exactly_once_and_exact, assert_reconciled, cli_env, run_cli
 from tests.db import SOURCE_URL, read_source
-from tests.integration.test_pipeline import Reader
+from tests.helpers import CLAIMS, Reader, assert_exactly_once_and_exact, assert_reconciled, cli_env, run_cli
+from tests.seeding import seeded_fixture
 
 POINTS = ["after_lease", "after_extract", "during_write", "after_commit", "during_mark", "after_mark"]
 HELD_EVERY = 37  # every 37th claim is held back by the producer: late ids spread over every range
 
 
-@pytest.fixture
-def seeded(settings: Settings, tmp_path: Path) -> Settings:
-    seed(settings, CLAIMS, seed=31, invalid_rate=0.1, directory=tmp_path)
-    return settings
+seeded = seeded_fixture(CLAIMS, seed=31, invalid_rate=0.1)
 
 
 def hold_back(every: int = HELD_EVERY, offset: int = 1) -> list[int]:

@@ -19,7 +19,7 @@ from claims_etl.reference.store import ReleaseFiles, load_release
 from claims_etl.settings import Settings
 from tests import db
 from tests.db import read_source
-from tests.integration.test_pipeline import Reader, expected_outputs
+from tests.helpers import Reader, expected_outputs
 
 CLAIMS, SEED = 400, 41
 

@@ -3,7 +3,6 @@ validate and price on the frames they return (the summaries on literal frames: t
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import polars as pl
@@ -11,20 +10,18 @@ import psycopg
 import pytest
 
 import claims_etl as ce
-from claims_etl.dev.seed import INVALID_RULES, seed
+from claims_etl.dev.seed import INVALID_RULES
 from claims_etl.schemas import CLAIMS, GPCI, LINES, PRICED_CLAIMS, PRICED_LINES, REJECTED, RVU
 from tests.db import RUN_DATE, SOURCE_URL
+from tests.seeding import seeded_fixture
 
 SEEDED = 300
 BATCH = "seed5-0000"
 OTHER_BATCH = "seed5-0001"
 
 
-@pytest.fixture
-def seeded(pg_settings: ce.Settings, tmp_path: Path) -> ce.Settings:
-    """300 pending claims (claim ids 1-300, batch seed5-0000), a fifth of them invalid, and their reference years."""
-    seed(pg_settings, SEEDED, seed=5, invalid_rate=0.2, directory=tmp_path)
-    return pg_settings
+# 300 pending claims (claim ids 1-300, batch seed5-0000), a fifth of them invalid, and their reference years.
+seeded = seeded_fixture(SEEDED, seed=5, invalid_rate=0.2, on="pg_settings")
 
 
 def _query(statement: str, parameters: list[Any] | None = None) -> list[tuple[Any, ...]]:

@@ -20,19 +20,19 @@ import pytest
 from claims_etl import targets
 from claims_etl.dev.seed import seed
 from claims_etl.settings import Settings
-from tests.crash.test_crash import CLAIMS, assert_reconciled, cli_env, reconcile, run_cli
 from tests.db import FAULTY_CLI, PG_ADMIN_URL, SOURCE_URL, TEST_DB, read_source
-from tests.integration.test_pipeline import Reader
+from tests.helpers import CLAIMS, Reader, assert_reconciled, cli_env, reconcile, run_cli
+from tests.seeding import seeded_fixture
 
 PATIENT_ID = "PHI-PATIENT-5521"
 
 
-@pytest.fixture
-def seeded(settings: Settings, tmp_path: Path) -> Settings:
-    seed(settings, CLAIMS, seed=81, invalid_rate=0.1, directory=tmp_path)
+def _one_patient(settings: Settings) -> None:
     with psycopg.connect(SOURCE_URL, autocommit=True) as connection:
         connection.execute("UPDATE staging.claims SET patient_id = %s", [PATIENT_ID])
-    return settings
+
+
+seeded = seeded_fixture(CLAIMS, seed=81, invalid_rate=0.1, then=_one_patient)
 
 
 def _run_log(run_id: str) -> tuple[str, dict[str, Any]]:

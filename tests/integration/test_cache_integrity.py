@@ -25,7 +25,6 @@ from polars.testing import assert_frame_equal
 from pydantic import SecretStr
 
 import claims_etl
-from claims_etl.dev.seed import seed
 from claims_etl.reference import FRAME_SCHEMAS, ReferenceFrames, cache
 from claims_etl.reference.cache import (
     _DIGEST_BYTES,
@@ -41,10 +40,10 @@ from claims_etl.reference.cache import (
 )
 from claims_etl.reference.store import read_frames
 from claims_etl.settings import Settings
-from tests.crash.test_crash import assert_exactly_once_and_exact
 from tests.db import SOURCE_URL
+from tests.helpers import Reader, assert_exactly_once_and_exact, expected_outputs
 from tests.integration.test_operations import REDIS_URL
-from tests.integration.test_pipeline import Reader, expected_outputs
+from tests.seeding import seeded_fixture
 
 CLAIMS = 300
 HEADER = len(ENTRY_FORMAT) + _DIGEST_BYTES
@@ -88,11 +87,12 @@ def redis_db() -> Iterator[redis.Redis]:
     forget()
 
 
-@pytest.fixture
-def seeded(settings: Settings, tmp_path: Path) -> Settings:
-    seed(settings, CLAIMS, seed=61, invalid_rate=0.1, directory=tmp_path)
+def _cold_cache_on_redis(settings: Settings) -> Settings:
     clear_in_process()
     return settings.model_copy(update={"redis_url": SecretStr(REDIS_URL)})
+
+
+seeded = seeded_fixture(CLAIMS, seed=61, invalid_rate=0.1, then=_cold_cache_on_redis)
 
 
 def _assert_same_frames(got: ReferenceFrames, want: ReferenceFrames) -> None:

@@ -17,17 +17,14 @@ import pytest
 
 import claims_etl as ce
 from claims_etl import errors as ce_errors
-from claims_etl.dev.seed import seed
 from tests.db import SOURCE_URL, TARGETS, cli_env
+from tests.seeding import seeded_fixture
 
 SEEDED = 300
 
 
-@pytest.fixture
-def seeded(pg_settings: ce.Settings, tmp_path: Path) -> ce.Settings:
-    """300 pending claims, a fifth of them invalid (rejections by several rules), and their reference years."""
-    seed(pg_settings, SEEDED, seed=7, invalid_rate=0.2, directory=tmp_path / "reference")
-    return pg_settings
+# 300 pending claims, a fifth of them invalid (rejections by several rules), and their reference years.
+seeded = seeded_fixture(SEEDED, seed=7, invalid_rate=0.2, on="pg_settings", subdirectory="reference")
 
 
 def claims_etl(env: dict[str, str], *args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:

@@ -17,7 +17,7 @@ from claims_etl.reference.store import read_frames
 from claims_etl.settings import Settings
 from claims_etl.stages.validate import validate
 from tests.db import RUN_DATE, SOURCE_URL, cli_env, read_source, start_paused_run
-from tests.integration.test_pipeline import Reader
+from tests.helpers import Reader
 
 CLAIMS = 30
 PAUSE_SECONDS = "6"

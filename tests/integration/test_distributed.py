@@ -24,8 +24,9 @@ from claims_etl.engine.outcomes import RunResult
 from claims_etl.errors import ConfigurationError
 from claims_etl.settings import ODBC_USER_VARIABLE, Settings
 from claims_etl.targets import connect_target, odbc_config
-from tests.crash.test_crash import assert_exactly_once_and_exact, assert_reconciled
 from tests.db import MARIADB_HOST, SOURCE_URL, cli_env, make_settings, read_source, run_cli
+from tests.helpers import assert_exactly_once_and_exact, assert_reconciled
+from tests.seeding import seeded_fixture
 
 Reader = Callable[[str], pl.DataFrame]
 CLAIMS = 1_200
@@ -46,10 +47,7 @@ def cluster() -> Iterator[LocalCluster]:
         yield cluster
 
 
-@pytest.fixture
-def seeded(settings: Settings, tmp_path: Path) -> Settings:
-    seed(settings, CLAIMS, seed=23, invalid_rate=0.15, directory=tmp_path)
-    return settings
+seeded = seeded_fixture(CLAIMS, seed=23, invalid_rate=0.15)
 
 
 def _on_dask(settings: Settings, cluster: LocalCluster, **more: object) -> Settings:

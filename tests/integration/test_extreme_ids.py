@@ -17,9 +17,8 @@ from claims_etl.db.source import init_source
 from claims_etl.dev.seed import seed
 from claims_etl.settings import Settings
 from tests import db
-from tests.crash.test_crash import assert_exactly_once_and_exact, assert_reconciled
 from tests.db import SOURCE_URL, read_source
-from tests.integration.test_pipeline import Reader
+from tests.helpers import Reader, assert_exactly_once_and_exact, assert_reconciled
 
 CLAIMS = 120
 BOTTOM, TOP = -(2**63), 2**63 - 1

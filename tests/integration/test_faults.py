@@ -14,11 +14,10 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from claims_etl.dev.seed import seed
 from claims_etl.settings import Settings
-from tests.crash.test_crash import CHUNK, CLAIMS, assert_exactly_once_and_exact, cli_env, run_cli
 from tests.db import ALL_TARGET_NAMES, FAULTY_CLI, MARIADB_HOST, PG_ADMIN_URL, RUN_DATE, TEST_DB, read_source
-from tests.integration.test_pipeline import Reader
+from tests.helpers import CHUNK, CLAIMS, Reader, assert_exactly_once_and_exact, cli_env, run_cli
+from tests.seeding import seeded_fixture
 
 pytestmark = pytest.mark.parametrize("target_name", ALL_TARGET_NAMES, indirect=True)  # every target (issue 22)
 
@@ -27,15 +26,15 @@ PATIENT_ID = "PHI-PATIENT-7734"
 PATIENT_DOB = "1951-07-04"
 
 
-@pytest.fixture
-def seeded(settings: Settings, tmp_path: Path) -> Settings:
-    seed(settings, CLAIMS, seed=41, invalid_rate=0.1, directory=tmp_path)
+def _a_patient_every_97_claims(settings: Settings) -> None:
     with psycopg.connect(settings.source_url.get_secret_value(), autocommit=True) as connection:
         connection.execute(
             "UPDATE staging.claims SET patient_id = %s, patient_dob = %s WHERE claim_id %% 97 = 0",
             [PATIENT_ID, PATIENT_DOB],
         )
-    return settings
+
+
+seeded = seeded_fixture(CLAIMS, seed=41, invalid_rate=0.1, then=_a_patient_every_97_claims)
 
 
 def _break_connections(target_name: str) -> None:

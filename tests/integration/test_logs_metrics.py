@@ -23,18 +23,19 @@ from claims_etl.dev.seed import seed
 from claims_etl.ops.metrics import PER_RUN_SERIES
 from claims_etl.settings import Settings
 from tests.db import SOURCE_URL, TEST_DB, cli_env, read_source
+from tests.seeding import seeded_fixture
 
 PASSWORD = "Js0n-L0g_s3cret"
 PATIENT = "PHI-DOE-JANE-0417"  # a patient id no log line may carry
 STAGES = ["lease", "reference", "extract", "validate", "price", "load"]
 
 
-@pytest.fixture
-def seeded(settings: Settings, tmp_path: Path) -> Settings:
-    seed(settings, 80, seed=23, invalid_rate=0.25, directory=tmp_path)
+def _a_patient_every_third_claim(settings: Settings) -> None:
     with psycopg.connect(SOURCE_URL, autocommit=True) as connection:
         connection.execute("UPDATE staging.claims SET patient_id = %s WHERE claim_id %% 3 = 0", [PATIENT])
-    return settings
+
+
+seeded = seeded_fixture(80, seed=23, invalid_rate=0.25, then=_a_patient_every_third_claim)
 
 
 def _run(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:

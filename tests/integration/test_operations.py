@@ -24,26 +24,26 @@ import redis
 from pydantic import SecretStr
 
 import claims_etl
-from claims_etl.dev.seed import code_pool, seed, write_reference_files
+from claims_etl.dev.seed import code_pool, write_reference_files
 from claims_etl.ops.metrics import SCALAR_METRICS
 from claims_etl.ops.progress_log import baseline
 from claims_etl.reference import FRAME_SCHEMAS
 from claims_etl.reference.cache import KEY_PREFIX, clear_in_process
 from claims_etl.reference.store import load_year
 from claims_etl.settings import Settings
-from tests.crash.test_crash import assert_exactly_once_and_exact
 from tests.db import FAULTY_CLI, RUN_DATE, SOURCE_URL
-from tests.integration.test_pipeline import Reader
+from tests.helpers import Reader, assert_exactly_once_and_exact
+from tests.seeding import seeded_fixture
 
 REDIS_URL = os.environ.get("CLAIMS_ETL_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 CLAIMS = 1_200
 
 
-@pytest.fixture
-def seeded(settings: Settings, tmp_path: Path) -> Settings:
-    seed(settings, CLAIMS, seed=51, invalid_rate=0.1, directory=tmp_path)
+def _cold_cache(settings: Settings) -> None:
     clear_in_process()
-    return settings
+
+
+seeded = seeded_fixture(CLAIMS, seed=51, invalid_rate=0.1, then=_cold_cache)
 
 
 @pytest.fixture

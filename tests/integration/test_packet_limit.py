@@ -23,9 +23,8 @@ from claims_etl.dev.seed import seed
 from claims_etl.settings import Settings
 from claims_etl.targets import odbc
 from claims_etl.targets.packets import Packets
-from tests.crash.test_crash import reconcile
 from tests.db import SOURCE_URL, cli_env, read_source, run_cli
-from tests.integration.test_pipeline import Reader
+from tests.helpers import Reader, reconcile
 
 SEEDED = 20
 ASCII_IDS, ASCII_BYTES = 300, 60_000

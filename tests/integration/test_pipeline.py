@@ -3,7 +3,6 @@ PostgreSQL target by URL (COPY) for the main run."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -24,25 +23,13 @@ from claims_etl.stages.validate import validate
 from claims_etl.stages.write import write_tables
 from claims_etl.targets import connect_target
 from tests.db import ALL_TARGET_NAMES, RUN_DATE, read_source
+from tests.helpers import Reader, expected_outputs
+from tests.seeding import seeded_fixture
 
-Reader = Callable[[str], pl.DataFrame]
 CLAIMS = 1_500
 
 
-@pytest.fixture
-def seeded(settings: Settings, tmp_path: Path) -> Settings:
-    seed(settings, CLAIMS, seed=11, invalid_rate=0.1, directory=tmp_path)
-    return settings
-
-
-def expected_outputs(settings: Settings) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """What the warehouse must hold, computed by the pure stages from the source rows directly."""
-    claims = read_source("SELECT *, false AS recovered FROM staging.etl_claims")
-    lines = read_source("SELECT * FROM staging.etl_claim_lines")
-    frames = read_frames(settings)
-    validated = validate(claims, lines, frames, run_date=RUN_DATE)
-    priced = price(validated.accepted_claims, validated.accepted_lines, frames)
-    return priced.lines, validated.rejected
+seeded = seeded_fixture(CLAIMS, seed=11, invalid_rate=0.1)
 
 
 def _assert_exactly_once(read_target: Reader) -> None:

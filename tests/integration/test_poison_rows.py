@@ -22,9 +22,8 @@ from claims_etl.settings import Settings
 from claims_etl.settings.rules_file import parse_rules
 from claims_etl.stages.price import price
 from claims_etl.stages.validate import validate
-from tests.crash.test_crash import reconcile
 from tests.db import RUN_DATE, SOURCE_URL, cli_env, read_source, run_cli
-from tests.integration.test_pipeline import Reader
+from tests.helpers import Reader, reconcile
 
 GOOD = 40  # seeded claims before and after the poison ones: the poison sits inside one range and chunk
 RULES = "[V01]\nenabled = false\n"  # lets a 70 KB NPI reach the warehouse, which must refuse it

@@ -17,10 +17,11 @@ import psycopg
 import pytest
 
 from claims_etl.db.source import init_source
-from claims_etl.dev.seed import code_pool, seed, write_reference_files, write_rvu_file
+from claims_etl.dev.seed import code_pool, write_reference_files, write_rvu_file
 from claims_etl.reference.store import read_frames
 from claims_etl.settings import Settings
 from tests.db import SOURCE_URL, cli_env, read_source, run_cli
+from tests.seeding import seeded_fixture
 from tests.unit.test_cli import assert_one_clear_line
 
 SEED = 5
@@ -51,10 +52,7 @@ def _releases(settings: Settings) -> list[dict[str, str]]:
     return [{key: str(value) for key, value in row.items()} for row in json.loads(listed.stdout)]
 
 
-@pytest.fixture
-def seeded(pg_settings: Settings, tmp_path: Path) -> Settings:
-    seed(pg_settings, CLAIMS, seed=SEED, invalid_rate=0.0, directory=tmp_path / "seed")
-    return pg_settings
+seeded = seeded_fixture(CLAIMS, seed=SEED, invalid_rate=0.0, on="pg_settings", subdirectory="seed")
 
 
 def test_a_b_release_prices_from_its_effective_date_and_qp_npis_get_the_qp_factor(

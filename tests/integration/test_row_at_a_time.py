@@ -19,7 +19,7 @@ from claims_etl.settings import Settings
 from claims_etl.stages.price import price
 from claims_etl.stages.validate import validate
 from tests.db import RUN_DATE, read_source
-from tests.integration.test_pipeline import Reader, expected_outputs
+from tests.helpers import Reader, expected_outputs
 
 
 @pytest.mark.parametrize("target_name", ["mysql"], indirect=True)

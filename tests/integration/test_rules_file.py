@@ -18,9 +18,9 @@ from claims_etl.settings import Settings
 from claims_etl.settings.rules_file import load_rules
 from claims_etl.stages.price import price
 from claims_etl.stages.validate import validate
-from tests.crash.test_crash import reconcile
 from tests.db import RUN_DATE, SOURCE_URL, cli_env, read_source
-from tests.integration.test_pipeline import CLAIMS, Reader, seeded  # noqa: F401  (fixture)
+from tests.helpers import Reader, reconcile
+from tests.integration.test_pipeline import CLAIMS, seeded  # noqa: F401  (fixture)
 from tests.unit.test_cli import assert_one_clear_line, cli
 
 RULES = """

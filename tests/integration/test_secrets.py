@@ -19,11 +19,11 @@ from pydantic import SecretStr
 from claims_etl.db import sql
 from claims_etl.db.source import init_source
 from claims_etl.db.source_reads import read_frame
-from claims_etl.dev.seed import seed
 from claims_etl.errors import SourceError
 from claims_etl.settings import Settings
 from claims_etl.stages.extract import read_pending
 from tests.db import MARIADB_HOST, RUN_DATE, SOURCE_URL, TEST_DB, cli_env, run_cli
+from tests.seeding import seeded_fixture
 
 PASSWORD = "Qu0te-S3cret_pw"
 SCS_OFF = "?options=-c%20standard_conforming_strings%3Doff"  # libpq options, honoured by connectorx
@@ -31,10 +31,7 @@ HOSTILE_BATCH = "\\' IS NOT NULL OR 1=1) --"  # with plain '' quoting and the se
 AWKWARD = ["a\\b", "\\", "\\'", "'\\'", "x\\' OR '1'='1", "C:\\new\\table", "é\\x41\\n", "--\\;"]
 
 
-@pytest.fixture
-def seeded(settings: Settings, tmp_path: Path) -> Settings:
-    seed(settings, 60, seed=71, invalid_rate=0.1, directory=tmp_path)
-    return settings
+seeded = seeded_fixture(60, seed=71, invalid_rate=0.1)
 
 
 @pytest.mark.parametrize("target_name", ["postgresql"], indirect=True)

@@ -12,27 +12,22 @@ import subprocess
 import time
 from collections.abc import Callable
 from contextlib import suppress
-from pathlib import Path
 
 import psutil
 import pytest
 
-from claims_etl.dev.seed import seed
 from claims_etl.engine.writers import stall_bound_seconds
 from claims_etl.settings import Settings
-from tests.crash.test_crash import CLAIMS, assert_exactly_once_and_exact, assert_reconciled, cli_env, run_cli
 from tests.db import FAULTY_CLI
-from tests.integration.test_pipeline import Reader
+from tests.helpers import CLAIMS, Reader, assert_exactly_once_and_exact, assert_reconciled, cli_env, run_cli
+from tests.seeding import seeded_fixture
 
 TIMEOUTS = {"CLAIMS_ETL_TARGET_QUERY_TIMEOUT_SECONDS": "3", "CLAIMS_ETL_TARGET_CONNECT_TIMEOUT_SECONDS": "3"}
 # From the stop to the run's exit: the bound, then the kill's grace and the failed run's bookkeeping.
 SLACK = 10.0
 
 
-@pytest.fixture
-def seeded(settings: Settings, tmp_path: Path) -> Settings:
-    seed(settings, CLAIMS, seed=47, invalid_rate=0.1, directory=tmp_path)
-    return settings
+seeded = seeded_fixture(CLAIMS, seed=47, invalid_rate=0.1)
 
 
 def _watch_until_stopped(run: subprocess.Popen[str], family: dict[int, psutil.Process]) -> psutil.Process:

@@ -11,7 +11,6 @@ import subprocess
 import sys
 import threading
 import time
-from pathlib import Path
 
 import psycopg
 import pytest
@@ -20,15 +19,14 @@ from pydantic import SecretStr
 from claims_etl.db import sql
 from claims_etl.db.source import source_connection
 from claims_etl.db.source_reads import read_frame
-from claims_etl.dev.seed import seed
 from claims_etl.engine.leases import ClaimRange, claimed
 from claims_etl.errors import SourceError
 from claims_etl.settings import Settings
 from claims_etl.targets import connect_target
 from tests.blackhole import BlackholeProxy
-from tests.crash.test_crash import CHUNK, CLAIMS, assert_exactly_once_and_exact, assert_reconciled, cli_env, run_cli
 from tests.db import FAULTY_CLI, MARIADB_HOST, PG_ADMIN_URL, PG_HOST, SOURCE_URL, TEST_DB, make_settings
-from tests.integration.test_pipeline import Reader
+from tests.helpers import CHUNK, CLAIMS, Reader, assert_exactly_once_and_exact, assert_reconciled, cli_env, run_cli
+from tests.seeding import seeded_fixture
 
 # Short bounds, so a blackholed run ends in seconds, yet long enough for every statement of a run on a
 # busy test machine. The reply timeout must outlast the statement timeout.
@@ -47,10 +45,7 @@ PAUSE = 6.0  # the run's pause before chunk 3 (fault_hooks), inside which the co
 BOUND = PAUSE + 60.0
 
 
-@pytest.fixture
-def seeded(settings: Settings, tmp_path: Path) -> Settings:
-    seed(settings, CLAIMS, seed=43, invalid_rate=0.1, directory=tmp_path)
-    return settings
+seeded = seeded_fixture(CLAIMS, seed=43, invalid_rate=0.1)
 
 
 def _written(read_target: Reader) -> int:
