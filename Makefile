@@ -59,7 +59,7 @@ bench-quick: services  ## a small end-to-end benchmark (20k claims, MariaDB, 3 r
 bench-transform: services  ## validate + price alone on 100k real extracted claims (benchmarks/transform.py)
 	$(BIN)/python benchmarks/transform.py --claims 100000 --repeats 7
 
-bench-gate: services  ## CI perf regression gate: run/floor ratio vs benchmarks/baseline.json
+bench-gate: services  ## CI perf gate: run/floor on quiet rounds + the run's CPU-s vs benchmarks/baseline.json (benchmarks/gate.py)
 	$(BIN)/python benchmarks/gate.py
 
 bench-cold: services  ## time `claims-etl --help` and `--version` to exit, and `claims-etl run` to its first database connection (benchmarks/cold_start.py)

@@ -1,4 +1,4 @@
-"""Shared pieces of the benchmarks: fresh databases, seeding, the sink floor, one timed CLI run."""
+"""Shared pieces of the benchmarks: fresh databases, a template copy of them, the sink floor, one timed CLI run."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ from typing import Any
 
 import psycopg
 
+from benchmarks import load_meter
 from claims_etl.engine import writers
 from claims_etl.reference.store import read_frames
 from claims_etl.settings import Settings
@@ -27,6 +28,7 @@ from claims_etl.stages.validate import validate
 from claims_etl.targets import Target, connect_target
 
 BENCH_DB = os.environ.get("CLAIMS_ETL_BENCH_DB", "claims_bench")
+TEMPLATE_DB = f"{BENCH_DB}_template"  # the seeded source kept to copy from (`save_template`)
 PG_ADMIN = os.environ.get("CLAIMS_ETL_BENCH_PG_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 SOURCE_URL = f"postgresql://postgres@127.0.0.1:5432/{BENCH_DB}"
 TARGETS = {
@@ -109,11 +111,40 @@ def fresh_databases(target: str, claims: int, seed: int, history: int = 0) -> in
     return int(row[0])
 
 
+def save_template() -> None:
+    """Keep the freshly seeded, analyzed source (and a PostgreSQL warehouse's empty tables) as a template
+    database, so each later round starts from the same state by a file copy instead of a re-seed."""
+    with psycopg.connect(PG_ADMIN, autocommit=True) as admin:
+        admin.execute(f"DROP DATABASE IF EXISTS {TEMPLATE_DB} WITH (FORCE)")
+        admin.execute(f"CREATE DATABASE {TEMPLATE_DB} TEMPLATE {BENCH_DB}")
+
+
+def restore_template() -> None:
+    """Source back to the template's state, MariaDB warehouse tables emptied: as `fresh_databases` left them."""
+    with psycopg.connect(PG_ADMIN, autocommit=True) as admin:
+        admin.execute(f"DROP DATABASE IF EXISTS {BENCH_DB} WITH (FORCE)")
+        admin.execute(f"CREATE DATABASE {BENCH_DB} TEMPLATE {TEMPLATE_DB}")
+    mysql = ["mysql", "-h", "127.0.0.1", "-uclaims_etl", "-N", BENCH_DB, "-e"]
+    tables = subprocess.run([*mysql, "SHOW TABLES"], check=True, capture_output=True, text=True).stdout.split()
+    if tables:
+        subprocess.run([*mysql, "".join(f"TRUNCATE TABLE {table};" for table in tables)], check=True)
+
+
+def drop_template() -> None:
+    with psycopg.connect(PG_ADMIN, autocommit=True) as admin:
+        admin.execute(f"DROP DATABASE IF EXISTS {TEMPLATE_DB} WITH (FORCE)")
+
+
 def sink_floor(target: str) -> float:
     """Seconds the target's bulk path (turbodbc, or COPY for a URL target) takes to insert the run's
     output rows alone, with the engine's options, load schema, chunking and writer processes
     (connected before the clock starts): the write a run cannot avoid. Leaves the warehouse empty
     again."""
+    return metered_sink_floor(target)[0]
+
+
+def metered_sink_floor(target: str) -> tuple[float, load_meter.Window]:
+    """`sink_floor`, with who used the CPU while it was timed (benchmarks/load_meter.py)."""
     settings = settings_for(target)
     pending = read_pending(settings)
     frames = read_frames(settings)
@@ -126,7 +157,8 @@ def sink_floor(target: str) -> float:
     sink = connect_target(settings)
     empty_warehouse(sink)
     with writers.open_writer(settings, sink, wait_connected=True) as writer:
-        started, writing = time.perf_counter(), deque[Future[int]]()
+        before = load_meter.snapshot()
+        started, writing = time.perf_counter(), deque[Future[Any]]()
         for number, chunk in enumerate(chunks, start=1):
             writing.append(writer.submit(chunk, number))
             if len(writing) >= writer.connections:
@@ -134,9 +166,10 @@ def sink_floor(target: str) -> float:
         for chunk_written in writing:
             chunk_written.result()
         seconds = time.perf_counter() - started
+        window = load_meter.between(before, load_meter.snapshot())
     empty_warehouse(sink)
     sink.close()
-    return seconds
+    return seconds, window
 
 
 def empty_warehouse(sink: Target) -> None:
@@ -148,10 +181,12 @@ def empty_warehouse(sink: Target) -> None:
     sink.connection.commit()
 
 
-def timed_run(target: str, engine: str = "local") -> dict[str, Any]:
+def timed_run(target: str, engine: str = "local", extra_env: dict[str, str] | None = None) -> dict[str, Any]:
     """One `claims-etl run --json` in its own process (so peak RSS is the run's own; a Dask run's
-    LocalCluster starts and stops inside it, and is timed with it)."""
+    LocalCluster starts and stops inside it, and is timed with it). `extra_env`: settings for this run
+    alone (the gate's injected slowdown)."""
     started = time.perf_counter()
-    summary: dict[str, Any] = json.loads(cli(env_for(target), "run", "--json", "--engine", engine))
+    env = env_for(target) | (extra_env or {})
+    summary: dict[str, Any] = json.loads(cli(env, "run", "--json", "--engine", engine))
     summary["wall_seconds"] = time.perf_counter() - started
     return summary
