@@ -1,6 +1,6 @@
 """The one `seeded` fixture factory: a module states how many claims it seeds, with which seed and share
 of invalid claims, on which settings fixture, and what it changes afterwards; every test then starts on
-that source. The first test to seed a given (claims, seed, invalid rate) runs `claims_etl.dev.seed`; the
+that source. The first test to seed a given (claims, seed, invalid rate) runs `claims_etl.synthetic`; the
 session keeps a copy of the rows it wrote (in the test database's seed_cache schema) and of its
 reference files, and later tests get them copied back, each reference release with a new version as a
 fresh load would give it."""
@@ -15,8 +15,8 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from claims_etl.dev.seed import seed as seed_claims
 from claims_etl.settings import Settings
+from claims_etl.synthetic import seed as seed_claims
 from tests import db
 
 CACHE_SCHEMA = "seed_cache"

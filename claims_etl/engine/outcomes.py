@@ -18,7 +18,8 @@ from typing import Any
 
 from claims_etl.engine import stopping
 from claims_etl.errors import ClaimsEtlError, RunInterruptedError, scrub
-from claims_etl.ops.metrics import Alert, RunMetrics, Sample
+from claims_etl.ops.alerts import Alert
+from claims_etl.ops.metrics import RunMetrics, Sample
 from claims_etl.ops.timing import StageRecord
 from claims_etl.stages import RANGE_STAGES
 

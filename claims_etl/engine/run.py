@@ -30,7 +30,8 @@ from claims_etl.engine.outcomes import Progress, RangeOutcome, RunResult, merged
 from claims_etl.errors import ClaimsEtlError, ConfigurationError, RunInterruptedError
 from claims_etl.faults import Faults, for_entry
 from claims_etl.ops import logs
-from claims_etl.ops.metrics import ResourceSampler, evaluate_alerts
+from claims_etl.ops.alerts import evaluate_alerts
+from claims_etl.ops.metrics import ResourceSampler
 from claims_etl.ops.progress_log import ProgressLog, baseline, mark_killed
 from claims_etl.ops.textfile import metrics_textfile
 from claims_etl.ops.timing import StageRecord, StageTimer

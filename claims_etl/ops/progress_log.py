@@ -13,7 +13,7 @@ import psycopg
 from claims_etl.db import sql
 from claims_etl.db.source import connect_source, live_runs, source_connection
 from claims_etl.errors import ClaimsEtlError
-from claims_etl.ops.metrics import PastRun
+from claims_etl.ops.alerts import PastRun
 from claims_etl.settings import Settings
 
 log = logging.getLogger(__name__)

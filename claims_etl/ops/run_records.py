@@ -9,7 +9,8 @@ from datetime import datetime
 from typing import Any
 
 from claims_etl.errors import ClaimsEtlError, ConfigurationError, TargetError
-from claims_etl.ops.metrics import Alert, Sample
+from claims_etl.ops.alerts import Alert
+from claims_etl.ops.metrics import Sample
 from claims_etl.ops.timing import StageRecord
 from claims_etl.targets import Target
 

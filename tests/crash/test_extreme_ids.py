@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from claims_etl.dev.seed import seed
 from claims_etl.settings import Settings
+from claims_etl.synthetic import seed
 from tests import db
 from tests.db import read_source
 from tests.helpers import Reader, assert_exactly_once_and_exact, assert_reconciled, cli_env

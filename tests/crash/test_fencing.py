@@ -19,8 +19,8 @@ import polars as pl
 import psycopg
 import pytest
 
-from claims_etl.dev.seed import seed
 from claims_etl.settings import Settings
+from claims_etl.synthetic import seed
 from tests import db
 from tests.db import FAULTY_CLI, PG_ADMIN_URL, TEST_DB, read_source
 from tests.helpers import CLAIMS, Reader, assert_reconciled, cli_env, run_cli

@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 
-from claims_etl.dev.seed import seed
 from claims_etl.settings import Settings
+from claims_etl.synthetic import seed
 from tests import db
 from tests.db import read_source
 from tests.helpers import CLAIMS, Reader, assert_exactly_once_and_exact, assert_reconciled, cli_env

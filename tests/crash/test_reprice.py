@@ -14,9 +14,9 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from claims_etl.dev.seed import code_pool, seed, write_rvu_file
 from claims_etl.reference.store import ReleaseFiles, load_release
 from claims_etl.settings import Settings
+from claims_etl.synthetic import code_pool, seed, write_rvu_file
 from tests import db
 from tests.db import read_source
 from tests.helpers import Reader, expected_outputs

@@ -10,8 +10,8 @@ import psycopg
 import pytest
 
 import claims_etl as ce
-from claims_etl.dev.seed import INVALID_RULES
 from claims_etl.schemas import CLAIMS, GPCI, LINES, PRICED_CLAIMS, PRICED_LINES, REJECTED, RVU
+from claims_etl.synthetic import INVALID_RULES
 from tests.db import RUN_DATE, SOURCE_URL
 from tests.seeding import seeded_fixture
 

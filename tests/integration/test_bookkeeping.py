@@ -18,8 +18,8 @@ import psycopg
 import pytest
 
 from claims_etl import targets
-from claims_etl.dev.seed import seed
 from claims_etl.settings import Settings
+from claims_etl.synthetic import seed
 from tests.db import FAULTY_CLI, PG_ADMIN_URL, SOURCE_URL, TEST_DB, read_source
 from tests.helpers import CLAIMS, Reader, assert_reconciled, cli_env, reconcile, run_cli
 from tests.seeding import seeded_fixture

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from claims_etl.dev.seed import code_pool, write_reference_files
 from claims_etl.settings import Settings
+from claims_etl.synthetic import code_pool, write_reference_files
 from tests.db import SOURCE_URL, TARGETS
 from tests.unit.test_cli import PASSWORD, assert_one_clear_line, cli
 

@@ -12,10 +12,10 @@ import polars as pl
 import psycopg
 import pytest
 
-from claims_etl.dev.seed import seed
 from claims_etl.reference.store import read_frames
 from claims_etl.settings import Settings
 from claims_etl.stages.validate import validate
+from claims_etl.synthetic import seed
 from tests.db import RUN_DATE, SOURCE_URL, cli_env, read_source, start_paused_run
 from tests.helpers import Reader
 

@@ -12,8 +12,8 @@ import polars as pl
 import pytest
 
 import claims_etl
-from claims_etl.dev.seed import seed
 from claims_etl.settings import Settings
+from claims_etl.synthetic import seed
 from claims_etl.targets import CAPABILITIES, connect_target, target_dialect
 from tests.db import TARGETS, _reset, make_settings, read_source
 

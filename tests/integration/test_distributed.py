@@ -18,11 +18,11 @@ from dask.distributed import Client, LocalCluster
 
 import claims_etl
 from claims_etl.dev import fault_hooks
-from claims_etl.dev.seed import seed
 from claims_etl.engine import leases
 from claims_etl.engine.outcomes import RunResult
 from claims_etl.errors import ConfigurationError
 from claims_etl.settings import ODBC_USER_VARIABLE, Settings
+from claims_etl.synthetic import seed
 from claims_etl.targets import connect_target, odbc_config
 from tests.db import MARIADB_HOST, SOURCE_URL, cli_env, make_settings, read_source, run_cli
 from tests.helpers import assert_exactly_once_and_exact, assert_reconciled

@@ -14,8 +14,8 @@ import psycopg
 import pytest
 
 from claims_etl.db.source import init_source
-from claims_etl.dev.seed import seed
 from claims_etl.settings import Settings
+from claims_etl.synthetic import seed
 from tests import db
 from tests.db import SOURCE_URL, read_source
 from tests.helpers import Reader, assert_exactly_once_and_exact, assert_reconciled

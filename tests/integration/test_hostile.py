@@ -15,9 +15,9 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
 import claims_etl
-from claims_etl.dev.seed import code_pool, write_reference_files
 from claims_etl.reference.store import load_year
 from claims_etl.settings import Settings
+from claims_etl.synthetic import code_pool, write_reference_files
 from tests.db import SOURCE_URL, _reset, make_settings, read_source
 
 SQLISH = ["'", "''", "\\", '";--', "' OR '1'='1", "%s", "?", ":run_id", "$1", "\x7f", "NULL", "{fn x}"]

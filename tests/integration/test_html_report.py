@@ -20,9 +20,9 @@ import psycopg
 import pytest
 from PIL import Image
 
-from claims_etl.dev.seed import seed
 from claims_etl.ops.report_svg import STAGE_COLOURS
 from claims_etl.settings import Settings
+from claims_etl.synthetic import seed
 from tests.db import SOURCE_URL, cli_env, read_source, run_cli
 
 CLAIMS = 1_500

@@ -19,9 +19,9 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 import claims_etl
-from claims_etl.dev.seed import seed
 from claims_etl.ops.metrics import PER_RUN_SERIES
 from claims_etl.settings import Settings
+from claims_etl.synthetic import seed
 from tests.db import SOURCE_URL, TEST_DB, cli_env, read_source
 from tests.seeding import seeded_fixture
 

@@ -24,13 +24,13 @@ import redis
 from pydantic import SecretStr
 
 import claims_etl
-from claims_etl.dev.seed import code_pool, write_reference_files
 from claims_etl.ops.metrics import SCALAR_METRICS
 from claims_etl.ops.progress_log import baseline
 from claims_etl.reference import FRAME_SCHEMAS
 from claims_etl.reference.cache import KEY_PREFIX, clear_in_process
 from claims_etl.reference.store import load_year
 from claims_etl.settings import Settings
+from claims_etl.synthetic import code_pool, write_reference_files
 from tests.db import FAULTY_CLI, RUN_DATE, SOURCE_URL
 from tests.helpers import Reader, assert_exactly_once_and_exact
 from tests.seeding import seeded_fixture

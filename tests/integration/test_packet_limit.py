@@ -19,8 +19,8 @@ import psycopg
 import pytest
 
 import claims_etl
-from claims_etl.dev.seed import seed
 from claims_etl.settings import Settings
+from claims_etl.synthetic import seed
 from claims_etl.targets import odbc
 from claims_etl.targets.packets import Packets
 from tests.db import SOURCE_URL, cli_env, read_source, run_cli

@@ -11,7 +11,6 @@ import pytest
 
 import claims_etl
 from claims_etl.db.source import init_source, lock_run, source_connection
-from claims_etl.dev.seed import seed
 from claims_etl.engine import leases, marking
 from claims_etl.errors import StageError
 from claims_etl.reference.store import read_frames
@@ -21,6 +20,7 @@ from claims_etl.stages.extract import extract
 from claims_etl.stages.price import price
 from claims_etl.stages.validate import validate
 from claims_etl.stages.write import write_tables
+from claims_etl.synthetic import seed
 from claims_etl.targets import connect_target
 from tests.db import ALL_TARGET_NAMES, RUN_DATE, read_source
 from tests.helpers import Reader, expected_outputs

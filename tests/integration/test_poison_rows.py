@@ -16,12 +16,12 @@ import pytest
 
 import claims_etl
 from claims_etl.db.source import init_source
-from claims_etl.dev.seed import seed
 from claims_etl.reference.store import read_frames
 from claims_etl.settings import Settings
 from claims_etl.settings.rules_file import parse_rules
 from claims_etl.stages.price import price
 from claims_etl.stages.validate import validate
+from claims_etl.synthetic import seed
 from tests.db import RUN_DATE, SOURCE_URL, cli_env, read_source, run_cli
 from tests.helpers import Reader, reconcile
 

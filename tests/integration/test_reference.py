@@ -12,10 +12,10 @@ import polars as pl
 import pytest
 
 import claims_etl as ce
-from claims_etl.dev.seed import code_pool, write_reference_files
 from claims_etl.errors import ConfigurationError, ReferenceFileError
 from claims_etl.reference.store import ReleaseFiles, list_releases, load_release, load_year, read_frames
 from claims_etl.settings import Settings
+from claims_etl.synthetic import code_pool, write_reference_files
 from tests.db import read_source
 from tests.factories import claim, claims_frame, line, lines_frame
 

@@ -17,9 +17,9 @@ import psycopg
 import pytest
 
 from claims_etl.db.source import init_source
-from claims_etl.dev.seed import code_pool, write_reference_files, write_rvu_file
 from claims_etl.reference.store import read_frames
 from claims_etl.settings import Settings
+from claims_etl.synthetic import code_pool, write_reference_files, write_rvu_file
 from tests.db import SOURCE_URL, cli_env, read_source, run_cli
 from tests.seeding import seeded_fixture
 from tests.unit.test_cli import assert_one_clear_line

@@ -13,11 +13,11 @@ import polars as pl
 import pytest
 
 from benchmarks import row_at_a_time
-from claims_etl.dev.seed import code_pool, seed, write_rvu_file
 from claims_etl.reference.store import ReleaseFiles, load_qp_list, load_release, read_frames
 from claims_etl.settings import Settings
 from claims_etl.stages.price import price
 from claims_etl.stages.validate import validate
+from claims_etl.synthetic import code_pool, seed, write_rvu_file
 from tests.db import RUN_DATE, read_source
 from tests.helpers import Reader, expected_outputs
 

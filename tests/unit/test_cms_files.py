@@ -2,7 +2,7 @@
 and 28): columns found by their stacked header names in the 2025 and 2026 layouts, any line ending, CMS's end-of-file
 mark, footnotes and empty rows after the data; each malformed file refused whole with one ReferenceFileError naming
 the file, the line and the column; the work GPCI chosen where the file has two; the release inferred from the banner
-or the names. Pure: files are generated in tmp_path (claims_etl/dev/seed.py), never CMS's own."""
+or the names. Pure: files are generated in tmp_path (claims_etl/synthetic/), never CMS's own."""
 
 from __future__ import annotations
 
@@ -18,13 +18,13 @@ import numpy as np
 import polars as pl
 import pytest
 
-from claims_etl.dev.seed import YEARS, code_pool, write_gpci_file, write_rvu_file
 from claims_etl.errors import ReferenceFileError
 from claims_etl.reference import cms, cms_zip
 from claims_etl.reference.cms import parse_gpci, parse_qp_list, parse_rvu, read_gpci, read_rvu
 from claims_etl.reference.cms_csv import column_names
 from claims_etl.reference.cms_release import Inferred, infer_release
 from claims_etl.reference.cms_zip import CmsZipFiles, rvu_files_in_zip
+from claims_etl.synthetic import YEARS, code_pool, write_gpci_file, write_rvu_file
 
 RVU_FIRST_DATA_LINE = 11  # 5 banner rows, then 5 stacked header rows (the last on line 10)
 RVU_HEADER_LINE = 10

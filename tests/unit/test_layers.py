@@ -10,8 +10,6 @@ import sys
 from collections import defaultdict
 from pathlib import Path
 
-import pytest
-
 import claims_etl
 
 ROOT = Path(claims_etl.__file__).parent.parent
@@ -26,7 +24,6 @@ BLOCK = 6
 DECLARATION = re.compile(r"^(\*,|\w+: [^=()]+(= [^()]*)?,?|\w+(=[\w.()]+)?,)$")
 
 
-@pytest.mark.xfail(strict=True, reason="issue 30: the restructuring lands in steps")
 def test_the_import_contracts_hold() -> None:
     """pyproject.toml's [tool.importlinter] contracts, as `lint-imports` checks them (in a process of
     its own: it reconfigures logging, which would silence the package's loggers in later tests)."""
@@ -35,7 +32,6 @@ def test_the_import_contracts_hold() -> None:
     assert checked.returncode == 0, checked.stdout[-4000:]
 
 
-@pytest.mark.xfail(strict=True, reason="issue 30: the restructuring lands in steps")
 def test_no_module_is_over_400_lines() -> None:
     long = {
         path.relative_to(ROOT).as_posix(): lines

@@ -13,7 +13,7 @@ import claims_etl as ce
 
 NOTEBOOK = Path(__file__).resolve().parents[2] / "notebooks" / "explore.ipynb"
 # Imports the notebook may make from the package: the public API, plus the two setup helpers it seeds with.
-ALLOWED_IMPORTS = {"claims_etl", "claims_etl.db.source.init_source", "claims_etl.dev.seed.seed"}
+ALLOWED_IMPORTS = {"claims_etl", "claims_etl.db.source.init_source", "claims_etl.synthetic.seed"}
 
 
 def test_committed_notebook_has_no_outputs() -> None:

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from claims_etl.ops.metrics import PastRun, RunMetrics, evaluate_alerts
+from claims_etl.ops.alerts import PastRun, evaluate_alerts
+from claims_etl.ops.metrics import RunMetrics
 from claims_etl.settings import Settings
 
 

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from claims_etl.dev.seed import code_pool, write_reference_files
 from claims_etl.errors import ReferenceFileError
 from claims_etl.reference.cms import parse_gpci, parse_rvu
+from claims_etl.synthetic import code_pool, write_reference_files
 
 
 @pytest.fixture

@@ -19,11 +19,11 @@ def seed_command(
     source_url: opt.SourceUrl = None,
 ) -> None:
     """Write synthetic CMS-layout reference files, load them, and add N pending claims."""
-    from claims_etl.dev import seed as seeding  # cold start (claims_etl/cli/invocation.py)
+    from claims_etl import synthetic  # cold start (claims_etl/cli/invocation.py)
 
     settings = invocation.settings(source_url=source_url)
     with invocation.one_line_errors(*invocation.secrets(settings)):
-        result = seeding.seed(settings, claims, seed=seed, invalid_rate=invalid_rate)
+        result = synthetic.seed(settings, claims, seed=seed, invalid_rate=invalid_rate)
     invocation.out().print(
         f"seeded {result.claims} claims ({result.lines} lines, {result.invalid} invalid) "
         f"from claim_id {result.first_claim_id}"
