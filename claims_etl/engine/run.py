@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import importlib
 import logging
+import sys
 import threading
 import time
 from collections import Counter
@@ -69,7 +70,28 @@ def run(settings: Settings, listeners: Sequence[Progress] = (), *, faults: Fault
                 _work(settings, source, result, progress, progress_log, clock, faults)
         finally:
             progress_log.close()
+            _closing_event(result, clock, sys.exc_info()[1])
     return result
+
+
+def _closing_event(result: RunResult, clock: float, error: BaseException | None) -> None:
+    """The run's last log line, whatever its outcome (succeeded, failed, interrupted, or failed before
+    its first stage): its totals as fields, at info (the JSON log's level; a console shows warnings and
+    the one error line). No claim data."""
+    outcome = result.note or ("succeeded" if error is None and result.status == "succeeded" else "failed")
+    fields: dict[str, Any] = {
+        "outcome": outcome,
+        "seconds": round(result.seconds or time.perf_counter() - clock, 3),
+        "claims_read": result.claims_read,
+        "claims_priced": result.claims_priced,
+        "claims_rejected": result.claims_rejected,
+        "claims_quarantined": result.claims_quarantined,
+        "claims_recovered": result.claims_recovered,
+        "alerts": len(result.alerts),
+    }
+    if error is not None:
+        fields["error_class"] = type(error).__name__
+    log.info("run finished", extra=fields)
 
 
 def _work(
@@ -147,8 +169,11 @@ def _finish(
         "target": {"used": 1 + workers + writers, "configured": settings.target_connection_limit},
     }
     result.alerts = evaluate_alerts(metrics, settings, baseline(settings, result.run_id))
-    for alert in result.alerts:
-        log.info("alert %s: %s", alert.name, alert.message)  # shown in the summary; stderr stays one line on failure
+    for alert in result.alerts:  # also in the summary; a failed run's stderr still ends with its one error line
+        log.warning(
+            "alert fired",
+            extra={"alert": alert.name, "value": alert.value, "threshold": alert.threshold, "detail": alert.message},
+        )
     _record_finish(settings, target, result)
     progress_log.finish(result.status, result.as_dict())
 
@@ -276,7 +301,7 @@ def _mark_killed_runs(source: psycopg.Connection[Any], target: Target, run_id: s
 
     killed = mark_killed(source, run_id)
     if killed:
-        log.info("runs found killed, marked failed: %s", ", ".join(killed))
+        log.info("killed runs marked failed", extra={"killed_runs": sorted(killed)})
         run_records.mark_killed(target, killed, datetime.now(UTC))
 
 

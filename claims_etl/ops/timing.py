@@ -40,7 +40,7 @@ def span(name: str, **attributes: str | int | float) -> Any:
     tracer = _tracer()
     if tracer is None:
         return nullcontext()
-    return tracer.start_as_current_span(name, attributes=attributes)
+    return tracer.start_as_current_span(name, attributes={f"claims_etl.{k}": v for k, v in attributes.items()})
 
 
 def peak_rss_bytes() -> int:
@@ -117,5 +117,5 @@ def _finished(record: StageRecord, traced: Any) -> None:
     }
     if log.isEnabledFor(logging.INFO):
         log.info("stage finished", extra=fields)
-    if traced is not None:
-        traced.set_attributes(fields)
+    if traced is not None:  # OpenTelemetry attributes in the package's namespace
+        traced.set_attributes({f"claims_etl.{name}": value for name, value in fields.items()})

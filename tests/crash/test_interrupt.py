@@ -76,7 +76,7 @@ def _assert_interrupted(
     stdout, stderr = run.communicate(timeout=120)
     assert run.returncode == 128 + signum, stderr
     assert stdout == "", stdout
-    said = [line for line in stderr.splitlines() if "interrupted" in line.lower()]
+    said = [line for line in stderr.splitlines() if "interrupted" in line.lower() and "run finished" not in line]
     assert len(said) == 1, stderr
     if log_format == "console":  # on a console that line is all of stderr
         assert stderr.strip().splitlines() == said and said[0].startswith("interrupted: run "), stderr
@@ -84,6 +84,12 @@ def _assert_interrupted(
         lines = [json.loads(line) for line in stderr.splitlines()]
         assert lines[-1]["event"] == "failed" and lines[-1]["exit_code"] == 128 + signum, lines[-1]
         assert lines[-1]["error_class"] == "RunInterruptedError" and lines[-1]["run_id"], lines[-1]
+        closing = lines[-2]  # the run's closing event, before the command's failure line
+        assert (closing["event"], closing["outcome"], closing["run_id"]) == (
+            "run finished",
+            "interrupted",
+            lines[-1]["run_id"],
+        )
     report = _report(settings)
     run_id = report["run_id"]
     assert (report["status"], report["note"]) == ("failed", "interrupted"), report

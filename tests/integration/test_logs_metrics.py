@@ -78,6 +78,11 @@ def test_json_log_lines_carry_the_run_id_and_no_phi_or_password(seeded: Settings
     assert all(line["seconds"] >= 0 and line["outcome"] == "ok" for line in finished.values())
     started = [line["stage"] for line in lines if line["event"] == "stage started"]
     assert sorted(started) == sorted(STAGES)  # one range: one event per stage, none per chunk
+    # Fixed event names, the details in fields; the run's last line is its closing event with its totals.
+    assert {line["event"] for line in lines} <= {"stage started", "stage finished", "alert fired", "run finished"}
+    closing = lines[-1]
+    assert (closing["event"], closing["level"], closing["outcome"]) == ("run finished", "info", "succeeded")
+    assert (closing["claims_read"], closing["claims_priced"] + closing["claims_rejected"]) == (80, 80)
     everything = result.stdout + result.stderr
     assert PASSWORD not in everything
     assert not [value for value in phi if value in result.stderr]
@@ -101,6 +106,9 @@ def test_a_failed_run_ends_with_one_json_line_and_keeps_the_last_success_time(se
     lines = _json_lines(failed.stderr)
     errors = [line for line in lines if line["level"] == "error"]
     assert errors == [lines[-1]], failed.stderr
+    closing = lines[-2]  # the run's closing event, then the command's one error line
+    assert (closing["event"], closing["level"], closing["outcome"]) == ("run finished", "info", "failed")
+    assert closing["error_class"] == "ConfigurationError" and closing["claims_read"] == 0
     last = lines[-1]
     assert last["event"] == "failed" and last["stage"] == "lease" and last["exit_code"] == 2
     assert last["error_class"] == "ConfigurationError" and "no fee schedule release" in last["error"]
@@ -204,12 +212,13 @@ def test_each_stage_is_one_span_with_its_rows(seeded: Settings, spans: Any) -> N
     result = claims_etl.run(seeded)
     finished = spans.get_finished_spans()
     (run,) = [span for span in finished if span.name == "run"]
-    assert run.attributes["run_id"] == result.run_id
+    assert run.attributes["claims_etl.run_id"] == result.run_id  # attributes in the package's namespace
     stages = [span for span in finished if span.name != "run"]
     assert sorted(span.name for span in stages) == sorted(STAGES)
     records = {record.stage: record for record in result.stages}
     for span in stages:
         assert span.parent is not None and span.parent.span_id == run.context.span_id
         record = records[span.name]
-        assert (span.attributes["rows_in"], span.attributes["rows_out"]) == (record.rows_in, record.rows_out)
-        assert span.attributes["outcome"] == "ok"
+        rows = (span.attributes["claims_etl.rows_in"], span.attributes["claims_etl.rows_out"])
+        assert rows == (record.rows_in, record.rows_out)
+        assert span.attributes["claims_etl.outcome"] == "ok"

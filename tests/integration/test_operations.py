@@ -177,8 +177,13 @@ def test_report_and_export_of_recorded_runs_with_alerts(seeded: Settings, tmp_pa
         CLAIMS_ETL_TARGET_ODBC=odbc,
         CLAIMS_ETL_RUN_DATE=RUN_DATE.isoformat(),
         CLAIMS_ETL_ALERT_MAX_REJECTION_RATE="0.01",
+        CLAIMS_ETL_LOG_FORMAT="json",
     )
     assert quiet.returncode == 0 and alarming.returncode == 0, quiet.stderr + alarming.stderr
+    fired = [line for line in map(json.loads, alarming.stderr.splitlines()) if line["event"] == "alert fired"]
+    assert [(line["level"], line["alert"], line["threshold"]) for line in fired] == [
+        ("warning", "rejection_rate_high", 0.01)
+    ]
     quiet_id, alarming_id = json.loads(quiet.stdout)["run_id"], json.loads(alarming.stdout)["run_id"]
     assert json.loads(quiet.stdout)["alerts"] == []
     # the baseline a run's alerts compare it with: the newest succeeded runs but the run itself
