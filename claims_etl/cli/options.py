@@ -71,6 +71,16 @@ RulesFile = Annotated[
 ]
 Json = Annotated[bool, typer.Option("--json", help="JSON instead of a table")]
 SummaryJson = Annotated[bool, typer.Option("--json", help="print the summary as JSON")]
+RunJson = Annotated[bool, typer.Option("--json", help="print the run record as JSON (docs/run-record.schema.json)")]
+Results = Annotated[
+    Path | None,
+    typer.Option(
+        "--results",
+        metavar="FILE",
+        help="also write the run record to FILE, whatever the run's outcome",
+        show_default=False,
+    ),
+]
 
 # The run's everyday options.
 BatchId = Annotated[

@@ -16,7 +16,7 @@ import sys
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -44,12 +44,19 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
-def run(settings: Settings, listeners: Sequence[Progress] = (), *, faults: Faults | None = None) -> RunResult:
+def run(
+    settings: Settings,
+    listeners: Sequence[Progress] = (),
+    *,
+    faults: Faults | None = None,
+    on_finish: Callable[[RunResult], None] | None = None,
+) -> RunResult:
     """Process pending claims end to end: lease, reference, extract, validate, price, load.
 
     `listeners` get (stage, done, total) as the run advances (the CLI's progress bars); progress is
     also published to staging.etl_run_log for `claims-etl dashboard` in another terminal. `faults`:
-    fault points for crash tests (claims_etl/faults.py; by default the entry's, none in production)."""
+    fault points for crash tests (claims_etl/faults.py; by default the entry's, none in production).
+    `on_finish` gets the result once the run ended, whatever its outcome (the CLI's `--results` file)."""
     started_at, clock = datetime.now(UTC), time.perf_counter()
     faults = for_entry(settings) if faults is None else faults
     # One "today" for V09 across every range and worker, even for a run that crosses midnight.
@@ -70,18 +77,25 @@ def run(settings: Settings, listeners: Sequence[Progress] = (), *, faults: Fault
                 _work(settings, source, result, progress, progress_log, clock, faults)
         finally:
             progress_log.close()
-            _closing_event(result, clock, sys.exc_info()[1])
+            _closing_event(result, clock, sys.exc_info()[1], settings.connection_strings())
+            if on_finish is not None:
+                on_finish(result)
     return result
 
 
-def _closing_event(result: RunResult, clock: float, error: BaseException | None) -> None:
-    """The run's last log line, whatever its outcome (succeeded, failed, interrupted, or failed before
-    its first stage): its totals as fields, at info (the JSON log's level; a console shows warnings and
-    the one error line). No claim data."""
+def _closing_event(result: RunResult, clock: float, error: BaseException | None, secrets: Sequence[str]) -> None:
+    """The run's end, whatever its outcome (succeeded, failed, interrupted, or failed before its first
+    stage, whose result is completed here: its error and seconds) and its last log line, the totals as
+    fields, at info (the JSON log's level; a console shows warnings and the one error line). No claim
+    data."""
+    if error is not None and result.error is None:  # failed before its first stage (the lock, set-up)
+        result.status = "failed"
+        result.fail(error, *secrets)
+    result.seconds = result.seconds or time.perf_counter() - clock
     outcome = result.note or ("succeeded" if error is None and result.status == "succeeded" else "failed")
     fields: dict[str, Any] = {
         "outcome": outcome,
-        "seconds": round(result.seconds or time.perf_counter() - clock, 3),
+        "seconds": round(result.seconds, 3),
         "claims_read": result.claims_read,
         "claims_priced": result.claims_priced,
         "claims_rejected": result.claims_rejected,

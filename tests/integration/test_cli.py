@@ -7,8 +7,12 @@ from __future__ import annotations
 import csv
 import io
 import json
+from datetime import datetime
 from pathlib import Path
+from typing import Any
 
+import jsonschema
+import psycopg
 import pytest
 
 from claims_etl.settings import Settings
@@ -69,13 +73,32 @@ def test_seed_of_no_claims_loads_the_reference_releases_and_a_run_has_nothing_to
     assert json.loads(result.stdout)["claims_read"] == 0
 
 
+RECORD_SCHEMA = json.loads((Path(__file__).parents[2] / "docs" / "run-record.schema.json").read_text())
+
+
+def assert_valid_run_record(document: dict[str, Any]) -> None:
+    """The record against docs/run-record.schema.json, its timestamps ISO 8601 with an offset."""
+    validator = jsonschema.Draft202012Validator(RECORD_SCHEMA)
+    assert [error.message for error in validator.iter_errors(document)] == []
+    stamps = [document["started_at"], document["finished_at"], *(s["started_at"] for s in document["stages"])]
+    assert all(datetime.fromisoformat(stamp).utcoffset() is not None for stamp in stamps)
+
+
 def test_run_json_reports_the_run(pg_settings: Settings, tmp_path: Path) -> None:
+    """`run --json` prints the run record and `--results` writes the same; the URL given as a flag is
+    masked in the invocation's arguments."""
     env = {"CLAIMS_ETL_SOURCE_URL": SOURCE_URL, "CLAIMS_ETL_TARGET_ODBC": TARGETS["postgresql"]}
     seeded = cli("seed", "--claims", "200", "--seed", "5", env=env)
     assert seeded.returncode == 0, seeded.stderr
-    result = cli("run", "--json", "--partitions", "2", env=env)
+    results = tmp_path / "run.json"
+    flags = ("--partitions", "2", "--results", str(results), "--source-url", SOURCE_URL)
+    result = cli("run", "--json", *flags, env=env)
     assert result.returncode == 0, result.stderr
     summary = json.loads(result.stdout)
+    assert json.loads(results.read_text()) == summary
+    assert_valid_run_record(summary)
+    assert (summary["schema_version"], summary["outcome"]) == (1, "succeeded")
+    assert summary["invocation"]["args"] == ["run", "--json", *flags[:-1], "***"]
     assert summary["claims_read"] == 200
     assert summary["claims_priced"] + summary["claims_rejected"] == 200
     assert [stage["stage"] for stage in summary["stages"]] == [
@@ -88,6 +111,22 @@ def test_run_json_reports_the_run(pg_settings: Settings, tmp_path: Path) -> None
     ]
     assert summary["seconds"] > 0 and summary["claims_per_second"] > 0
     assert "SYN" not in result.stdout + result.stderr  # synthetic patient ids never printed
+
+
+def test_a_failed_run_still_writes_its_record(pg_settings: Settings, tmp_path: Path) -> None:
+    env = {"CLAIMS_ETL_SOURCE_URL": SOURCE_URL, "CLAIMS_ETL_TARGET_ODBC": TARGETS["postgresql"]}
+    assert cli("seed", "--claims", "20", "--seed", "6", env=env).returncode == 0
+    with psycopg.connect(SOURCE_URL, autocommit=True) as connection:
+        connection.execute("DELETE FROM staging.reference_releases")  # the preflight refuses the run
+    results = tmp_path / "run.json"
+    failed = cli("run", "--json", "--results", str(results), env=env)
+    assert failed.returncode == 2 and failed.stdout == "", failed.stdout + failed.stderr
+    record = json.loads(results.read_text())
+    assert_valid_run_record(record)
+    assert (record["outcome"], record["status"], record["error"]["class"]) == ("failed", "failed", "ConfigurationError")
+    assert record["error"]["stage"] == "lease" and "no fee schedule release" in record["error"]["message"]
+    unwritable = cli("run", "--results", str(tmp_path / "no-such-directory" / "run.json"), env=env)
+    assert_one_clear_line(unwritable, 2, "--results")
 
 
 def test_export_to_dash_writes_the_csv_to_stdout_and_reference_list_cuts_no_file_name_or_hash(

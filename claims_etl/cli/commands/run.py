@@ -5,6 +5,9 @@ settings are read (docs/performance.md, cold start)."""
 
 from __future__ import annotations
 
+import sys
+from collections.abc import Callable
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from claims_etl.cli import invocation
@@ -16,7 +19,7 @@ if TYPE_CHECKING:
     from claims_etl.settings import Settings
 
 # The run's flags that say how to run or report, not what: every other parameter is a setting.
-_NOT_SETTINGS = ("dry_run", "as_json", "fail_on_alert", "verbose")
+_NOT_SETTINGS = ("dry_run", "as_json", "results", "fail_on_alert", "verbose")
 
 
 def run_command(
@@ -26,7 +29,8 @@ def run_command(
     limit: opt.Limit = None,
     batch_id: opt.BatchId = None,
     dry_run: opt.DryRun = False,
-    as_json: opt.SummaryJson = False,
+    as_json: opt.RunJson = False,
+    results: opt.Results = None,
     rules: opt.RulesFile = None,
     skip_unpriceable: opt.SkipUnpriceable = None,
     partitions: opt.Partitions = None,
@@ -57,11 +61,22 @@ def run_command(
     if dry_run:
         _dry_run(settings, as_json=as_json)
         return
-    result = _run(settings, bars=not as_json)
-    _print_summary(result.as_dict(), as_json=as_json)
+    result = _run(settings, bars=not as_json, results=results)
+    _print_summary(_record(result) if as_json else result.as_dict(), as_json=as_json)
     if fail_on_alert and result.alerts:
         fired = ", ".join(alert.name for alert in result.alerts)
         invocation.fail(AlertError(f"run {result.run_id} succeeded, but alerts fired (--fail-on-alert): {fired}"))
+
+
+def _writer_of(results: Path | None) -> Callable[[RunResult], None] | None:
+    """What writes the `--results` file once the run ended, checked writable before it starts."""
+    if results is None:
+        return None
+    from claims_etl.ops import run_record
+
+    with invocation.one_line_errors():
+        run_record.check_writable(results)
+    return lambda result: run_record.write(results, _record(result))
 
 
 def _settings_flags(flags: dict[str, Any]) -> dict[str, Any]:
@@ -85,7 +100,15 @@ def _dry_run(settings: Settings, *, as_json: bool) -> None:
         invocation.out().print(render.dry_run_summary(counted))
 
 
-def _run(settings: Settings, *, bars: bool) -> RunResult:
+def _record(result: RunResult) -> dict[str, Any]:
+    """The run record (claims_etl/ops/run_record.py) of this invocation's run."""
+    import claims_etl  # the version, read without importing the engine
+    from claims_etl.ops import run_record
+
+    return run_record.record(result.as_dict(), result.started_at, sys.argv[1:], claims_etl.__version__)
+
+
+def _run(settings: Settings, *, bars: bool, results: Path | None = None) -> RunResult:
     """The run, with progress bars on a terminal; SIGINT and SIGTERM stop it at its next chunk boundary
     (engine/stopping.py): exit 130 or 143."""
     from claims_etl.cli.bars import StageBars  # cold start (module docstring)
@@ -93,6 +116,7 @@ def _run(settings: Settings, *, bars: bool) -> RunResult:
     from claims_etl.engine.run import run
     from claims_etl.ops import logs
 
+    finish = _writer_of(results)  # before the run: an unwritable file is bad usage, exit 2
     err = invocation.err()
     show_bars = bars and err.is_terminal and logs.current_format() == "console"
     with (
@@ -100,7 +124,7 @@ def _run(settings: Settings, *, bars: bool) -> RunResult:
         stopping.on_signals(),
         StageBars(err, enabled=show_bars) as stage_bars,
     ):
-        return run(settings, listeners=[stage_bars.update])
+        return run(settings, listeners=[stage_bars.update], on_finish=finish)
     raise AssertionError("unreachable")  # pragma: no cover  (mypy: the context manager may swallow)
 
 
