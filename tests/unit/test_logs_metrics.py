@@ -224,8 +224,10 @@ def test_in_json_the_password_flag_warning_and_the_error_are_json_lines_without_
         capture_output=True, text=True, timeout=120, check=False,
     )  # fmt: skip
     assert result.returncode == 1, result.stderr
-    warning, failure = _lines(result.stderr)
+    warning, closing, failure = _lines(result.stderr)
     assert warning["level"] == "warning" and "--source-url carries a password" in str(warning["event"])
+    # the run's closing event even for a run that failed before its first stage, then the failure line
+    assert (closing["event"], closing["outcome"], closing["error_class"]) == ("run finished", "failed", "SourceError")
     # the source is reached first (the run's first statement is its run lock): its error names no password
     assert (failure["event"], failure["error_class"], failure["exit_code"]) == ("failed", "SourceError", 1)
     assert str(failure["run_id"]).startswith("20") and failure["stage"] == "connect", failure
