@@ -23,7 +23,7 @@ from claims_etl.ops.timing import span
 LogFormat = Literal["auto", "json", "console"]
 
 log = logging.getLogger("claims_etl")
-_format: Literal["json", "console"] = "console"  # the CLI's failure line follows it (cli/app.py)
+_format: Literal["json", "console"] = "console"  # the CLI's failure line follows it (cli/invocation.py)
 
 # Applied to every record, stdlib or structlog: the run's bound fields, the record's `extra` fields.
 _SHARED: list[structlog.typing.Processor] = [

@@ -156,7 +156,7 @@ class Settings(
     @classmethod
     def log_format_asked(cls) -> str | None:
         """`CLAIMS_ETL_LOG_FORMAT` alone, read before the other settings: a bad one among those is
-        still reported in the format asked for (cli/app.py). None when unset or unreadable."""
+        still reported in the format asked for (cli/invocation.py). None when unset or unreadable."""
         try:
             value = EnvSettingsSource(cls)().get("log_format")
         except (SettingsError, ValueError):
