@@ -190,7 +190,7 @@ def _load_rules(path: Path | None) -> RuleSet:
 
 class FaultSettings(BaseModel):
     """Crash tests only (claims_etl/dev/fault_hooks.py): a point where the run SIGKILLs itself, and a pause
-    length."""
+    length; acted on only under `python -m claims_etl.dev.faulty` (claims_etl/faults.py)."""
 
     fault: str | None = Field(default=None, pattern=r"^[a-z_]+(:\d+)?$")
     fault_pause: float = Field(default=0.0, ge=0.0, le=600.0)
