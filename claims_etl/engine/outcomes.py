@@ -152,11 +152,17 @@ class RunResult:
         }
         return self.metrics.samples(self.stages, succeeded=succeeded, claims=claims)
 
+    @property
+    def outcome(self) -> str:
+        """succeeded, interrupted (SIGINT or SIGTERM) or failed: the run record's and the closing event's."""
+        return self.note or ("succeeded" if self.status == "succeeded" else "failed")
+
     def as_dict(self) -> dict[str, Any]:
         failure = {} if self.error is None else {"error": self.error}
         return {
             "run_id": self.run_id,
             "status": self.status,
+            "outcome": self.outcome,
             **({"note": self.note} if self.note else {}),
             **failure,
             "claims_read": self.claims_read,

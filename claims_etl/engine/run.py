@@ -92,9 +92,8 @@ def _closing_event(result: RunResult, clock: float, error: BaseException | None,
         result.status = "failed"
         result.fail(error, *secrets)
     result.seconds = result.seconds or time.perf_counter() - clock
-    outcome = result.note or ("succeeded" if error is None and result.status == "succeeded" else "failed")
     fields: dict[str, Any] = {
-        "outcome": outcome,
+        "outcome": result.outcome,
         "seconds": round(result.seconds, 3),
         "claims_read": result.claims_read,
         "claims_priced": result.claims_priced,
@@ -128,7 +127,8 @@ def _work(
         run_records.record_start(target, result.run_id, started_at, _options(settings))
         with ResourceSampler(enabled=settings.monitoring) as sampler:
             try:
-                _stages(settings, source, target, StageTimer(records=result.stages), result, progress, faults)
+                timer = StageTimer(records=result.stages)
+                _stages(_Working(settings, source, target, timer, result, progress, faults))
                 result.status = "succeeded"
             except BaseException as error:  # an unexpected error or Ctrl-C fails the run just the same
                 result.status = "failed"
@@ -236,76 +236,74 @@ def _stage(timer: StageTimer, progress: Progress, name: str, rows_in: int = 0) -
         progress(name, record.rows_out, max(rows_in, record.rows_out))
 
 
-def _stages(
-    settings: Settings,
-    source: psycopg.Connection[Any],
-    target: Target,
-    timer: StageTimer,
-    result: RunResult,
-    progress: Progress,
-    faults: Faults,
-) -> None:
+@dataclass(frozen=True)
+class _Working:
+    """What the stages of one run share: its settings, both sessions, the stage timer, the result being
+    filled, its progress and its fault hooks."""
+
+    settings: Settings
+    source: psycopg.Connection[Any]
+    target: Target
+    timer: StageTimer
+    result: RunResult
+    progress: Progress
+    faults: Faults
+
+
+def _stages(run: _Working) -> None:
     from claims_etl.engine.preflight import preflight  # noqa: PLC0415 (cold start)
 
-    run_id = result.run_id
-    _mark_killed_runs(source, target, run_id)
+    settings, source, result = run.settings, run.source, run.result
+    _mark_killed_runs(source, run.target, result.run_id)
     stopping.check()  # asked to stop while starting: before anything is leased
-    with _stage(timer, progress, "lease") as stage:
+    with _stage(run.timer, run.progress, "lease") as stage:
         result.claims_unpriceable = preflight(source, settings)
         leased = leases.take(
             source,
             settings,
-            run_id,
+            result.run_id,
             claims_per_range=settings.range_claims,
             first_range_claims=leases.first_range_claims(settings),
         )
-        ranges = leases.plan(source, run_id)
+        ranges = leases.plan(source, result.run_id)
         stage.rows_out = leased.total
-    leases.fence(target, leased.taken_from, datetime.now(UTC))  # before any write: see write.write_tables
-    faults("after_lease")
-    faults("pause_after_lease")  # tests/crash/test_range_leases.py commits claims here
+    leases.fence(run.target, leased.taken_from, datetime.now(UTC))  # before any write: see write.write_tables
+    run.faults("after_lease")
+    run.faults("pause_after_lease")  # tests/crash/test_range_leases.py commits claims here
     result.claims_recovered = leased.recovered
     try:
-        _ranges(settings, source, target, timer, result, progress, ranges, leased.total, faults)
+        _ranges(run, ranges, leased.total)
     except RunInterruptedError:
         if settings.engine == "local":  # stopped at a boundary: every chunk written is marked (engine/stopping.py)
-            leases.release_stopped(source, run_id)
+            leases.release_stopped(source, result.run_id)
         raise
 
 
-def _ranges(
-    settings: Settings,
-    source: psycopg.Connection[Any],
-    target: Target,
-    timer: StageTimer,
-    result: RunResult,
-    progress: Progress,
-    ranges: list[leases.ClaimRange],
-    leased: int,
-    faults: Faults,
-) -> None:
+def _ranges(run: _Working, ranges: list[leases.ClaimRange], leased: int) -> None:
     """The reference frames, then every range: extract, validate, price, load."""
     from claims_etl.engine.local import work_locally  # noqa: PLC0415 (cold start)
     from claims_etl.reference.cache import reference_frames  # noqa: PLC0415 (cold start)
 
+    settings = run.settings
     stopping.check()
-    with _stage(timer, progress, "reference") as stage:
+    with _stage(run.timer, run.progress, "reference") as stage:
         frames, cache = reference_frames(settings)
         stage.rows_out = frames.rvu.height + frames.gpci.height
-    result.metrics.cache = cache.as_dict()
+    run.result.metrics.cache = cache.as_dict()
     stopping.check()
     outcomes: list[RangeOutcome] = []
-    tally = _Tally(progress, total=leased)
+    tally = _Tally(run.progress, total=leased)
     try:
         if settings.engine == "dask":
-            _dask_engine().work(settings, ranges, frames, datetime.now(UTC), tally, outcomes, faults)
+            _dask_engine().work(settings, ranges, frames, datetime.now(UTC), tally, outcomes, run.faults)
         else:
             work_locally(
-                settings, ranges, frames, source=source, target=target, tally=tally, outcomes=outcomes, faults=faults
-            )
+                settings, ranges, frames, source=run.source, target=run.target, tally=tally, outcomes=outcomes,
+                faults=run.faults,
+            )  # fmt: skip
     finally:
-        result.absorb(outcomes)
-        timer.records.extend(merged_stages(outcomes))
+        run.result.absorb(outcomes)
+        run.timer.records.extend(merged_stages(outcomes))
 
 
 def _mark_killed_runs(source: psycopg.Connection[Any], target: Target, run_id: str) -> None:

@@ -42,19 +42,13 @@ def _iso(epoch: float) -> str:
     return datetime.fromtimestamp(epoch, UTC).isoformat()
 
 
-def outcome(summary: dict[str, Any]) -> str:
-    """succeeded, interrupted (SIGINT or SIGTERM) or failed."""
-    return "succeeded" if summary["status"] == "succeeded" else str(summary.get("note") or "failed")
-
-
 def record(summary: dict[str, Any], started_at: float, args: Sequence[str], version: str) -> dict[str, Any]:
-    """The record of a finished run from its summary (`RunResult.as_dict`) and its start (epoch
-    seconds): the summary's fields, each stage's start as ISO 8601, and the record's own fields."""
+    """The record of a finished run from its summary (`RunResult.as_dict`, its `outcome` included) and its
+    start (epoch seconds): the summary's fields, each stage's start as ISO 8601, and the record's own."""
     stages = [stage | {"started_at": _iso(stage["started_at"])} for stage in summary["stages"]]
     return {
         "schema_version": SCHEMA_VERSION,
         "invocation": {"command": "run", "args": masked(args), "claims_etl_version": version},
-        "outcome": outcome(summary),
         "started_at": _iso(started_at),
         "finished_at": _iso(started_at + summary["seconds"]),
         **summary,
