@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
+import tomllib
 from collections import defaultdict
 from pathlib import Path
 
@@ -30,6 +31,16 @@ def test_the_import_contracts_hold() -> None:
     linter = Path(sys.executable).parent / "lint-imports"
     checked = subprocess.run([linter, "--no-cache"], cwd=ROOT, capture_output=True, text=True, check=False)
     assert checked.returncode == 0, checked.stdout[-4000:]
+
+
+def test_every_package_folder_is_in_the_wheel() -> None:
+    """pyproject's explicit package list names every folder with an __init__.py: a folder left out is
+    missing from the wheel a Dask worker installs, though an editable install hides it."""
+    listed = set(tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"])
+    folders = {
+        ".".join(init.parent.relative_to(ROOT).parts) for init in PACKAGE.rglob("__init__.py")
+    } | {"claims_etl.queries"}
+    assert listed == folders
 
 
 def test_no_module_is_over_400_lines() -> None:
