@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 from datetime import UTC, datetime
 from typing import Any
 
@@ -28,6 +29,9 @@ class ProgressLog:
         self.status = "running"
         self._broken = False
         self._connection: psycopg.Connection[Any] | None = None
+        # Stages report from several threads (reference, prepare, mark): one publish at a time, on the
+        # one session, and the progress dict is not serialized while another thread adds to it.
+        self._lock = threading.Lock()
 
     def _publish(self, summary: dict[str, Any]) -> None:
         """Best effort: monitoring never fails a run. A dropped session is reopened once; if the log
@@ -56,13 +60,15 @@ class ProgressLog:
 
     def advance(self, stage: str, done: int, total: int) -> None:
         """Publish at every call: calls come per stage boundary and per load chunk (tens per run)."""
-        self.progress[stage] = {"done": done, "total": total}
-        self._publish({"run_id": self.run_id, "status": self.status, "progress": self.progress})
+        with self._lock:
+            self.progress[stage] = {"done": done, "total": total}
+            self._publish({"run_id": self.run_id, "status": self.status, "progress": self.progress})
 
     def finish(self, status: str, summary: dict[str, Any]) -> None:
-        self.status = status
-        self._publish(summary | {"progress": self.progress, "finished_at": datetime.now(UTC).isoformat()})
-        self.close()
+        with self._lock:
+            self.status = status
+            self._publish(summary | {"progress": self.progress, "finished_at": datetime.now(UTC).isoformat()})
+            self.close()
 
     def close(self) -> None:
         if self._connection is not None:
