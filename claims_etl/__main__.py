@@ -1,3 +1,3 @@
-from claims_etl.cli.app import app
+from claims_etl.cli.app import main
 
-app(prog_name="claims-etl")
+main()
