@@ -18,7 +18,7 @@ before inserting again. Claims the first attempt marked are no longer pending an
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from datetime import datetime
@@ -120,11 +120,13 @@ def take(
     *,
     claims_per_range: int,
     first_range_claims: int | None = None,
+    before_commit: Callable[[], object] = lambda: None,
 ) -> Leased:
     """Take over dead runs' range leases, then lease pending claims (batch applied) as claim_id
     intervals of at most `claims_per_range` claims, the first of at most `first_range_claims`
     (default: `claims_per_range`), in one commit (docs/design.md, Range leases). `settings.limit`
-    counts the recovered claims first (`takeovers`), then the new ones: at most that many in all."""
+    counts the recovered claims first (`takeovers`), then the new ones: at most that many in all.
+    `before_commit` may refuse the leases by raising: then nothing is leased (the run's preflight)."""
     sizes = {"claims_per_range": claims_per_range, "first_range_claims": first_range_claims or claims_per_range}
     with connection.cursor() as cursor:
         cursor.execute(sql.load("leases/lease_lock"))
@@ -142,6 +144,11 @@ def take(
             | sizes,
         )
         new = int(cursor.fetchone()[0])  # type: ignore[index]
+    try:
+        before_commit()
+    except BaseException:
+        connection.rollback()
+        raise
     connection.commit()
     return Leased(recovered=recovered, new=new, taken_from=tuple(sorted(taken)))
 

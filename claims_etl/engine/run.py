@@ -10,7 +10,6 @@ the stages' modules themselves (each such import says so).
 
 from __future__ import annotations
 
-import contextvars
 import importlib
 import logging
 import sys
@@ -18,7 +17,6 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -41,8 +39,7 @@ from claims_etl.ops.timing import StageRecord, StageTimer
 from claims_etl.settings import Settings
 
 if TYPE_CHECKING:
-    from claims_etl.reference import ReferenceFrames
-    from claims_etl.reference.cache import CacheStats
+    from claims_etl.engine.start_up import StartUp
     from claims_etl.targets import Target
 
 log = logging.getLogger(__name__)
@@ -255,24 +252,23 @@ class _Working:
 
 
 def _stages(run: _Working) -> None:
-    from claims_etl.engine.preflight import preflight  # noqa: PLC0415 (cold start)
+    from claims_etl.engine import start_up  # noqa: PLC0415 (cold start)
 
     settings, source, result = run.settings, run.source, run.result
     _mark_killed_runs(source, run.target, result.run_id)
     stopping.check()  # asked to stop while starting: before anything is leased
-    with ThreadPoolExecutor(1, "reference") as loader:
-        # The reference frames load on a session of their own while this one takes the leases: the two
-        # are independent, and a run's fixed start-up is what both together take (docs/performance.md).
-        reference = _Reference.start(run, loader)
+    with start_up.threads() as helpers:
+        starting = start_up.start(settings, helpers, lambda timer, name: _stage(timer, run.progress, name))
         with _stage(run.timer, run.progress, "lease") as stage:
-            result.claims_unpriceable = preflight(source, settings)
             leased = leases.take(
                 source,
                 settings,
                 result.run_id,
                 claims_per_range=settings.range_claims,
                 first_range_claims=leases.first_range_claims(settings),
+                before_commit=starting.unpriceable,  # a run the preflight refuses leases nothing
             )
+            result.claims_unpriceable = starting.unpriceable()
             ranges = leases.plan(source, result.run_id)
             stage.rows_out = leased.total
         leases.fence(run.target, leased.taken_from, datetime.now(UTC))  # before any write: see write.write_tables
@@ -280,51 +276,20 @@ def _stages(run: _Working) -> None:
         run.faults("pause_after_lease")  # tests/crash/test_range_leases.py commits claims here
         result.claims_recovered = leased.recovered
         try:
-            _ranges(run, ranges, leased.total, reference)
+            _ranges(run, ranges, leased.total, starting)
         except RunInterruptedError:
             if settings.engine == "local":  # stopped at a boundary: every chunk written is marked (engine/stopping.py)
                 leases.release_stopped(source, result.run_id)
             raise
 
 
-@dataclass(frozen=True)
-class _Reference:
-    """The reference stage, loading in a thread: its stage record joins the run's once it is awaited,
-    so the records keep the order lease, reference, ranges; a run that fails before then shows no
-    reference stage, as it awaited none."""
-
-    records: list[StageRecord]
-    loading: Future[tuple[ReferenceFrames, CacheStats]]
-
-    @classmethod
-    def start(cls, run: _Working, loader: ThreadPoolExecutor) -> _Reference:
-        from claims_etl.reference.cache import reference_frames  # noqa: PLC0415 (cold start)
-
-        timer = StageTimer()
-
-        def load() -> tuple[ReferenceFrames, CacheStats]:
-            with _stage(timer, run.progress, "reference") as stage:
-                frames, cache = reference_frames(run.settings)
-                stage.rows_out = frames.rvu.height + frames.gpci.height
-            return frames, cache
-
-        # In a copy of this context: the run's log fields and trace span reach the thread.
-        return cls(timer.records, loader.submit(contextvars.copy_context().run, load))
-
-    def wait(self, into: list[StageRecord]) -> tuple[ReferenceFrames, CacheStats]:
-        try:
-            return self.loading.result()
-        finally:
-            into.extend(self.records)
-
-
-def _ranges(run: _Working, ranges: list[leases.ClaimRange], leased: int, reference: _Reference) -> None:
+def _ranges(run: _Working, ranges: list[leases.ClaimRange], leased: int, starting: StartUp) -> None:
     """The reference frames (loaded meanwhile), then every range: extract, validate, price, load."""
     from claims_etl.engine.local import work_locally  # noqa: PLC0415 (cold start)
 
     settings = run.settings
     stopping.check()
-    frames, cache = reference.wait(run.timer.records)
+    frames, cache = starting.reference(run.timer.records)
     run.result.metrics.cache = cache.as_dict()
     stopping.check()
     outcomes: list[RangeOutcome] = []
