@@ -116,6 +116,11 @@ def measure(
         "lines_per_second": lines / median_total,
         "peak_rss_bytes": max(max(s["peak_rss_bytes"] for s in run["stages"]) for run in runs),
         "ranges": [run.get("ranges", []) for run in runs],  # per range: worker, attempt, seconds
+        # each repeat's own numbers, for paired comparisons: the run's seconds, the floor's parts, the peer's steps
+        "per_repeat": [
+            {"seconds": t, "floor": f} | ({"peer": p["seconds"], "first": first} if with_peer else {})
+            for t, f, p, first in zip(totals, floors, peers, firsts, strict=True)
+        ],
     }
     if with_peer:
         peer_totals = [p["seconds"]["total"] for p in peers]
