@@ -111,6 +111,15 @@ def fresh_databases(target: str, claims: int, seed: int, history: int = 0) -> in
     return int(row[0])
 
 
+def settle() -> None:
+    """VACUUM ANALYZE and CHECKPOINT the benchmark database before a timed side: planner statistics
+    current, and the dirty pages of seeding or of a template copy written out now, not by a checkpoint
+    during the next timing."""
+    with psycopg.connect(SOURCE_URL, autocommit=True) as connection:
+        connection.execute("VACUUM ANALYZE")
+        connection.execute("CHECKPOINT")
+
+
 def save_template() -> None:
     """Keep the freshly seeded, analyzed source (and a PostgreSQL warehouse's empty tables) as a template
     database, so each later round starts from the same state by a file copy instead of a re-seed."""
