@@ -1,12 +1,15 @@
 """Loading one range's chunks: each chunk written to the warehouse by the writer, then marked in the
-source once its commit is back, while the next chunks are converted and written."""
+source once its commit is back, while the next chunks are converted and written. The marks, and each
+range's lease release after its last mark, go through the run's `Bookkeeper`: one thread, in order, so
+the next range's chunks are written while the last range's last mark and release still run."""
 
 from __future__ import annotations
 
 import time
 from collections import deque
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import partial
@@ -18,12 +21,61 @@ import psycopg
 from claims_etl.engine import marking, stopping
 from claims_etl.engine.outcomes import RangeOutcome, Tally
 from claims_etl.engine.writers import Writer
+from claims_etl.errors import StageError
 from claims_etl.faults import Faults, no_faults
 from claims_etl.settings import Settings
 from claims_etl.stages import load
 from claims_etl.stages.isolate import ChunkWritten
 from claims_etl.stages.summary import rejections_by_rule, totals_by_place_of_service
 from claims_etl.stages.write import FaultHook
+
+
+class Bookkeeper:
+    """The source writes of a load (chunk marks, a range's release, its unreadable claims' quarantine),
+    one at a time, in the order queued, on one thread of their own (psycopg waits on PostgreSQL without
+    the GIL) and the run's source session. Once one fails, none queued after it runs (a range whose
+    chunk was not marked keeps its lease, for the recovery of the next run); its error is raised by the
+    next `settle`."""
+
+    def __init__(self, thread: ThreadPoolExecutor) -> None:
+        self._thread = thread
+        self._queued: deque[Future[object]] = deque()
+        self._failure: BaseException | None = None
+
+    def queue(self, work: Callable[[], object]) -> None:
+        self._queued.append(self._thread.submit(self._unless_failed, work))
+
+    def settle(self) -> None:
+        """Wait for everything queued; the first failure is raised."""
+        while self._queued:
+            self._queued.popleft().result()
+
+    def settle_quietly(self) -> None:
+        """Wait for everything queued, its failures left to the error already being raised."""
+        while self._queued:
+            self._queued.popleft().exception()
+
+    def _unless_failed(self, work: Callable[[], object]) -> object:
+        if self._failure is not None:
+            raise StageError("load", "stopped: an earlier source write of this load failed") from self._failure
+        try:
+            return work()
+        except BaseException as failure:
+            self._failure = failure
+            raise
+
+
+@contextmanager
+def bookkeeping() -> Iterator[Bookkeeper]:
+    """A bookkeeper for one load: on the way out, everything queued has run (or was skipped after a failure)."""
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="mark") as thread:
+        bookkeeper = Bookkeeper(thread)
+        try:
+            yield bookkeeper
+        except BaseException:
+            bookkeeper.settle_quietly()
+            raise
+        bookkeeper.settle()
 
 
 @dataclass
@@ -41,41 +93,40 @@ class ChunkLoading:
     chunk_numbers: Iterator[int]
     tally: Tally
     outcome: RangeOutcome
+    bookkeeper: Bookkeeper  # marks the chunks, one at a time, on the source session
     faults: Faults = no_faults  # the run's fault points (claims_etl/faults.py)
-    marker: ThreadPoolExecutor = field(init=False)  # marks chunks, one at a time, on the source session
     _writing: deque[_Written] = field(default_factory=deque, init=False)
-    _marking: Future[int] | None = field(default=None, init=False)
     _rejected: list[pl.DataFrame] = field(default_factory=list, init=False)  # of the chunks marked
     marked: int = field(default=0, init=False)  # claims marked so far: the load's rows out, also when it stops early
+    committed: int = field(default=0, init=False)  # claims of the chunks committed in the warehouse
 
     def run(self, chunks: Iterable[load.Chunk]) -> int:
-        """Write and mark every chunk; returns the claims marked. Asked to stop (SIGINT, SIGTERM), it
-        writes no further chunk: those in flight commit and are marked, then RunInterruptedError is raised."""
-        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="mark") as self.marker:
-            for chunk in chunks:
-                number = next(self.chunk_numbers)
-                self.faults("pause_before_write", number)
-                self._stop_if_asked()
-                started = time.perf_counter()
-                tables = load.chunk_tables(chunk, self.run_id, self.loaded_at, fenced=True)
-                recovering = tables.recovered.num_rows > 0
-                if recovering:
-                    converting = time.perf_counter() - started
-                    self._drain()
-                    started = time.perf_counter() - converting  # its latency leaves out the wait for the others
-                self._writing.append(_Written(chunk, number, started, self.writer.submit(tables, number)))
-                if recovering or len(self._writing) >= self.writer.connections:
-                    self._mark_oldest()
-            self._drain()
-            self._collect_mark()
-        return self.marked
+        """Write every chunk and queue its mark; returns the claims committed, whose marks may still be
+        running (the bookkeeper's). Asked to stop (SIGINT, SIGTERM), it writes no further chunk: those in
+        flight commit and are marked, then RunInterruptedError is raised."""
+        for chunk in chunks:
+            number = next(self.chunk_numbers)
+            self.faults("pause_before_write", number)
+            self._stop_if_asked()
+            started = time.perf_counter()
+            tables = load.chunk_tables(chunk, self.run_id, self.loaded_at, fenced=True)
+            recovering = tables.recovered.num_rows > 0
+            if recovering:
+                converting = time.perf_counter() - started
+                self._drain()
+                started = time.perf_counter() - converting  # its latency leaves out the wait for the others
+            self._writing.append(_Written(chunk, number, started, self.writer.submit(tables, number)))
+            if recovering or len(self._writing) >= self.writer.connections:
+                self._mark_oldest()
+        self._drain()
+        return self.committed
 
     def _stop_if_asked(self) -> None:
         """At a chunk boundary: on a stop request, every chunk handed to the writer committed and
         marked first, so that nothing this run wrote is left unmarked when its leases are released."""
         if stopping.requested() is not None:
             self._drain()
-            self._collect_mark()
+            self.bookkeeper.settle()
             stopping.check()
 
     def _drain(self) -> None:
@@ -87,14 +138,16 @@ class ChunkLoading:
             self._mark_oldest()
 
     def _mark_oldest(self) -> None:
-        """Wait for the oldest chunk's commit, then mark it (after the previous mark is done)."""
+        """Wait for the oldest chunk's commit, then queue its mark once the source writes queued before
+        are done (at most one mark waits: chunks are held in memory until marked)."""
         written = self._writing.popleft()
         committed = written.writing.result()
+        self.committed += written.chunk.claim_count
         self.outcome.chunk_seconds.append(written.committed - written.started)
         checkpoint = partial(self.faults, chunk=written.number)
         checkpoint("after_commit")
-        self._collect_mark()
-        self._marking = self.marker.submit(self._mark, written.chunk, checkpoint, committed)
+        self.bookkeeper.settle()
+        self.bookkeeper.queue(partial(self._mark, written.chunk, checkpoint, committed))
 
     def _mark(self, chunk: load.Chunk, checkpoint: FaultHook, committed: ChunkWritten) -> int:
         started_at, started = time.time(), time.perf_counter()
@@ -121,11 +174,6 @@ class ChunkLoading:
         """Rejected claims by rule of the chunks marked so far (a load that stopped early)."""
         marked = [frame for frame in self._rejected if frame.height]
         return dict(rejections_by_rule(pl.concat(marked)).iter_rows()) if marked else {}
-
-    def _collect_mark(self) -> None:
-        if self._marking is not None:
-            self._marking.result()
-            self._marking = None
 
 
 @dataclass

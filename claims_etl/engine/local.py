@@ -13,6 +13,7 @@ from typing import Any
 import psycopg
 
 from claims_etl.engine import stopping
+from claims_etl.engine.chunk_loading import bookkeeping
 from claims_etl.engine.leases import ClaimRange
 from claims_etl.engine.outcomes import RangeOutcome, Tally
 from claims_etl.engine.range_work import load_range, prepare
@@ -59,9 +60,11 @@ def work_locally(
             else nullcontext(InProcessWriter(settings, target, faults))
         )
         try:
-            with writing as writer:
+            with writing as writer, bookkeeping() as bookkeeper:
                 for index, part in enumerate(work):
-                    stopping.check()  # between ranges: nothing in flight
+                    if stopping.requested() is not None:  # between ranges: the last one's marks and release done first
+                        bookkeeper.settle()
+                    stopping.check()
                     assert upcoming is not None
                     outcome, preparing = upcoming
                     outcomes.append(outcome)  # counted once it is this range's turn; a failure shows its stage
@@ -75,6 +78,7 @@ def work_locally(
                         outcome,
                         source=source,
                         writer=writer,
+                        bookkeeper=bookkeeper,
                         chunk_numbers=chunk_numbers,
                         tally=tally,
                         faults=faults,

@@ -9,13 +9,15 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterator
 from datetime import datetime
+from functools import partial
 from itertools import count
 from typing import Any
 
+import polars as pl
 import psycopg
 
 from claims_etl.engine import leases, stopping
-from claims_etl.engine.chunk_loading import ChunkLoading
+from claims_etl.engine.chunk_loading import Bookkeeper, ChunkLoading, bookkeeping
 from claims_etl.engine.leases import ClaimRange, claimed
 from claims_etl.engine.marking import quarantine_unreadable
 from claims_etl.engine.outcomes import RangeOutcome, Tally, no_tally
@@ -94,37 +96,49 @@ def load_range(
     *,
     source: psycopg.Connection[Any],
     writer: Writer,
+    bookkeeper: Bookkeeper,
     chunk_numbers: Iterator[int],
     tally: Tally = no_tally,
     faults: Faults = no_faults,
 ) -> None:
     """Write the range's warehouse rows chunk by chunk, each chunk marked in the source once committed,
-    then release the range's lease. `chunk_numbers` numbers chunks for the fault points of `faults`
-    (the local engine counts across the run)."""
+    then release the range's lease. The marks and the release are queued on `bookkeeper`: the load
+    stage ends once the last chunk is committed, its last mark and the release follow while the next
+    range loads. `chunk_numbers` numbers chunks for the fault points of `faults` (the local engine
+    counts across the run)."""
     timer = StageTimer(records=outcome.stages)
     with timer.stage("load", rows_in=outcome.claims_read) as stage:
         if prepared.unreadable.height:
             # They have no warehouse rows: quarantined in the source alone, before any chunk is marked.
-            outcome.claims_quarantined += quarantine_unreadable(
-                source, part.run_id, prepared.unreadable, low=part.low, high=part.high
-            )
+            bookkeeper.queue(partial(_quarantine_unreadable, source, part, prepared.unreadable, outcome))
         loading = ChunkLoading(
-            settings, part.run_id, loaded_at, source, writer, chunk_numbers, tally, outcome, faults=faults
+            settings, part.run_id, loaded_at, source, writer, chunk_numbers, tally, outcome, bookkeeper, faults
         )
         chunks = load.chunks(
             prepared.rejected, prepared.priced, settings.load_chunk_claims, prepared.repairs, prepared.warnings
         )
         try:
-            loading.run(chunks)
-        except BaseException:  # stopped early (a stop request, an error): count what it committed
+            stage.rows_out = loading.run(chunks)  # committed, and marked before anything queued after
+        except BaseException:  # stopped early (a stop request, an error): count what it committed and marked
+            bookkeeper.settle_quietly()
+            stage.rows_out = loading.marked
             outcome.marked_rejections = loading.rejections_by_rule()
             raise
-        finally:
-            stage.rows_out = loading.marked
-        leases.release(source, part)
-        outcome.loaded = True
-    faults("after_release")
+        bookkeeper.queue(partial(_release, source, part, outcome, faults))
     stage.peak_rss_bytes += writer.peak_rss_bytes()
+
+
+def _quarantine_unreadable(
+    source: psycopg.Connection[Any], part: ClaimRange, unreadable: pl.DataFrame, outcome: RangeOutcome
+) -> None:
+    outcome.claims_quarantined += quarantine_unreadable(source, part.run_id, unreadable, low=part.low, high=part.high)
+
+
+def _release(source: psycopg.Connection[Any], part: ClaimRange, outcome: RangeOutcome, faults: Faults) -> None:
+    """After the range's last mark: its lease released, its load whole."""
+    leases.release(source, part)
+    outcome.loaded = True
+    faults("after_release")
 
 
 def process_range(
@@ -147,17 +161,19 @@ def process_range(
             prepared = prepare(settings, part, frames, outcome, faults=faults)
             # A Dask worker cannot start processes: workers are the parallelism.
             writer = InProcessWriter(settings, target, faults)
-            load_range(
-                settings,
-                part,
-                prepared,
-                loaded_at,
-                outcome,
-                source=source,
-                writer=writer,
-                chunk_numbers=count(1),
-                faults=faults,
-            )
+            with bookkeeping() as bookkeeper:  # the range's marks and release done before the task returns
+                load_range(
+                    settings,
+                    part,
+                    prepared,
+                    loaded_at,
+                    outcome,
+                    source=source,
+                    writer=writer,
+                    bookkeeper=bookkeeper,
+                    chunk_numbers=count(1),
+                    faults=faults,
+                )
     outcome.loaded = True  # this attempt's load, or an earlier one's, is whole
     # An earlier attempt's marked claims count with this one's.
     outcome.claims_read += done_before
