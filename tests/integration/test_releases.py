@@ -96,6 +96,24 @@ def test_a_b_release_prices_from_its_effective_date_and_qp_npis_get_the_qp_facto
     assert set(checked.get_column("cf_kind")) == {"qp", "non_qp"}
 
 
+def test_a_year_whose_first_release_takes_effect_mid_year_leaves_its_earlier_claims_unpriceable(
+    seeded: Settings,
+) -> None:
+    """The preflight tests each line's date against the intervals the releases price: a year priced
+    from July on leaves its claims with a line in January to June unpriceable, and no others."""
+    with psycopg.connect(SOURCE_URL, autocommit=True) as source:
+        source.execute("UPDATE staging.reference_releases SET effective_from = DATE '2025-07-01' WHERE year = 2025")
+    before_july = read_source(
+        "SELECT count(DISTINCT claim_id) AS n FROM staging.claim_lines "
+        "WHERE service_date >= '2025-01-01' AND service_date < '2025-07-01'"
+    ).item()
+    assert 0 < before_july < CLAIMS
+
+    stopped = run_cli(cli_env(seeded))
+    assert_one_clear_line(stopped, 2, f"2025 ({before_july} claims)")
+    assert read_source("SELECT count(*) AS n FROM staging.range_leases").item() == 0
+
+
 def test_claims_no_release_prices_stay_pending_and_the_run_exits_2(seeded: Settings, tmp_path: Path) -> None:
     with psycopg.connect(SOURCE_URL, autocommit=True) as source:  # as if 2025 had never been loaded
         for table in ("rvu", "gpci", "reference_releases"):
