@@ -60,6 +60,24 @@ def on_signals() -> Iterator[None]:
         _requested = None
 
 
+@contextmanager
+def sigint_ignored() -> Iterator[None]:
+    """While inside, SIGINT is ignored, so that a process started meanwhile ignores it from its first
+    instruction (an exec keeps an ignored signal ignored); then the handler is back as it was. A Ctrl-C
+    in that short while is lost: the next one stops the run in order. Outside the main thread nothing
+    changes."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, signal.default_int_handler if previous is None else previous)
+        if previous is _ask_to_stop:  # as `on_signals` installed it: interrupted system calls restart
+            signal.siginterrupt(signal.SIGINT, False)
+
+
 def requested() -> int | None:
     """The signal that asked the run to stop, or None."""
     return _requested

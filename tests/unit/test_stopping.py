@@ -7,6 +7,8 @@ from __future__ import annotations
 import os
 import pickle
 import signal
+import subprocess
+import sys
 import time
 
 import pytest
@@ -54,6 +56,23 @@ def test_a_test_pause_ends_when_a_stop_is_asked() -> None:
         stopping.sleep(30)
         assert time.monotonic() - started < 5
     signal.signal(signal.SIGALRM, signal.SIG_DFL)
+
+
+def test_a_process_started_while_sigint_is_ignored_ignores_it_from_its_first_instruction() -> None:
+    """How the writers' fork server starts (claims_etl/engine/writers.py): a Ctrl-C to the whole group at
+    once does not end it, even before its code runs; the run's handler is back afterwards."""
+    shows = "import signal, sys; sys.stdin.read(); print(signal.getsignal(signal.SIGINT).name)"
+    with stopping.on_signals():
+        with stopping.sigint_ignored():
+            child = subprocess.Popen(
+                [sys.executable, "-c", shows], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+            )
+        os.kill(child.pid, signal.SIGINT)  # while it starts
+        assert child.communicate("", timeout=60)[0].strip() == "SIG_IGN" and child.returncode == 0
+        assert stopping.requested() is None
+        os.kill(os.getpid(), signal.SIGINT)
+        time.sleep(0.01)
+        assert stopping.requested() == signal.SIGINT  # noted by the run's own handler, back in place
 
 
 def test_the_error_crosses_processes_intact() -> None:
