@@ -255,6 +255,7 @@ def _stages(run: _Working) -> None:
 
     settings, source, result = run.settings, run.source, run.result
     _mark_killed_runs(source, run.target, result.run_id)
+    stopping.keep_sigint()  # before the first Polars query
     stopping.check()  # asked to stop while starting: before anything is leased
     with _stage(run.timer, run.progress, "lease") as stage:
         result.claims_unpriceable = preflight(source, settings)

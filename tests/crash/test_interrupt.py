@@ -186,10 +186,6 @@ def test_a_signal_during_a_write_lets_that_chunk_commit(
     _assert_the_next_run_completes(seeded, read_target, committed)
 
 
-# Intermittent: failed once in three clean-clone CI runs (2026-12-07, MariaDB, "a warehouse writer process
-# died", after the fencing tests) and never alone or in this file's order; the COPY variant fails the same
-# way after the other interrupt tests, on the tree before issue 30 too. Under `-m slow` until that is found.
-@pytest.mark.slow
 def test_ctrl_c_at_the_terminal_with_writer_processes(
     seeded: Settings,
     read_target: Reader,
