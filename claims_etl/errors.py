@@ -4,6 +4,7 @@
     ├── ConfigurationError        bad settings or usage                    exit 2
     ├── ReferenceFileError        a CMS file that does not fit its layout  exit 1, nothing loaded
     ├── AlertError                a run succeeded but an alert fired       exit 3, with --fail-on-alert
+    ├── RecordNotWrittenError     a run ended, its --results file refused  exit 4 (a run that did not succeed: its own)
     ├── RunInterruptedError       SIGINT (Ctrl-C) or SIGTERM stopped a run exit 130 / 143 (128 + signal)
     └── StageError                a stage failed                           exit 1
         ├── SourceError           PostgreSQL staging (connectorx, psycopg)
@@ -158,6 +159,14 @@ class AlertError(ClaimsEtlError):
     """`run --fail-on-alert`: the run succeeded (everything loaded and marked) but an alert fired."""
 
     exit_code = 3
+
+
+class RecordNotWrittenError(ClaimsEtlError):
+    """`run --results FILE`: the run ended, but its record could not be written then (the disk full, the
+    directory removed or made read-only during the run). Exit 4 after a succeeded run; after one that
+    did not succeed, that run's own exit code, which says more (its own line comes first)."""
+
+    exit_code = 4
 
 
 class RunInterruptedError(ClaimsEtlError):

@@ -131,19 +131,24 @@ def one_line_errors(*secrets: str) -> Iterator[None]:
     try:
         yield
     except ClaimsEtlError as error:
-        from rich.markup import escape  # cold start (module docstring)
-
-        from claims_etl.ops import logs  # cold start (module docstring)
-
-        one_line = " ".join(scrub(str(error), *secrets).split())  # driver messages span lines
-        if logs.current_format() == "json":  # a log stack's failure line: run id, stage, error class, exit code
-            logs.failed(error, one_line)
-        elif isinstance(error, RunInterruptedError):
-            run = f"run {error.run_id} " if error.run_id else ""
-            err().print(f"[yellow]interrupted:[/yellow] {escape(run + one_line)}", highlight=False, soft_wrap=True)
-        else:
-            err().print(f"[red]error:[/red] {escape(one_line)}", highlight=False, soft_wrap=True)
+        say(error, *secrets)
         raise typer.Exit(code=error.exit_code) from None
+
+
+def say(error: ClaimsEtlError, *secrets: str) -> None:
+    """`error` as its one scrubbed line on stderr, without ending the command (`one_line_errors` ends it)."""
+    from rich.markup import escape  # cold start (module docstring)
+
+    from claims_etl.ops import logs  # cold start (module docstring)
+
+    one_line = " ".join(scrub(str(error), *secrets).split())  # driver messages span lines
+    if logs.current_format() == "json":  # a log stack's failure line: run id, stage, error class, exit code
+        logs.failed(error, one_line)
+    elif isinstance(error, RunInterruptedError):
+        run = f"run {error.run_id} " if error.run_id else ""
+        err().print(f"[yellow]interrupted:[/yellow] {escape(run + one_line)}", highlight=False, soft_wrap=True)
+    else:
+        err().print(f"[red]error:[/red] {escape(one_line)}", highlight=False, soft_wrap=True)
 
 
 def fail(error: ClaimsEtlError) -> NoReturn:

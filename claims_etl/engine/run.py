@@ -256,6 +256,7 @@ def _stages(run: _Working) -> None:
 
     settings, source, result = run.settings, run.source, run.result
     _mark_killed_runs(source, run.target, result.run_id)
+    stopping.keep_sigint()  # before the first Polars query
     stopping.check()  # asked to stop while starting: before anything is leased
     with start_up.threads() as helpers:
         starting = start_up.start(settings, helpers, lambda timer, name: _stage(timer, run.progress, name))

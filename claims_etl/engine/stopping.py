@@ -60,6 +60,37 @@ def on_signals() -> Iterator[None]:
         _requested = None
 
 
+@contextmanager
+def sigint_ignored() -> Iterator[None]:
+    """While inside, SIGINT is ignored, so that a process started meanwhile ignores it from its first
+    instruction (an exec keeps an ignored signal ignored); then the handler is back as it was. A Ctrl-C
+    in that short while is lost: the next one stops the run in order. Outside the main thread nothing
+    changes."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, signal.default_int_handler if previous is None else previous)
+        if previous is _ask_to_stop:  # as `on_signals` installed it: interrupted system calls restart
+            signal.siginterrupt(signal.SIGINT, False)
+
+
+def keep_sigint() -> None:
+    """Install the orderly stop's SIGINT handler again, over the hook Polars chains in front of it when
+    imported (a run imports it after `on_signals`, after its first statement): that hook turns a
+    Ctrl-C into a KeyboardInterrupt out of whichever Polars query is running, in any thread, which
+    stopped the run at once as if a second signal had come. Only while `on_signals` is in force, from
+    the main thread."""
+    import polars  # noqa: F401, PLC0415  (imported here at the latest, so that its hook goes now)
+
+    if threading.current_thread() is threading.main_thread() and signal.getsignal(signal.SIGINT) is _ask_to_stop:
+        signal.signal(signal.SIGINT, _ask_to_stop)  # its C handler replaces the hook at the OS level
+        signal.siginterrupt(signal.SIGINT, False)
+
+
 def requested() -> int | None:
     """The signal that asked the run to stop, or None."""
     return _requested

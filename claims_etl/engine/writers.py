@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import multiprocessing
 import multiprocessing.connection
+import multiprocessing.forkserver
 import os
 import signal
 import threading
@@ -37,6 +38,7 @@ from functools import partial
 from multiprocessing.context import BaseContext
 from typing import Any, NamedTuple, Protocol
 
+from claims_etl.engine import stopping
 from claims_etl.errors import TargetError
 from claims_etl.faults import Faults, no_faults
 from claims_etl.ops.timing import peak_rss_bytes
@@ -196,8 +198,9 @@ def _start_writer(settings: Settings, run_pid: int, vitals: Vitals, faults: Faul
     session is opened by the first task, so that a failed connection reaches the run as its
     TargetError, not as a broken pool."""
     global _settings, _faults, _vitals, _slot  # noqa: PLW0603 (per-process state of a pool worker)
-    # Its own process group: a Ctrl-C at the terminal (or a signal to the run's group) reaches the run
-    # alone, which finishes the writes in flight and then stops the writers (engine/stopping.py).
+    # Its own process group: a signal to the run's group reaches the run alone, which finishes the
+    # writes in flight and then stops the writers (engine/stopping.py). SIGINT it ignores from its
+    # fork on (`_start_fork_server`).
     os.setpgid(0, 0)
     _die_with_the_run()
     _faults = faults.in_writer(run_pid)
@@ -279,6 +282,7 @@ class ProcessWriter:
         # The fault hooks' module too (a test's): a writer unpickles them at its start, before it leaves
         # the run's process group, so that start imports nothing more.
         context.set_forkserver_preload(["claims_etl.engine.writers", type(self.faults).__module__])
+        _start_fork_server()
         self._vitals = Vitals.shared(context, self.connections)
         self._pool = ProcessPoolExecutor(
             max_workers=self.connections,
@@ -347,6 +351,15 @@ class ProcessWriter:
             self._pool.shutdown(wait=True, cancel_futures=True)
         finally:
             self._closed.set()
+
+
+def _start_fork_server() -> None:
+    """Start the fork server the writers come from ignoring SIGINT from its first instruction, and so
+    every writer it forks: a Ctrl-C at the terminal reaches the run's whole process group, and would
+    otherwise kill the fork server while it imports its modules (the run then failing on a broken
+    pool instead of stopping in order), or a writer before it leaves the group."""
+    with stopping.sigint_ignored():
+        multiprocessing.forkserver.ensure_running()
 
 
 def writer_processes(settings: Settings) -> int:

@@ -63,12 +63,17 @@ def check_writable(path: Path) -> None:
 
 
 def write(path: Path, document: dict[str, Any]) -> None:
-    """Write the record atomically (a temporary file renamed over it): a reader never sees half of it."""
+    """Write the record atomically (a temporary file renamed over it): a reader never sees half of it,
+    and a write that fails (OSError: the disk full, the directory gone) leaves no file behind. Synced
+    before the rename, so that a crash after it cannot leave an empty record in its place, and a
+    filesystem that reports a full disk only when the data is flushed (NFS) reports it here."""
     handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(handle, "w", encoding="utf-8") as out:
             json.dump(document, out, indent=2, default=str)
             out.write("\n")
+            out.flush()
+            os.fsync(out.fileno())
         os.replace(temporary, path)
     except BaseException:
         Path(temporary).unlink(missing_ok=True)

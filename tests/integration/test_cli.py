@@ -7,6 +7,12 @@ from __future__ import annotations
 import csv
 import io
 import json
+import resource
+import shutil
+import signal
+import subprocess
+import sys
+import time
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -17,7 +23,7 @@ import pytest
 
 from claims_etl.settings import Settings
 from claims_etl.synthetic import code_pool, write_reference_files
-from tests.db import SOURCE_URL, TARGETS
+from tests.db import FAULTY_CLI, SOURCE_URL, TARGETS, cli_env
 from tests.unit.test_cli import PASSWORD, assert_one_clear_line, cli
 
 
@@ -127,6 +133,72 @@ def test_a_failed_run_still_writes_its_record(pg_settings: Settings, tmp_path: P
     assert record["error"]["stage"] == "lease" and "no fee schedule release" in record["error"]["message"]
     unwritable = cli("run", "--results", str(tmp_path / "no-such-directory" / "run.json"), env=env)
     assert_one_clear_line(unwritable, 2, "--results")
+
+
+def _said(stderr: str) -> list[str]:
+    return [line for line in stderr.splitlines() if line.strip()]
+
+
+def test_a_run_record_the_disk_refuses_after_the_run_is_one_line_and_exit_4(
+    pg_settings: Settings, tmp_path: Path
+) -> None:
+    """The disk refuses the record once the run succeeded (a file size limit: a write past it fails
+    with EFBIG, for root too, part of the record written): the summary still printed, one line saying
+    the run succeeded and is committed, exit 4 (docs/operations.md), no file left: not the partial one,
+    nor an earlier run's record, which a scheduler would read as this run's."""
+    env = cli_env(pg_settings)
+    assert cli("seed", "--claims", "200", "--seed", "7", env=env).returncode == 0
+    results = tmp_path / "records" / "run.json"
+    results.parent.mkdir()
+    results.write_text('{"outcome": "an earlier run"}')
+
+    def limited() -> None:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (1024, 1024))  # the record is larger than this
+
+    ran = subprocess.run(
+        [sys.executable, "-m", "claims_etl", "run", "--json", "--results", str(results)],
+        env=env, capture_output=True, text=True, timeout=300, check=False, preexec_fn=limited,
+    )  # fmt: skip
+    assert ran.returncode == 4, ran.stderr
+    summary = json.loads(ran.stdout)
+    assert (summary["outcome"], summary["claims_read"]) == ("succeeded", 200)
+    assert _said(ran.stderr) == [
+        f"error: --results {results}: the run record could not be written (File too large); the run "
+        f"{summary['run_id']} itself finished with outcome succeeded and its warehouse rows are committed "
+        f"(claims-etl report {summary['run_id']} shows its record)"
+    ]
+    assert list(results.parent.iterdir()) == []
+    shown = json.loads(cli("report", summary["run_id"], "--json", env=env).stdout)
+    assert (shown["status"], shown["claims_priced"]) == ("succeeded", summary["claims_priced"])
+
+
+def test_a_results_directory_removed_during_an_interrupted_run_keeps_its_exit_code(
+    pg_settings: Settings, tmp_path: Path
+) -> None:
+    """The directory checked before the run is gone when the record is written, after a SIGTERM
+    stopped the run: the run's own line and exit code (143), then one line for the record."""
+    env = cli_env(pg_settings)
+    assert cli("seed", "--claims", "20", "--seed", "8", env=env).returncode == 0
+    paused, results = tmp_path / "paused", tmp_path / "records" / "run.json"
+    results.parent.mkdir()
+    faults = {"CLAIMS_ETL_FAULT": "pause_after_lease", "CLAIMS_ETL_FAULT_PAUSE": "120"}
+    run = subprocess.Popen(
+        [*FAULTY_CLI, "run", "--results", str(results)],
+        env=env | faults | {"CLAIMS_ETL_FAULT_ONCE_FILE": str(paused)},
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    deadline = time.monotonic() + 120
+    while not paused.exists() and run.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    shutil.rmtree(results.parent)
+    run.send_signal(signal.SIGTERM)
+    _, stderr = run.communicate(timeout=120)
+    assert run.returncode == 143, stderr
+    said = _said(stderr)
+    assert len(said) == 2 and said[0].startswith("interrupted: run "), stderr
+    assert said[1].startswith(f"error: --results {results}: the run record could not be written (No such file")
+    assert "itself finished with outcome interrupted and its warehouse rows are committed" in said[1]
+    assert not results.parent.exists()
 
 
 def test_export_to_dash_writes_the_csv_to_stdout_and_reference_list_cuts_no_file_name_or_hash(

@@ -6,13 +6,16 @@ settings are read (docs/performance.md, cold start)."""
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable
+from contextlib import suppress
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import typer
+
 from claims_etl.cli import invocation
 from claims_etl.cli import options as opt
-from claims_etl.errors import AlertError
+from claims_etl.errors import AlertError, RecordNotWrittenError
 
 if TYPE_CHECKING:
     from claims_etl.engine.outcomes import RunResult
@@ -61,22 +64,57 @@ def run_command(
     if dry_run:
         _dry_run(settings, as_json=as_json)
         return
-    result = _run(settings, bars=not as_json, results=results)
+    results_file = _ResultsFile.checked(results)  # before the run: an unwritable file is bad usage, exit 2
+    result = _run(settings, bars=not as_json, results_file=results_file)
     _print_summary(_record(result) if as_json else result.as_dict(), as_json=as_json)
+    alerted = None
     if fail_on_alert and result.alerts:
         fired = ", ".join(alert.name for alert in result.alerts)
-        invocation.fail(AlertError(f"run {result.run_id} succeeded, but alerts fired (--fail-on-alert): {fired}"))
+        alerted = AlertError(f"run {result.run_id} succeeded, but alerts fired (--fail-on-alert): {fired}")
+    if results_file is not None and results_file.unwritten is not None:  # exit 4 outranks 3: the record is missing
+        if alerted is not None:
+            invocation.say(alerted)
+        invocation.fail(results_file.unwritten)
+    if alerted is not None:
+        invocation.fail(alerted)
 
 
-def _writer_of(results: Path | None) -> Callable[[RunResult], None] | None:
-    """What writes the `--results` file once the run ended, checked writable before it starts."""
-    if results is None:
-        return None
-    from claims_etl.ops import run_record
+@dataclass
+class _ResultsFile:
+    """The `--results` file, written once the run ended whatever its outcome (the run's `on_finish`).
+    Writing it can still fail then (the disk full, its directory removed or made read-only during the
+    run): that is kept in `unwritten` and said after the run's own outcome, never as a traceback that
+    would hide it."""
 
-    with invocation.one_line_errors():
-        run_record.check_writable(results)
-    return lambda result: run_record.write(results, _record(result))
+    path: Path
+    unwritten: RecordNotWrittenError | None = None
+
+    @classmethod
+    def checked(cls, path: Path | None) -> _ResultsFile | None:
+        if path is None:
+            return None
+        from claims_etl.ops import run_record  # cold start (module docstring)
+
+        with invocation.one_line_errors():
+            run_record.check_writable(path)
+        return cls(path)
+
+    def __call__(self, result: RunResult) -> None:
+        from claims_etl.ops import run_record  # cold start (module docstring)
+
+        try:
+            run_record.write(self.path, _record(result))  # atomic: no half-written file is left
+        except OSError as error:
+            # Nor an earlier run's record, which a scheduler would read as this run's.
+            with suppress(OSError):
+                self.path.unlink(missing_ok=True)
+            why = error.strerror or type(error).__name__
+            self.unwritten = RecordNotWrittenError(
+                f"--results {self.path}: the run record could not be written ({why}); the run "
+                f"{result.run_id} itself finished with outcome {result.outcome} and its warehouse rows "
+                f"are committed (claims-etl report {result.run_id} shows its record)"
+            )
+            self.unwritten.run_id = result.run_id
 
 
 def _settings_flags(flags: dict[str, Any]) -> dict[str, Any]:
@@ -108,23 +146,29 @@ def _record(result: RunResult) -> dict[str, Any]:
     return run_record.record(result.as_dict(), result.started_at, sys.argv[1:], claims_etl.__version__)
 
 
-def _run(settings: Settings, *, bars: bool, results: Path | None = None) -> RunResult:
+def _run(settings: Settings, *, bars: bool, results_file: _ResultsFile | None = None) -> RunResult:
     """The run, with progress bars on a terminal; SIGINT and SIGTERM stop it at its next chunk boundary
-    (engine/stopping.py): exit 130 or 143."""
+    (engine/stopping.py): exit 130 or 143. A run that did not succeed keeps its exit code when its
+    `--results` file could not be written: that line follows the run's own."""
     from claims_etl.cli.bars import StageBars  # cold start (module docstring)
     from claims_etl.engine import stopping
     from claims_etl.engine.run import run
     from claims_etl.ops import logs
 
-    finish = _writer_of(results)  # before the run: an unwritable file is bad usage, exit 2
     err = invocation.err()
     show_bars = bars and err.is_terminal and logs.current_format() == "console"
-    with (
-        invocation.one_line_errors(*invocation.secrets(settings)),
-        stopping.on_signals(),
-        StageBars(err, enabled=show_bars) as stage_bars,
-    ):
-        return run(settings, listeners=[stage_bars.update], on_finish=finish)
+    try:
+        with (
+            invocation.one_line_errors(*invocation.secrets(settings)),
+            stopping.on_signals(),
+            StageBars(err, enabled=show_bars) as stage_bars,
+        ):
+            return run(settings, listeners=[stage_bars.update], on_finish=results_file)
+    except typer.Exit as ended:
+        if results_file is not None and results_file.unwritten is not None:
+            results_file.unwritten.exit_code = ended.exit_code
+            invocation.say(results_file.unwritten, *invocation.secrets(settings))
+        raise
     raise AssertionError("unreachable")  # pragma: no cover  (mypy: the context manager may swallow)
 
 
