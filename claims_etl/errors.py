@@ -259,7 +259,7 @@ class StageError(ClaimsEtlError):
         super().__init__(f"{stage}: {message}")
         self.stage, self.message, self.transient = stage, message, transient
 
-    def __reduce__(self) -> tuple[type[StageError], tuple[str, str], dict[str, bool]]:
+    def __reduce__(self) -> tuple[type[StageError], tuple[str, str], dict[str, object]]:
         """Rebuilt from its fields, not its text: a Dask task's error reaches the driver intact."""
         return type(self), (self.stage, self.message), {"transient": self.transient}
 
@@ -291,9 +291,9 @@ class TargetError(StageError):
         super().__init__(stage, message, transient=transient)
         self.sqlstate = sqlstate
 
-    def __reduce__(self) -> tuple[type[StageError], tuple[str, str], dict[str, bool]]:
+    def __reduce__(self) -> tuple[type[StageError], tuple[str, str], dict[str, object]]:
         """Rebuilt from its fields, its SQLSTATE too (a writer process's or Dask task's error)."""
-        return type(self), (self.stage, self.message), {"transient": self.transient, "sqlstate": self.sqlstate}  # type: ignore[dict-item]
+        return type(self), (self.stage, self.message), {"transient": self.transient, "sqlstate": self.sqlstate}
 
     @property
     def refused_value(self) -> bool:
