@@ -11,7 +11,8 @@
         └── TargetError           the warehouse (turbodbc; psycopg for a URL)
 
 `transient` marks errors worth retrying (connection dropped, deadlock); terminal ones never are.
-Messages never carry credentials (see `scrub`) or PHI (messages name claim ids and rule ids only).
+Messages never carry credentials (see `scrub`) or PHI (messages name claim ids and rule ids only; a
+driver's text loses the row values it echoes: `driver_message`).
 """
 
 from __future__ import annotations
@@ -139,6 +140,66 @@ def scrub(text: str, *secrets: str | None) -> str:
     return text
 
 
+# A driver's text is cut into fields at these labels (libpq's DETAIL, HINT, QUERY, CONTEXT lines; psqlODBC
+# passes them on): a value the server quotes can span lines, never fields.
+_FIELD = re.compile(r"\n(?=[ \t]*(?:DETAIL|HINT|QUERY|CONTEXT|LOCATION|STATEMENT):)")
+# PostgreSQL's DETAIL field carries the row: "Key (claim_id)=(7) already exists", "Failing row contains (...)".
+_DETAIL = re.compile(r"[ \t]*DETAIL:")
+# Where a value a server quotes in its message starts: after a colon (PostgreSQL's `invalid input syntax
+# for type integer: "x"`, its COPY context `column units: "x"` or `line 3: "<the row's line>"`; MariaDB's
+# `Incorrect date value: 'x' for column ...`), or after `value` or `entry` (PostgreSQL's `value "x" is out
+# of range for type integer`, MariaDB's `Duplicate entry 'x' for key ...`). Identifiers the servers quote
+# (`column "x" of relation "t"`, `column 'x'`, `key 'PRIMARY'`) follow other words and stay.
+_VALUE_START = re.compile(r"(?:(?<=:)|\bvalue|\bentry)[ \t]+(?P<quote>[\"'])", re.IGNORECASE)
+# Where it ends: at the last quote of its field that the sentence goes on from (` for column`, ` is out
+# of range`), else at the last one that ends a line; so a value holding quotes or line breaks goes whole.
+_VALUE_END = {
+    quote: (re.compile(quote + r"(?=[ \t]+(?:for|is)\b)", re.IGNORECASE), re.compile(quote + r"(?=;?[ \t]*(?:\n|\Z))"))
+    for quote in "\"'"
+}
+# The bytes of a character an encoding refused (`invalid byte sequence for encoding "UTF8": 0xe9 0x20`).
+_BYTES = re.compile(r"\b0x[0-9a-f]{2}(?:[ \t]+0x[0-9a-f]{2})*\b", re.IGNORECASE)
+
+
+def without_values(text: str) -> str:
+    """A driver's error text without the row values it echoes (PHI): PostgreSQL's DETAIL lines go, a
+    quoted value becomes `"***"`, an invalid character's bytes `0x**`. The SQLSTATE, the primary
+    message, the table and column names stay.
+
+    >>> print(without_values('value "1099511627776" is out of range\\nCONTEXT:  COPY t, line 1, column n: "10995"'))
+    value "***" is out of range
+    CONTEXT:  COPY t, line 1, column n: "***"
+    >>> print(without_values('null value in column "n"\\nDETAIL:  Failing row (1, Ann).\\nCONTEXT:  line 1: "1,"Ann",'))
+    null value in column "n"
+    CONTEXT:  line 1: "***"
+    >>> without_values("message: [ma-3.1.15]Incorrect date value: '2024-13-01' for column `db`.`t`.`d` at row 1")
+    "message: [ma-3.1.15]Incorrect date value: '***' for column `db`.`t`.`d` at row 1"
+    >>> without_values("message: [ma-3.1.15]Duplicate entry '7-O'Hara' for key 'PRIMARY'")
+    "message: [ma-3.1.15]Duplicate entry '***' for key 'PRIMARY'"
+    """
+    fields = [field for field in _FIELD.split(text) if not _DETAIL.match(field)]
+    return "\n".join(_BYTES.sub("0x**", _hide_quoted_values(field)) for field in fields)
+
+
+def _hide_quoted_values(field: str) -> str:
+    """Each quoted value of one field of a driver's text as `"***"` (`_VALUE_START`, `_VALUE_END`); one
+    whose closing quote cannot be found hides the rest of the field."""
+    kept, at = [], 0
+    while (start := _VALUE_START.search(field, at)) is not None:
+        quote = start.group("quote")
+        sentence, line = _VALUE_END[quote]
+        ends = list(sentence.finditer(field, start.end())) or list(line.finditer(field, start.end()))
+        kept.append(f"{field[at : start.end()]}***{quote}")
+        at = ends[-1].end() if ends else len(field)
+    return "".join(kept) + field[at:]
+
+
+def driver_message(text: str, *secrets: str | None) -> str:
+    """A driver's error text as an error of the engine may carry it (logged, on stderr, in etl_runs, in a
+    quarantine reason): without passwords (`scrub`) and without row values (`without_values`)."""
+    return without_values(scrub(text, *secrets))
+
+
 class ClaimsEtlError(Exception):
     """Base of every error the engine raises on purpose."""
 
@@ -207,7 +268,7 @@ class StageError(ClaimsEtlError):
         super().__init__(f"{stage}: {message}")
         self.stage, self.message, self.transient = stage, message, transient
 
-    def __reduce__(self) -> tuple[type[StageError], tuple[str, str], dict[str, bool]]:
+    def __reduce__(self) -> tuple[type[StageError], tuple[str, str], dict[str, object]]:
         """Rebuilt from its fields, not its text: a Dask task's error reaches the driver intact."""
         return type(self), (self.stage, self.message), {"transient": self.transient}
 
@@ -216,22 +277,41 @@ class SourceError(StageError):
     """The PostgreSQL staging database failed or could not be reached."""
 
 
-_SQLSTATE = re.compile(r"state: ?([0-9A-Z]{5})")  # turbodbc's text: "state: 22001"
+# turbodbc's "state: 22001", arrow-odbc's "State: 22001"
+_SQLSTATE = re.compile(r"\bstate: ?([0-9A-Z]{5})\b", re.IGNORECASE)
+
+
+def odbc_sqlstate(text: str) -> str | None:
+    """The SQLSTATE in an ODBC error's text, if any.
+
+    >>> odbc_sqlstate("ODBC error\\nstate: 42S02\\nnative error code: 1146\\nmessage: no table")
+    '42S02'
+    """
+    found = _SQLSTATE.search(text)
+    return found.group(1).upper() if found else None
 
 
 class TargetError(StageError):
-    """The warehouse (ODBC, or PostgreSQL by URL) failed or could not be reached."""
+    """The warehouse (ODBC, or PostgreSQL by URL) failed or could not be reached. `sqlstate` is the one
+    the warehouse answered, recorded where the driver's error becomes this one (never read later from
+    the exception's context, which a re-raise inside another handler replaces)."""
+
+    def __init__(self, stage: str, message: str, *, transient: bool = False, sqlstate: str | None = None) -> None:
+        super().__init__(stage, message, transient=transient)
+        self.sqlstate = sqlstate
+
+    def __reduce__(self) -> tuple[type[StageError], tuple[str, str], dict[str, object]]:
+        """Rebuilt from its fields, its SQLSTATE too (a writer process's or Dask task's error)."""
+        return type(self), (self.stage, self.message), {"transient": self.transient, "sqlstate": self.sqlstate}
 
     @property
-    def sqlstate(self) -> str | None:
-        """The SQLSTATE the warehouse answered, if any: psycopg's own (a PostgreSQL warehouse by URL; its
-        error is kept as this one's context), else the one in turbodbc's text.
+    def refused_value(self) -> bool:
+        """Whether the warehouse refused a value of the rows (SQLSTATE class 22, a data exception, or 23,
+        an integrity constraint), not the connection or the server failing: a claim's fault, not the run's.
 
-        >>> TargetError("load", "insert failed: ODBC error\\nstate: 42S02\\nmessage: no table").sqlstate
-        '42S02'
+        >>> TargetError("load", "insert failed", sqlstate="22003").refused_value
+        True
+        >>> TargetError("load", "insert failed: server closed the connection", transient=True).refused_value
+        False
         """
-        state = getattr(self.__context__, "sqlstate", None)
-        if isinstance(state, str):
-            return state
-        found = _SQLSTATE.search(self.message)
-        return found.group(1) if found else None
+        return self.sqlstate is not None and self.sqlstate[:2] in ("22", "23")

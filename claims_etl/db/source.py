@@ -19,7 +19,7 @@ from psycopg.abc import PQGen
 from psycopg.rows import TupleRow
 
 from claims_etl.db import sql
-from claims_etl.errors import ConfigurationError, SourceError, scrub
+from claims_etl.errors import ConfigurationError, SourceError, driver_message
 from claims_etl.settings import Settings
 
 _P = ParamSpec("_P")
@@ -216,7 +216,7 @@ def source_connection(settings: Settings, *, autocommit: bool = False) -> Iterat
     try:
         connection = connect_source(settings, autocommit=autocommit)
     except (psycopg.Error, ValueError) as error:
-        message = named_timeout(scrub(str(error), url))
+        message = named_timeout(driver_message(str(error), url))
         if login_refused(message):
             raise ConfigurationError(
                 f"the source database refused the login (check the user and password of the source URL): {message}"
@@ -239,14 +239,14 @@ def source_errors(url: str, stage: str) -> Iterator[None]:
     try:
         yield
     except _NOT_SET_UP as error:
-        missing = scrub(str(error), url).splitlines()[0]
+        missing = driver_message(str(error), url).splitlines()[0]
         raise ConfigurationError(
             f"{stage}: the source database is not set up ({missing}): run claims-etl db init"
         ) from None
     except psycopg.OperationalError as error:
-        raise SourceError(stage, named_timeout(scrub(str(error), url)), transient=True) from None
+        raise SourceError(stage, named_timeout(driver_message(str(error), url)), transient=True) from None
     except psycopg.Error as error:
-        raise SourceError(stage, scrub(str(error), url)) from None
+        raise SourceError(stage, driver_message(str(error), url)) from None
 
 
 def _staging_tables(script: str) -> list[str]:

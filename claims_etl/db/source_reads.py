@@ -20,7 +20,7 @@ import psycopg
 
 from claims_etl.db import sql
 from claims_etl.db.source import REPLY_TIMEOUT_SETTING, connectorx_url, named_timeout
-from claims_etl.errors import SourceError, scrub
+from claims_etl.errors import SourceError, driver_message
 from claims_etl.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -71,7 +71,10 @@ class _NativeStderr:
         written = self._file.read()
         self._file.close()
         if written and self._failed:
-            log.debug("reader's native output: %s", " ".join(scrub(written.decode(errors="replace"), *secrets).split()))
+            log.debug(
+                "reader's native output: %s",
+                " ".join(driver_message(written.decode(errors="replace"), *secrets).split()),
+            )
         elif written:
             os.write(2, written)
 
@@ -132,9 +135,9 @@ def read_frame(settings: Settings, query: str | list[str], *, stage: str) -> pl.
         message = f"no reply from the source within {bound} s ({REPLY_TIMEOUT_SETTING}); the read was abandoned"
         raise SourceError(stage, message, transient=True) from None
     except Exception as error:
-        raise SourceError(stage, named_timeout(scrub(str(error), url, reader_url)), transient=True) from None
+        raise SourceError(stage, named_timeout(driver_message(str(error), url, reader_url)), transient=True) from None
     except BaseException as error:  # a Rust panic
-        raise SourceError(stage, f"the reader panicked: {scrub(str(error), url, reader_url)}") from None
+        raise SourceError(stage, f"the reader panicked: {driver_message(str(error), url, reader_url)}") from None
     frame = pl.from_arrow(table, rechunk=False)
     assert isinstance(frame, pl.DataFrame)
     return frame

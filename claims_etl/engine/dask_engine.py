@@ -28,7 +28,7 @@ from claims_etl.engine import stopping
 from claims_etl.engine.leases import ClaimRange
 from claims_etl.engine.outcomes import RangeOutcome, Tally
 from claims_etl.engine.range_work import process_range
-from claims_etl.errors import ClaimsEtlError, StageError, scrub
+from claims_etl.errors import ClaimsEtlError, StageError, driver_message
 from claims_etl.faults import Faults
 from claims_etl.reference import ReferenceFrames
 from claims_etl.settings import Settings
@@ -58,7 +58,7 @@ def cluster_client(settings: Settings) -> Iterator[Client]:
         try:
             client = Client(settings.scheduler, timeout=SCHEDULER_TIMEOUT)
         except (OSError, TimeoutError) as error:
-            raise StageError("dask", f"cannot reach the Dask scheduler: {scrub(str(error))}") from None
+            raise StageError("dask", f"cannot reach the Dask scheduler: {driver_message(str(error))}") from None
         with client:
             yield client
         return
@@ -119,5 +119,5 @@ def work(
             raise
         except Exception as error:  # KilledWorker (a range killed its workers too often), lost scheduler
             client.cancel(futures)
-            raise StageError("dask", f"{type(error).__name__}: {scrub(str(error))}") from None
+            raise StageError("dask", f"{type(error).__name__}: {driver_message(str(error))}") from None
     outcomes.sort(key=lambda outcome: outcome.number)

@@ -32,7 +32,9 @@ from claims_etl.targets import Target, packet_refused, read_target_frame
 
 # More refused claims than this in one chunk is something wrong with the warehouse, not a few claims.
 MAX_REFUSED = 100
-_COLUMN = re.compile(r"column '([A-Za-z_][A-Za-z0-9_]*)'")  # MariaDB names the column, quoted
+# The column a driver's message names: MariaDB's `column 'x'` or `column `db`.`t`.`x``, PostgreSQL's
+# `column "x"` or its COPY context's `, column x:` (psqlODBC passes no context: no column there).
+_COLUMN = re.compile(r"""column (?:'(\w+)'|"(\w+)"|(?:`\w+`\.)*`(\w+)`)|, column (\w+):""")
 _TABLE = re.compile(r"a row of ([a-z_]+) ")  # packets.OversizedRowError names the table
 PACKET_STATE = "08S01"  # what MariaDB says with its packet refusal (error 1153); here, a refused value
 
@@ -54,13 +56,12 @@ def refused_state(error: TargetError) -> str | None:
     """The SQLSTATE of a write the warehouse refused on a value (class 22 or 23, or PACKET_STATE for a
     row too big to send), else None: a lost connection, a deadlock or a timeout is no claim's fault.
 
-    >>> refused_state(TargetError("load", "insert failed: ODBC error\\nstate: 22001\\nmessage: Data too long"))
+    >>> refused_state(TargetError("load", "insert failed: Data too long", sqlstate="22001"))
     '22001'
-    >>> refused_state(TargetError("load", "insert failed: ODBC error\\nstate: 08S01\\nmessage: lost"))
+    >>> refused_state(TargetError("load", "insert failed: lost connection", sqlstate="08S01"))
     """
-    state = error.sqlstate
-    if state is not None and state[:2] in ("22", "23"):
-        return state
+    if error.refused_value:
+        return error.sqlstate
     return PACKET_STATE if packet_refused(error.message) else None
 
 
@@ -72,7 +73,7 @@ def refusal_reason(error: TargetError) -> str:
         where = f", table {table.group(1)}" if table else ""
         return f"refused by the warehouse: a row larger than the packet it accepts (max_allowed_packet{where})"
     column = _COLUMN.search(error.message)
-    where = f", column {column.group(1)}" if column else ""
+    where = f", column {next(name for name in column.groups() if name)}" if column else ""
     return f"refused by the warehouse: a value it cannot store (SQLSTATE {refused_state(error)}{where})"
 
 

@@ -16,7 +16,7 @@ import polars as pl
 
 from claims_etl.db import sql
 from claims_etl.db.source import is_auth_failure, is_transient, login_refused, named_timeout, retry_connecting
-from claims_etl.errors import ConfigurationError, TargetError, scrub
+from claims_etl.errors import ConfigurationError, TargetError, driver_message, odbc_sqlstate
 from claims_etl.settings import Settings
 from claims_etl.targets import odbc_config
 from claims_etl.targets.base import Session, qualified_statement
@@ -153,10 +153,11 @@ class OdbcTarget(Session):
         try:
             yield
         except TurbodbcError as error:
-            message = named_timeout(scrub(str(error), self.secret), TARGET_TIMEOUTS)
+            message = named_timeout(driver_message(str(error), self.secret), TARGET_TIMEOUTS)
             # A packet refused for its size is the rows' doing, not the network's: never worth a retry.
             transient = is_transient(message) and not packet_refused(message)
-            raise TargetError("load", f"{what}: {message}", transient=transient) from None
+            state = odbc_sqlstate(str(error))
+            raise TargetError("load", f"{what}: {message}", transient=transient, sqlstate=state) from None
         except OversizedRowError as error:
             raise TargetError("load", f"{what}: {error}") from None
 
@@ -184,14 +185,15 @@ def connect(settings: Settings, *, autocommit: bool = False) -> OdbcTarget:
         try:
             return connect(connection_string=target_connection_string(settings, dialect), turbodbc_options=options)
         except turbodbc.exceptions.Error as error:
-            message = named_timeout(scrub(str(error), secret), TARGET_TIMEOUTS)
+            message = named_timeout(driver_message(str(error), secret), TARGET_TIMEOUTS)
             # A login refused (ODBC SQLSTATE 28000, or libpq's words through psqlODBC): a wrong user or password
             # is configuration, retrying cannot help. Not a database the user may not use (MariaDB 1044, 42000).
             if "state: 28000" in message or login_refused(message):
                 raise ConfigurationError(
                     f"the warehouse refused the login (check its user and password): {message}"
                 ) from None
-            raise TargetError("connect", f"cannot reach the warehouse: {message}") from None
+            state = odbc_sqlstate(str(error))
+            raise TargetError("connect", f"cannot reach the warehouse: {message}", sqlstate=state) from None
 
     target = OdbcTarget(connection=open_session(), dialect=dialect, secret=secret, reopen=open_session)
     if entry.packet_limit_query is not None:  # MariaDB/MySQL (SQL Server's and PostgreSQL's take any batch)
@@ -247,7 +249,8 @@ def read_frame(settings: Settings, name: str, *, stage: str, parameters: Sequenc
         )
         frame = pl.from_arrow(pa.Table.from_batches(list(reader), schema=reader.schema))
     except ArrowOdbcError as error:
-        message = named_timeout(scrub(str(error), secret), TARGET_TIMEOUTS)
-        raise TargetError(stage, message, transient=is_transient(str(error))) from None
+        message = named_timeout(driver_message(str(error), secret), TARGET_TIMEOUTS)
+        transient, state = is_transient(message), odbc_sqlstate(str(error))
+        raise TargetError(stage, message, transient=transient, sqlstate=state) from None
     assert isinstance(frame, pl.DataFrame)
     return frame

@@ -27,7 +27,7 @@ import pyarrow.csv as pa_csv
 
 from claims_etl.db import sql
 from claims_etl.db.source import login_refused, retry_connecting
-from claims_etl.errors import ConfigurationError, TargetError, scrub
+from claims_etl.errors import ConfigurationError, TargetError, driver_message
 from claims_etl.settings import Settings
 from claims_etl.targets.base import Session
 
@@ -113,15 +113,12 @@ class PgTarget(Session):
 
     @contextmanager
     def errors(self, what: str) -> Iterator[None]:
-        """psycopg's errors as one TargetError, the URL scrubbed out; a lost connection, a deadlock
-        or a serialization failure (OperationalError, TransactionRollback) is transient."""
+        """psycopg's errors as one TargetError (`target_error`); a lost connection, a deadlock or a
+        serialization failure (OperationalError, TransactionRollback) is transient."""
         try:
             yield
         except psycopg.Error as error:
-            message = scrub(str(error), self.secret)
-            raise TargetError(
-                "load", f"{what}: {message}", transient=isinstance(error, psycopg.OperationalError)
-            ) from None
+            raise target_error("load", error, self.secret, what) from None
 
 
 def connect(settings: Settings, *, autocommit: bool = False) -> PgTarget:
@@ -136,7 +133,7 @@ def connect(settings: Settings, *, autocommit: bool = False) -> PgTarget:
             _conninfo(settings, url), autocommit=autocommit, application_name="claims-etl", client_encoding="utf8"
         )
     except (psycopg.Error, ValueError) as error:
-        message = scrub(str(error), url)
+        message = driver_message(str(error), url)
         if login_refused(message):  # a wrong user or password: configuration, retrying cannot help
             raise ConfigurationError(
                 f"the warehouse refused the login (check its user and password): {message}"
@@ -176,11 +173,20 @@ def read_frame(settings: Settings, name: str, *, stage: str, parameters: Sequenc
             rows = cursor.fetchall()
             schema = {column.name: _read_type(column) for column in cursor.description or ()}
     except psycopg.Error as error:
-        transient = isinstance(error, psycopg.OperationalError)
-        raise TargetError(stage, scrub(str(error), target.secret), transient=transient) from None
+        raise target_error(stage, error, target.secret) from None
     finally:
         target.close()
     return pl.DataFrame(rows, schema=schema, orient="row")
+
+
+def target_error(stage: str, error: psycopg.Error, secret: str, what: str = "") -> TargetError:
+    """psycopg's error as a TargetError: its SQLSTATE recorded, and named in the message (psycopg's text
+    has none), the text without the URL or any row value (`errors.driver_message`: COPY's context
+    quotes the refused value); a lost connection (OperationalError) transient."""
+    state = error.sqlstate
+    message = driver_message(str(error), secret) + (f" (SQLSTATE {state})" if state else "")
+    transient = isinstance(error, psycopg.OperationalError)
+    return TargetError(stage, f"{what}: {message}" if what else message, transient=transient, sqlstate=state)
 
 
 def _read_type(column: psycopg.Column) -> pl.DataType:

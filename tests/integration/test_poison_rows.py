@@ -22,7 +22,7 @@ from claims_etl.settings.rules_file import parse_rules
 from claims_etl.stages.price import price
 from claims_etl.stages.validate import validate
 from claims_etl.synthetic import seed
-from tests.db import RUN_DATE, SOURCE_URL, cli_env, read_source, run_cli
+from tests.db import ALL_TARGET_NAMES, RUN_DATE, SOURCE_URL, cli_env, read_source, run_cli
 from tests.helpers import Reader, reconcile
 
 GOOD = 40  # seeded claims before and after the poison ones: the poison sits inside one range and chunk
@@ -44,6 +44,12 @@ POISONS = {
     "nan-units": ("UPDATE staging.claim_lines SET units = 'NaN' WHERE claim_id = %s", UNREADABLE),
     "npi-70kb": ("UPDATE staging.claims SET billing_npi = repeat('1', 70000) WHERE claim_id = %s", REFUSED),
 }
+# Two claims of one chunk the warehouse refuses for different reasons (2^40 units, which a rules file
+# lets through V07, overflow an integer column): each reason names its own SQLSTATE and column (where
+# the driver names one), never the value.
+UNITS_2_40 = "UPDATE staging.claim_lines SET units = 1099511627776 WHERE claim_id = %s"
+OWN_STATES = {"npi-70kb": ("22001", "billing_npi", "1" * 64), "units-2^40": ("22003", "units", "1099511627776")}
+PLANTED = {name: statement for name, (statement, _) in POISONS.items()} | {"units-2^40": UNITS_2_40}
 # A producer's database may declare money and units as plain numeric (docs/spec.md §1 says numeric(12,2)
 # and integer; the engine works against an existing database): there NaN and Infinity fit.
 LOOSE_TYPES = (
@@ -102,7 +108,7 @@ def _plant(settings: Settings, tmp_path: Path, poisons: list[str]) -> list[int]:
                 " WHERE claim_id = %s",
                 [claim_id, first],
             )
-            connection.execute(POISONS[poison][0], [claim_id])  # type: ignore[arg-type]
+            connection.execute(PLANTED[poison], [claim_id])  # type: ignore[arg-type]
     seed(settings, GOOD, seed=11, invalid_rate=0.1, directory=tmp_path)
     return ids
 
@@ -190,3 +196,22 @@ def test_poison_claims_mixed_with_good_ones_exit_0_reconcile_and_a_rerun_changes
     assert again.returncode == 0, again.stderr
     after = (_warehouse(read_target), read_source("SELECT claim_id, status FROM staging.claims ORDER BY 1"))
     assert [frame.rows() for frame in (*before[0], before[1])] == [frame.rows() for frame in (*after[0], after[1])]
+
+
+@pytest.mark.parametrize("target_name", ALL_TARGET_NAMES, indirect=True)
+def test_claims_refused_in_one_chunk_each_get_their_own_sqlstate_and_no_value(
+    loose: Settings, target_name: str, tmp_path: Path
+) -> None:
+    poisons = list(OWN_STATES)
+    poison_ids = _plant(loose, tmp_path, poisons)
+    assert loose.rules_file is not None
+    loose.rules_file.write_text(RULES + "[V07]\nmax = 1099511627776\n")
+    result = claims_etl.run(loose)
+    assert result.claims_quarantined == len(poisons)
+    reasons = dict(read_source("SELECT claim_id, reason FROM staging.claim_quarantine").iter_rows())
+    for claim_id, poison in zip(poison_ids, poisons, strict=True):
+        state, column, value = OWN_STATES[poison]
+        assert f"SQLSTATE {state}" in reasons[claim_id], (poison, reasons[claim_id])
+        if target_name != "postgresql":  # psqlODBC's message names no column
+            assert f"column {column}" in reasons[claim_id], (poison, reasons[claim_id])
+        assert value not in reasons[claim_id]
