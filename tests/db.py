@@ -1,6 +1,6 @@
 """Fixtures and helpers that reach the real databases: PostgreSQL (source, and target over psqlODBC or,
 as `postgresql-copy`, by URL through psycopg's COPY) and MariaDB (target over its ODBC driver), for
-tests/integration and tests/crash (their conftest.py files register the fixtures; tests/unit cannot
+tests/integration and its crash trials (their conftest.py files register the fixtures; tests/unit cannot
 see them). Connection settings come from the environment with local
 defaults; each test gets freshly emptied tables in databases of its own (claims_etl_test), whose schemas
 the session creates once and again only after a test changed them (`_reset`). Importing this module
@@ -273,7 +273,7 @@ def read_source(query: str) -> pl.DataFrame:
 
 def cli_env(settings: Settings, **extra: str) -> dict[str, str]:
     """The environment of a `claims-etl` subprocess on the test databases (pinned run date; console log
-    lines, which a captured stderr would otherwise get as JSON: tests/integration/test_logs_metrics.py)."""
+    lines, which a captured stderr would otherwise get as JSON: tests/integration/ops/test_run_telemetry.py)."""
     url = {"CLAIMS_ETL_TARGET_URL": settings.target_url.get_secret_value()} if settings.target_url else {}
     env = {
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
