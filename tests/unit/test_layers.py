@@ -37,9 +37,9 @@ def test_every_package_folder_is_in_the_wheel() -> None:
     """pyproject's explicit package list names every folder with an __init__.py: a folder left out is
     missing from the wheel a Dask worker installs, though an editable install hides it."""
     listed = set(tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"])
-    folders = {
-        ".".join(init.parent.relative_to(ROOT).parts) for init in PACKAGE.rglob("__init__.py")
-    } | {"claims_etl.queries"}
+    folders = {".".join(init.parent.relative_to(ROOT).parts) for init in PACKAGE.rglob("__init__.py")} | {
+        "claims_etl.queries"
+    }
     assert listed == folders
 
 
