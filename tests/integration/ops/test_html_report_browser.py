@@ -112,11 +112,16 @@ def _timeline_of(report: dict[str, Any]) -> set[tuple[Any, ...]]:
 BROWSER = ["--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars"]
 
 
+def _browser(page: Path) -> list[str]:
+    """The flags, with a profile beside the page: two tests' browsers at once (xdist) share no profile lock."""
+    return [*BROWSER, f"--user-data-dir={page.parent / 'chromium-profile'}"]
+
+
 def _assert_screenshot_not_blank(chromium: str, page: Path, screenshot: Path, width: int) -> None:
     """Chromium's screenshot of the page at a window `width`: mostly not white, every range stage's
     colour drawn, and the charts spread over the page rather than a strip of it."""
     shot = subprocess.run(
-        [chromium, *BROWSER, f"--screenshot={screenshot}", f"--window-size={width},2400", page.as_uri()],
+        [chromium, *_browser(page), f"--screenshot={screenshot}", f"--window-size={width},2400", page.as_uri()],
         capture_output=True, text=True, timeout=120, check=False,
     )  # fmt: skip
     assert shot.returncode == 0 and screenshot.exists(), shot.stderr
@@ -135,7 +140,11 @@ def _assert_screenshot_not_blank(chromium: str, page: Path, screenshot: Path, wi
 def _rendered(chromium: str, page: Path) -> _Charts:
     """The chart elements of the DOM Chromium rendered from the page."""
     dom = subprocess.run(
-        [chromium, *BROWSER, "--dump-dom", page.as_uri()], capture_output=True, text=True, timeout=120, check=False
+        [chromium, *_browser(page), "--dump-dom", page.as_uri()],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
     )
     assert dom.returncode == 0 and "<svg" in dom.stdout, dom.stderr
     charts = _Charts()

@@ -31,11 +31,10 @@ from claims_etl.reference.cache import KEY_PREFIX, clear_in_process
 from claims_etl.reference.store import load_year
 from claims_etl.settings import Settings
 from claims_etl.synthetic import code_pool, write_reference_files
-from tests.db import FAULTY_CLI, RUN_DATE, SOURCE_URL
+from tests.db import FAULTY_CLI, REDIS_URL, RUN_DATE, SOURCE_URL
 from tests.helpers import Reader, assert_exactly_once_and_exact
 from tests.seeding import seeded_fixture
 
-REDIS_URL = os.environ.get("CLAIMS_ETL_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 CLAIMS = 1_200
 
 

@@ -40,9 +40,8 @@ from claims_etl.reference.cache import (
 )
 from claims_etl.reference.store import read_frames
 from claims_etl.settings import Settings
-from tests.db import SOURCE_URL
+from tests.db import REDIS_URL, SOURCE_URL
 from tests.helpers import Reader, assert_exactly_once_and_exact, expected_outputs
-from tests.integration.ops.test_operations import REDIS_URL
 from tests.seeding import seeded_fixture
 
 CLAIMS = 300

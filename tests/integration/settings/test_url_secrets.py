@@ -65,6 +65,7 @@ def test_a_malformed_source_url_is_refused_without_its_password(
         ("CLAIMS_ETL_TARGET_URL", _url("Se@cretAA9")),
         ("CLAIMS_ETL_REDIS_URL", "redis://:Se%ZZcretBB9@127.0.0.1:6379/0"),
     ],
+    ids=["target", "redis"],  # not the URL: it names the database, which differs between xdist's workers
 )
 def test_a_malformed_target_or_redis_url_is_refused_without_its_password(
     databases: dict[str, bool], variable: str, url: str
