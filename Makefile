@@ -36,7 +36,7 @@ demo: services  ## fresh local databases, 100k seeded claims, one run, the stage
 
 # Worker processes of `make test` (pytest-xdist; each on databases of its own, tests/db.py): most tests
 # wait on subprocesses, servers and timeouts, so more workers than cores still shorten the suite.
-TEST_WORKERS ?= 3
+TEST_WORKERS ?= 4
 test: services  ## the test suite against the real local databases, in TEST_WORKERS processes
 	$(BIN)/python -m pytest -m "not slow" -q -n $(TEST_WORKERS)
 

@@ -42,9 +42,18 @@ SNAPSHOT = {
 
 
 @pytest.fixture(scope="module")
-def cluster() -> Iterator[LocalCluster]:
+def local_cluster() -> Iterator[LocalCluster]:
     with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
         yield cluster
+
+
+@pytest.fixture
+def cluster(local_cluster: LocalCluster) -> LocalCluster:
+    """The module's cluster with both workers up: after a test killed one, its nanny may still be
+    starting the new one (under load, long enough for the next test to find a single worker)."""
+    with Client(local_cluster) as client:
+        client.wait_for_workers(2, timeout=120)
+    return local_cluster
 
 
 seeded = seeded_fixture(CLAIMS, seed=23, invalid_rate=0.15)
