@@ -34,8 +34,11 @@ demo: services  ## fresh local databases, 100k seeded claims, one run, the stage
 	$(BIN)/claims-etl seed --claims $(CLAIMS)
 	$(BIN)/claims-etl run
 
-test: services  ## the test suite against the real local databases
-	$(BIN)/python -m pytest -m "not slow" -q
+# Worker processes of `make test` (pytest-xdist; each on databases of its own, tests/db.py): most tests
+# wait on subprocesses, servers and timeouts, so more workers than cores still shorten the suite.
+TEST_WORKERS ?= 4
+test: services  ## the test suite against the real local databases, in TEST_WORKERS processes
+	$(BIN)/python -m pytest -m "not slow" -q -n $(TEST_WORKERS)
 
 test-unit: setup  ## the pure tests (tests/unit) and the doctests: no database needed, nothing started
 	$(BIN)/python -m pytest -q tests/unit claims_etl

@@ -2,9 +2,9 @@
 for the claim, a query for its lines, validation and pricing in plain Python (`Decimal`), one INSERT
 per row into the warehouse, one status UPDATE, one commit. Reference data is preloaded into dicts
 (the old system's in-memory RVU cache). It writes the same rows as the engine, so its output doubles
-as an independent check of the vectorized stages (see tests/integration/test_row_at_a_time.py).
+as an independent check of the vectorized stages (see tests/integration/pipeline/test_row_at_a_time.py).
 `check_frames` runs the same per-claim code on frames and `ReferenceFrames` (no database), for the
-golden tests (tests/unit/test_price_medicare.py).
+golden tests (tests/unit/stages/test_price_medicare.py).
 
 It honours the same rules file as the engine (`settings.rules()`, docs/spec.md §5.1): each rule's
 enabled/severity and parameters are applied here in plain Python; a custom rule's SQL expression is

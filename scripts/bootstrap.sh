@@ -11,7 +11,7 @@ command -v "$PYTHON" >/dev/null || PYTHON=python3
 
 SUDO=""
 [ "$(id -u)" -eq 0 ] || SUDO="sudo"
-# chromium and its fonts: tests/integration/test_html_report.py renders the HTML run report headless.
+# chromium and its fonts: tests/integration/ops/test_html_report_browser.py renders the HTML run report headless.
 packages=(make python3-venv python3-dev unixodbc unixodbc-dev odbc-postgresql odbc-mariadb tdsodbc
           libboost-dev g++ pkg-config postgresql postgresql-client mariadb-server mariadb-client redis-server
           chromium fonts-dejavu-core)
@@ -32,7 +32,7 @@ PIP=("$VENV/bin/python" -m pip install -q --disable-pip-version-check)
 "${PIP[@]}" pyarrow==21.0.0 "numpy>=1.26" pybind11 meson-python meson ninja
 bash scripts/build_turbodbc.sh "$VENV"
 "${PIP[@]}" -e ".[dev]"
-# promtool (tests/unit/test_logs_metrics.py lints the metrics textfile with it): the binary alone, out of
+# promtool (tests/unit/ops/test_logs_metrics.py lints the metrics textfile with it): the binary alone, out of
 # Debian's prometheus package, into the virtualenv; installing the package would also start a server.
 if [ ! -x "$VENV/bin/promtool" ]; then
   work=$(mktemp -d)

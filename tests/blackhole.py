@@ -1,4 +1,5 @@
-"""A loopback TCP proxy that can turn into a blackhole, for the timeout tests (tests/integration/test_timeouts.py).
+"""A loopback TCP proxy that can turn into a blackhole, for the timeout tests
+(tests/integration/pipeline/test_hung_connections.py).
 
 `BlackholeProxy(port)` listens on 127.0.0.1 (a free port) and forwards every connection to 127.0.0.1:`port`.
 After `blackhole()` it keeps every socket open and reads whatever arrives, but forwards nothing either

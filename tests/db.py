@@ -1,9 +1,11 @@
 """Fixtures and helpers that reach the real databases: PostgreSQL (source, and target over psqlODBC or,
 as `postgresql-copy`, by URL through psycopg's COPY) and MariaDB (target over its ODBC driver), for
-tests/integration and tests/crash (their conftest.py files register the fixtures; tests/unit cannot
+tests/integration and its crash trials (their conftest.py files register the fixtures; tests/unit cannot
 see them). Connection settings come from the environment with local
 defaults; each test gets freshly emptied tables in databases of its own (claims_etl_test), whose schemas
-the session creates once and again only after a test changed them (`_reset`). Importing this module
+the session creates once and again only after a test changed them (`_reset`). Under pytest-xdist each
+worker has its own databases and Redis database (the worker id appended, `claims_etl_test_gw0`): tests
+empty, lock, count and kill the sessions of theirs. Importing this module
 connects to nothing: only the fixtures do, when a test asks for them."""
 
 from __future__ import annotations
@@ -30,7 +32,9 @@ from tests.factories import RUN_DATE
 PG_ADMIN_URL = os.environ.get("CLAIMS_ETL_TEST_PG_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 PG_HOST = os.environ.get("CLAIMS_ETL_TEST_PG_HOST", "127.0.0.1")
 MARIADB_HOST = os.environ.get("CLAIMS_ETL_TEST_MARIADB_HOST", "127.0.0.1")
-TEST_DB = os.environ.get("CLAIMS_ETL_TEST_DB", "claims_etl_test")  # one per concurrent test run
+WORKER = os.environ.get("PYTEST_XDIST_WORKER", "")  # "gw0", "gw1"... under `pytest -n N`; "" in one process
+# One per concurrent test run, and one per worker of a run
+TEST_DB = os.environ.get("CLAIMS_ETL_TEST_DB", "claims_etl_test") + (f"_{WORKER}" if WORKER else "")
 SOURCE_URL = f"postgresql://postgres@{PG_HOST}:5432/{TEST_DB}"
 TARGETS = {
     "postgresql": (
@@ -42,6 +46,18 @@ TARGETS = {
     ),
     "postgresql-copy": SOURCE_URL,  # a target URL (CLAIMS_ETL_TARGET_URL), not an ODBC string
 }
+
+
+def _worker_redis(url: str) -> str:
+    """`url`'s Redis database, counted down by the worker's number (Redis has databases 0-15)."""
+    if not WORKER:
+        return url
+    server, _, number = url.rpartition("/")
+    return f"{server}/{(int(number) - int(WORKER.removeprefix('gw'))) % 16}"
+
+
+# The Redis database the reference cache's tests empty: 15 (14, 13... for xdist's workers gw1, gw2...)
+REDIS_URL = _worker_redis(os.environ.get("CLAIMS_ETL_TEST_REDIS_URL", "redis://127.0.0.1:6379/15"))
 # The targets most tests run on; the crash trials, the fault tests and a few pipeline tests take every one.
 TARGET_NAMES = ["postgresql", "mysql"]
 ALL_TARGET_NAMES = [*TARGET_NAMES, "postgresql-copy"]
@@ -273,7 +289,7 @@ def read_source(query: str) -> pl.DataFrame:
 
 def cli_env(settings: Settings, **extra: str) -> dict[str, str]:
     """The environment of a `claims-etl` subprocess on the test databases (pinned run date; console log
-    lines, which a captured stderr would otherwise get as JSON: tests/integration/test_logs_metrics.py)."""
+    lines, which a captured stderr would otherwise get as JSON: tests/integration/ops/test_run_telemetry.py)."""
     url = {"CLAIMS_ETL_TARGET_URL": settings.target_url.get_secret_value()} if settings.target_url else {}
     env = {
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),

@@ -53,7 +53,8 @@ class FaultHooks:
             return
         if self.once_file and not _first_to_fire(self.once_file):
             return
-        if point.startswith("pause"):  # ends early once the run is asked to stop (tests/crash/test_interrupt.py)
+        # ends early once the run is asked to stop (tests/integration/crash/test_interrupt.py)
+        if point.startswith("pause"):
             stopping.sleep(self.pause)
             return
         if point.startswith("stall"):  # stopped, not dead: only the run's watchdog ends it

@@ -274,7 +274,7 @@ def _stages(run: _Working) -> None:
             stage.rows_out = leased.total
         leases.fence(run.target, leased.taken_from, datetime.now(UTC))  # before any write: see write.write_tables
         run.faults("after_lease")
-        run.faults("pause_after_lease")  # tests/crash/test_range_leases.py commits claims here
+        run.faults("pause_after_lease")  # tests/integration/crash/test_range_leases.py commits claims here
         result.claims_recovered = leased.recovered
         try:
             _ranges(run, ranges, leased.total, starting)

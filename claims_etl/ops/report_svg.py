@@ -12,7 +12,7 @@ from typing import Any
 from claims_etl.stages import STAGES
 
 # The report's one palette (Tableau 10, which most colour-blind readers tell apart, and two greys): each
-# colour means one thing wherever it appears (tests/unit/test_html_report.py). Stages have seven of their
+# colour means one thing wherever it appears (tests/unit/ops/test_html_report.py). Stages have seven of their
 # own; green and red say how a run ended (red: failed, and alerts, which ask someone to look); orange is
 # a rejected or warned claim; the greys are money, charge light and allowed dark.
 STAGE_COLOURS = {

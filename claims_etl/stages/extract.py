@@ -108,7 +108,7 @@ def partition_bounds(low: int, high: int, partitions: int) -> list[tuple[int, in
 def _read(settings: Settings, query: str | list[str], faults: Faults = no_faults) -> pl.DataFrame:
     """A query into Polars; a list of queries is read side by side, one connection each, into one frame."""
     frame = read_frame(settings, query, stage="extract")
-    faults("pause_after_read")  # tests/integration/test_consistent_reads.py commits here
+    faults("pause_after_read")  # tests/integration/pipeline/test_consistent_reads.py commits here
     return frame
 
 

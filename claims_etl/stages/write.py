@@ -79,7 +79,7 @@ def _write_once(target: Target, chunk: ChunkTables, checkpoint: FaultHook, *, co
                 target.insert_rows("priced_claim_line_history", chunk.history)
             if chunk.recovered.num_rows:
                 target.delete_claims(WAREHOUSE_TABLES, chunk.recovered)
-                checkpoint("pause_after_repair")  # tests/integration/test_distributed.py: two repairs at once
+                checkpoint("pause_after_repair")  # tests/integration/pipeline/test_distributed.py: two repairs at once
             for table, arrow in chunk.tables.items():
                 target.insert_rows(table, arrow)
                 checkpoint("during_write")

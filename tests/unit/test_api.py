@@ -1,5 +1,5 @@
 """The public API's two summaries (claims_etl.__init__: rejections_by_rule, allowed_vs_charge) on small
-literal frames; the stages against the real source are in tests/integration/test_api.py."""
+literal frames; the stages against the real source are in tests/integration/api/test_public_api.py."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """The analysts' notebook (notebooks/explore.ipynb) as committed: without outputs, using only the public API;
-it is run end to end against a database in tests/integration/test_notebook.py."""
+it is run end to end against a database in tests/integration/api/test_notebook_run.py."""
 
 from __future__ import annotations
 
