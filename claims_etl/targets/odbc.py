@@ -22,7 +22,7 @@ from claims_etl.targets import odbc_config
 from claims_etl.targets.base import Session, qualified_statement
 from claims_etl.targets.capabilities import capabilities
 from claims_etl.targets.odbc_strings import TARGET_TIMEOUTS, target_connection_string, target_dialect
-from claims_etl.targets.packets import OversizedRowError, Packets, packet_refused
+from claims_etl.targets.packets import OversizedRowError, Packets, packet_lost, packet_refused
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -127,7 +127,9 @@ class OdbcTarget(Session):
                     try:
                         cursor.executemanycolumns(statement, piece)
                     except TurbodbcError as error:
-                        if self.packets is not None and packet_refused(str(error)):
+                        if self.packets is not None and (
+                            packet_refused(str(error)) or packet_lost(str(error), estimate)
+                        ):
                             self.packets.refused(estimate)
                             lost = True
                         raise

@@ -28,6 +28,8 @@ VALUE_OVERHEAD = 16
 HEADROOM_SHARE = 16
 # What a server refusal of an estimated-to-fit packet lowers the budget to, at the least.
 MINIMUM_BUDGET = 1024
+# A session lost while sending a slice at least this big is taken for a refused packet (`packet_lost`).
+LARGE_SLICE = 1 << 20
 
 
 class OversizedRowError(Exception):
@@ -114,3 +116,13 @@ def packet_refused(message: str) -> bool:
     """Whether a driver's error is the server refusing a packet over its size limit (MariaDB/MySQL
     error 1153, ER_NET_PACKET_TOO_LARGE, or our own refusal of an oversized row: `OversizedRowError`)."""
     return "max_allowed_packet" in message or "native error code: 1153" in message
+
+
+def packet_lost(message: str, estimate: int) -> bool:
+    """Whether a driver's error is a session lost while sending a large slice: MariaDB answers a packet
+    over its limit with error 1153 and closes the session, and when the close reaches the driver first
+    it reports 2006 ("Server has gone away") or 2013 ("Lost connection") instead (seen under load). Such
+    a loss is taken for a refusal: the budget halves and the write goes again on a fresh session; a
+    server really gone fails that session's connect, and the run with it."""
+    lost = "native error code: 2006" in message or "native error code: 2013" in message
+    return lost and estimate >= LARGE_SLICE

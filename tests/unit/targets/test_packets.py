@@ -8,7 +8,14 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from claims_etl.targets.packets import MINIMUM_BUDGET, VALUE_OVERHEAD, OversizedRowError, Packets
+from claims_etl.targets.packets import (
+    LARGE_SLICE,
+    MINIMUM_BUDGET,
+    VALUE_OVERHEAD,
+    OversizedRowError,
+    Packets,
+    packet_lost,
+)
 
 LIMIT = 16 * 1024 * 1024
 
@@ -61,3 +68,19 @@ def test_a_refused_packet_halves_the_budget_below_its_estimate() -> None:
     assert packets.budget == 500_000
     packets.refused(10)
     assert packets.budget == MINIMUM_BUDGET
+
+
+@pytest.mark.parametrize(
+    ("native", "estimate", "lost"),
+    [
+        (2006, LARGE_SLICE, True),  # "Server has gone away": the close of a refused packet came first
+        (2013, 4 * LARGE_SLICE, True),  # "Lost connection to server during query"
+        (2006, LARGE_SLICE - 1, False),  # a small slice cannot have passed any real limit: a lost session
+        (1205, 4 * LARGE_SLICE, False),  # a lock wait timeout is no packet's doing
+    ],
+)
+def test_a_session_lost_while_sending_a_large_slice_counts_as_a_refused_packet(
+    native: int, estimate: int, lost: bool
+) -> None:
+    message = f"ODBC error\nstate: 08S01\nnative error code: {native}\nmessage: [ma-3.1.15]..."
+    assert packet_lost(message, estimate) is lost
