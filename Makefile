@@ -18,7 +18,7 @@ else
 export CLAIMS_ETL_TARGET_ODBC ?= $(MARIADB_ODBC)
 endif
 
-.PHONY: setup services demo test test-unit lint typecheck check bench bench-quick bench-gate bench-transform bench-cold profile profile-source
+.PHONY: setup services demo test test-crash test-slow test-unit lint typecheck check bench bench-quick bench-gate bench-transform bench-cold profile profile-source
 
 $(BIN)/claims-etl: pyproject.toml scripts/bootstrap.sh scripts/build_turbodbc.sh
 	bash scripts/bootstrap.sh
@@ -39,6 +39,12 @@ demo: services  ## fresh local databases, 100k seeded claims, one run, the stage
 TEST_WORKERS ?= 4
 test: services  ## the test suite against the real local databases, in TEST_WORKERS processes
 	$(BIN)/python -m pytest -m "not slow" -q -n $(TEST_WORKERS)
+
+test-crash: services  ## the randomized crash and range-lease trials (108: 24 + 12 per target, seeded), in TEST_WORKERS processes
+	$(BIN)/python -m pytest -m slow -k randomized -q -n $(TEST_WORKERS)
+
+test-slow: services  ## everything the default suite leaves out: every crash point on every target, the trials, the timeouts
+	$(BIN)/python -m pytest -m slow -q -n $(TEST_WORKERS)
 
 test-unit: setup  ## the pure tests (tests/unit) and the doctests: no database needed, nothing started
 	$(BIN)/python -m pytest -q tests/unit claims_etl
