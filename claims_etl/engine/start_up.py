@@ -1,7 +1,7 @@
 """A run's start-up, side by side: while the run's own session takes the leases, the preflight check
 (engine/preflight.py) and the reference frames (reference/cache.py) each run on a session of their own
 in a thread. The three are independent reads and one write; one after the other they were most of a
-run's fixed cost (docs/performance.md, fixed costs).
+run's fixed cost (docs/performance.md, "On a quiet machine").
 
 The order a run guarantees is kept: the lease transaction commits only once the preflight passed
 (a run refused by it leases nothing), and the reference stage's record joins the run's after the
