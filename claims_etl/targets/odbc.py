@@ -22,7 +22,7 @@ from claims_etl.targets import odbc_config
 from claims_etl.targets.base import Session, qualified_statement
 from claims_etl.targets.capabilities import capabilities
 from claims_etl.targets.odbc_strings import TARGET_TIMEOUTS, target_connection_string, target_dialect
-from claims_etl.targets.packets import OversizedRowError, Packets, packet_lost, packet_refused
+from claims_etl.targets.packets import PACKET_LOST, OversizedRowError, Packets, packet_lost, packet_refused
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -127,11 +127,15 @@ class OdbcTarget(Session):
                     try:
                         cursor.executemanycolumns(statement, piece)
                     except TurbodbcError as error:
-                        if self.packets is not None and (
-                            packet_refused(str(error)) or packet_lost(str(error), estimate)
-                        ):
+                        if self.packets is not None and packet_refused(str(error)):
                             self.packets.refused(estimate)
                             lost = True
+                        elif self.packets is not None and packet_lost(str(error), estimate):
+                            self.packets.refused(estimate)
+                            lost = True
+                            # Said as a refusal, so that the chunk is written again in smaller slices
+                            # (stages/isolate.py) as after error 1153, not failed as a lost connection.
+                            raise type(error)(f"{error}\n{PACKET_LOST.format(estimate)}") from error
                         raise
         finally:
             with contextlib.suppress(TurbodbcError):

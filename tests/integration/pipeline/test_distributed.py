@@ -261,7 +261,13 @@ def test_two_recovered_ranges_repairing_at_once_on_mariadb_survive_the_deadlock(
 
 # A worker "on another machine": its own /tmp (a fresh tmpfs in a mount namespace of its own: the
 # driver's private ODBC copy is not there), HOME and TMPDIR, and none of the driver's ODBC variables.
-_OTHER_HOST = 'mount -t tmpfs tmpfs /tmp && mkdir /tmp/home && HOME=/tmp/home TMPDIR=/tmp exec "$0" "$@"'
+# A checkout under /tmp (a CI's clean clone) is bound back in at its path first: the worker runs its
+# virtualenv's Python, which the fresh /tmp would otherwise hide (no worker ever arrived).
+_OTHER_HOST = (
+    'keep=$(mktemp -d -p /run) && mount --bind "$CHECKOUT" "$keep" && mount -t tmpfs tmpfs /tmp'
+    ' && mkdir -p "$CHECKOUT" && mount --bind "$keep" "$CHECKOUT"'
+    ' && mkdir /tmp/home && HOME=/tmp/home TMPDIR=/tmp exec "$0" "$@"'
+)
 
 
 def _private_mounts_work() -> bool:
@@ -276,7 +282,8 @@ def _private_mounts_work() -> bool:
 def _workers_elsewhere(address: str, count: int) -> Iterator[None]:
     """`count` Dask workers of the scheduler at `address`, each as if on a machine of its own."""
     env = {k: v for k, v in os.environ.items() if k not in ("ODBCSYSINI", "ODBCINSTINI", ODBC_USER_VARIABLE)}
-    env |= {"PYTHONPATH": str(Path(__file__).parents[3]), "DASK_DISTRIBUTED__WORKER__PROFILE__ENABLED": "False"}
+    checkout = str(Path(__file__).parents[3])
+    env |= {"PYTHONPATH": checkout, "CHECKOUT": checkout, "DASK_DISTRIBUTED__WORKER__PROFILE__ENABLED": "False"}
     worker = [sys.executable, "-m", "distributed.cli.dask_worker", address, "--nthreads", "1", "--no-dashboard"]
     started = [
         subprocess.Popen(

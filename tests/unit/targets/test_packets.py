@@ -11,10 +11,12 @@ import pytest
 from claims_etl.targets.packets import (
     LARGE_SLICE,
     MINIMUM_BUDGET,
+    PACKET_LOST,
     VALUE_OVERHEAD,
     OversizedRowError,
     Packets,
     packet_lost,
+    packet_refused,
 )
 
 LIMIT = 16 * 1024 * 1024
@@ -84,3 +86,9 @@ def test_a_session_lost_while_sending_a_large_slice_counts_as_a_refused_packet(
 ) -> None:
     message = f"ODBC error\nstate: 08S01\nnative error code: {native}\nmessage: [ma-3.1.15]..."
     assert packet_lost(message, estimate) is lost
+
+
+def test_a_lost_session_taken_for_a_refused_packet_says_so_in_words_a_refusal_is_known_by() -> None:
+    """The ODBC target re-raises such a loss with this line, so the chunk is written again in smaller
+    slices (stages/isolate.py) instead of failing the run as a lost connection."""
+    assert packet_refused("native error code: 2006\n" + PACKET_LOST.format(20_000_000))
