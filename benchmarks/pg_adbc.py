@@ -29,8 +29,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from claims_etl.db.source import login_refused, retry_connecting
-from claims_etl.errors import ConfigurationError, TargetError, scrub
-from claims_etl.targets.base import Session
+from claims_etl.errors import TargetError, driver_message
+from claims_etl.targets.base import Session, connection_failed
 
 # SQLSTATE classes of a failure worth retrying (psycopg's OperationalError: a lost connection 08, a
 # rolled-back transaction 40, resources 53, limits 54, object state 55, operator action 57, system 58).
@@ -138,7 +138,7 @@ class AdbcPgTarget(Session):
             transient = isinstance(error, adbc_driver_manager.OperationalError) or (
                 isinstance(state, str) and state[:2] in _TRANSIENT_CLASSES
             )
-            message = scrub(_one_line(str(error)), self.secret)
+            message = driver_message(_one_line(str(error)), self.secret)
             raise TargetError("load", f"{what}: {message}", transient=transient) from None
 
     @contextmanager
@@ -190,10 +190,6 @@ def connect(url: str, *, autocommit: bool = False) -> AdbcPgTarget:
     try:
         connection = connect_with_retries(conninfo, autocommit=autocommit)
     except adbc_driver_manager.Error as error:
-        message = scrub(_one_line(str(error)), url)
-        if login_refused(message):  # a wrong user or password: configuration, retrying cannot help
-            raise ConfigurationError(
-                f"the warehouse refused the login (check its user and password): {message}"
-            ) from None
-        raise TargetError("connect", f"cannot reach the warehouse: {message}") from None
+        message = driver_message(_one_line(str(error)), url)
+        raise connection_failed(message, login_refused=login_refused(message)) from None
     return AdbcPgTarget(connection=connection, dialect="postgresql", secret=url)

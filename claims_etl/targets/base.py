@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
 from claims_etl.db import sql
+from claims_etl.errors import ClaimsEtlError, ConfigurationError, TargetError
 from claims_etl.targets.capabilities import Capabilities, Dialect, capabilities
 
 if TYPE_CHECKING:
@@ -81,3 +82,12 @@ class Session:
 def qualified_statement(dialect: Capabilities, name: str, **tables: str) -> str:
     """Query `name` with each `{slot}` the dialect's qualified name of its table (`Session.statement`)."""
     return sql.with_identifiers(name, **{slot: dialect.table(tables.get(slot, slot)) for slot in sql.slots(name)})
+
+
+def connection_failed(message: str, *, login_refused: bool, sqlstate: str | None = None) -> ClaimsEtlError:
+    """A warehouse session that could not be opened, as every kind reports it (`message` scrubbed
+    already): a refused login is configuration (exit 2), which retrying cannot help; anything else
+    is the warehouse out of reach."""
+    if login_refused:
+        return ConfigurationError(f"the warehouse refused the login (check its user and password): {message}")
+    return TargetError("connect", f"cannot reach the warehouse: {message}", sqlstate=sqlstate)

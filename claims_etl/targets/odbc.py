@@ -16,10 +16,10 @@ import polars as pl
 
 from claims_etl.db import sql
 from claims_etl.db.source import is_auth_failure, is_transient, login_refused, named_timeout, retry_connecting
-from claims_etl.errors import ConfigurationError, TargetError, driver_message, odbc_sqlstate
+from claims_etl.errors import TargetError, driver_message, odbc_sqlstate
 from claims_etl.settings import Settings
 from claims_etl.targets import odbc_config
-from claims_etl.targets.base import Session, qualified_statement
+from claims_etl.targets.base import Session, connection_failed, qualified_statement
 from claims_etl.targets.capabilities import capabilities
 from claims_etl.targets.odbc_strings import TARGET_TIMEOUTS, target_connection_string, target_dialect
 from claims_etl.targets.packets import PACKET_LOST, OversizedRowError, Packets, packet_lost, packet_refused
@@ -192,14 +192,10 @@ def connect(settings: Settings, *, autocommit: bool = False) -> OdbcTarget:
             return connect(connection_string=target_connection_string(settings, dialect), turbodbc_options=options)
         except turbodbc.exceptions.Error as error:
             message = named_timeout(driver_message(str(error), secret), TARGET_TIMEOUTS)
-            # A login refused (ODBC SQLSTATE 28000, or libpq's words through psqlODBC): a wrong user or password
-            # is configuration, retrying cannot help. Not a database the user may not use (MariaDB 1044, 42000).
-            if "state: 28000" in message or login_refused(message):
-                raise ConfigurationError(
-                    f"the warehouse refused the login (check its user and password): {message}"
-                ) from None
-            state = odbc_sqlstate(str(error))
-            raise TargetError("connect", f"cannot reach the warehouse: {message}", sqlstate=state) from None
+            # A login refused (ODBC SQLSTATE 28000, or libpq's words through psqlODBC); not a database the
+            # user may not use (MariaDB 1044, 42000).
+            refused = "state: 28000" in message or login_refused(message)
+            raise connection_failed(message, login_refused=refused, sqlstate=odbc_sqlstate(str(error))) from None
 
     target = OdbcTarget(connection=open_session(), dialect=dialect, secret=secret, reopen=open_session)
     if entry.packet_limit_query is not None:  # MariaDB/MySQL (SQL Server's and PostgreSQL's take any batch)

@@ -29,7 +29,7 @@ from claims_etl.db import sql
 from claims_etl.db.source import login_refused, retry_connecting
 from claims_etl.errors import ConfigurationError, TargetError, driver_message
 from claims_etl.settings import Settings
-from claims_etl.targets.base import Session
+from claims_etl.targets.base import Session, connection_failed
 
 _CSV = pa_csv.WriteOptions(include_header=False, quoting_style="all_valid")
 # Warehouse column types (PostgreSQL type names) as Polars reads them back; anything else is text.
@@ -134,11 +134,7 @@ def connect(settings: Settings, *, autocommit: bool = False) -> PgTarget:
         )
     except (psycopg.Error, ValueError) as error:
         message = driver_message(str(error), url)
-        if login_refused(message):  # a wrong user or password: configuration, retrying cannot help
-            raise ConfigurationError(
-                f"the warehouse refused the login (check its user and password): {message}"
-            ) from None
-        raise TargetError("connect", f"cannot reach the warehouse: {message}") from None
+        raise connection_failed(message, login_refused=login_refused(message)) from None
     return PgTarget(connection=connection, dialect="postgresql", secret=url)
 
 
