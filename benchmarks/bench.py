@@ -5,7 +5,8 @@ binary COPY, the run's output rows written alone by the target's bulk path, turb
 process from the template. On `postgresql-copy` the plain peer (benchmarks/peers/polars_adbc.py) runs
 from the template too, in its own process, the two sides in alternating order; their warehouse rows and
 source statuses must be equal, or the benchmark stops. Every timed side starts after VACUUM ANALYZE and
-CHECKPOINT. Reports per-stage median/min/max, claims/s, lines/s, peak RSS, run/floor (and run/sink
+CHECKPOINT. Reports per-stage median/min/max, claims/s, lines/s, peak RSS, each side's CPU (its own
+process tree and the database servers' while it ran: benchmarks/load_meter.py), run/floor (and run/sink
 floor, as earlier results did), peer/engine, the COPY target's speed-up over psqlODBC, and the
 row-at-a-time baseline's claims/s on a smaller N (ODBC targets). Writes JSON and prints tables.
 
@@ -29,12 +30,15 @@ from rich.console import Console
 from rich.table import Table
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from benchmarks import floor, harness, row_at_a_time
+from benchmarks import floor, harness, load_meter, row_at_a_time
 from benchmarks.peers import outputs
 
 PEER_TARGETS = {"postgresql-copy"}  # the peer writes a PostgreSQL warehouse by URL, as this target does
 PEER_STEPS = ("reference", "read", "validate", "price", "load", "mark")
 FLOOR_PARTS = ("read", "sink", "mark", "total")
+# Where a side's CPU went (benchmarks/load_meter.py): its own process tree from start to exit, imports
+# included, and the database servers working for it; the rest of the machine should be near 0.
+CPU_PARTS = ("seconds", "own_cpu", "server_cpu", "foreign_cores")
 
 
 def _stage_seconds(run: dict[str, Any], name: str) -> float:
@@ -66,7 +70,9 @@ def sides_once(target: str, engine: str, with_peer: bool, peer_first: bool) -> t
     for side in order if with_peer else ["engine"]:
         harness.restore_template()
         harness.settle()
+        before = load_meter.snapshot()
         done[side] = peer_run(target) if side == "peer" else harness.timed_run(target, engine)
+        done[side]["cpu"] = load_meter.between(before, load_meter.snapshot()).as_dict()
         if with_peer:
             left[side] = outputs.snapshot(harness.SOURCE_URL)
     if with_peer and (differ := outputs.differences(left["engine"], left["peer"])):
@@ -115,6 +121,7 @@ def measure(
         "claims_per_second": claims / median_total,
         "lines_per_second": lines / median_total,
         "peak_rss_bytes": max(max(s["peak_rss_bytes"] for s in run["stages"]) for run in runs),
+        "cpu": _cpu(runs),
         "ranges": [run.get("ranges", []) for run in runs],  # per range: worker, attempt, seconds
         # each repeat's own numbers, for paired comparisons: the run's seconds, the floor's parts, the peer's steps
         "per_repeat": [
@@ -129,12 +136,19 @@ def measure(
             "seconds": harness.spread(peer_totals),
             "steps": {step: harness.spread([p["seconds"][step] for p in peers]) for step in PEER_STEPS},
             "peak_rss_bytes": max(p["peak_rss_bytes"] for p in peers),
+            "cpu": _cpu(peers),
             "first": firsts,  # which side ran first in each repeat
             "outputs_equal": True,  # checked after every repeat; a difference stops the benchmark
         }
         # > 1: the engine is faster. Per repeat (same data), then the median.
         result["peer_over_engine"] = statistics.median(p / t for p, t in zip(peer_totals, totals, strict=True))
     return result
+
+
+def _cpu(sides: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
+    """Medians (and spread) of each side's CPU window: whole process wall seconds, its own CPU, the
+    database servers' CPU, and other programs' cores (noise)."""
+    return {part: harness.spread([side["cpu"][part] for side in sides]) for part in CPU_PARTS}
 
 
 def copy_speedups(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -152,6 +166,14 @@ def baseline(target: str, claims: int) -> dict[str, Any]:
     return {"target": target} | row_at_a_time.run(harness.settings_for(target), limit=claims)
 
 
+def _cpu_rows(side: str, cpu: dict[str, dict[str, float]]) -> list[tuple[str, dict[str, float]]]:
+    return [
+        (f"{side} process wall", cpu["seconds"]),
+        (f"{side} process CPU-s", cpu["own_cpu"]),
+        (f"{side} servers CPU-s", cpu["server_cpu"]),
+    ]
+
+
 def table(result: dict[str, Any]) -> Table:
     title = f"{result['target']} ({result['engine']}): {result['claims']:,} claims, {result['lines']:,} lines"
     if result.get("history_claims"):
@@ -166,6 +188,8 @@ def table(result: dict[str, Any]) -> Table:
         *((f"peer {step}", stats) for step, stats in (peer["steps"].items() if peer else [])),
         *([("peer total", peer["seconds"])] if peer else []),
         *((f"floor {part}", stats) for part, stats in result["database_floor"].items()),
+        *_cpu_rows("engine", result["cpu"]),
+        *(_cpu_rows("peer", peer["cpu"]) if peer else []),
     ]
     for name, stats in rows:
         out.add_row(name, f"{stats['median']:.3f}", f"{stats['min']:.3f}", f"{stats['max']:.3f}")
