@@ -1,5 +1,6 @@
 """A run's check before it leases anything, also made by `claims-etl run --dry-run`: pending claims no
-loaded fee schedule release can price."""
+loaded fee schedule release can price. psycopg only: it runs in a start-up thread while the run's main
+thread imports Polars and Arrow (engine/start_up.py), and must not wait for them."""
 
 from __future__ import annotations
 
@@ -8,11 +9,19 @@ from typing import Any
 
 import psycopg
 
+from claims_etl.db import sql
 from claims_etl.errors import ConfigurationError
 from claims_etl.settings import Settings
-from claims_etl.stages.extract import unpriceable_years
 
 log = logging.getLogger(__name__)
+
+
+def unpriceable_years(connection: psycopg.Connection[Any], settings: Settings) -> dict[int, int]:
+    """Pending claims (of `settings.batch_id`) with a line that no loaded release prices, counted by
+    service year: a missing fee schedule is a configuration error, not the claims' (docs/spec.md §7)."""
+    rows = connection.execute(sql.load("source/unpriceable_years"), {"batch_id": settings.batch_id}).fetchall()
+    connection.commit()
+    return {int(year): int(claims) for year, claims in rows}
 
 
 def preflight(source: psycopg.Connection[Any], settings: Settings) -> dict[int, int]:

@@ -118,29 +118,37 @@ def _work(
     faults: Faults,
 ) -> None:
     """The run after its first statement: its etl_runs row, the stages, its records, on the warehouse
-    session opened here and the source session (`source`, the run lock held) given."""
-    from claims_etl.ops import run_records  # noqa: PLC0415 (cold start)
-    from claims_etl.targets import connect_target  # noqa: PLC0415 (cold start: after the first statement)
+    session opened here and the source session (`source`, the run lock held) given. The start-up threads
+    (engine/start_up.py) take the leases meanwhile, on sessions of their own, while this thread imports
+    the stages' libraries and opens the warehouse; the leases commit when the first stage begins."""
+    from claims_etl.engine import start_up  # noqa: PLC0415 (cold start; psycopg only)
 
-    target = connect_target(settings)
-    try:
-        started_at = datetime.fromtimestamp(result.started_at, UTC)
-        run_records.record_start(target, result.run_id, started_at, _options(settings))
-        with ResourceSampler(enabled=settings.monitoring) as sampler:
-            try:
-                timer = StageTimer(records=result.stages)
-                _stages(_Working(settings, source, target, timer, result, progress, faults))
-                result.status = "succeeded"
-            except BaseException as error:  # an unexpected error or Ctrl-C fails the run just the same
-                result.status = "failed"
-                result.fail(error, *settings.connection_strings())
-                raise
-            finally:
-                result.seconds = time.perf_counter() - clock
-                sampler.stop()
-                _finish(settings, target, result, sampler, progress_log)
-    finally:
-        target.close()
+    # Before the start-up threads: taking a dead run's leases locks its run-lock key until the lease
+    # commits (leases/lease_dead.sql), and the dead run would look alive to this check meanwhile.
+    killed = _mark_killed_runs(source, result.run_id)
+    with start_up.starting(settings, result.run_id, lambda timer, name: _stage(timer, progress, name)) as starting:
+        from claims_etl.ops import run_records  # noqa: PLC0415 (cold start: Polars, Arrow, the drivers)
+        from claims_etl.targets import connect_target  # noqa: PLC0415 (cold start: after the first statement)
+
+        target = connect_target(settings)
+        try:
+            started_at = datetime.fromtimestamp(result.started_at, UTC)
+            run_records.record_start(target, result.run_id, started_at, _options(settings))
+            with ResourceSampler(enabled=settings.monitoring) as sampler:
+                try:
+                    timer = StageTimer(records=result.stages)
+                    _stages(_Working(settings, source, target, timer, result, progress, faults), starting, killed)
+                    result.status = "succeeded"
+                except BaseException as error:  # an unexpected error or Ctrl-C fails the run just the same
+                    result.status = "failed"
+                    result.fail(error, *settings.connection_strings())
+                    raise
+                finally:
+                    result.seconds = time.perf_counter() - clock
+                    sampler.stop()
+                    _finish(settings, target, result, sampler, progress_log)
+        finally:
+            target.close()
 
 
 def _options(settings: Settings) -> dict[str, Any]:
@@ -251,37 +259,27 @@ class _Working:
     faults: Faults
 
 
-def _stages(run: _Working) -> None:
-    from claims_etl.engine import start_up  # noqa: PLC0415 (cold start)
+def _stages(run: _Working, starting: StartUp, killed: list[str]) -> None:
+    from claims_etl.ops import run_records  # noqa: PLC0415 (cold start)
 
     settings, source, result = run.settings, run.source, run.result
-    _mark_killed_runs(source, run.target, result.run_id)
+    if killed:  # best effort, as in the run log: the dashboard and report show them failed
+        run_records.mark_killed(run.target, killed, datetime.now(UTC))
     stopping.keep_sigint()  # before the first Polars query
     stopping.check()  # asked to stop while starting: before anything is leased
-    with start_up.threads() as helpers:
-        starting = start_up.start(settings, helpers, lambda timer, name: _stage(timer, run.progress, name))
-        with _stage(run.timer, run.progress, "lease") as stage:
-            leased = leases.take(
-                source,
-                settings,
-                result.run_id,
-                claims_per_range=settings.range_claims,
-                first_range_claims=leases.first_range_claims(settings),
-                before_commit=starting.unpriceable,  # a run the preflight refuses leases nothing
-            )
-            result.claims_unpriceable = starting.unpriceable()
-            ranges = leases.plan(source, result.run_id)
-            stage.rows_out = leased.total
-        leases.fence(run.target, leased.taken_from, datetime.now(UTC))  # before any write: see write.write_tables
-        run.faults("after_lease")
-        run.faults("pause_after_lease")  # tests/integration/crash/test_range_leases.py commits claims here
-        result.claims_recovered = leased.recovered
-        try:
-            _ranges(run, ranges, leased.total, starting)
-        except RunInterruptedError:
-            if settings.engine == "local":  # stopped at a boundary: every chunk written is marked (engine/stopping.py)
-                leases.release_stopped(source, result.run_id)
-            raise
+    leased = starting.leased(into=run.timer.records)  # committed now, once the preflight passed
+    result.claims_unpriceable = starting.unpriceable()
+    ranges = leases.plan(source, result.run_id)
+    leases.fence(run.target, leased.taken_from, datetime.now(UTC))  # before any write: see write.write_tables
+    run.faults("after_lease")
+    run.faults("pause_after_lease")  # tests/integration/crash/test_range_leases.py commits claims here
+    result.claims_recovered = leased.recovered
+    try:
+        _ranges(run, ranges, leased.total, starting)
+    except RunInterruptedError:
+        if settings.engine == "local":  # stopped at a boundary: every chunk written is marked (engine/stopping.py)
+            leases.release_stopped(source, result.run_id)
+        raise
 
 
 def _ranges(run: _Working, ranges: list[leases.ClaimRange], leased: int, starting: StartUp) -> None:
@@ -308,15 +306,13 @@ def _ranges(run: _Working, ranges: list[leases.ClaimRange], leased: int, startin
         run.timer.records.extend(merged_stages(outcomes))
 
 
-def _mark_killed_runs(source: psycopg.Connection[Any], target: Target, run_id: str) -> None:
+def _mark_killed_runs(source: psycopg.Connection[Any], run_id: str) -> list[str]:
     """Runs a SIGKILL or a lost machine left `running`: failed (killed) in the run log, so the
-    dashboard and report show them failed, and, best effort, in etl_runs."""
-    from claims_etl.ops import run_records  # noqa: PLC0415 (cold start)
-
+    dashboard and report show them failed; returned, for etl_runs (`_stages`)."""
     killed = mark_killed(source, run_id)
     if killed:
         log.info("killed runs marked failed", extra={"killed_runs": sorted(killed)})
-        run_records.mark_killed(target, killed, datetime.now(UTC))
+    return killed
 
 
 def _dask_engine() -> ModuleType:

@@ -13,10 +13,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from datetime import date
 from itertools import pairwise
-from typing import Any
 
 import polars as pl
-import psycopg
 
 from claims_etl.db import sql
 from claims_etl.db.source_reads import read_frame
@@ -77,14 +75,6 @@ def repair_pairs(claims: pl.DataFrame) -> pl.DataFrame:
         .explode("run_id")
         .sort("claim_id")
     )
-
-
-def unpriceable_years(connection: psycopg.Connection[Any], settings: Settings) -> dict[int, int]:
-    """Pending claims (of `settings.batch_id`) with a line that no loaded release prices, counted by
-    service year: a missing fee schedule is a configuration error, not the claims' (docs/spec.md §7)."""
-    rows = connection.execute(sql.load("source/unpriceable_years"), {"batch_id": settings.batch_id}).fetchall()
-    connection.commit()
-    return {int(year): int(claims) for year, claims in rows}
 
 
 def partition_bounds(low: int, high: int, partitions: int) -> list[tuple[int, int]]:

@@ -110,10 +110,15 @@ def test_a_ctrl_c_during_polars_queries_is_only_noted_once_the_handler_is_kept(k
     once; `keep_sigint` (the run calls it before its first query) leaves the stop to the run. Should
     the hooked case stop failing, a Polars release dropped its hook."""
     script = [sys.executable, "-c", _POLARS_QUERIES_AT_A_CTRL_C, "kept" if kept else "hooked"]
-    ran = subprocess.run(script, capture_output=True, text=True, timeout=120, check=False)
-    assert ran.returncode == 0, ran.stderr
-    failed, requested = json.loads(ran.stdout)
-    assert requested == signal.SIGINT
+    # Hooked, the signal must land inside a query for Polars to raise: on a loaded machine it may come
+    # between two, so the canary gets three tries (a dropped hook fails all three).
+    for _ in range(1 if kept else 3):
+        ran = subprocess.run(script, capture_output=True, text=True, timeout=120, check=False)
+        assert ran.returncode == 0, ran.stderr
+        failed, requested = json.loads(ran.stdout)
+        assert requested == signal.SIGINT
+        if kept or "KeyboardInterrupt" in failed:
+            break
     assert (failed == []) if kept else ("KeyboardInterrupt" in failed), failed
 
 
