@@ -184,9 +184,10 @@ def _finish(
     metrics.take_resources(sampler)
     workers = len({r["worker"] for r in result.ranges}) if settings.engine == "dask" else 0
     writers = writer_processes(settings) if settings.engine == "local" else 0
-    metrics.connections = {  # the driver's (lease, mark, run log, connectorx), plus each worker's and writer's
+    metrics.connections = {  # the driver's (run lock and marks, run log, then the start-up's three or the
+        # reads' connectorx partitions, whichever is more), plus each worker's and writer's
         "source": {
-            "used": settings.partitions + 2 + workers * (settings.task_partitions() + 1),
+            "used": max(settings.partitions, 3) + 2 + workers * (settings.task_partitions() + 1),
             "configured": settings.source_connection_limit,
         },
         "target": {"used": 1 + workers + writers, "configured": settings.target_connection_limit},
