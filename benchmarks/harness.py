@@ -47,8 +47,21 @@ RESULTS = Path(__file__).parent / "results"
 
 
 def machine() -> dict[str, Any]:
-    """What a result file records of the machine it was measured on."""
-    return {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version()}
+    """What a result file records of the machine it was measured on: each session may get another
+    kind of host, and seconds compare only on the same one."""
+    return {
+        "cpus": os.cpu_count(),
+        "cpu_model": _cpu_model(),
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+    }
+
+
+def _cpu_model() -> str:
+    cpuinfo = Path("/proc/cpuinfo")
+    lines = cpuinfo.read_text().splitlines() if cpuinfo.exists() else []
+    models = (line.split(":", 1)[1].strip() for line in lines if line.startswith("model name"))
+    return next(models, platform.processor())
 
 
 def spread(values: list[float]) -> dict[str, float]:
