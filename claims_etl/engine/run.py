@@ -77,8 +77,9 @@ def run(
                 require_set_up(source)  # before any stage: one line saying "run claims-etl db init"
                 _work(settings, source, result, progress, progress_log, clock, faults)
         finally:
-            progress_log.close()
             _closing_event(result, clock, sys.exc_info()[1], settings.connection_strings())
+            progress_log.finish_if_left_running(result.status, result.as_dict())
+            progress_log.close()
             if on_finish is not None:
                 on_finish(result)
     return result

@@ -70,6 +70,13 @@ class ProgressLog:
             self._publish(summary | {"progress": self.progress, "finished_at": datetime.now(UTC).isoformat()})
             self.close()
 
+    def finish_if_left_running(self, status: str, summary: dict[str, Any]) -> None:
+        """A run that ended before its own final summary (failed opening the warehouse, say, after its
+        start-up threads published progress): its row says how it ended, not `running` until the next
+        run takes it for killed. Nothing when nothing was published."""
+        if self.status == "running" and self.progress:
+            self.finish(status, summary)
+
     def close(self) -> None:
         if self._connection is not None:
             self._connection.close()

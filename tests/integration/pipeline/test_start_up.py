@@ -39,6 +39,10 @@ def test_a_run_that_cannot_reach_the_warehouse_leases_nothing(seeded: ce.Setting
         ce.run(seeded.model_copy(update={"target_odbc": unreachable, "target_url": None}))
     assert _source("SELECT count(*) FROM staging.range_leases") == [(0,)]
     assert _statuses() == {"pending": SEEDED}
+    # its start-up published progress before the warehouse failed: the run log says failed, not running
+    # (which the next run would take for a killed run)
+    newest = "SELECT status, summary->>'outcome' FROM staging.etl_run_log ORDER BY started_at DESC LIMIT 1"
+    assert _source(newest) == [("failed", "failed")]
 
 
 def test_a_warehouse_slower_than_the_lease_hold_is_waited_for_without_the_lease_lock(
