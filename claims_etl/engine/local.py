@@ -16,7 +16,7 @@ from claims_etl.engine import stopping
 from claims_etl.engine.chunk_loading import bookkeeping
 from claims_etl.engine.leases import ClaimRange
 from claims_etl.engine.outcomes import RangeOutcome, Tally
-from claims_etl.engine.range_work import load_range, prepare
+from claims_etl.engine.range_work import RangeLoader, prepare
 from claims_etl.engine.transform import Prepared
 from claims_etl.engine.writers import InProcessWriter, open_writer
 from claims_etl.faults import Faults
@@ -42,7 +42,7 @@ def work_locally(
 
     Each range is worked once per run, and no other run can touch this run's leases while its
     session holds the run lock, so the local engine needs no range locks or attempt counts."""
-    loaded_at, chunk_numbers = datetime.now(UTC), count(1)
+    loaded_at = datetime.now(UTC)
     with ThreadPoolExecutor(1, "prepare") as preparer:
 
         def start_preparing(part: ClaimRange) -> tuple[RangeOutcome, Future[Prepared]]:
@@ -61,6 +61,7 @@ def work_locally(
         )
         try:
             with writing as writer, bookkeeping() as bookkeeper:
+                loader = RangeLoader(settings, loaded_at, source, writer, bookkeeper, count(1), tally, faults)
                 for index, part in enumerate(work):
                     if stopping.requested() is not None:  # between ranges: the last one's marks and release done first
                         bookkeeper.settle()
@@ -70,19 +71,7 @@ def work_locally(
                     outcomes.append(outcome)  # counted once it is this range's turn; a failure shows its stage
                     prepared = preparing.result()
                     upcoming = start_preparing(work[index + 1]) if index + 1 < len(work) else None
-                    load_range(
-                        settings,
-                        part,
-                        prepared,
-                        loaded_at,
-                        outcome,
-                        source=source,
-                        writer=writer,
-                        bookkeeper=bookkeeper,
-                        chunk_numbers=chunk_numbers,
-                        tally=tally,
-                        faults=faults,
-                    )
+                    loader.load(part, prepared, outcome)
                     del prepared  # one range loading and one being prepared: memory is two ranges, not the run
         except BaseException:
             preparer.shutdown(wait=False, cancel_futures=True)  # fail now, not after the next range's prepare

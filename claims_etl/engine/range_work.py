@@ -1,6 +1,6 @@
-"""One claim range end to end: extract -> validate -> price (`prepare`), then load (`load_range`),
+"""One claim range end to end: extract -> validate -> price (`prepare`), then load (`RangeLoader`),
 on one source and one target session. `process_range` is one attempt at a range under its lock, as a
-Dask task runs it; the local engine (`engine.local`) calls `prepare` and `load_range` itself so that
+Dask task runs it; the local engine (`engine.local`) calls `prepare` and `RangeLoader.load` itself so that
 it can overlap them. A `ClaimRange` and its `RangeOutcome` are small and picklable.
 """
 
@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import datetime
 from functools import partial
 from itertools import count
@@ -87,45 +88,56 @@ def _extract(
     return extracted
 
 
-def load_range(
-    settings: Settings,
-    part: ClaimRange,
-    prepared: Prepared,
-    loaded_at: datetime,
-    outcome: RangeOutcome,
-    *,
-    source: psycopg.Connection[Any],
-    writer: Writer,
-    bookkeeper: Bookkeeper,
-    chunk_numbers: Iterator[int],
-    tally: Tally = no_tally,
-    faults: Faults = no_faults,
-) -> None:
-    """Write the range's warehouse rows chunk by chunk, each chunk marked in the source once committed,
-    then release the range's lease. The marks and the release are queued on `bookkeeper`: the load
-    stage ends once the last chunk is committed, its last mark and the release follow while the next
-    range loads. `chunk_numbers` numbers chunks for the fault points of `faults` (the local engine
-    counts across the run)."""
-    timer = StageTimer(records=outcome.stages)
-    with timer.stage("load", rows_in=outcome.claims_read) as stage:
-        if prepared.unreadable.height:
-            # They have no warehouse rows: quarantined in the source alone, before any chunk is marked.
-            bookkeeper.queue(partial(_quarantine_unreadable, source, part, prepared.unreadable, outcome))
-        loading = ChunkLoading(
-            settings, part.run_id, loaded_at, source, writer, chunk_numbers, tally, outcome, bookkeeper, faults
-        )
-        chunks = load.chunks(
-            prepared.rejected, prepared.priced, settings.load_chunk_claims, prepared.repairs, prepared.warnings
-        )
-        try:
-            stage.rows_out = loading.run(chunks)  # committed, and marked before anything queued after
-        except BaseException:  # stopped early (a stop request, an error): count what it committed and marked
-            bookkeeper.settle_quietly()
-            stage.rows_out = loading.marked
-            outcome.marked_rejections = loading.rejections_by_rule()
-            raise
-        bookkeeper.queue(partial(_release, source, part, outcome, faults))
-    stage.peak_rss_bytes += writer.peak_rss_bytes()
+@dataclass(frozen=True)
+class RangeLoader:
+    """What the loads of a run's ranges share: the settings, the run's load time, the source session,
+    the writer, the bookkeeper that queues the source writes, the chunk numbering (for the fault points
+    of `faults`; the local engine counts across the run), and the progress tally."""
+
+    settings: Settings
+    loaded_at: datetime
+    source: psycopg.Connection[Any]
+    writer: Writer
+    bookkeeper: Bookkeeper
+    chunk_numbers: Iterator[int]
+    tally: Tally = no_tally
+    faults: Faults = no_faults
+
+    def load(self, part: ClaimRange, prepared: Prepared, outcome: RangeOutcome) -> None:
+        """Write the range's warehouse rows chunk by chunk, each chunk marked in the source once
+        committed, then release the range's lease. The marks and the release are queued on the
+        bookkeeper: the load stage ends once the last chunk is committed, its last mark and the release
+        follow while the next range loads."""
+        settings, source, bookkeeper = self.settings, self.source, self.bookkeeper
+        timer = StageTimer(records=outcome.stages)
+        with timer.stage("load", rows_in=outcome.claims_read) as stage:
+            if prepared.unreadable.height:
+                # They have no warehouse rows: quarantined in the source alone, before any chunk is marked.
+                bookkeeper.queue(partial(_quarantine_unreadable, source, part, prepared.unreadable, outcome))
+            loading = ChunkLoading(
+                settings,
+                part.run_id,
+                self.loaded_at,
+                source,
+                self.writer,
+                self.chunk_numbers,
+                self.tally,
+                outcome,
+                bookkeeper,
+                self.faults,
+            )
+            chunks = load.chunks(
+                prepared.rejected, prepared.priced, settings.load_chunk_claims, prepared.repairs, prepared.warnings
+            )
+            try:
+                stage.rows_out = loading.run(chunks)  # committed, and marked before anything queued after
+            except BaseException:  # stopped early (a stop request, an error): count what it committed and marked
+                bookkeeper.settle_quietly()
+                stage.rows_out = loading.marked
+                outcome.marked_rejections = loading.rejections_by_rule()
+                raise
+            bookkeeper.queue(partial(_release, source, part, outcome, self.faults))
+        stage.peak_rss_bytes += self.writer.peak_rss_bytes()
 
 
 def _quarantine_unreadable(
@@ -162,18 +174,8 @@ def process_range(
             # A Dask worker cannot start processes: workers are the parallelism.
             writer = InProcessWriter(settings, target, faults)
             with bookkeeping() as bookkeeper:  # the range's marks and release done before the task returns
-                load_range(
-                    settings,
-                    part,
-                    prepared,
-                    loaded_at,
-                    outcome,
-                    source=source,
-                    writer=writer,
-                    bookkeeper=bookkeeper,
-                    chunk_numbers=count(1),
-                    faults=faults,
-                )
+                loader = RangeLoader(settings, loaded_at, source, writer, bookkeeper, count(1), faults=faults)
+                loader.load(part, prepared, outcome)
     outcome.loaded = True  # this attempt's load, or an earlier one's, is whole
     # An earlier attempt's marked claims count with this one's.
     outcome.claims_read += done_before
