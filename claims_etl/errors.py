@@ -293,16 +293,31 @@ def odbc_sqlstate(text: str) -> str | None:
 
 class TargetError(StageError):
     """The warehouse (ODBC, or PostgreSQL by URL) failed or could not be reached. `sqlstate` is the one
-    the warehouse answered, recorded where the driver's error becomes this one (never read later from
+    the warehouse answered, and `packet_refused` whether it refused a packet over its size limit
+    (targets/packets.py), both recorded where the driver's error becomes this one (never read later from
     the exception's context, which a re-raise inside another handler replaces)."""
 
-    def __init__(self, stage: str, message: str, *, transient: bool = False, sqlstate: str | None = None) -> None:
+    def __init__(
+        self,
+        stage: str,
+        message: str,
+        *,
+        transient: bool = False,
+        sqlstate: str | None = None,
+        packet_refused: bool = False,
+    ) -> None:
         super().__init__(stage, message, transient=transient)
         self.sqlstate = sqlstate
+        self.packet_refused = packet_refused
 
     def __reduce__(self) -> tuple[type[StageError], tuple[str, str], dict[str, object]]:
-        """Rebuilt from its fields, its SQLSTATE too (a writer process's or Dask task's error)."""
-        return type(self), (self.stage, self.message), {"transient": self.transient, "sqlstate": self.sqlstate}
+        """Rebuilt from its fields, its SQLSTATE and packet refusal too (a writer process's or Dask task's error)."""
+        fields: dict[str, object] = {
+            "transient": self.transient,
+            "sqlstate": self.sqlstate,
+            "packet_refused": self.packet_refused,
+        }
+        return type(self), (self.stage, self.message), fields
 
     @property
     def refused_value(self) -> bool:

@@ -28,7 +28,7 @@ from claims_etl.errors import TargetError
 from claims_etl.settings import Settings
 from claims_etl.stages.load import ChunkTables
 from claims_etl.stages.write import FaultHook, no_checkpoint, write_tables
-from claims_etl.targets import Target, packet_refused, read_target_frame
+from claims_etl.targets import Target, read_target_frame
 
 # More refused claims than this in one chunk is something wrong with the warehouse, not a few claims.
 MAX_REFUSED = 100
@@ -59,10 +59,12 @@ def refused_state(error: TargetError) -> str | None:
     >>> refused_state(TargetError("load", "insert failed: Data too long", sqlstate="22001"))
     '22001'
     >>> refused_state(TargetError("load", "insert failed: lost connection", sqlstate="08S01"))
+    >>> refused_state(TargetError("load", "insert failed: packet too large", packet_refused=True)) == PACKET_STATE
+    True
     """
     if error.refused_value:
         return error.sqlstate
-    return PACKET_STATE if packet_refused(error.message) else None
+    return PACKET_STATE if error.packet_refused else None
 
 
 def refusal_reason(error: TargetError) -> str:
@@ -116,7 +118,7 @@ def write_isolating(target: Target, chunk: ChunkTables, checkpoint: FaultHook, f
             trial_error = _trial(target, chunk, piece)
             if trial_error is not None:
                 failing.append((piece, trial_error))
-    if not refused and not packet_refused(failure.message):
+    if not refused and not failure.packet_refused:
         raise failure
     ids = sorted(refused)
     rows = write_tables(target, chunk.without(pa.array(ids, pa.int64())), checkpoint)

@@ -17,7 +17,6 @@ from claims_etl.targets.base import Target
 from claims_etl.targets.capabilities import CAPABILITIES, Capabilities, Dialect
 from claims_etl.targets.odbc import OdbcTarget
 from claims_etl.targets.odbc_strings import target_dialect
-from claims_etl.targets.packets import packet_refused
 from claims_etl.targets.postgres import PgTarget
 
 __all__ = [
@@ -29,7 +28,6 @@ __all__ = [
     "Target",
     "connect_target",
     "init_target",
-    "packet_refused",
     "read_target_frame",
     "target_dialect",
 ]

@@ -161,11 +161,14 @@ class OdbcTarget(Session):
         except TurbodbcError as error:
             message = named_timeout(driver_message(str(error), self.secret), TARGET_TIMEOUTS)
             # A packet refused for its size is the rows' doing, not the network's: never worth a retry.
-            transient = is_transient(message) and not packet_refused(message)
+            refused = packet_refused(message)
+            transient = is_transient(message) and not refused
             state = odbc_sqlstate(str(error))
-            raise TargetError("load", f"{what}: {message}", transient=transient, sqlstate=state) from None
+            raise TargetError(
+                "load", f"{what}: {message}", transient=transient, sqlstate=state, packet_refused=refused
+            ) from None
         except OversizedRowError as error:
-            raise TargetError("load", f"{what}: {error}") from None
+            raise TargetError("load", f"{what}: {error}", packet_refused=True) from None
 
 
 def connect(settings: Settings, *, autocommit: bool = False) -> OdbcTarget:

@@ -29,7 +29,8 @@ HEADROOM_SHARE = 16
 # What a server refusal of an estimated-to-fit packet lowers the budget to, at the least.
 MINIMUM_BUDGET = 1024
 # A session lost while sending a slice at least this big is taken for a refused packet (`packet_lost`),
-# and its error says so in words `packet_refused` knows.
+# and its error says so in words `packet_refused` knows: the session's error mapping turns them into
+# TargetError.packet_refused (targets/odbc.py), which the isolation of refused claims reads.
 LARGE_SLICE = 1 << 20
 PACKET_LOST = "the session was lost sending a packet of about {:,} bytes: taken for one over max_allowed_packet"
 

@@ -16,7 +16,7 @@ import pyarrow as pa
 import pytest
 
 from claims_etl.errors import TargetError, driver_message, without_values
-from claims_etl.stages.isolate import refusal_reason, write_isolating
+from claims_etl.stages.isolate import PACKET_STATE, refusal_reason, refused_state, write_isolating
 from claims_etl.stages.load import ChunkTables
 from claims_etl.stages.write import no_checkpoint
 from claims_etl.targets import PgTarget
@@ -135,3 +135,12 @@ def test_a_connection_lost_during_isolations_trial_writes_fails_the_chunk_and_qu
             outcome = write_isolating(target, chunk, no_checkpoint, handled)
     assert outcome is None  # before: both claims quarantined with the chunk's 22001
     assert (raised.value.sqlstate, raised.value.refused_value, raised.value.transient) == (None, False, True)
+
+
+def test_a_packet_refusal_is_a_flag_that_crosses_processes() -> None:
+    """Isolation (stages/isolate.py) reads the flag the ODBC session set when it mapped the driver's
+    error, never the message; a writer process's error reaches the run by pickle with it."""
+    error = TargetError("load", "insert failed: server closed", transient=False, sqlstate="08S01", packet_refused=True)
+    again = pickle.loads(pickle.dumps(error))
+    assert (again.sqlstate, again.packet_refused, refused_state(again)) == ("08S01", True, PACKET_STATE)
+    assert refused_state(TargetError("load", "insert failed: max_allowed_packet", sqlstate="08S01")) is None
