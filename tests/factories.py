@@ -8,7 +8,7 @@ from typing import Any
 import polars as pl
 
 from claims_etl.reference import ReferenceFrames
-from claims_etl.schemas import CLAIMS, GPCI, LINES, RVU, conform
+from claims_etl.schemas import CLAIMS, GPCI, LINES, QP_NPIS, RVU, conform
 
 RUN_DATE = date(2026, 11, 1)  # the run date the tests pin (V09's "today")
 VALID_NPI = "1234567893"  # CMS's published example NPI (Luhn with prefix 80840)
@@ -81,6 +81,32 @@ def rvu_row(hcpcs: str, work: float, pe_nonfac: float, pe_fac: float, mp: float,
     return row | overrides
 
 
+def rvu_e4_row(
+    hcpcs: str, modifier: str, work: int, pe_nonfac: int, pe_fac: int, mp: int, **overrides: Any
+) -> dict[str, Any]:
+    """A 2026 RVU row with every column, RVUs given x 10^4 as the frames hold them (exact, no float on the
+    way), conversion factor 1.0, no OPPS cap, no payment indicators: the pricing rules' tests set those."""
+    row: dict[str, Any] = {
+        "year": 2026,
+        "hcpcs": hcpcs,
+        "modifier": modifier,
+        "status_code": "A",
+        "work_rvu_e4": work,
+        "nonfac_pe_rvu_e4": pe_nonfac,
+        "facility_pe_rvu_e4": pe_fac,
+        "mp_rvu_e4": mp,
+        "conv_factor_e4": 10_000,
+        "pctc_ind": "0",
+        "mult_proc": "0",
+        "bilat_surg": "0",
+        "co_surg": "0",
+        "opps_nonfac_pe_rvu_e4": 0,
+        "opps_facility_pe_rvu_e4": 0,
+        "opps_mp_rvu_e4": 0,
+    }
+    return row | overrides
+
+
 def gpci_row(
     mac: str = "01112",
     locality: str = "05",
@@ -99,10 +125,14 @@ def gpci_row(
     }
 
 
-def reference(rvu_rows: list[dict[str, Any]], gpci_rows: list[dict[str, Any]] | None = None) -> ReferenceFrames:
+def reference(
+    rvu_rows: list[dict[str, Any]], gpci_rows: list[dict[str, Any]] | None = None, *, qp_npis: tuple[str, ...] = ()
+) -> ReferenceFrames:
+    """Reference frames of these rows (one default GPCI row without any); `qp_npis` on the 2026 QP list."""
     return ReferenceFrames(
         rvu=conform(pl.DataFrame(rvu_rows, schema=RVU), RVU, name="rvu"),
         gpci=conform(pl.DataFrame(gpci_rows or [gpci_row()], schema=GPCI), GPCI, name="gpci"),
+        qp_npis=pl.DataFrame([{"year": 2026, "npi": npi} for npi in qp_npis], schema=QP_NPIS),
     )
 
 

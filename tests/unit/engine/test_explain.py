@@ -23,8 +23,17 @@ import claims_etl as ce
 from claims_etl.cli import explain_view
 from claims_etl.cli.app import app
 from claims_etl.engine import explain
-from claims_etl.schemas import GPCI, QP_NPIS, RVU
-from tests.factories import RUN_DATE, VALID_NPI, claim, claims_frame, line, lines_frame
+from tests.factories import (
+    RUN_DATE,
+    VALID_NPI,
+    claim,
+    claims_frame,
+    gpci_row,
+    line,
+    lines_frame,
+    reference,
+    rvu_e4_row,
+)
 
 DAY = date(2026, 3, 2)
 DOB = date(1960, 5, 17)  # the factories' patient_dob: never in the output
@@ -32,34 +41,11 @@ DOB = date(1960, 5, 17)  # the factories' patient_dob: never in the output
 
 def rvu(hcpcs: str, modifier: str, work: int, pe: int, mp: int, **overrides: Any) -> dict[str, Any]:
     """A 2026 RVU row, RVUs x 10^4 (the same PE in and out of a facility), CF 1.0, no cap."""
-    row = {
-        "year": 2026,
-        "hcpcs": hcpcs,
-        "modifier": modifier,
-        "status_code": "A",
-        "work_rvu_e4": work,
-        "nonfac_pe_rvu_e4": pe,
-        "facility_pe_rvu_e4": pe,
-        "mp_rvu_e4": mp,
-        "conv_factor_e4": 10_000,
-        "pctc_ind": "0",
-        "mult_proc": "0",
-        "bilat_surg": "0",
-        "co_surg": "0",
-        "opps_nonfac_pe_rvu_e4": 0,
-        "opps_facility_pe_rvu_e4": 0,
-        "opps_mp_rvu_e4": 0,
-    }
-    return row | overrides
+    return rvu_e4_row(hcpcs, modifier, work, pe, pe, mp, **overrides)
 
 
 def schedule(rows: list[dict[str, Any]], pw: int, pe: int, mp: int, *, qp: bool = False) -> ce.ReferenceFrames:
-    gpci = {"year": 2026, "mac": "01112", "locality": "05", "pw_gpci_e4": pw, "pe_gpci_e4": pe, "mp_gpci_e4": mp}
-    return ce.ReferenceFrames(
-        rvu=pl.DataFrame(rows, schema=RVU),
-        gpci=pl.DataFrame([gpci], schema=GPCI),
-        qp_npis=pl.DataFrame([{"year": 2026, "npi": VALID_NPI}] if qp else [], schema=QP_NPIS),
-    )
+    return reference(rows, [gpci_row(pw=pw, pe=pe, mp=mp)], qp_npis=(VALID_NPI,) if qp else ())
 
 
 AL_CF = 323_465

@@ -24,7 +24,7 @@ import pytest
 import claims_etl as ce
 from benchmarks import row_at_a_time
 from claims_etl import ReferenceFrames
-from claims_etl.schemas import GPCI, QP_NPIS, RVU
+from claims_etl.schemas import GPCI, RVU
 from claims_etl.settings.rules_file import RulesConfig
 from claims_etl.stages.keying import key_lines
 from claims_etl.stages.price import price_keyed
@@ -37,6 +37,8 @@ from tests.factories import (
     gpci_row,
     line,
     lines_frame,
+    reference,
+    rvu_e4_row,
     rvu_row,
 )
 
@@ -45,30 +47,12 @@ AL_CF = 323_465  # 32.3465 x 10^4
 
 
 def rvu(hcpcs: str, modifier: str, work: int, pe_nonfac: int, pe_fac: int, mp: int, **overrides: Any) -> dict[str, Any]:
-    """An RVU row of 2026, RVUs given x 10^4 as the frames hold them (exact, no float on the way)."""
-    row: dict[str, Any] = {
-        "year": 2026,
-        "hcpcs": hcpcs,
-        "modifier": modifier,
-        "status_code": "A",
-        "work_rvu_e4": work,
-        "nonfac_pe_rvu_e4": pe_nonfac,
-        "facility_pe_rvu_e4": pe_fac,
-        "mp_rvu_e4": mp,
-        "conv_factor_e4": 10_000,
-        "pctc_ind": "1",
-        "mult_proc": "0",
-        "bilat_surg": "0",
-        "co_surg": "0",
-        "opps_nonfac_pe_rvu_e4": 0,
-        "opps_facility_pe_rvu_e4": 0,
-        "opps_mp_rvu_e4": 0,
-    }
-    return row | overrides
+    """An RVU row of 2026 (`rvu_e4_row`), professional and technical components apart (PC/TC 1) unless overridden."""
+    return rvu_e4_row(hcpcs, modifier, work, pe_nonfac, pe_fac, mp, **({"pctc_ind": "1"} | overrides))
 
 
 def gpci(pw: int, pe: int, mp: int) -> dict[str, Any]:
-    return {"year": 2026, "mac": "01112", "locality": "05", "pw_gpci_e4": pw, "pe_gpci_e4": pe, "mp_gpci_e4": mp}
+    return gpci_row(pw=pw, pe=pe, mp=mp)
 
 
 def split_code(hcpcs: str, pc: int, tc: int, **overrides: Any) -> list[dict[str, Any]]:
@@ -139,17 +123,14 @@ FLAT_RVU = [
 ]
 
 
-def reference(rvu_rows: list[dict[str, Any]], gpci_row: dict[str, Any], qp: bool = False) -> ce.ReferenceFrames:
-    qp_npis = pl.DataFrame([{"year": 2026, "npi": VALID_NPI}] if qp else [], schema=QP_NPIS)
-    return ce.ReferenceFrames(
-        rvu=pl.DataFrame(rvu_rows, schema=RVU), gpci=pl.DataFrame([gpci_row], schema=GPCI), qp_npis=qp_npis
-    )
+def schedule(rvu_rows: list[dict[str, Any]], gpci: dict[str, Any], qp: bool = False) -> ce.ReferenceFrames:
+    return reference(rvu_rows, [gpci], qp_npis=(VALID_NPI,) if qp else ())
 
 
-AL = reference(AL_RVU, AL_GPCI)
+AL = schedule(AL_RVU, AL_GPCI)
 # The same schedule with a QP conversion factor of 33.0000 on every row, and the claims' NPI on the list.
-AL_QP = reference([row | {"qp_conv_factor_e4": 330_000} for row in AL_RVU], AL_GPCI, qp=True)
-FLAT = reference(FLAT_RVU, FLAT_GPCI)
+AL_QP = schedule([row | {"qp_conv_factor_e4": 330_000} for row in AL_RVU], AL_GPCI, qp=True)
+FLAT = schedule(FLAT_RVU, FLAT_GPCI)
 
 Line = tuple[int, int, int, int, str]  # claim_id, line_number, fee cents, allowed cents, pricing_note
 
@@ -459,7 +440,7 @@ def test_the_oracle_prices_as_worked_out_by_hand(case: Case) -> None:
 
 # Every code above in one schedule at the AL locality, with a QP factor: random claims over it reach each
 # rule together (groups of mixed modifiers, units, dates, settings, caps and charges).
-MIXED = reference([row | {"qp_conv_factor_e4": 330_000} for row in AL_RVU + FLAT_RVU], AL_GPCI, qp=True)
+MIXED = schedule([row | {"qp_conv_factor_e4": 330_000} for row in AL_RVU + FLAT_RVU], AL_GPCI, qp=True)
 CODES = sorted({row["hcpcs"] for row in AL_RVU + FLAT_RVU})
 
 
